@@ -1,0 +1,42 @@
+# Every target creates or reuses .venv on its own: nothing needs installing by hand first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DURATION ?=
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: venv demo test lint kafka kafka-stop bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/escalator demo $(if $(DURATION),--duration $(DURATION),)
+
+test: $(STAMP)
+	bash deploy/kafka/kafka.sh ensure-jars
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+kafka:
+	bash deploy/kafka/kafka.sh start
+
+kafka-stop:
+	bash deploy/kafka/kafka.sh stop
+
+bench: $(STAMP)
+	bash deploy/kafka/kafka.sh start
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

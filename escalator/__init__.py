@@ -1,0 +1,1 @@
+"""Escalator's composition root: settings, the `escalator` CLI and the wiring of the packages."""

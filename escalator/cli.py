@@ -1,0 +1,27 @@
+"""The `escalator` command: one sub-command group per concern, wired here and nowhere else."""
+
+from __future__ import annotations
+
+import typer
+
+from escalator.commands import broker, cases, connect, db, demo, rules, schemas_cmd, worker
+
+app = typer.Typer(
+    name="escalator",
+    help="Kafka-native escalation pipeline: no customer message sits unanswered.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(rules.app, name="rules")
+app.add_typer(schemas_cmd.app, name="schemas")
+app.add_typer(connect.app, name="connect")
+app.add_typer(cases.app, name="cases")
+app.add_typer(db.app, name="db")
+app.command("worker")(worker.run_worker)
+app.command("broker")(broker.run_broker)
+app.command("demo")(demo.run_demo)
+
+
+def main() -> None:
+    """Entry point of the `escalator` console script."""
+    app()

@@ -1,0 +1,82 @@
+"""Settings from the environment (twelve-factor): one typed object per external system.
+
+Every process takes the broker address from `KAFKA_BOOTSTRAP_SERVERS`, as Kafka tools do;
+everything else is `ESCALATOR_*`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas import DEFAULT_PREFIX, Topics
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka. Security settings pass through to every client."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = Field(
+        default="localhost:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ESCALATOR_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    topic_prefix: str = Field(
+        default=DEFAULT_PREFIX,
+        validation_alias=AliasChoices("ESCALATOR_TOPIC_PREFIX", "ESCALATOR_KAFKA_TOPIC_PREFIX"),
+    )
+    partitions: int = Field(default=4, ge=1, description="Partitions for topics Escalator creates.")
+    replication_factor: int = Field(default=1, ge=1)
+
+    @property
+    def topics(self) -> Topics:
+        """The topic names for this deployment."""
+        return Topics(self.topic_prefix)
+
+    def librdkafka(self) -> dict[str, str]:
+        """The connection part of a confluent-kafka (librdkafka) configuration."""
+        config = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol.lower(),
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            config["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            config["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_cafile:
+            config["ssl.ca.location"] = str(self.ssl_cafile)
+        return config
+
+
+class Settings(BaseSettings):
+    """Escalator's own settings (`ESCALATOR_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
+
+    rules: Path | None = Field(default=None, description="Rule file or folder; built-in default if unset.")
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL of the case store.")
+    worker_id: str = "escalator-worker"
+    worker_web_port: int = 6066
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    projection_metrics_port: int = 9464
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The case store URL: the setting, or a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'escalator.db').as_posix()}"

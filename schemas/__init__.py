@@ -1,0 +1,34 @@
+"""Escalator's public contracts: the pydantic models of every topic and their JSON Schemas."""
+
+from schemas._actions import AgentAction, AgentActionType
+from schemas._case import Case, CaseMessage, CaseStatus, ClockState, SlaClockView
+from schemas._common import KNOWN_CHANNELS, PRIORITY_ORDER, ChannelName, Priority
+from schemas._dlq import DeadLetter
+from schemas._events import CaseEvent, CaseEventType
+from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
+from schemas.export import CONTRACTS, export_json_schemas
+from schemas.topics import DEFAULT_PREFIX, Topics
+
+__all__ = [
+    "CONTRACTS",
+    "DEFAULT_PREFIX",
+    "KNOWN_CHANNELS",
+    "PRIORITY_ORDER",
+    "AgentAction",
+    "AgentActionType",
+    "Attachment",
+    "Case",
+    "CaseEvent",
+    "CaseEventType",
+    "CaseMessage",
+    "CaseStatus",
+    "ChannelName",
+    "ClockState",
+    "CustomerAttributes",
+    "DeadLetter",
+    "InboundMessage",
+    "Priority",
+    "SlaClockView",
+    "Topics",
+    "export_json_schemas",
+]

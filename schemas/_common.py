@@ -1,0 +1,65 @@
+"""Small shared types used by every contract: priorities, channels and strict base models."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+
+class Priority(StrEnum):
+    """Case priority, most urgent first. Relative changes move along this order."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for urgent up to 3 for low: smaller is more urgent."""
+        return PRIORITY_ORDER.index(self)
+
+    def shifted(self, steps: int) -> Priority:
+        """Return the priority `steps` levels more urgent (negative: less), clamped to the range."""
+        index = min(max(self.rank - steps, 0), len(PRIORITY_ORDER) - 1)
+        return PRIORITY_ORDER[index]
+
+
+PRIORITY_ORDER: tuple[Priority, ...] = (
+    Priority.URGENT,
+    Priority.HIGH,
+    Priority.NORMAL,
+    Priority.LOW,
+)
+
+KNOWN_CHANNELS: tuple[str, ...] = (
+    "email",
+    "sms",
+    "whatsapp",
+    "chat",
+    "webform",
+    "twitter",
+    "facebook",
+    "instagram",
+    "community",
+    "slack",
+    "voice",
+)
+"""Channels Escalator's own connectors produce. The field is open: any lowercase name is valid."""
+
+ChannelName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
+]
+"""A channel name: lowercase letters, digits, `_` or `-`, starting with a letter."""
+
+NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=True)]
+"""An identifier-like string that must not be blank."""
+
+
+class Contract(BaseModel):
+    """Base of every topic contract: unknown fields are rejected so typos surface early."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=False)

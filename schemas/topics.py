@@ -1,0 +1,63 @@
+"""Topic names. The prefix is configurable (default `escalator.`); the suffixes are a contract."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "escalator."
+
+_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """All topic names for one deployment, derived from a prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def inbound(self) -> str:
+        """Customer messages from every connector, keyed by sender handle."""
+        return f"{self.prefix}messages.inbound"
+
+    @property
+    def dlq(self) -> str:
+        """Records that could not be processed, with the reason and original bytes."""
+        return f"{self.prefix}messages.dlq"
+
+    @property
+    def case_events(self) -> str:
+        """The audit log: every decision about every case, keyed by case id."""
+        return f"{self.prefix}cases.events"
+
+    @property
+    def agent_actions(self) -> str:
+        """Claims, replies, status changes and resolutions, keyed by case id."""
+        return f"{self.prefix}agent.actions"
+
+    @property
+    def rules(self) -> str:
+        """Compacted: the active rule set, for hot reload across workers."""
+        return f"{self.prefix}rules"
+
+    @property
+    def resolved(self) -> str:
+        """Internal repartition topic: valid messages re-keyed by customer id."""
+        return f"{self.prefix}messages.resolved"
+
+    @property
+    def threaded(self) -> str:
+        """Internal repartition topic: messages with their case decided, keyed by case id."""
+        return f"{self.prefix}messages.threaded"
+
+    def queue(self, name: str) -> str:
+        """Routed cases of one agent queue, keyed by case id."""
+        if not _QUEUE_NAME.match(name):
+            raise ValueError(f"invalid queue name {name!r}: use lowercase letters, digits, _ or -")
+        return f"{self.prefix}queue.{name}"
+
+    @property
+    def queue_prefix(self) -> str:
+        """What every queue topic name starts with."""
+        return f"{self.prefix}queue."
