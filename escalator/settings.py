@@ -22,7 +22,9 @@ class KafkaSettings(BaseSettings):
 
     bootstrap_servers: str = Field(
         default="localhost:9092",
-        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "ESCALATOR_KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "ESCALATOR_KAFKA_BOOTSTRAP_SERVERS"
+        ),
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -63,7 +65,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
 
-    rules: Path | None = Field(default=None, description="Rule file or folder; built-in default if unset.")
+    rules: Path | None = Field(
+        default=None, description="Rule file or folder; built-in default if unset."
+    )
     data_dir: Path = Path("var")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL of the case store.")
     worker_id: str = "escalator-worker"

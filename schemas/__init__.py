@@ -4,7 +4,13 @@ from schemas._actions import AgentAction, AgentActionType
 from schemas._case import Case, CaseMessage, CaseStatus, ClockState, SlaClockView
 from schemas._common import KNOWN_CHANNELS, PRIORITY_ORDER, ChannelName, Priority
 from schemas._dlq import DeadLetter
-from schemas._events import CaseEvent, CaseEventType
+from schemas._events import (
+    CaseEvent,
+    CaseEventType,
+    CaseOpenedPayload,
+    CaseRoutedPayload,
+    MessageAppendedPayload,
+)
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
 from schemas.export import CONTRACTS, export_json_schemas
 from schemas.topics import DEFAULT_PREFIX, Topics
@@ -21,12 +27,15 @@ __all__ = [
     "CaseEvent",
     "CaseEventType",
     "CaseMessage",
+    "CaseOpenedPayload",
+    "CaseRoutedPayload",
     "CaseStatus",
     "ChannelName",
     "ClockState",
     "CustomerAttributes",
     "DeadLetter",
     "InboundMessage",
+    "MessageAppendedPayload",
     "Priority",
     "SlaClockView",
     "Topics",

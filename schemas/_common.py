@@ -55,7 +55,9 @@ ChannelName = Annotated[
 ]
 """A channel name: lowercase letters, digits, `_` or `-`, starting with a letter."""
 
-NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=True)]
+NonEmptyText = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=True)
+]
 """An identifier-like string that must not be blank."""
 
 

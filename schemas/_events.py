@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field
 
+from schemas._case import Case, CaseMessage
 from schemas._common import Contract
 
 
@@ -31,3 +32,31 @@ class CaseEvent(Contract):
     at: AwareDatetime
     reason: str
     payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseOpenedPayload(Contract):
+    """Payload of `case.opened`: who opened the case, on which channel, and on what evidence."""
+
+    customer_id: str
+    channel: str
+    opened_at: AwareDatetime
+    message_key: str
+    evidence: str = Field(description="Why a new case: e.g. 'no open case for customer'.")
+
+
+class MessageAppendedPayload(Contract):
+    """Payload of `message.appended`: one message joined the case."""
+
+    customer_id: str
+    message_key: str
+    message: CaseMessage
+    evidence: str = Field(description="Threading evidence: 'new case', 'thread_ref', 'open case'.")
+
+
+class CaseRoutedPayload(Contract):
+    """Payload of `case.routed`: the routed case as published, and the rule decision behind it."""
+
+    case: Case
+    rules_version: str
+    decision: dict[str, Any] = Field(default_factory=dict)
+    ingested_at: AwareDatetime | None = None

@@ -1,0 +1,1 @@
+"""Inbound channel adapters and outbound delivery: the edges, publishing with confluent-kafka."""

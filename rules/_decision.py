@@ -1,0 +1,106 @@
+"""What rule evaluation takes and gives: case facts in, a decision out.
+
+This is the seam between `rules` (pure) and `streams` (which owns state and time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC as _UTC
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from schemas import InboundMessage, Priority
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the rules may know about the case a message belongs to (`case.*` in conditions)."""
+
+    contacts: int = 1
+    channels: tuple[str, ...] = ()
+    age: timedelta = timedelta(0)
+    reopened: int = 0
+    status: str = "new"
+    unanswered_for: timedelta = timedelta(0)
+    agent_replies: int = 0
+    priority: Priority | None = None
+
+
+@dataclass(frozen=True)
+class PlannedEscalation:
+    """One escalation step the decision plans, as the rule file states it."""
+
+    on: str
+    clock: str | None = None
+    after: timedelta | None = None
+    queue: str | None = None
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()
+    repeat: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of evaluating a rule set for one message at one time."""
+
+    queue: str
+    priority: Priority
+    tags: tuple[str, ...]
+    matched: tuple[str, ...]
+    rules_version: str
+    sla_policy: str | None = None
+    calendar: str | None = None
+    sla_due: dict[str, datetime] = field(default_factory=dict)
+    escalation_policy: str | None = None
+    escalations: tuple[PlannedEscalation, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision as the JSON object of `escalator rules explain --json`."""
+        return {
+            "queue": self.queue,
+            "priority": self.priority.value,
+            "tags": list(self.tags),
+            "sla_policy": self.sla_policy,
+            "calendar": self.calendar,
+            "matched": list(self.matched),
+            "sla": {
+                clock: {"due_at": due.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                for clock, due in self.sla_due.items()
+            },
+            "escalations": [_escalation_json(step) for step in self.escalations],
+            "escalation_policy": self.escalation_policy,
+            "rules_version": self.rules_version,
+        }
+
+
+def _escalation_json(step: PlannedEscalation) -> dict[str, Any]:
+    data: dict[str, Any] = {"on": step.on}
+    if step.clock:
+        data["clock"] = step.clock
+    if step.after is not None:
+        data["after_seconds"] = int(step.after.total_seconds())
+    for key in ("queue", "priority"):
+        if getattr(step, key):
+            data[key] = getattr(step, key)
+    if step.tags:
+        data["tags"] = list(step.tags)
+    if step.notify:
+        data["notify"] = list(step.notify)
+    if step.repeat:
+        data["repeat"] = step.repeat
+    return data
+
+
+class RuleEvaluator(Protocol):
+    """A compiled rule set, as the stream worker uses it."""
+
+    @property
+    def version(self) -> str:
+        """Content hash of the rule set's sources."""
+        ...
+
+    def evaluate(self, message: InboundMessage, case: CaseFacts | None, at: datetime) -> Decision:
+        """Decide queue, priority, tags, SLA and escalations for a message arriving at `at`."""
+        ...

@@ -1,0 +1,1 @@
+"""The faust-streaming app: identity, threading, rule evaluation, routing, case events."""
