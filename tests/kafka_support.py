@@ -1,0 +1,204 @@
+"""Small typed helpers for tests that talk to the real Kafka broker (never a mock).
+
+Create topics, produce bytes or JSON, and read a topic from the beginning with a fresh
+consumer group until enough records have arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it untyped
+
+Headers = Sequence[tuple[str, bytes]]
+Until = int | Callable[[Sequence["Record"]], bool]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed record: where it was, its key, value bytes, headers and timestamp."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    timestamp_ms: int = 0
+
+    def json(self) -> Any:
+        """The value decoded as JSON."""
+        if self.value is None:
+            raise ValueError(f"record {self.topic}/{self.partition}@{self.offset} is a tombstone")
+        return json.loads(self.value)
+
+    def header(self, name: str) -> bytes | None:
+        """The value of the last header called `name`, or None."""
+        values = [value for key, value in self.headers if key == name]
+        return values[-1] if values else None
+
+
+def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = 4,
+    config: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Create topics (ignoring ones that already exist) and wait until their leaders are known."""
+    wanted = list(names)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new_topics = [
+        NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))
+        for name in wanted
+    ]
+    for name, future in admin.create_topics(new_topics, operation_timeout=timeout).items():
+        try:
+            future.result(timeout)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise RuntimeError(f"could not create topic {name}: {error}") from error
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout)
+        ready = [
+            name
+            for name in wanted
+            if name in metadata.topics
+            and metadata.topics[name].error is None
+            and all(p.leader >= 0 for p in metadata.topics[name].partitions.values())
+        ]
+        if len(ready) == len(wanted):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"topics without leaders after {timeout}s: {set(wanted) - set(ready)}"
+            )
+        time.sleep(0.1)
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | str | None, bytes | str | None]],
+    headers: Headers | None = None,
+    timeout: float = 30.0,
+) -> int:
+    """Produce (key, value) pairs, wait for every delivery report, and return how many."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all"})
+    errors: list[str] = []
+
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            errors.append(str(error))
+
+    count = 0
+    for key, value in records:
+        producer.produce(
+            topic, key=key, value=value, headers=list(headers or []), on_delivery=on_delivery
+        )
+        producer.poll(0)
+        count += 1
+    remaining = producer.flush(timeout)
+    if remaining or errors:
+        raise RuntimeError(f"{remaining} undelivered, errors: {errors[:5]}")
+    return count
+
+
+def produce_json(
+    bootstrap: str,
+    topic: str,
+    values: Iterable[Any],
+    key: Callable[[Any], str | None] | str | None = None,
+    headers: Headers | None = None,
+) -> int:
+    """Produce JSON values; `key` is a fixed key or a function of the value."""
+
+    def key_of(value: Any) -> str | None:
+        return key(value) if callable(key) else key
+
+    pairs = [(key_of(value), json.dumps(value).encode()) for value in values]
+    return produce(bootstrap, topic, pairs, headers=headers)
+
+
+def consume_until(
+    bootstrap: str,
+    topic: str | Sequence[str],
+    until: Until,
+    timeout: float = 30.0,
+    raise_on_timeout: bool = True,
+) -> list[Record]:
+    """Read `topic` from the beginning with a fresh group until `until` is met.
+
+    `until` is a record count or a predicate over all records read so far. When `timeout`
+    passes first this raises AssertionError (listing what was read), or returns the records
+    read when `raise_on_timeout` is false.
+    """
+    done: Callable[[Sequence[Record]], bool] = (
+        (lambda records: len(records) >= until) if isinstance(until, int) else until
+    )
+    topics = [topic] if isinstance(topic, str) else list(topic)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
+    records: list[Record] = []
+    try:
+        consumer.subscribe(topics)
+        deadline = time.monotonic() + timeout
+        while not done(records):
+            if time.monotonic() > deadline:
+                if raise_on_timeout:
+                    raise AssertionError(
+                        f"{topics}: condition not met after {timeout}s; "
+                        f"read {len(records)} records: {records[-5:]}"
+                    )
+                break
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    continue  # the topic may not exist yet
+                raise RuntimeError(f"consume error: {error}")
+            records.append(_record(message))
+    finally:
+        consumer.close()
+    return records
+
+
+def _record(message: Message) -> Record:
+    """Copy a confluent-kafka message into a plain Record."""
+    key = message.key()
+    value = message.value()
+    return Record(
+        topic=message.topic() or "",
+        partition=message.partition() or 0,
+        offset=message.offset() or 0,
+        key=key.encode() if isinstance(key, str) else key,
+        value=value.encode() if isinstance(value, str) else value,
+        headers=_headers(message),
+        timestamp_ms=message.timestamp()[1],
+    )
+
+
+def _headers(message: Message) -> list[tuple[str, bytes]]:
+    """A message's headers as (name, bytes) pairs in order; a null header value becomes b""."""
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return [
+        (name, data.encode() if isinstance(data, str) else (data or b"")) for name, data in pairs
+    ]
