@@ -1,0 +1,239 @@
+"""What each case event does to the case store, one event at a time, inside a given session.
+
+Kafka-free on purpose: the projection feeds it records, unit tests feed it bytes.
+Every event with a valid envelope is recorded in `case_events` (the audit trail),
+including types this version does not know; only known types change cases. An
+event whose id is already recorded is skipped entirely, which makes redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from queues.models import CaseEventRow, CaseRow, MessageRow, QueueRow
+from schemas import (
+    CaseEvent,
+    CaseEventType,
+    CaseOpenedPayload,
+    CaseRoutedPayload,
+    CaseStatus,
+    MessageAppendedPayload,
+)
+
+log = logging.getLogger(__name__)
+
+_PREVIEW_BYTES = 200
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One raw record off the events topic: its value and where it came from."""
+
+    value: bytes | None
+    partition: int | None = None
+    offset: int | None = None
+
+
+class Outcome(StrEnum):
+    """What applying one record did."""
+
+    APPLIED = "applied"
+    """A known event, recorded and applied to the case."""
+    RECORDED = "recorded"
+    """An event of a type this version does not apply: recorded for audit only."""
+    INVALID_PAYLOAD = "invalid_payload"
+    """A known type whose payload does not validate: recorded for audit, not applied."""
+    DUPLICATE = "duplicate"
+    """The event id was already recorded: nothing changed."""
+    MALFORMED = "malformed"
+    """Not a case event at all: nothing stored."""
+    FAILED = "failed"
+    """Applying the event failed on its own and it was skipped (set by the batch writer)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The outcome of one record, with the event type when the envelope parsed."""
+
+    outcome: Outcome
+    event_type: str | None = None
+
+
+_Handler = Callable[[Session, CaseEvent], None]
+
+
+class EventApplier:
+    """Applies case events to a session; the caller owns the transaction."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, _Handler] = {
+            CaseEventType.CASE_OPENED.value: _apply_case_opened,
+            CaseEventType.MESSAGE_APPENDED.value: _apply_message_appended,
+            CaseEventType.CASE_ROUTED.value: _apply_case_routed,
+        }
+
+    @property
+    def known_types(self) -> frozenset[str]:
+        """The event types this version applies; others are only recorded."""
+        return frozenset(self._handlers)
+
+    def apply(self, session: Session, record: SourceRecord) -> Applied:
+        """Parse one record and apply it, or say why not."""
+        try:
+            if record.value is None:
+                raise ValueError("record has no value (tombstone)")
+            event = CaseEvent.model_validate_json(record.value)
+        except (ValidationError, ValueError) as error:
+            log.warning(
+                "skipping malformed record at partition %s offset %s: %s; value starts %r",
+                record.partition,
+                record.offset,
+                _one_line(error),
+                (record.value or b"")[:_PREVIEW_BYTES],
+            )
+            return Applied(Outcome.MALFORMED)
+        return self.apply_event(session, event, record.partition, record.offset)
+
+    def apply_event(
+        self,
+        session: Session,
+        event: CaseEvent,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> Applied:
+        """Record one parsed event in the audit trail and apply it to its case."""
+        if session.get(CaseEventRow, event.event_id) is not None:
+            return Applied(Outcome.DUPLICATE, event.type)
+        session.add(
+            CaseEventRow(
+                event_id=event.event_id,
+                case_id=event.case_id,
+                type=event.type,
+                at=event.at,
+                reason=event.reason,
+                payload=event.payload,
+                kafka_partition=partition,
+                kafka_offset=offset,
+            )
+        )
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            existing = session.get(CaseRow, event.case_id)
+            if existing is not None:
+                existing.last_event_at = max(existing.last_event_at, event.at)
+            return Applied(Outcome.RECORDED, event.type)
+        try:
+            handler(session, event)
+        except ValidationError as error:
+            # Handlers validate their payload before touching any row.
+            log.warning(
+                "event %s (%s) has an invalid payload; recorded, not applied: %s",
+                event.event_id,
+                event.type,
+                _one_line(error),
+            )
+            return Applied(Outcome.INVALID_PAYLOAD, event.type)
+        return Applied(Outcome.APPLIED, event.type)
+
+
+def _apply_case_opened(session: Session, event: CaseEvent) -> None:
+    payload = CaseOpenedPayload.model_validate(event.payload)
+    case = _case_for(session, event, payload.customer_id)
+    if case.opened_at is None:
+        case.opened_at = payload.opened_at
+    case.channels = _merged(case.channels, [payload.channel])
+    _touch(case, event.at)
+
+
+def _apply_message_appended(session: Session, event: CaseEvent) -> None:
+    payload = MessageAppendedPayload.model_validate(event.payload)
+    case = _case_for(session, event, payload.customer_id)
+    message = payload.message
+    if session.get(MessageRow, (case.case_id, payload.message_key)) is None:
+        session.add(
+            MessageRow(
+                case_id=case.case_id,
+                message_key=payload.message_key,
+                channel=message.channel,
+                direction=message.direction,
+                sender=message.sender,
+                external_id=message.external_id,
+                subject=message.subject,
+                text=message.text,
+                sent_at=message.sent_at,
+                event_id=event.event_id,
+            )
+        )
+        case.message_count += 1
+    case.channels = _merged(case.channels, [message.channel])
+    _touch(case, event.at)
+
+
+def _apply_case_routed(session: Session, event: CaseEvent) -> None:
+    payload = CaseRoutedPayload.model_validate(event.payload)
+    routed = payload.case
+    if session.get(QueueRow, routed.queue) is None:
+        session.add(QueueRow(name=routed.queue, created_at=event.at))
+    case = _case_for(session, event, routed.customer_id)
+    case.customer_id = routed.customer_id
+    case.queue = routed.queue
+    case.priority = routed.priority.value
+    case.status = routed.status.value
+    case.tags = list(routed.tags)
+    case.matched = list(routed.matched)
+    case.sla = {name: clock.model_dump(mode="json") for name, clock in routed.sla.items()}
+    case.channels = _merged(case.channels, routed.channels)
+    case.rules_version = payload.rules_version or routed.rules_version
+    if case.opened_at is None:
+        case.opened_at = routed.opened_at
+    _touch(case, event.at)
+
+
+def _case_for(session: Session, event: CaseEvent, customer_id: str) -> CaseRow:
+    """The event's case, created bare if this is the first event the store sees for it."""
+    case = session.get(CaseRow, event.case_id)
+    if case is None:
+        case = CaseRow(
+            case_id=event.case_id,
+            customer_id=customer_id,
+            queue=None,
+            priority=None,
+            status=CaseStatus.NEW.value,
+            tags=[],
+            channels=[],
+            matched=[],
+            sla={},
+            rules_version=None,
+            opened_at=None,
+            updated_at=event.at,
+            last_event_at=event.at,
+            message_count=0,
+        )
+        session.add(case)
+    return case
+
+
+def _touch(case: CaseRow, at: datetime) -> None:
+    """Times come from events, never the wall clock, so a rebuild gives identical rows."""
+    case.updated_at = max(case.updated_at, at)
+    case.last_event_at = max(case.last_event_at, at)
+
+
+def _merged(existing: Iterable[str], more: Iterable[str]) -> list[str]:
+    """`existing` followed by the new items of `more`, in order, without repeats."""
+    result = list(existing)
+    for item in more:
+        if item not in result:
+            result.append(item)
+    return result
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -1,0 +1,231 @@
+"""The case store projection: consumes `cases.events` into the database.
+
+Each batch (up to `batch_size` records or `batch_timeout_seconds`) is applied in one
+database transaction, and the Kafka offsets are committed synchronously only after
+that transaction commits. A crash between the two redelivers the batch, which the
+store skips event by event (it is idempotent on event id), so nothing is lost or
+applied twice. Events of a case share a partition, so they are applied in order.
+
+Construct it in the composition root with plain parameters::
+
+    projection = Projection(
+        kafka_config=kafka_settings.librdkafka(),
+        topic=kafka_settings.topics.case_events,
+        session_factory=make_session_factory(make_engine(settings.effective_database_url)),
+        metrics=ProjectionMetrics(),  # the default registry, served on /metrics
+    )
+    projection.run_until_stopped()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from prometheus_client import CollectorRegistry
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.apply import Outcome, SourceRecord
+from queues.catchup import EndOffsets
+from queues.metrics import ErrorReason, ProjectionMetrics
+from queues.writer import BatchResult, BatchWriter, TransientDatabaseError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GROUP_ID = "escalator-projection"
+"""The consumer group of the long-running projection."""
+
+_METADATA_TIMEOUT_SECONDS = 10.0
+
+
+class Projection:
+    """Consumes case events into the case store, committing offsets after the database.
+
+    `run_until_stopped` serves forever (until `stop`, which a signal handler may call);
+    `catch_up` processes what the topic held when it was called, then returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        kafka_config: Mapping[str, Any],
+        topic: str,
+        session_factory: sessionmaker[Session],
+        group_id: str = DEFAULT_GROUP_ID,
+        metrics: ProjectionMetrics | None = None,
+        batch_size: int = 500,
+        batch_timeout_seconds: float = 0.5,
+        retry_backoff_seconds: float = 1.0,
+    ) -> None:
+        """Configure the projection; nothing connects until it first runs.
+
+        `kafka_config` holds the connection settings (librdkafka keys); the projection
+        adds its own consumer settings. Without `metrics`, a private registry is used.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.topic = topic
+        self.group_id = group_id
+        self.metrics = metrics or ProjectionMetrics(CollectorRegistry())
+        self._consumer_config: dict[str, Any] = {
+            **kafka_config,
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+        self._writer = BatchWriter(session_factory, self.metrics)
+        self._batch_size = batch_size
+        self._batch_timeout = batch_timeout_seconds
+        self._retry_backoff = retry_backoff_seconds
+        self._stopping = threading.Event()
+        self._consumer: Consumer | None = None
+        self._warned_missing_topic = False
+        self.totals = BatchResult()
+        """Outcomes of every record this projection has handled, across batches."""
+
+    def stop(self) -> None:
+        """Ask the projection to stop after the current batch. Safe from signal handlers."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop` was called."""
+        return self._stopping.is_set()
+
+    def run_until_stopped(self) -> None:
+        """Consume and apply batches until `stop` is called, then leave the group."""
+        log.info("projection of %s (group %s) running", self.topic, self.group_id)
+        try:
+            while not self._stopping.is_set():
+                records = self._poll(None)
+                if records:
+                    self._process(records)
+        finally:
+            self.close()
+
+    def catch_up(self, timeout_seconds: float = 60.0) -> int:
+        """Apply everything up to the topic's end offsets as seen now; return records read.
+
+        Assumes this consumer gets every partition (a group of its own, as in tests and
+        rebuilds). Raises `TimeoutError` if the end is not reached within the timeout.
+        """
+        consumer = self._ensure_consumer()
+        target = EndOffsets.measure(consumer, self.topic, _METADATA_TIMEOUT_SECONDS)
+        deadline = time.monotonic() + timeout_seconds
+        handled = 0
+        while not target.reached() and not self._stopping.is_set():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"projection of {self.topic} not caught up after {timeout_seconds}s; "
+                    f"partitions still behind: {target.behind()}"
+                )
+            records = self._poll(target)
+            if records:
+                self._process(records)
+                handled += len(records)
+                for record in records:
+                    if record.partition is not None and record.offset is not None:
+                        target.advance(record.partition, record.offset + 1)
+        return handled
+
+    def close(self) -> None:
+        """Leave the consumer group and release the consumer. Idempotent."""
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            consumer.close()
+
+    def __enter__(self) -> Projection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _ensure_consumer(self) -> Consumer:
+        if self._consumer is None:
+            consumer = Consumer(self._consumer_config)
+            consumer.subscribe([self.topic])
+            self._consumer = consumer
+        return self._consumer
+
+    def _poll(self, target: EndOffsets | None) -> list[SourceRecord]:
+        """One batch of records; end-of-partition markers advance `target`."""
+        consumer = self._ensure_consumer()
+        messages = consumer.consume(num_messages=self._batch_size, timeout=self._batch_timeout)
+        records: list[SourceRecord] = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                records.append(_source_record(message))
+            elif error.code() == KafkaError._PARTITION_EOF:
+                partition, offset = message.partition(), message.offset()
+                if target is not None and partition is not None and offset is not None:
+                    target.advance(partition, offset)
+            else:
+                self._on_consumer_error(error)
+        return records
+
+    def _on_consumer_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            # Normal before the worker has created the topic: wait for it quietly.
+            if not self._warned_missing_topic:
+                log.warning("topic %s does not exist yet; waiting for it", self.topic)
+                self._warned_missing_topic = True
+            return
+        self.metrics.errors.labels(ErrorReason.KAFKA.value).inc()
+        if error.fatal():
+            raise KafkaException(error)
+        log.warning("consumer error on %s: %s", self.topic, error)
+
+    def _process(self, records: Sequence[SourceRecord]) -> None:
+        """Apply a batch (retrying transient database errors), then commit its offsets."""
+        while True:
+            try:
+                result = self._writer.write(records)
+                break
+            except TransientDatabaseError as error:
+                log.error("database unavailable, retrying the batch: %s", error)
+                if self._stopping.wait(self._retry_backoff):
+                    return  # Offsets stay uncommitted: the batch is redelivered next time.
+        self.totals.outcomes.update(result.outcomes)
+        if result.outcomes[Outcome.MALFORMED]:
+            log.warning("batch had %d malformed records", result.outcomes[Outcome.MALFORMED])
+        self._commit(records)
+
+    def _commit(self, records: Sequence[SourceRecord]) -> None:
+        next_offsets: dict[int, int] = {}
+        for record in records:
+            if record.partition is None or record.offset is None:
+                continue
+            next_offsets[record.partition] = max(
+                next_offsets.get(record.partition, 0), record.offset + 1
+            )
+        if not next_offsets or self._consumer is None:
+            return
+        offsets = [
+            TopicPartition(self.topic, partition, offset)
+            for partition, offset in sorted(next_offsets.items())
+        ]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:
+            # The database already holds the batch; redelivery will be skipped as duplicates.
+            self.metrics.errors.labels(ErrorReason.OFFSET_COMMIT.value).inc()
+            log.warning("offset commit failed after the database commit: %s", error)
+
+
+def _source_record(message: Message) -> SourceRecord:
+    return SourceRecord(
+        value=message.value(), partition=message.partition(), offset=message.offset()
+    )

@@ -1,0 +1,108 @@
+"""Rebuild the case store from scratch by replaying `cases.events` from the beginning.
+
+The replay uses a fresh consumer group, stops at the end offsets seen when it started,
+and deletes its group afterwards. Stop the running projection first: its group keeps
+its own offsets, and whatever it reads after restarting that the rebuild already
+applied is skipped as a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from queues import migrate
+from queues.engine import make_engine, make_session_factory
+from queues.metrics import ProjectionMetrics
+from queues.projection import Projection
+from queues.store import CaseStore, redacted_url
+from queues.writer import BatchResult
+
+log = logging.getLogger(__name__)
+
+REBUILD_GROUP_PREFIX = "escalator-rebuild-"
+
+
+class StoreNotEmptyError(Exception):
+    """The target database already holds cases and `force` was not given."""
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What a rebuild read and what the store holds afterwards."""
+
+    records: int
+    cases: int
+    outcomes: BatchResult
+    group_id: str
+
+
+def rebuild(
+    *,
+    database_url: str,
+    kafka_config: Mapping[str, Any],
+    topic: str,
+    force: bool = False,
+    timeout_seconds: float = 600.0,
+    metrics: ProjectionMetrics | None = None,
+    batch_size: int = 1000,
+) -> RebuildReport:
+    """Empty (or create) the store at `database_url`, migrate it, and replay `topic` into it.
+
+    Raises `StoreNotEmptyError` if the store holds cases and `force` is false, and
+    `TimeoutError` if the replay does not reach the end offsets in time.
+    """
+    _empty_store(database_url, force=force)
+    migrate.upgrade(database_url)
+    group_id = f"{REBUILD_GROUP_PREFIX}{uuid.uuid4().hex[:12]}"
+    engine = make_engine(database_url)
+    try:
+        with Projection(
+            kafka_config=kafka_config,
+            topic=topic,
+            session_factory=make_session_factory(engine),
+            group_id=group_id,
+            metrics=metrics,
+            batch_size=batch_size,
+        ) as projection:
+            records = projection.catch_up(timeout_seconds)
+            outcomes = projection.totals
+        cases = CaseStore(engine).count_cases()
+    finally:
+        engine.dispose()
+    _delete_group(kafka_config, group_id)
+    return RebuildReport(records=records, cases=cases, outcomes=outcomes, group_id=group_id)
+
+
+def _empty_store(database_url: str, *, force: bool) -> None:
+    """Drop the store's tables if it has any, refusing to drop cases unless forced."""
+    engine = make_engine(database_url)
+    try:
+        if migrate.current_revision(engine) is None:
+            return
+        cases = CaseStore(engine).count_cases()
+    finally:
+        engine.dispose()
+    if cases and not force:
+        raise StoreNotEmptyError(
+            f"the case store at {redacted_url(database_url)} holds {cases} cases; "
+            "use --force to replace them"
+        )
+    log.info("emptying the case store at %s", redacted_url(database_url))
+    migrate.downgrade(database_url, "base")
+
+
+def _delete_group(kafka_config: Mapping[str, Any], group_id: str) -> None:
+    """Best effort: a leftover group only costs the broker a few committed offsets."""
+    admin = AdminClient(dict(kafka_config))
+    try:
+        for future in admin.delete_consumer_groups([group_id], request_timeout=10).values():
+            future.result(timeout=15)
+    except (KafkaException, TimeoutError) as error:
+        log.warning("could not delete the rebuild's consumer group %s: %s", group_id, error)

@@ -1,0 +1,118 @@
+"""Applies a batch of records in ONE database transaction and counts what happened.
+
+If the batch transaction fails for a reason other than a transient database problem,
+the records are retried one per transaction, so one poisonous event is skipped (and
+counted) instead of blocking every event behind it. Transient problems (the database
+is down or locked) propagate as `TransientDatabaseError` for the caller to retry the
+whole batch: events already committed are then skipped as duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues.apply import Applied, EventApplier, Outcome, SourceRecord
+from queues.metrics import ErrorReason, ProjectionMetrics
+
+log = logging.getLogger(__name__)
+
+
+class TransientDatabaseError(Exception):
+    """The database could not be reached or was busy; the batch was not applied."""
+
+
+@dataclass
+class BatchResult:
+    """How many records of a batch ended in each outcome."""
+
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+
+    @property
+    def records(self) -> int:
+        """Records in the batch."""
+        return sum(self.outcomes.values())
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, OperationalError | InterfaceError | DisconnectionError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class BatchWriter:
+    """Writes batches of case event records into the case store."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        metrics: ProjectionMetrics,
+        applier: EventApplier | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._metrics = metrics
+        self._applier = applier or EventApplier()
+
+    def write(self, records: Sequence[SourceRecord]) -> BatchResult:
+        """Apply `records` in order and commit; raise `TransientDatabaseError` to be retried."""
+        started = time.perf_counter()
+        try:
+            results = self._in_one_transaction(records)
+        except Exception as error:
+            if _is_transient(error):
+                self._metrics.errors.labels(ErrorReason.DATABASE.value).inc()
+                raise TransientDatabaseError(str(error)) from error
+            log.warning(
+                "batch of %d records failed (%s); retrying one record per transaction",
+                len(records),
+                type(error).__name__,
+            )
+            results = self._one_per_transaction(records)
+        self._metrics.batch_seconds.observe(time.perf_counter() - started)
+        return self._count(results)
+
+    def _in_one_transaction(self, records: Sequence[SourceRecord]) -> list[Applied]:
+        with self._session_factory.begin() as session:
+            return [self._applier.apply(session, record) for record in records]
+
+    def _one_per_transaction(self, records: Sequence[SourceRecord]) -> list[Applied]:
+        results: list[Applied] = []
+        for record in records:
+            try:
+                results.extend(self._in_one_transaction([record]))
+            except Exception as error:
+                if _is_transient(error):
+                    self._metrics.errors.labels(ErrorReason.DATABASE.value).inc()
+                    raise TransientDatabaseError(str(error)) from error
+                log.exception(
+                    "skipping record at partition %s offset %s: it cannot be applied",
+                    record.partition,
+                    record.offset,
+                )
+                results.append(Applied(Outcome.FAILED))
+        return results
+
+    def _count(self, results: Sequence[Applied]) -> BatchResult:
+        """Count outcomes only after the commit, so the metrics match the store."""
+        result = BatchResult()
+        for applied in results:
+            result.outcomes[applied.outcome] += 1
+            match applied.outcome:
+                case Outcome.APPLIED | Outcome.RECORDED:
+                    self._metrics.events.labels(applied.event_type or "unknown").inc()
+                case Outcome.INVALID_PAYLOAD:
+                    self._metrics.events.labels(applied.event_type or "unknown").inc()
+                    self._metrics.errors.labels(ErrorReason.INVALID_PAYLOAD.value).inc()
+                case Outcome.DUPLICATE:
+                    self._metrics.duplicates.inc()
+                case Outcome.MALFORMED:
+                    self._metrics.errors.labels(ErrorReason.MALFORMED.value).inc()
+                case Outcome.FAILED:
+                    self._metrics.errors.labels(ErrorReason.APPLY_FAILED.value).inc()
+        return result
