@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     projection_metrics_port: int = 9464
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
+    embedded_broker: Literal["tansu"] | None = Field(
+        default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
+    )
 
     @property
     def effective_database_url(self) -> str:

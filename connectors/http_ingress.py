@@ -1,0 +1,173 @@
+"""`POST /v1/messages`: the generic HTTP ingress for inbound messages (one or a batch).
+
+Every message of a request is validated first; a request with any invalid message is
+refused whole (422, naming each message index, field and problem), so a client never
+has to work out which half of its batch landed. Valid requests are written to
+`messages.inbound`, keyed by sender, and answered 202 only after Kafka acknowledged
+every record. When Kafka cannot take them, the answer is 503 with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from connectors import metrics
+from connectors.publisher import OutboundRecord, PublishError
+from schemas import InboundMessage, Topics
+
+MAX_BATCH = 1_000
+"""Most messages one request may carry."""
+
+RETRY_AFTER_SECONDS = 5
+
+
+class Publisher(Protocol):
+    """What the ingress needs from a Kafka producer (see `KafkaPublisher`)."""
+
+    async def publish(self, records: Sequence[OutboundRecord]) -> None:
+        """Write the records; return only once all are acknowledged."""
+
+    def check_connection(self, timeout_seconds: float = 2.0) -> bool:
+        """True when Kafka answers."""
+        ...
+
+    def close(self, timeout_seconds: float = 10.0) -> None:
+        """Flush and stop."""
+
+
+def _problem(
+    status: int, title: str, detail: Any, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(
+        status_code=status, content={"error": title, "detail": detail}, headers=headers
+    )
+
+
+def parse_messages(body: bytes) -> list[InboundMessage] | Response:
+    """Decode and validate a request body: a JSON object or an array of them."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        metrics.REJECTED.labels("invalid_json").inc()
+        return _problem(400, "invalid_json", f"the body is not JSON: {exc}")
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        metrics.REJECTED.labels("empty_batch").inc()
+        return _problem(400, "empty_batch", "the batch holds no message")
+    if len(items) > MAX_BATCH:
+        metrics.REJECTED.labels("batch_too_large").inc()
+        return _problem(413, "batch_too_large", f"at most {MAX_BATCH} messages per request")
+    messages: list[InboundMessage] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            messages.append(InboundMessage.model_validate(item))
+        except ValidationError as exc:
+            errors.extend(
+                {
+                    "index": index,
+                    "field": ".".join(str(part) for part in error["loc"]) or "(message)",
+                    "problem": error["msg"],
+                }
+                for error in exc.errors(include_url=False)
+            )
+    if errors:
+        metrics.REJECTED.labels("invalid_message").inc(len({e["index"] for e in errors}))
+        return _problem(422, "invalid_message", errors)
+    return messages
+
+
+def to_record(message: InboundMessage, topic: str) -> OutboundRecord:
+    """The Kafka record for a validated message: keyed by sender, value in the contract JSON."""
+    return OutboundRecord(
+        topic=topic,
+        key=message.sender.encode("utf-8"),
+        value=message.model_dump_json(exclude_none=True).encode("utf-8"),
+    )
+
+
+def create_app(publisher: Publisher, topics: Topics, max_body_bytes: int = 1_048_576) -> FastAPI:
+    """Build the ingress ASGI app around an injected publisher."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        publisher.close()
+
+    app = FastAPI(title="Escalator ingress", version="1", lifespan=lifespan)
+
+    @app.post("/v1/messages", status_code=202)
+    async def post_messages(request: Request) -> Response:
+        """Accept one inbound message or a JSON array of them."""
+        started = time.perf_counter()
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            metrics.REJECTED.labels("too_large").inc()
+            return _problem(413, "too_large", f"the body exceeds {max_body_bytes} bytes")
+        body = await _read_limited(request, max_body_bytes)
+        if body is None:
+            metrics.REJECTED.labels("too_large").inc()
+            return _problem(413, "too_large", f"the body exceeds {max_body_bytes} bytes")
+        parsed = parse_messages(body)
+        if isinstance(parsed, Response):
+            return parsed
+        try:
+            await publisher.publish([to_record(message, topics.inbound) for message in parsed])
+        except PublishError as exc:
+            metrics.REJECTED.labels("kafka_unavailable").inc(len(parsed))
+            return _problem(
+                503,
+                "kafka_unavailable",
+                f"not accepted, retry later: {exc}",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        for message in parsed:
+            metrics.ACCEPTED.labels(message.channel).inc()
+        metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
+        return JSONResponse(
+            status_code=202,
+            content={
+                "accepted": len(parsed),
+                "messages": [{"message_key": message.message_key} for message in parsed],
+            },
+        )
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition of this process's metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """Readiness: Kafka answers a metadata request."""
+        if publisher.check_connection(timeout_seconds=1.0):
+            return JSONResponse({"status": "ready"})
+        return _problem(503, "kafka_unavailable", "Kafka does not answer", {"Retry-After": "5"})
+
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """Read the body, giving up (None) as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

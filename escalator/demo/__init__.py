@@ -1,0 +1,1 @@
+"""`escalator demo`: the whole pipeline on the embedded broker with realistic sample traffic."""

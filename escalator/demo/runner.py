@@ -1,0 +1,212 @@
+"""The demo run: broker, worker, ingress and projection, fed with sample traffic.
+
+It sends traffic through the real HTTP ingress until the duration ends (or Ctrl-C),
+then waits until every accepted message has been routed, stops everything it started,
+and prints a tally. The tally's `messages_unrouted` must be 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from escalator.demo import processes
+from escalator.demo.traffic import TrafficGenerator
+from escalator.embedded_broker import EmbeddedBroker
+
+DRAIN_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class Tally:
+    """What the demo did; printed at the end (as JSON with `--json`)."""
+
+    duration_seconds: float = 0.0
+    requests_sent: int = 0
+    messages_ingested: int = 0
+    messages_rejected: int = 0
+    duplicates_sent: int = 0
+    messages_routed: int = 0
+    messages_unrouted: int = 0
+    cases_opened: int = 0
+    cases_routed: int = 0
+    cases_in_store: int = 0
+    dead_lettered: int = 0
+    ingest_to_routed_p50_seconds: float | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoints:
+    """Where the demo's processes listen."""
+
+    ingress: str
+    worker_metrics: str
+    projection_metrics: str
+
+
+class Demo:
+    """Owns the demo's processes and counters."""
+
+    def __init__(self, duration: float | None, rate: float, console: Console) -> None:
+        self.duration = duration
+        self.rate = rate
+        self.console = console
+        self.tally = Tally()
+        self.accepted_keys: set[str] = set()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the traffic loop to finish (Ctrl-C)."""
+        self._stopping.set()
+
+    async def send_traffic(self, ingress: str) -> None:
+        """Send requests at the configured rate until the duration ends or stop() is called."""
+        generator = TrafficGenerator()
+        started = time.monotonic()
+        interval = 1.0 / self.rate
+        async with httpx.AsyncClient(base_url=ingress, timeout=30.0) as client:
+            while not self._stopping.is_set():
+                if self.duration is not None and time.monotonic() - started >= self.duration:
+                    break
+                request = generator.next_request()
+                await self._send(client, request.body, request.message_key, request.duplicate_of)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+
+    async def _send(
+        self, client: httpx.AsyncClient, body: object, key: str | None, duplicate_of: str | None
+    ) -> None:
+        content = body if isinstance(body, str) else json.dumps(body)
+        headers = {"content-type": "application/json"}
+        self.tally.requests_sent += 1
+        for _attempt in range(10):
+            response = await client.post("/v1/messages", content=content, headers=headers)
+            if response.status_code != 503:
+                break
+            await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+        if response.status_code == 202 and key is not None:
+            if duplicate_of is not None:
+                self.tally.duplicates_sent += 1
+            self.accepted_keys.add(key)
+        elif 400 <= response.status_code < 500:
+            self.tally.messages_rejected += 1
+        else:
+            raise RuntimeError(f"ingress answered {response.status_code}: {response.text}")
+
+    def refresh(self, endpoints: Endpoints) -> None:
+        """Read the worker's and the projection's metrics into the tally."""
+        worker = processes.scrape(endpoints.worker_metrics)
+        projection = processes.scrape(endpoints.projection_metrics)
+        self.tally.messages_ingested = len(self.accepted_keys)
+        self.tally.messages_routed = int(worker.get("escalator_ingest_to_routed_seconds_count", 0))
+        self.tally.messages_unrouted = max(
+            0, self.tally.messages_ingested - self.tally.messages_routed
+        )
+        self.tally.cases_opened = int(worker.get("escalator_cases_opened_total", 0))
+        self.tally.cases_routed = int(worker.get("escalator_cases_routed_total", 0))
+        self.tally.dead_lettered = int(worker.get("escalator_messages_dead_lettered_total", 0))
+        opened_in_store = projection.get('escalator_projection_events_total{type="case.opened"}')
+        if opened_in_store is None:
+            opened_in_store = projection.get("escalator_projection_cases", 0.0)
+        self.tally.cases_in_store = int(opened_in_store)
+
+    def view(self) -> Table:
+        """The live summary table."""
+        table = Table(title="Escalator demo", show_header=False, min_width=50)
+        for name, value in asdict(self.tally).items():
+            if name != "endpoints" and value is not None:
+                table.add_row(
+                    name.replace("_", " "),
+                    f"{value:.3f}" if isinstance(value, float) else str(value),
+                )
+        return table
+
+
+async def run(duration: float | None, rate: float, as_json: bool, console: Console) -> Tally:
+    """Run the whole demo and return its tally."""
+    demo = Demo(duration, rate, console)
+    workdir = Path(tempfile.mkdtemp(prefix="escalator-demo-"))
+    with EmbeddedBroker() as broker:
+        ports = {name: processes.free_port() for name in ("ingress", "worker", "projection")}
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "ESCALATOR_DATA_DIR": str(workdir),
+            "ESCALATOR_DATABASE_URL": f"sqlite:///{workdir / 'escalator.db'}",
+            "ESCALATOR_PROJECTION_METRICS_PORT": str(ports["projection"]),
+            "ESCALATOR_EMBEDDED_BROKER": "tansu",
+            "ESCALATOR_LOG_LEVEL": "WARNING",
+        }
+        endpoints = Endpoints(
+            ingress=f"http://127.0.0.1:{ports['ingress']}",
+            worker_metrics=f"http://127.0.0.1:{ports['worker']}/metrics",
+            projection_metrics=f"http://127.0.0.1:{ports['projection']}/metrics",
+        )
+        demo.tally.endpoints = {
+            "kafka": broker.bootstrap_servers,
+            "ingress": f"{endpoints.ingress}/v1/messages",
+            "ingress_metrics": f"{endpoints.ingress}/metrics",
+            "worker_metrics": endpoints.worker_metrics,
+            "projection_metrics": endpoints.projection_metrics,
+        }
+        logs = workdir / "logs"
+        started = [
+            processes.start("worker", ["worker", "--web-port", str(ports["worker"])], env, logs),
+            processes.start(
+                "ingress", ["connect", "http", "--port", str(ports["ingress"])], env, logs
+            ),
+            processes.start("projection", ["projection"], env, logs),
+        ]
+        try:
+            worker, ingress, _projection = started
+            processes.wait_until_ready(f"{endpoints.ingress}/readyz", ingress)
+            processes.wait_until_ready(
+                endpoints.worker_metrics.replace("/metrics", "/readyz"), worker
+            )
+            if not as_json:
+                for name, url in demo.tally.endpoints.items():
+                    console.print(f"[bold]{name}[/]: {url}")
+                console.print(f"logs: {logs}")
+            await _drive(demo, endpoints, as_json, console)
+        finally:
+            for process in reversed(started):
+                process.stop()
+    return demo.tally
+
+
+async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Console) -> None:
+    started = time.monotonic()
+    traffic = asyncio.create_task(demo.send_traffic(endpoints.ingress))
+    live = None if as_json else Live(demo.view(), console=console, refresh_per_second=2)
+    with live or contextlib.nullcontext():
+        try:
+            while not traffic.done():
+                await asyncio.sleep(0.5)
+                demo.refresh(endpoints)
+                if live:
+                    live.update(demo.view())
+        except asyncio.CancelledError:
+            demo.stop()
+        await traffic
+        deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            demo.refresh(endpoints)
+            if live:
+                live.update(demo.view())
+            if (
+                demo.tally.messages_unrouted == 0
+                and demo.tally.cases_in_store >= demo.tally.cases_opened
+            ):
+                break
+            await asyncio.sleep(0.5)
+    demo.tally.duration_seconds = round(time.monotonic() - started, 1)

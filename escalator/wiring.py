@@ -1,0 +1,88 @@
+"""Wiring: builds each process's objects from settings. The only place that knows them all."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+import faust
+from fastapi import FastAPI
+
+from connectors.http_ingress import create_app
+from connectors.publisher import KafkaPublisher
+from escalator.embedded_broker import FAUST_SETTINGS_FOR_TANSU
+from escalator.rulefiles import read_rule_sources
+from escalator.settings import KafkaSettings, Settings
+from escalator.topic_admin import core_topics, ensure_topics
+from rules import RuleEvaluator, compile_sources, default_ruleset
+from streams.app import RuleSetHolder, WorkerConfig, build_app
+
+log = logging.getLogger(__name__)
+
+
+def load_rules(settings: Settings) -> RuleEvaluator:
+    """The rule set named by `ESCALATOR_RULES`, or the built-in default."""
+    if settings.rules is None:
+        return default_ruleset()
+    return compile_sources(read_rule_sources(settings.rules))
+
+
+def faust_broker_url(kafka: KafkaSettings) -> str:
+    """The `kafka://` URL list faust expects, from `KAFKA_BOOTSTRAP_SERVERS`."""
+    return ";".join(f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(","))
+
+
+def faust_security(kafka: KafkaSettings) -> dict[str, Any]:
+    """Faust settings carrying Kafka security (SASL/TLS) through to aiokafka."""
+    if kafka.security_protocol == "PLAINTEXT":
+        return {}
+    ssl_context = None
+    if kafka.security_protocol.endswith("SSL"):
+        cafile = str(kafka.ssl_cafile) if kafka.ssl_cafile else None
+        ssl_context = ssl.create_default_context(cafile=cafile)
+    if kafka.sasl_mechanism:
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        credentials: Any = faust.SASLCredentials(
+            username=kafka.sasl_username or "",
+            password=password,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    else:
+        credentials = faust.SSLCredentials(ssl_context)
+    return {"broker_credentials": credentials}
+
+
+def build_worker_app(
+    settings: Settings, kafka: KafkaSettings, extra_faust: dict[str, Any] | None = None
+) -> faust.App:
+    """The faust app of `escalator worker`, with its topics created and rules loaded."""
+    evaluator = load_rules(settings)
+    queues = getattr(evaluator, "queue_names", ("general",))
+    ensure_topics(kafka, core_topics(kafka, queues))
+    config = WorkerConfig(
+        broker_url=faust_broker_url(kafka),
+        topics=kafka.topics,
+        partitions=kafka.partitions,
+        app_id=f"{kafka.topic_prefix}worker",
+        web_port=settings.worker_web_port,
+        data_dir=str(settings.data_dir / "worker"),
+        faust_settings={
+            **faust_security(kafka),
+            **(FAUST_SETTINGS_FOR_TANSU if settings.embedded_broker == "tansu" else {}),
+            **(extra_faust or {}),
+        },
+    )
+    publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
+    return build_app(config, RuleSetHolder(evaluator), publisher)
+
+
+def build_ingress_app(settings: Settings, kafka: KafkaSettings) -> FastAPI:
+    """The ASGI app of `escalator connect http`."""
+    try:
+        ensure_topics(kafka, {kafka.topics.inbound: {}}, timeout_seconds=5.0)
+    except Exception as exc:  # the ingress must start (and answer 503) while Kafka is down
+        log.warning("could not check topics at start: %s", exc)
+    publisher = KafkaPublisher(kafka.librdkafka())
+    return create_app(publisher, kafka.topics, settings.max_body_bytes)

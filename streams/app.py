@@ -1,0 +1,295 @@
+"""The faust-streaming worker app: three stages joined by internal repartition topics.
+
+- stage A `intake` consumes `messages.inbound` (keyed by sender): parse, dead-letter what
+  does not parse, resolve the customer, re-key by customer to `messages.resolved`;
+- stage B `threading` (keyed by customer): deduplicate, decide the case, re-key by case to
+  `messages.threaded`;
+- stage C `cases` (keyed by case id): append, evaluate rules, route, emit case events.
+
+Each stage takes batches with `take_events`, which acknowledges a batch only after the
+loop body returned. The body writes its outputs with confluent-kafka and waits for the
+broker's acknowledgement, and only then writes the stage's table (whose changelog faust
+flushes before committing offsets). A crash anywhere therefore replays input, never
+skips it; deterministic ids make the replayed outputs harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from rules import RuleEvaluator
+from schemas import DeadLetter, Topics
+from streams import metrics
+from streams.casework import CaseState, CaseUpdate, apply_message
+from streams.intake import RawRecord, intake
+from streams.output import OutputRecord, Publisher, ReliableWriter
+from streams.records import ResolvedMessage, ThreadedMessage
+from streams.threader import CustomerState, thread
+
+log = logging.getLogger(__name__)
+
+StateT = TypeVar("StateT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the composition root decides for a worker."""
+
+    broker_url: str
+    topics: Topics
+    partitions: int = 4
+    app_id: str = "escalator-worker"
+    web_port: int = 6066
+    web_host: str = "127.0.0.1"
+    data_dir: str = "var/worker"
+    batch_max: int = 1000
+    batch_within_seconds: float = 0.01
+    faust_settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class RuleSetHolder:
+    """The rule set in use; swapped atomically between two batches by hot reload."""
+
+    def __init__(self, evaluator: RuleEvaluator) -> None:
+        self._evaluator = evaluator
+        metrics.RULES_INFO.labels(evaluator.version).set(1)
+
+    @property
+    def current(self) -> RuleEvaluator:
+        """The rule set to evaluate the next message with."""
+        return self._evaluator
+
+    def replace(self, evaluator: RuleEvaluator) -> None:
+        """Switch to a new rule set (takes effect from the next message)."""
+        metrics.RULES_INFO.labels(self._evaluator.version).set(0)
+        self._evaluator = evaluator
+        metrics.RULES_INFO.labels(evaluator.version).set(1)
+        log.info("rule set %s in use", evaluator.version)
+
+
+def _json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
+    return OutputRecord(
+        topic=topic, key=key.encode("utf-8"), value=model.model_dump_json().encode("utf-8")
+    )
+
+
+def _load_state(raw: object, model: type[StateT]) -> StateT | None:
+    return None if raw is None else model.model_validate(raw)
+
+
+class Pipeline:
+    """The three stages' logic over faust tables; `build_app` wires it to topics."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        rules: RuleSetHolder,
+        writer: ReliableWriter,
+        customers: Any,
+        cases: Any,
+    ) -> None:
+        self.config = config
+        self.topics = config.topics
+        self.rules = rules
+        self.writer = writer
+        self.customers = customers
+        self.cases = cases
+
+    async def intake_batch(self, events: Iterable[Any]) -> None:
+        """Stage A: validate raw records; dead-letter the bad, re-key the good by customer."""
+        outputs: list[OutputRecord] = []
+        for event in events:
+            message = event.message
+            result = intake(
+                RawRecord(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value,
+                    timestamp=datetime.fromtimestamp(message.timestamp, UTC),
+                )
+            )
+            if isinstance(result, DeadLetter):
+                metrics.MESSAGES_DEAD_LETTERED.labels(result.reason).inc()
+                outputs.append(
+                    OutputRecord(
+                        self.topics.dlq, message.key, result.model_dump_json().encode("utf-8")
+                    )
+                )
+            else:
+                outputs.append(_json_record(self.topics.resolved, result.customer_id, result))
+        metrics.BATCH_SIZE.labels("intake").observe(len(outputs))
+        await self.writer.write(outputs)
+
+    async def threading_batch(self, events: Iterable[Any]) -> None:
+        """Stage B: drop duplicates and decide each message's case."""
+        dirty: dict[bytes, CustomerState] = {}
+        outputs: list[OutputRecord] = []
+        for event in events:
+            key: bytes = event.message.key
+            resolved = ResolvedMessage.model_validate_json(event.message.value)
+            state = dirty.get(key) or _load_state(self.customers.get(key), CustomerState)
+            new_state, threaded = thread(state, resolved)
+            channel = resolved.message.channel
+            if threaded is None:
+                metrics.MESSAGES_DUPLICATE.labels(channel).inc()
+                continue
+            metrics.MESSAGES_INGESTED.labels(channel).inc()
+            dirty[key] = new_state
+            outputs.append(_json_record(self.topics.threaded, threaded.case_id, threaded))
+        metrics.BATCH_SIZE.labels("threading").observe(len(outputs))
+        await self.writer.write(outputs)
+        self._save(self.customers, dirty)
+
+    async def cases_batch(self, events: Iterable[Any]) -> None:
+        """Stage C: append messages to cases, evaluate rules, publish events and queue records."""
+        dirty: dict[bytes, CaseState] = {}
+        outputs: list[OutputRecord] = []
+        updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
+        evaluator = self.rules.current
+        for event in events:
+            key: bytes = event.message.key
+            threaded = ThreadedMessage.model_validate_json(event.message.value)
+            state = dirty.get(key) or _load_state(self.cases.get(key), CaseState)
+            update = apply_message(state, threaded, evaluator)
+            if not update.changed:
+                metrics.MESSAGES_DUPLICATE.labels(threaded.message.channel).inc()
+                continue
+            dirty[key] = update.state
+            updates.append((update, threaded))
+            outputs.extend(self._case_outputs(update))
+        metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
+        await self.writer.write(outputs)
+        now = time.time()
+        for update, threaded in updates:
+            self._count(update, threaded, now)
+        self._save(self.cases, dirty)
+
+    def _case_outputs(self, update: CaseUpdate) -> list[OutputRecord]:
+        case_id = update.state.case_id
+        records = [_json_record(self.topics.case_events, case_id, event) for event in update.events]
+        if update.routed is not None:
+            records.append(
+                _json_record(self.topics.queue(update.routed.queue), case_id, update.routed)
+            )
+            if update.previous_queue:
+                records.append(
+                    _json_record(self.topics.queue(update.previous_queue), case_id, update.routed)
+                )
+        return records
+
+    @staticmethod
+    def _count(update: CaseUpdate, threaded: ThreadedMessage, now: float) -> None:
+        for event in update.events:
+            if event.type == "case.opened":
+                metrics.CASES_OPENED.labels(threaded.message.channel).inc()
+            elif event.type == "case.routed" and update.routed is not None:
+                metrics.CASES_ROUTED.labels(update.routed.queue).inc()
+        metrics.INGEST_TO_ROUTED.observe(max(0.0, now - threaded.ingested_at.timestamp()))
+
+    @staticmethod
+    def _save(table: Any, dirty: Mapping[bytes, BaseModel]) -> None:
+        for key, state in dirty.items():
+            table[key] = state.model_dump(mode="json")
+
+
+def build_app(
+    config: WorkerConfig,
+    rules: RuleSetHolder,
+    publisher: Publisher,
+    on_ready: Callable[[faust.App], None] | None = None,
+) -> faust.App:
+    """Create the faust app with its topics, tables, agents and `/metrics` page."""
+    settings: dict[str, Any] = {
+        "broker": config.broker_url,
+        "store": "memory://",
+        "datadir": config.data_dir,
+        "topic_partitions": config.partitions,
+        "consumer_auto_offset_reset": "earliest",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "web_port": config.web_port,
+        "web_host": config.web_host,
+        "web_bind": config.web_host,
+        "producer_acks": -1,
+        "broker_commit_every": 1000,
+        "broker_commit_interval": 1.0,
+        "stream_buffer_maxsize": 8192,
+        "table_standby_replicas": 0,
+    }
+    settings.update(config.faust_settings)
+    app = faust.App(config.app_id, **settings)
+    topics = config.topics
+
+    def source(name: str) -> Any:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=config.partitions,
+        )
+
+    def table(name: str) -> Any:
+        return app.Table(
+            name,
+            default=None,
+            key_type=bytes,
+            key_serializer="raw",
+            value_serializer="json",
+            partitions=config.partitions,
+            use_partitioner=True,
+        )
+
+    pipeline = Pipeline(
+        config, rules, ReliableWriter(publisher), table("customers"), table("cases")
+    )
+    batch, within = config.batch_max, config.batch_within_seconds
+
+    @app.agent(source(topics.inbound), name="intake")
+    async def intake_agent(stream: Any) -> None:
+        async for events in stream.take_events(batch, within=within):
+            await pipeline.intake_batch(events)
+
+    @app.agent(source(topics.resolved), name="threading")
+    async def threading_agent(stream: Any) -> None:
+        async for events in stream.take_events(batch, within=within):
+            await pipeline.threading_batch(events)
+
+    @app.agent(source(topics.threaded), name="cases")
+    async def cases_agent(stream: Any) -> None:
+        async for events in stream.take_events(batch, within=within):
+            await pipeline.cases_batch(events)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        assigned = app.consumer.assignment() if app.consumer else set()
+        ready = bool(assigned) and not app.rebalancing
+        return web.json(
+            {"status": "ready" if ready else "starting", "partitions": len(assigned)},
+            status=200 if ready else 503,
+        )
+
+    if on_ready is not None:
+        on_ready(app)
+    return app
+

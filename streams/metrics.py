@@ -1,0 +1,41 @@
+"""Prometheus metrics of the stream worker (module-level, in the default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES_INGESTED = Counter(
+    "escalator_messages_ingested",
+    "Valid customer messages taken into the pipeline, by channel.",
+    ["channel"],
+)
+MESSAGES_DEAD_LETTERED = Counter(
+    "escalator_messages_dead_lettered",
+    "Inbound records refused and written to the dead-letter topic, by reason.",
+    ["reason"],
+)
+MESSAGES_DUPLICATE = Counter(
+    "escalator_messages_duplicate",
+    "Messages dropped because the same channel and external id were already processed.",
+    ["channel"],
+)
+CASES_OPENED = Counter("escalator_cases_opened", "Cases opened.", ["channel"])
+CASES_ROUTED = Counter(
+    "escalator_cases_routed",
+    "Routing decisions that put a case on a queue (new case or re-route), by queue.",
+    ["queue"],
+)
+INGEST_TO_ROUTED = Histogram(
+    "escalator_ingest_to_routed_seconds",
+    "Time from a message's Kafka timestamp on the inbound topic to its case being published.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+RULES_INFO = Gauge(
+    "escalator_rules_info", "The rule set in use (value 1), by version hash.", ["version"]
+)
+BATCH_SIZE = Histogram(
+    "escalator_worker_batch_size",
+    "Records per processed batch, by stage.",
+    ["stage"],
+    buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000),
+)
