@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from escalator.commands import broker, cases, connect, db, demo, rules, schemas_cmd, worker
+from escalator.commands import (
+    broker,
+    cases,
+    connect,
+    db,
+    demo,
+    projection,
+    rules,
+    schemas_cmd,
+    worker,
+)
 
 app = typer.Typer(
     name="escalator",
@@ -20,6 +30,7 @@ app.add_typer(db.app, name="db")
 app.command("worker")(worker.run_worker)
 app.command("broker")(broker.run_broker)
 app.command("demo")(demo.run_demo)
+app.command("projection")(projection.run_projection)
 
 
 def main() -> None:
