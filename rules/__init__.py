@@ -1,5 +1,25 @@
 """The YAML rule language: load, validate, compile and evaluate; calendars and SLA maths. No I/O."""
 
 from rules._decision import CaseFacts, Decision, PlannedEscalation, RuleEvaluator
+from rules._load import compile_sources, default_ruleset, ruleset_version
+from rules._problems import RuleProblem, RuleSetError
+from rules._ruleset import CompiledRuleSet, Explanation, QueueSettings, RouteTrial, SlaPolicy
+from rules._schema import rule_file_json_schema
 
-__all__ = ["CaseFacts", "Decision", "PlannedEscalation", "RuleEvaluator"]
+__all__ = [
+    "CaseFacts",
+    "CompiledRuleSet",
+    "Decision",
+    "Explanation",
+    "PlannedEscalation",
+    "QueueSettings",
+    "RouteTrial",
+    "RuleEvaluator",
+    "RuleProblem",
+    "RuleSetError",
+    "SlaPolicy",
+    "compile_sources",
+    "default_ruleset",
+    "rule_file_json_schema",
+    "ruleset_version",
+]

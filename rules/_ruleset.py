@@ -1,0 +1,179 @@
+"""A compiled rule set: evaluates messages to decisions and explains how it got there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from rules._decision import CaseFacts, Decision, PlannedEscalation
+from rules._context import Facts
+from rules._problems import RuleProblem
+from rules._routes import Outcome, RouteNode, walk
+from rules.calendar import BusinessCalendar, Duration
+from schemas import InboundMessage, Priority
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """A declared agent queue and its settings."""
+
+    name: str
+    skills: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """Clock targets per priority, counted in `calendar`'s open time."""
+
+    name: str
+    calendar_name: str | None
+    calendar: BusinessCalendar
+    targets: Mapping[Priority, Mapping[str, Duration]]
+    warn_at: float = 0.75
+    pause_when: frozenset[str] = frozenset()
+
+    def due_times(self, priority: Priority, case: CaseFacts, at: datetime) -> dict[str, datetime]:
+        """Due time of each clock with a target at `priority`, for a message arriving at `at`.
+
+        The case opened `case.age` before `at`: `first_response` (while no agent has
+        replied) and `resolution` run from then. `next_response` runs from `at` once an
+        agent has replied. A case whose status pauses the clocks has no due times.
+        """
+        if case.status in self.pause_when:
+            return {}
+        targets = self.targets.get(priority, {})
+        opened = at - case.age
+        due: dict[str, datetime] = {}
+        first = targets.get("first_response")
+        if first is not None and case.agent_replies == 0:
+            due["first_response"] = self.calendar.add(opened, first)
+        following = targets.get("next_response")
+        if following is not None and case.agent_replies > 0:
+            due["next_response"] = self.calendar.add(at, following)
+        resolution = targets.get("resolution")
+        if resolution is not None:
+            due["resolution"] = self.calendar.add(opened, resolution)
+        return due
+
+
+@dataclass(frozen=True)
+class RouteTrial:
+    """One route as `explain` saw it: matched, not matched, or never tried."""
+
+    name: str
+    depth: int
+    matched: bool | None
+    reason: str
+    where: tuple[str, int, int]
+
+    def to_json(self) -> dict[str, Any]:
+        """The trial as plain JSON data."""
+        file, line, col = self.where
+        return {
+            "route": self.name,
+            "depth": self.depth,
+            "matched": self.matched,
+            "reason": self.reason,
+            "at": f"{file}:{line}:{col}",
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A decision with the trace of every route tried on the way to it."""
+
+    decision: Decision
+    trials: tuple[RouteTrial, ...]
+
+    def lines(self) -> list[str]:
+        """The trace as indented human-readable lines."""
+        out: list[str] = []
+        for trial in self.trials:
+            mark = {True: "MATCH", False: "no   ", None: "skip "}[trial.matched]
+            out.append(f"{'  ' * trial.depth}{mark} {trial.name}: {trial.reason}")
+        return out
+
+
+@dataclass(frozen=True)
+class CompiledRuleSet:
+    """A validated, compiled rule set; `evaluate` is a pure function of its arguments."""
+
+    version: str
+    root: RouteNode
+    queues: Mapping[str, QueueSettings]
+    sla_policies: Mapping[str, SlaPolicy]
+    escalation_policies: Mapping[str, tuple[PlannedEscalation, ...]]
+    calendars: Mapping[str, BusinessCalendar]
+    sources: Mapping[str, str]
+    warnings: tuple[RuleProblem, ...] = ()
+    route_count: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        for name in ("queues", "sla_policies", "escalation_policies", "calendars", "sources"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def evaluate(self, message: InboundMessage, case: CaseFacts | None, at: datetime) -> Decision:
+        """Decide queue, priority, tags, SLA due times and escalations for `message` at `at`."""
+        facts = Facts(message, case, at)
+        outcome = self._start()
+        walk(self.root, facts, outcome)
+        return self._decide(outcome, facts)
+
+    def explain(self, message: InboundMessage, case: CaseFacts | None, at: datetime) -> Explanation:
+        """Evaluate without indexes, recording each route tried and the condition that decided."""
+        facts = Facts(message, case, at)
+        outcome = self._start()
+        trials: list[RouteTrial] = []
+        _explain_walk(self.root, facts, outcome, trials, 0)
+        return Explanation(self._decide(outcome, facts), tuple(trials))
+
+    def _start(self) -> Outcome:
+        root = self.root
+        return Outcome(
+            queue=root.queue or "general",
+            priority=Priority(root.priority or "normal"),
+            sla=root.sla,
+            escalation=root.escalation,
+            tags=list(root.tags),
+        )
+
+    def _decide(self, outcome: Outcome, facts: Facts) -> Decision:
+        policy = self.sla_policies.get(outcome.sla) if outcome.sla else None
+        due = policy.due_times(outcome.priority, facts.case, facts.at) if policy else {}
+        steps = self.escalation_policies.get(outcome.escalation, ()) if outcome.escalation else ()
+        return Decision(
+            queue=outcome.queue,
+            priority=outcome.priority,
+            tags=tuple(outcome.tags),
+            matched=tuple(outcome.matched),
+            rules_version=self.version,
+            sla_policy=outcome.sla,
+            calendar=policy.calendar_name if policy else None,
+            sla_due=due,
+            escalation_policy=outcome.escalation,
+            escalations=steps,
+        )
+
+
+def _explain_walk(
+    node: RouteNode, facts: Facts, outcome: Outcome, trials: list[RouteTrial], depth: int
+) -> None:
+    winner: str | None = None
+    for child in node.children:
+        name = child.name or "(unnamed)"
+        if winner is not None:
+            trials.append(
+                RouteTrial(name, depth, None, f"not tried: {winner!r} matched first", child.where)
+            )
+            continue
+        held, why = (True, "no conditions") if child.cond is None else child.cond.explain(facts)
+        trials.append(RouteTrial(name, depth, held, why, child.where))
+        if held:
+            outcome.apply(child)
+            _explain_walk(child, facts, outcome, trials, depth + 1)
+            if not child.continue_:
+                winner = name
