@@ -41,6 +41,7 @@ DEFAULT_GROUP_ID = "escalator-projection"
 """The consumer group of the long-running projection."""
 
 _METADATA_TIMEOUT_SECONDS = 10.0
+_METADATA_RETRY_SECONDS = 0.5
 
 
 class Projection:
@@ -116,9 +117,8 @@ class Projection:
         Assumes this consumer gets every partition (a group of its own, as in tests and
         rebuilds). Raises `TimeoutError` if the end is not reached within the timeout.
         """
-        consumer = self._ensure_consumer()
-        target = EndOffsets.measure(consumer, self.topic, _METADATA_TIMEOUT_SECONDS)
         deadline = time.monotonic() + timeout_seconds
+        target = self._measure_end_offsets(deadline)
         handled = 0
         while not target.reached() and not self._stopping.is_set():
             if time.monotonic() > deadline:
@@ -134,6 +134,18 @@ class Projection:
                     if record.partition is not None and record.offset is not None:
                         target.advance(record.partition, record.offset + 1)
         return handled
+
+    def _measure_end_offsets(self, deadline: float) -> EndOffsets:
+        """The end offsets to reach, retried while the broker or the group coordinator blips."""
+        consumer = self._ensure_consumer()
+        while True:
+            try:
+                return EndOffsets.measure(consumer, self.topic, _METADATA_TIMEOUT_SECONDS)
+            except KafkaException as error:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"cannot read the end offsets of {self.topic}") from error
+                log.warning("reading the end offsets of %s failed, retrying: %s", self.topic, error)
+                self._stopping.wait(_METADATA_RETRY_SECONDS)
 
     def close(self) -> None:
         """Leave the consumer group and release the consumer. Idempotent."""

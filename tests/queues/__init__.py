@@ -1,0 +1,1 @@
+"""Tests of the case store (`queues/`): models, migrations, projection, rebuild, CLI."""

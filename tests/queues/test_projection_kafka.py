@@ -1,0 +1,225 @@
+"""The projection against the real broker: catch up, redelivery, offsets after the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from queues import BatchWriter, CaseStore, Outcome, Projection, ProjectionMetrics, SourceRecord
+from schemas import CaseEvent, Topics
+from tests.kafka_support import create_topics, produce
+from tests.queues.case_event_builders import (
+    case_id,
+    conversation,
+    other,
+    sample,
+    snapshot,
+    to_bytes,
+)
+
+pytestmark = pytest.mark.kafka
+
+PARTITIONS = 3
+
+ProjectionFactory = Callable[..., Projection]
+
+
+def publish(bootstrap: str, topic: str, events: Sequence[CaseEvent]) -> None:
+    produce(bootstrap, topic, [(event.case_id, to_bytes(event)) for event in events])
+
+
+def committed_offsets(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id})
+    try:
+        partitions = [TopicPartition(topic, partition) for partition in range(PARTITIONS)]
+        return {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=10)}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
+    try:
+        return {
+            partition: consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[
+                1
+            ]
+            for partition in range(PARTITIONS)
+        }
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def events_topic(kafka_bootstrap: str, topics: Topics) -> str:
+    create_topics(kafka_bootstrap, [topics.case_events], partitions=PARTITIONS)
+    return topics.case_events
+
+
+@pytest.fixture
+def group_id() -> str:
+    return f"test-projection-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def make_projection(
+    kafka_bootstrap: str,
+    events_topic: str,
+    session_factory: sessionmaker[Session],
+    metrics: ProjectionMetrics,
+    group_id: str,
+) -> Iterator[ProjectionFactory]:
+    created: list[Projection] = []
+
+    def factory(**overrides: object) -> Projection:
+        options: dict[str, object] = {
+            "kafka_config": {"bootstrap.servers": kafka_bootstrap},
+            "topic": events_topic,
+            "session_factory": session_factory,
+            "group_id": group_id,
+            "metrics": metrics,
+            "batch_size": 4,
+            "batch_timeout_seconds": 0.2,
+        }
+        options.update(overrides)
+        projection = Projection(**options)  # type: ignore[arg-type]
+        created.append(projection)
+        return projection
+
+    yield factory
+    for projection in created:
+        projection.close()
+
+
+def three_cases() -> list[CaseEvent]:
+    return [
+        *conversation("cust-a", messages=2, queue="general"),
+        *conversation("cust-b", messages=1, queue="billing"),
+        *conversation("cust-c", messages=3, queue="general"),
+        other("cust-a", "sla.warning"),
+    ]
+
+
+def test_catch_up_projects_the_events_and_commits_offsets_after(
+    kafka_bootstrap: str,
+    events_topic: str,
+    make_projection: ProjectionFactory,
+    engine: Engine,
+    metrics: ProjectionMetrics,
+    group_id: str,
+) -> None:
+    events = three_cases()
+    publish(kafka_bootstrap, events_topic, events)
+    produce(kafka_bootstrap, events_topic, [(b"C-BROKEN", b"this is not a case event")])
+
+    projection = make_projection()
+    read = projection.catch_up(timeout_seconds=60)
+    projection.close()
+
+    assert read == len(events) + 1
+    assert projection.totals.outcomes == {
+        Outcome.APPLIED: len(events) - 1,
+        Outcome.RECORDED: 1,
+        Outcome.MALFORMED: 1,
+    }
+    store = CaseStore(engine)
+    cases = {case.case_id: case for case in store.list_cases()}
+    assert set(cases) == {case_id("cust-a"), case_id("cust-b"), case_id("cust-c")}
+    assert cases[case_id("cust-c")].message_count == 3
+    assert cases[case_id("cust-b")].queue == "billing"
+    assert sample(metrics.registry, "escalator_projection_errors_total", reason="malformed") == 1
+    assert sample(metrics.registry, "escalator_projection_batch_seconds_count") >= 1
+    ends = end_offsets(kafka_bootstrap, events_topic)
+    committed = committed_offsets(kafka_bootstrap, group_id, events_topic)
+    assert {p: end for p, end in ends.items() if end} == {p: committed[p] for p in ends if ends[p]}
+
+
+def test_the_same_events_again_change_nothing(
+    kafka_bootstrap: str,
+    events_topic: str,
+    make_projection: ProjectionFactory,
+    engine: Engine,
+) -> None:
+    events = three_cases()
+    publish(kafka_bootstrap, events_topic, events)
+    with make_projection() as first:
+        first.catch_up(timeout_seconds=60)
+    before = snapshot(engine)
+
+    publish(kafka_bootstrap, events_topic, events)
+    projection = make_projection()
+    read = projection.catch_up(timeout_seconds=60)
+
+    assert read == len(events)  # only the new copies: the group's offsets were committed
+    assert projection.totals.outcomes == {Outcome.DUPLICATE: len(events)}
+    assert snapshot(engine) == before
+
+
+def test_after_a_crash_between_database_and_offset_commit_redelivery_changes_nothing(
+    kafka_bootstrap: str,
+    events_topic: str,
+    make_projection: ProjectionFactory,
+    engine: Engine,
+    session_factory: sessionmaker[Session],
+    metrics: ProjectionMetrics,
+) -> None:
+    events = three_cases()
+    publish(kafka_bootstrap, events_topic, events)
+    # The database committed these events, then the process died before committing offsets.
+    BatchWriter(session_factory, metrics).write(
+        [SourceRecord(value=to_bytes(event)) for event in events]
+    )
+    before = snapshot(engine)
+
+    projection = make_projection()
+    projection.catch_up(timeout_seconds=60)
+
+    assert projection.totals.outcomes == {Outcome.DUPLICATE: len(events)}
+    assert snapshot(engine) == before
+
+
+def test_run_until_stopped_follows_new_events_and_stops_on_request(
+    kafka_bootstrap: str,
+    events_topic: str,
+    make_projection: ProjectionFactory,
+    engine: Engine,
+) -> None:
+    projection = make_projection()
+    runner = threading.Thread(target=projection.run_until_stopped, daemon=True)
+    runner.start()
+    publish(kafka_bootstrap, events_topic, conversation("cust-live", messages=2))
+
+    store = CaseStore(engine)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        live = store.get_case(case_id("cust-live"))
+        if live is not None and live.summary.message_count == 2 and live.summary.queue:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the running projection did not apply the new events within 60s")
+
+    projection.stop()
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+
+
+def test_catch_up_on_a_topic_that_does_not_exist_returns_at_once(
+    kafka_bootstrap: str,
+    topics: Topics,
+    session_factory: sessionmaker[Session],
+) -> None:
+    with Projection(
+        kafka_config={"bootstrap.servers": kafka_bootstrap},
+        topic=f"{topics.prefix}no.such.topic",
+        session_factory=session_factory,
+        group_id=f"test-projection-{uuid.uuid4().hex[:12]}",
+    ) as projection:
+        assert projection.catch_up(timeout_seconds=10) == 0
