@@ -202,7 +202,7 @@ class ConditionCompiler:
                 text=f"{name} exists: {str(arg).lower()}",
                 observe=observe,
             )
-        close = difflib.get_close_matches(op, OPERATORS, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(op, OPERATORS, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         self.problem(
             path,

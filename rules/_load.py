@@ -130,7 +130,8 @@ def _routes(
 ) -> RouteNode:
     conditions = ConditionCompiler(calendars={n: c for n, c in calendars.items()})
     if declared.routes is None:
-        report.error(first, (), "no 'routes' section: a rule set needs one routes tree")
+        if not report.has_errors:  # a file we could not read may well hold the routes
+            report.error(first, (), "no 'routes' section: a rule set needs one routes tree")
         return RouteNode(name=None, cond=None)
     file, raw = declared.routes
     tree = TreeCompiler(file, declared, conditions, report)

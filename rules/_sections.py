@@ -153,14 +153,16 @@ def _hours(entry: Entry, raw: Any, report: Reporter) -> Any:
     try:
         return parse_hours(raw)
     except ValueError as whole:
+        located = False
         if isinstance(raw, dict):
             for key, value in raw.items():
                 try:
                     parse_hours({key: value})
                 except ValueError as exc:
                     report.error(entry.file, (*path, key), str(exc))
-                    return None
-        report.error(entry.file, path, str(whole))
+                    located = True
+        if not located:
+            report.error(entry.file, path, str(whole))
         return None
 
 

@@ -37,6 +37,14 @@ class Positions:
         """Position of the value at `path`, or of its nearest known ancestor."""
         return _nearest(self.values, path)
 
+    def under(self, prefix: Path) -> Positions:
+        """The positions of the sub-document at `prefix`, with paths relative to it."""
+        size = len(prefix)
+        return Positions(
+            values={p[size:]: v for p, v in self.values.items() if p[:size] == prefix},
+            keys={p[size:]: v for p, v in self.keys.items() if p[:size] == prefix},
+        )
+
     def of_key(self, path: Path) -> tuple[int, int]:
         """Position of the key that ends `path` (falls back to the value's position)."""
         if path in self.keys:
@@ -138,6 +146,8 @@ def _key_text(key: Any) -> str:
 
 
 def _scalar(node: Any) -> Any:
+    if isinstance(node, dt.datetime):  # ruamel's TimeStamp subclass: keep a plain datetime
+        return dt.datetime(*node.timetuple()[:6], node.microsecond, tzinfo=node.tzinfo)
     if node is None or isinstance(node, dt.date):
         return node
     if isinstance(node, bool):
