@@ -50,6 +50,10 @@ class Duration:
         """True for `0s`: no open time and no open days."""
         return not (self.open_time or self.open_days or self.open_weeks)
 
+    def wall_clock(self) -> timedelta:
+        """The duration on a plain clock, with no calendar: `1d` = 24 hours, `1w` = 7 days."""
+        return self.open_time + timedelta(days=self.open_days + 7 * self.open_weeks)
+
     def __add__(self, other: object) -> Duration:
         if isinstance(other, timedelta):
             other = Duration(open_time=other)

@@ -78,6 +78,11 @@ def test_of_and_is_zero() -> None:
     assert not parse_duration("1s").is_zero
 
 
+def test_wall_clock() -> None:
+    assert parse_duration("1w2d3h").wall_clock() == timedelta(days=9, hours=3)
+    assert parse_duration("90s").wall_clock() == timedelta(seconds=90)
+
+
 def test_invalid_values_are_refused() -> None:
     with pytest.raises(ValueError, match="negative"):
         Duration(open_time=timedelta(minutes=-1))
