@@ -20,7 +20,7 @@ def _open_store() -> CaseStore:
     try:
         return CaseStore.open(Settings().effective_database_url)
     except StoreNotInitialisedError as error:
-        Console(stderr=True).print(f"[red]{error}[/red]")
+        Console(stderr=True, soft_wrap=True).print(f"[red]{error}[/red]")
         raise typer.Exit(code=1) from error
 
 
@@ -51,10 +51,12 @@ def list_cases(
 
 def _cases_table(cases: list[CaseSummary]) -> Table:
     table = Table(title=f"{len(cases)} cases")
-    for column in ("case", "queue", "priority", "status", "customer", "channels", "tags"):
+    # Ids and times must stay whole and copyable; the other columns wrap in narrow terminals.
+    table.add_column("case", no_wrap=True, min_width=12)
+    for column in ("queue", "priority", "status", "customer", "channels", "tags"):
         table.add_column(column)
-    table.add_column("messages", justify="right")
-    table.add_column("opened (UTC)")
+    table.add_column("msgs", justify="right")
+    table.add_column("opened (UTC)", no_wrap=True, min_width=16)
     for case in cases:
         table.add_row(
             case.case_id,
@@ -65,7 +67,7 @@ def _cases_table(cases: list[CaseSummary]) -> Table:
             ", ".join(case.channels),
             ", ".join(case.tags),
             str(case.message_count),
-            rfc3339(case.opened_at) or "-",
+            case.opened_at.strftime("%Y-%m-%d %H:%M") if case.opened_at else "-",
         )
     return table
 
@@ -82,7 +84,7 @@ def show_case(
     finally:
         store.close()
     if case is None:
-        Console(stderr=True).print(f"[red]no case {case_id}[/red]")
+        Console(stderr=True, soft_wrap=True).print(f"[red]no case {case_id}[/red]")
         raise typer.Exit(code=1)
     if as_json:
         _print_json(case.to_json())

@@ -21,7 +21,7 @@ def upgrade_command(
     """Create or upgrade the case store schema (ESCALATOR_DATABASE_URL, default var/)."""
     url = Settings().effective_database_url
     upgrade(url, revision)
-    Console().print(f"case store at {redacted_url(url)} upgraded to {revision}")
+    typer.echo(f"case store at {redacted_url(url)} upgraded to {revision}")
 
 
 @app.command("rebuild")
@@ -40,7 +40,7 @@ def rebuild_command(
     settings = Settings()
     kafka = KafkaSettings()
     url = settings.effective_database_url
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         report = rebuild(
             database_url=url,
@@ -58,7 +58,7 @@ def rebuild_command(
     outcomes = ", ".join(
         f"{outcome.value} {count}" for outcome, count in sorted(report.outcomes.outcomes.items())
     )
-    Console().print(
+    typer.echo(
         f"rebuilt {redacted_url(url)} from {kafka.topics.case_events}: "
         f"{report.records} records ({outcomes or 'none'}), {report.cases} cases"
     )
