@@ -82,11 +82,13 @@ def _event_days(event: Any, window: tuple[date, date]) -> set[date]:
     else:
         end = start + _ONE_DAY
     length = max((end - start).days, 1)
-    starts = _occurrences(event, start, summary, window) if event.get("RRULE") else {start}
+    starts = _rule_dates(event, start, summary, window) if event.get("RRULE") else {start}
+    starts.update(_dates_of(event, "RDATE", summary))
+    starts.difference_update(_dates_of(event, "EXDATE", summary))
     return {first + timedelta(days=n) for first in starts for n in range(length)}
 
 
-def _occurrences(event: Any, start: date, summary: str, window: tuple[date, date]) -> set[date]:
+def _rule_dates(event: Any, start: date, summary: str, window: tuple[date, date]) -> set[date]:
     rule_text = event["RRULE"].to_ical().decode()
     try:
         rule = rrulestr(rule_text, dtstart=datetime.combine(start, time()), ignoretz=True)
@@ -94,10 +96,7 @@ def _occurrences(event: Any, start: date, summary: str, window: tuple[date, date
         raise ValueError(f"iCalendar event {summary!r}: bad RRULE {rule_text!r}: {error}") from None
     low = datetime.combine(window[0], time())
     high = datetime.combine(window[1], time())
-    found = {moment.date() for moment in rule.between(low, high, inc=True)}
-    found.update(_dates_of(event, "RDATE", summary))
-    found.difference_update(_dates_of(event, "EXDATE", summary))
-    return found
+    return {moment.date() for moment in rule.between(low, high, inc=True)}
 
 
 def _dates_of(event: Any, name: str, summary: str) -> set[date]:

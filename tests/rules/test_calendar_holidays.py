@@ -124,6 +124,23 @@ RRULE:FREQ=YEARLY;UNTIL=20260301""",
     }
 
 
+def test_rdate_adds_and_exdate_removes_days() -> None:
+    feed = ics(
+        """UID:a
+SUMMARY:Bridge days
+DTSTART;VALUE=DATE:20260515
+RDATE;VALUE=DATE:20261002,20261231
+EXDATE;VALUE=DATE:20261231"""
+    )
+    assert holidays_from_ics(feed) == {date(2026, 5, 15), date(2026, 10, 2)}
+
+
+def test_bad_rrule() -> None:
+    feed = ics("UID:a\nSUMMARY:Odd\nDTSTART;VALUE=DATE:20260515\nRRULE:FREQ=SOMETIMES")
+    with pytest.raises(ValueError, match="'Odd'"):
+        holidays_from_ics(feed)
+
+
 def test_midnight_to_midnight_timed_events_count_as_whole_days() -> None:
     feed = ics(
         "UID:a\nSUMMARY:Closed\nDTSTART;TZID=Europe/Berlin:20261231T000000\n"
