@@ -7,7 +7,7 @@ the librdkafka connection settings and the events topic name.
 from queues.apply import Applied, EventApplier, Outcome, SourceRecord
 from queues.engine import make_engine, make_session_factory
 from queues.metrics import ErrorReason, ProjectionMetrics
-from queues.migrate import current_revision, downgrade, head_revision, upgrade
+from queues.migrate import current_revision, downgrade, head_revision, upgrade, upgrade_sql
 from queues.projection import DEFAULT_GROUP_ID, Projection
 from queues.rebuild import RebuildReport, StoreNotEmptyError, rebuild
 from queues.store import (
@@ -47,4 +47,5 @@ __all__ = [
     "make_session_factory",
     "rebuild",
     "upgrade",
+    "upgrade_sql",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
 from alembic import command
@@ -40,6 +41,18 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database at `database_url` up to `revision` (default: the newest)."""
     _run(database_url, lambda config: command.upgrade(config, revision))
+
+
+def upgrade_sql(database_url: str, revision: str = "head") -> str:
+    """The SQL script that would upgrade an empty database of this dialect, for review by a DBA.
+
+    Nothing connects: only the URL's dialect matters.
+    """
+    buffer = io.StringIO()
+    config = alembic_config(database_url)
+    config.output_buffer = buffer
+    command.upgrade(config, revision, sql=True)
+    return buffer.getvalue()
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:

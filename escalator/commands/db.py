@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from escalator.settings import KafkaSettings, Settings
-from queues import StoreNotEmptyError, rebuild, upgrade
+from queues import StoreNotEmptyError, rebuild, upgrade, upgrade_sql
 from queues.store import redacted_url
 
 app = typer.Typer(help="The case store: migrate, rebuild.", no_args_is_help=True)
@@ -17,9 +17,15 @@ app = typer.Typer(help="The case store: migrate, rebuild.", no_args_is_help=True
 @app.command("upgrade")
 def upgrade_command(
     revision: Annotated[str, typer.Option(help="Migration to upgrade to.")] = "head",
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the SQL for an empty database; run nothing.")
+    ] = False,
 ) -> None:
     """Create or upgrade the case store schema (ESCALATOR_DATABASE_URL, default var/)."""
     url = Settings().effective_database_url
+    if sql:
+        typer.echo(upgrade_sql(url, revision), nl=False)
+        return
     upgrade(url, revision)
     typer.echo(f"case store at {redacted_url(url)} upgraded to {revision}")
 

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from queues import current_revision, downgrade, head_revision, make_engine, upgrade
+from queues import current_revision, downgrade, head_revision, make_engine, upgrade, upgrade_sql
 from queues.models import Base
 
 STORE_TABLES = {"cases", "messages", "case_events", "queues"}
@@ -45,3 +45,12 @@ def test_downgrade_to_base_removes_the_tables(migrated_url: str) -> None:
     assert not STORE_TABLES & set(inspect(engine).get_table_names())
     assert current_revision(engine) is None
     engine.dispose()
+
+
+def test_the_migration_renders_for_postgresql() -> None:
+    script = upgrade_sql("postgresql://escalator@localhost/escalator")
+
+    assert "CREATE TABLE case_events" in script
+    assert "TIMESTAMP WITH TIME ZONE" in script
+    assert "payload JSON NOT NULL" in script
+    assert "CONSTRAINT pk_messages PRIMARY KEY (case_id, message_key)" in script
