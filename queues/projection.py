@@ -107,7 +107,7 @@ class Projection:
             while not self._stopping.is_set():
                 records = self._poll(None)
                 if records:
-                    self._process(records)
+                    self._process(records, deadline=None)
         finally:
             self.close()
 
@@ -128,7 +128,7 @@ class Projection:
                 )
             records = self._poll(target)
             if records:
-                self._process(records)
+                self._process(records, deadline)
                 handled += len(records)
                 for record in records:
                     if record.partition is not None and record.offset is not None:
@@ -200,16 +200,22 @@ class Projection:
             raise KafkaException(error)
         log.warning("consumer error on %s: %s", self.topic, error)
 
-    def _process(self, records: Sequence[SourceRecord]) -> None:
-        """Apply a batch (retrying transient database errors), then commit its offsets."""
+    def _process(self, records: Sequence[SourceRecord], deadline: float | None = None) -> None:
+        """Apply a batch (retrying transient database errors), then commit its offsets.
+
+        Retries go on until `stop` or, when given, the monotonic `deadline`. Either way
+        the offsets stay uncommitted, so the batch is redelivered next time.
+        """
         while True:
             try:
                 result = self._writer.write(records)
                 break
             except TransientDatabaseError as error:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"database unavailable: {error}") from error
                 log.error("database unavailable, retrying the batch: %s", error)
                 if self._stopping.wait(self._retry_backoff):
-                    return  # Offsets stay uncommitted: the batch is redelivered next time.
+                    return
         self.totals.outcomes.update(result.outcomes)
         if result.outcomes[Outcome.MALFORMED]:
             log.warning("batch had %d malformed records", result.outcomes[Outcome.MALFORMED])

@@ -12,7 +12,17 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues import BatchWriter, CaseStore, Outcome, Projection, ProjectionMetrics, SourceRecord
+from queues import (
+    BatchWriter,
+    CaseStore,
+    Outcome,
+    Projection,
+    ProjectionMetrics,
+    SourceRecord,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
 from schemas import CaseEvent, Topics
 from tests.kafka_support import create_topics, produce
 from tests.queues.case_event_builders import (
@@ -223,3 +233,30 @@ def test_catch_up_on_a_topic_that_does_not_exist_returns_at_once(
         group_id=f"test-projection-{uuid.uuid4().hex[:12]}",
     ) as projection:
         assert projection.catch_up(timeout_seconds=10) == 0
+
+
+def test_while_the_database_is_down_no_offsets_are_committed_and_nothing_is_lost(
+    kafka_bootstrap: str, events_topic: str, database_url: str, group_id: str
+) -> None:
+    events = three_cases()
+    publish(kafka_bootstrap, events_topic, events)
+    engine = make_engine(database_url)  # no schema yet: every write fails
+    options = {
+        "kafka_config": {"bootstrap.servers": kafka_bootstrap},
+        "topic": events_topic,
+        "session_factory": make_session_factory(engine),
+        "group_id": group_id,
+        "retry_backoff_seconds": 0.1,
+    }
+
+    with Projection(**options) as failing, pytest.raises(TimeoutError):  # type: ignore[arg-type]
+        failing.catch_up(timeout_seconds=3)
+    assert all(
+        offset < 0 for offset in committed_offsets(kafka_bootstrap, group_id, events_topic).values()
+    )
+
+    upgrade(database_url)
+    with Projection(**options) as recovered:  # type: ignore[arg-type]
+        recovered.catch_up(timeout_seconds=60)
+    assert len(CaseStore(engine).list_cases()) == 3
+    engine.dispose()
