@@ -71,16 +71,15 @@ class Cond:
         if self.mode == "not":
             held, why = self.parts[0].explain(facts)
             return not held, f"not [{why}]"
-        results = [part.explain(facts) for part in self.parts]
+        reasons: list[str] = []
+        for part in self.parts:  # short-circuits like the fast path: no needless sentiment
+            held, why = part.explain(facts)
+            if held != (self.mode == "all"):
+                return held, why
+            reasons.append(why)
         if self.mode == "all":
-            failed = [why for held, why in results if not held]
-            if failed:
-                return False, failed[0]
-            return True, " and ".join(why for _, why in results) or "no conditions"
-        passed = [why for held, why in results if held]
-        if passed:
-            return True, passed[0]
-        return False, "none of: " + "; ".join(why for _, why in results)
+            return True, " and ".join(reasons) or "no conditions"
+        return False, "none of: " + "; ".join(reasons)
 
 
 MATCH_ALL = Cond(test=lambda facts: True, text="always", mode="all")
