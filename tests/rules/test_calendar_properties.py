@@ -41,6 +41,13 @@ CALENDARS = {
     "lord-howe": BusinessCalendar(
         "Australia/Lord_Howe", parse_hours({"mon-sun": ["01:00-03:00", "09:00-17:00"]})
     ),
+    # Santiago and Havana change their clocks at midnight, so some local days start at 01:00.
+    "santiago-24x7": BusinessCalendar(
+        "America/Santiago", None, parse_holidays(["2026-09-06", "2026-12-25"])
+    ),
+    "havana-nights": BusinessCalendar(
+        "America/Havana", parse_hours({"sat-sun": ["00:00-02:00", "22:00-24:00"]})
+    ),
     "always": ALWAYS,
 }
 WITHOUT_HOLIDAYS = {
@@ -57,6 +64,10 @@ CLOCK_CHANGES = [  # instants at which some zone above changes its UTC offset
     datetime(2026, 10, 25, 1, tzinfo=UTC),
     datetime(2026, 11, 1, 6, tzinfo=UTC),
     datetime(2027, 3, 28, 1, tzinfo=UTC),
+    datetime(2026, 3, 8, 5, tzinfo=UTC),  # Havana, 00:00 -> 01:00
+    datetime(2026, 11, 1, 5, tzinfo=UTC),  # Havana, 01:00 -> 00:00
+    datetime(2026, 4, 5, 3, tzinfo=UTC),  # Santiago, Sunday 00:00 -> Saturday 23:00
+    datetime(2026, 9, 6, 4, tzinfo=UTC),  # Santiago, 00:00 -> 01:00
 ]
 
 PROPERTY_SETTINGS = settings(
