@@ -69,8 +69,9 @@ class BusinessCalendar:
         self._plain_open_time = self.hours.is_always and not self.holidays
         self._plain_days = self._plain_open_time and timezone in _UTC_NAMES
         self._week_open_us = self.hours.weekly_open_time // ONE_US
-        # More closed days in a row than this means the calendar never opens again.
-        self._closed_run_limit = len(self.holidays) + 15
+        # More closed days in a row than this means the calendar never opens again: each
+        # holiday can close at most one week's only open day.
+        self._closed_run_limit = 7 * (len(self.holidays) + 2)
         self._day_spans = lru_cache(maxsize=_DAY_CACHE_SIZE)(self._compute_day_spans)
 
     @classmethod

@@ -292,6 +292,18 @@ class TestEdges:
         christmas_eve_2300 = datetime(2026, 12, 24, 23, 0, tzinfo=BERLIN)
         assert calendar.add(christmas_eve_2300, timedelta(hours=2)) == utc(2026, 12, 26, 0, 0)
 
+    def test_consecutive_holidays_on_a_one_day_week(self) -> None:
+        mondays = BusinessCalendar(
+            "Europe/Berlin",
+            parse_hours({"mon": ["09:00-10:00"]}),
+            parse_holidays(["2026-11-30", "2026-12-07", "2026-12-14", "2026-12-21"]),
+        )
+        monday_0930 = datetime(2026, 11, 23, 9, 30, tzinfo=BERLIN)
+        # 30 min on 23 Nov, four Monday holidays, then Mon 28 Dec 09:00 + 30 min.
+        assert due(mondays, monday_0930, "1h") == utc(2026, 12, 28, 8, 30)
+        assert due(mondays, monday_0930, "1d") == utc(2026, 12, 28, 8, 30)
+        assert mondays.next_open(utc(2026, 11, 24)) == utc(2026, 12, 28, 8, 0)
+
     def test_equality(self) -> None:
         same = BusinessCalendar(
             "Europe/Berlin",
