@@ -245,9 +245,7 @@ def build_app(
         return app.Table(
             name,
             default=None,
-            key_type=bytes,
-            key_serializer="raw",
-            value_serializer="json",
+            schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json"),
             partitions=config.partitions,
             use_partitioner=True,
         )
@@ -274,7 +272,8 @@ def build_app(
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside `content_type`; the header carries it whole.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
