@@ -64,6 +64,9 @@ class BusinessCalendar:
         """The weekly open hours in local wall-clock time."""
         self.holidays: frozenset[date] = frozenset(holidays)
         """Local dates on which the calendar is closed all day."""
+        for holiday in self.holidays:
+            if isinstance(holiday, datetime) or not isinstance(holiday, date):
+                raise ValueError(f"holidays are whole dates, not {holiday!r}")
         self._holiday_list = sorted(self.holidays)
         self._local = LocalTime(zone)
         self._plain_open_time = self.hours.is_always and not self.holidays

@@ -280,6 +280,10 @@ class TestEdges:
         with pytest.raises(ValueError, match="unknown time zone"):
             BusinessCalendar("../etc/passwd")
 
+    def test_holidays_must_be_dates(self) -> None:
+        with pytest.raises(ValueError, match="whole dates"):
+            BusinessCalendar("UTC", None, {utc(2026, 12, 24)})
+
     def test_negative_timedelta_is_refused(self) -> None:
         with pytest.raises(ValueError, match="negative"):
             OFFICE.add(utc(2026, 1, 1), timedelta(minutes=-1))
