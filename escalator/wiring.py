@@ -12,20 +12,20 @@ from fastapi import FastAPI
 from connectors.http_ingress import create_app
 from connectors.publisher import KafkaPublisher
 from escalator.embedded_broker import FAUST_SETTINGS_FOR_TANSU
-from escalator.rulefiles import read_rule_sources
+from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import KafkaSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
-from rules import RuleEvaluator, compile_sources, default_ruleset
+from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
 
 log = logging.getLogger(__name__)
 
 
-def load_rules(settings: Settings) -> RuleEvaluator:
+def load_rules(settings: Settings) -> CompiledRuleSet:
     """The rule set named by `ESCALATOR_RULES`, or the built-in default."""
     if settings.rules is None:
         return default_ruleset()
-    return compile_sources(read_rule_sources(settings.rules))
+    return compile_sources(read_rule_sources(settings.rules), read_file=read_referenced_file)
 
 
 def faust_broker_url(kafka: KafkaSettings) -> str:
@@ -59,8 +59,7 @@ def build_worker_app(
 ) -> faust.App:
     """The faust app of `escalator worker`, with its topics created and rules loaded."""
     evaluator = load_rules(settings)
-    queues = getattr(evaluator, "queue_names", ("general",))
-    ensure_topics(kafka, core_topics(kafka, queues))
+    ensure_topics(kafka, core_topics(kafka, evaluator.queues.keys()))
     config = WorkerConfig(
         broker_url=faust_broker_url(kafka),
         topics=kafka.topics,

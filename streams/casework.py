@@ -8,7 +8,7 @@ consumers deduplicate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,21 +53,21 @@ class CaseState(BaseModel):
     agent_replies: int = 0
     reopened: int = 0
     last_customer_message_at: datetime | None = None
+    awaiting_reply_since: datetime | None = None
     last_agent_reply_at: datetime | None = None
     rules_version: str | None = None
     sla: dict[str, SlaClockView] = Field(default_factory=dict)
 
     def facts(self, at: datetime) -> CaseFacts:
         """The `case.*` facts the rules see for a message arriving at `at`."""
-        since = self.last_agent_reply_at or self.opened_at
-        first_unanswered = self.last_customer_message_at if self.agent_replies == 0 else since
+        waiting = self.awaiting_reply_since
         return CaseFacts(
             contacts=self.contacts,
             channels=tuple(self.channels),
             age=at - self.opened_at,
             reopened=self.reopened,
             status=self.status.value,
-            unanswered_for=at - (first_unanswered or at),
+            unanswered_for=at - waiting if waiting else timedelta(0),
             agent_replies=self.agent_replies,
             priority=self.priority,
         )
@@ -116,6 +116,8 @@ def apply_message(
     state.message_keys.append(key)
     state.contacts += 1
     state.last_customer_message_at = at
+    if state.awaiting_reply_since is None:
+        state.awaiting_reply_since = at
     if message.channel not in state.channels:
         state.channels.append(message.channel)
     events.append(_appended_event(state, threaded, case_message))
