@@ -78,7 +78,7 @@ class KafkaPublisher:
 
     def __init__(
         self,
-        connection: Mapping[str, str],
+        connection: Mapping[str, str | int | float | bool],
         delivery_timeout_seconds: float = 5.0,
         extra: Mapping[str, str | int | bool] | None = None,
     ) -> None:

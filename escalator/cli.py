@@ -12,6 +12,7 @@ from escalator.commands import (
     demo,
     projection,
     rules,
+    rules_publish_cmd,
     schemas_cmd,
     worker,
 )
@@ -22,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+rules.app.command("publish")(rules_publish_cmd.publish)
 app.add_typer(rules.app, name="rules")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(connect.app, name="connect")

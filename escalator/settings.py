@@ -43,9 +43,9 @@ class KafkaSettings(BaseSettings):
         """The topic names for this deployment."""
         return Topics(self.topic_prefix)
 
-    def librdkafka(self) -> dict[str, str]:
+    def librdkafka(self) -> dict[str, str | int | float | bool]:
         """The connection part of a confluent-kafka (librdkafka) configuration."""
-        config = {
+        config: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol.lower(),
         }

@@ -17,6 +17,7 @@ from escalator.settings import KafkaSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
+from streams.rules_watch import RulesWatcher
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,9 @@ def build_worker_app(
     settings: Settings, kafka: KafkaSettings, extra_faust: dict[str, Any] | None = None
 ) -> faust.App:
     """The faust app of `escalator worker`, with its topics created and rules loaded."""
-    evaluator = load_rules(settings)
-    ensure_topics(kafka, core_topics(kafka, evaluator.queues.keys()))
+    ensure_topics(kafka, core_topics(kafka, ()))
+    holder, watcher = _rules_with_hot_reload(settings, kafka)
+    ensure_topics(kafka, core_topics(kafka, holder.current_ruleset.queues.keys()))
     config = WorkerConfig(
         broker_url=faust_broker_url(kafka),
         topics=kafka.topics,
@@ -74,7 +76,31 @@ def build_worker_app(
         },
     )
     publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
-    return build_app(config, RuleSetHolder(evaluator), publisher)
+    app = build_app(config, holder, publisher)
+    watcher.start()
+    return app
+
+
+def _rules_with_hot_reload(
+    settings: Settings, kafka: KafkaSettings
+) -> tuple[RuleSetHolder, RulesWatcher]:
+    """The rule set to start with, and a watcher that swaps in every newly published one.
+
+    A set published to the rules topic wins over `ESCALATOR_RULES`, so a restarted worker
+    runs what its peers run rather than an older file.
+    """
+    holder: RuleSetHolder
+
+    def on_ruleset(ruleset: CompiledRuleSet) -> None:
+        ensure_topics(kafka, {kafka.topics.queue(name): {} for name in ruleset.queues})
+        holder.replace(ruleset)
+
+    watcher = RulesWatcher(kafka.librdkafka(), kafka.topics.rules, on_ruleset)
+    published = watcher.load_current()
+    if published is not None:
+        log.info("starting with published rule set %s", published.version)
+    holder = RuleSetHolder(published or load_rules(settings))
+    return holder, watcher
 
 
 def build_ingress_app(settings: Settings, kafka: KafkaSettings) -> FastAPI:

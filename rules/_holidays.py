@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 # python-dateutil ships no type information (types-python-dateutil is not a dev dependency).
-from dateutil.rrule import rrulestr  # type: ignore[import-untyped]
+from dateutil.rrule import rrulestr
 from icalendar import Calendar
 
 __all__ = ["RECURRENCE_FIRST_YEAR", "RECURRENCE_LAST_YEAR", "holidays_from_ics", "parse_holidays"]

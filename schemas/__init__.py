@@ -12,10 +12,12 @@ from schemas._events import (
     MessageAppendedPayload,
 )
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
+from schemas._rules import ACTIVE_RULESET_KEY, RuleSetRecord
 from schemas.export import CONTRACTS, export_json_schemas
 from schemas.topics import DEFAULT_PREFIX, Topics
 
 __all__ = [
+    "ACTIVE_RULESET_KEY",
     "CONTRACTS",
     "DEFAULT_PREFIX",
     "KNOWN_CHANNELS",
@@ -37,6 +39,7 @@ __all__ = [
     "InboundMessage",
     "MessageAppendedPayload",
     "Priority",
+    "RuleSetRecord",
     "SlaClockView",
     "Topics",
     "export_json_schemas",

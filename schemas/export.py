@@ -12,6 +12,7 @@ from schemas._case import Case
 from schemas._dlq import DeadLetter
 from schemas._events import CaseEvent
 from schemas._inbound import InboundMessage
+from schemas._rules import RuleSetRecord
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "inbound-message": InboundMessage,
@@ -19,6 +20,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "case-event": CaseEvent,
     "agent-action": AgentAction,
     "dead-letter": DeadLetter,
+    "ruleset": RuleSetRecord,
 }
 """File stem → model, for every contract on a topic."""
 

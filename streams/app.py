@@ -26,7 +26,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from rules import RuleEvaluator
+from rules import CompiledRuleSet, RuleEvaluator
 from schemas import DeadLetter, Topics
 from streams import metrics
 from streams.casework import CaseState, CaseUpdate, apply_message
@@ -59,21 +59,29 @@ class WorkerConfig:
 class RuleSetHolder:
     """The rule set in use; swapped atomically between two batches by hot reload."""
 
-    def __init__(self, evaluator: RuleEvaluator) -> None:
-        self._evaluator = evaluator
-        metrics.RULES_INFO.labels(evaluator.version).set(1)
+    def __init__(self, ruleset: CompiledRuleSet) -> None:
+        self._ruleset = ruleset
+        metrics.RULES_INFO.labels(ruleset.version).set(1)
+        log.info("rule set %s in use", ruleset.version)
 
     @property
     def current(self) -> RuleEvaluator:
         """The rule set to evaluate the next message with."""
-        return self._evaluator
+        return self._ruleset
 
-    def replace(self, evaluator: RuleEvaluator) -> None:
-        """Switch to a new rule set (takes effect from the next message)."""
-        metrics.RULES_INFO.labels(self._evaluator.version).set(0)
-        self._evaluator = evaluator
-        metrics.RULES_INFO.labels(evaluator.version).set(1)
-        log.info("rule set %s in use", evaluator.version)
+    @property
+    def current_ruleset(self) -> CompiledRuleSet:
+        """The compiled rule set in use, with its queues and policies."""
+        return self._ruleset
+
+    def replace(self, ruleset: CompiledRuleSet) -> None:
+        """Switch to a new rule set (takes effect from the next batch, between two messages)."""
+        if ruleset.version == self._ruleset.version:
+            return
+        metrics.RULES_INFO.labels(self._ruleset.version).set(0)
+        self._ruleset = ruleset
+        metrics.RULES_INFO.labels(ruleset.version).set(1)
+        log.info("rule set %s in use", ruleset.version)
 
 
 def _json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
@@ -291,4 +299,3 @@ def build_app(
     if on_ready is not None:
         on_ready(app)
     return app
-

@@ -1,0 +1,24 @@
+"""The rule set record on the compacted `rules` topic: what workers hot-reload."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, Field
+
+from schemas._common import Contract
+
+ACTIVE_RULESET_KEY = b"active"
+"""The one key of the rules topic: compaction keeps only the latest rule set."""
+
+
+class RuleSetRecord(Contract):
+    """A validated rule set as published by `escalator rules publish`."""
+
+    version: str = Field(
+        description="Content hash of the sources, as the rules engine computes it."
+    )
+    sources: dict[str, str] = Field(description="Rule file name → YAML text.")
+    files: dict[str, str] = Field(
+        default_factory=dict, description="Files the rules refer to (e.g. .ics holidays) → text."
+    )
+    published_at: AwareDatetime
+    published_by: str | None = None
