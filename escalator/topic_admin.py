@@ -10,7 +10,8 @@ import logging
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it untyped
 
 from escalator.settings import KafkaSettings
 

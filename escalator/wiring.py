@@ -11,7 +11,6 @@ from fastapi import FastAPI
 
 from connectors.http_ingress import create_app
 from connectors.publisher import KafkaPublisher
-from escalator.embedded_broker import FAUST_SETTINGS_FOR_TANSU
 from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import KafkaSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
@@ -71,7 +70,7 @@ def build_worker_app(
         data_dir=str(settings.data_dir / "worker"),
         faust_settings={
             **faust_security(kafka),
-            **(FAUST_SETTINGS_FOR_TANSU if settings.embedded_broker == "tansu" else {}),
+            **_embedded_broker_tuning(settings),
             **(extra_faust or {}),
         },
     )
@@ -79,6 +78,16 @@ def build_worker_app(
     app = build_app(config, holder, publisher)
     watcher.start()
     return app
+
+
+def _embedded_broker_tuning(settings: Settings) -> dict[str, Any]:
+    """Faust settings the embedded Tansu broker needs (demo only; nothing for real Kafka)."""
+    if settings.embedded_broker != "tansu":
+        return {}
+    # imported here: the demo broker is no concern of a production worker
+    from escalator.embedded_broker import FAUST_SETTINGS_FOR_TANSU  # noqa: PLC0415
+
+    return dict(FAUST_SETTINGS_FOR_TANSU)
 
 
 def _rules_with_hot_reload(
