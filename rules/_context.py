@@ -17,16 +17,23 @@ from typing import Any, Literal
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from rules._decision import CaseFacts
-from schemas import InboundMessage
+from schemas import CustomerAttributes, InboundMessage
 
 FieldKind = Literal["text", "string", "number", "duration", "list", "any"]
 Getter = Callable[["Facts"], Any]
 
 _WORD = re.compile(r"\w+")
+_ASCII_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_ASCII_SEPARATORS = bytes(c for c in range(128) if c not in _ASCII_WORD_BYTES)
+_ASCII_TO_SPACE = bytes.maketrans(_ASCII_SEPARATORS, b" " * len(_ASCII_SEPARATORS))
 
 
 def tokenize(text: str) -> tuple[str, ...]:
     """Split text into case-folded words (Unicode letters, digits and `_`), NFKC-normalised."""
+    if text.isascii():  # same result as the general path, five times faster
+        return tuple(
+            text.encode("ascii").lower().translate(_ASCII_TO_SPACE).decode("ascii").split()
+        )
     return tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
@@ -73,13 +80,13 @@ class Facts:
 
 
 def _customer(name: str) -> Getter:
-    def get(facts: Facts) -> Any:
-        customer = facts.message.customer
-        if name in type(customer).model_fields:
-            return getattr(customer, name)
-        return (customer.model_extra or {}).get(name)
+    if name in CustomerAttributes.model_fields:
+        return lambda facts: getattr(facts.message.customer, name)
 
-    return get
+    def extra(facts: Facts) -> Any:
+        return (facts.message.customer.model_extra or {}).get(name)
+
+    return extra
 
 
 def _metadata(path: tuple[str, ...]) -> Getter:

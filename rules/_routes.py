@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules._conditions import Cond, conjuncts, normalise
+from rules._conditions import Cond, conjuncts
 from rules._context import Facts, Getter, resolve_field
 from schemas import Priority
 
@@ -120,21 +120,21 @@ class ChildIndex:
         hits: list[tuple[int, ...]] = [self.always] if self.always else []
         for dimension in self.values:
             value = dimension.getter(facts)
-            if isinstance(value, list | tuple | dict):
-                hits.append(dimension.everything)
-                continue
-            bucket = dimension.buckets.get(normalise(value))
+            if value.__class__ is str:
+                bucket = dimension.buckets.get(value.casefold())
+            elif isinstance(value, list | tuple | dict):
+                bucket = dimension.everything
+            else:
+                bucket = dimension.buckets.get(value)
             if bucket:
                 hits.append(bucket)
         for words in self.words:
             present = facts.tokens(words.field, words.getter(facts))[1]
-            for word in present & words.words:
-                hits.append(words.buckets[word])
-        if not hits:
-            return ()
-        if len(hits) == 1:
-            return hits[0]
-        return sorted(set().union(*hits))
+            buckets = words.buckets
+            hits.extend([buckets[word] for word in present & words.words])
+        if len(hits) > 1:
+            return sorted(set().union(*hits))
+        return hits[0] if hits else ()
 
 
 def build_index(children: Sequence[RouteNode]) -> ChildIndex | None:
