@@ -9,7 +9,7 @@ event whose id is already recorded is skipped entirely, which makes redelivery h
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,7 +17,8 @@ from enum import StrEnum
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from queues.models import CaseEventRow, CaseRow, MessageRow, QueueRow
+from queues.models import CaseEventRow, CaseRow, MessageRow
+from queues.working_set import WorkingSet
 from schemas import (
     CaseEvent,
     CaseEventType,
@@ -66,7 +67,7 @@ class Applied:
     event_type: str | None = None
 
 
-_Handler = Callable[[Session, CaseEvent], None]
+_Handler = Callable[[WorkingSet, CaseEvent], None]
 
 
 class EventApplier:
@@ -84,34 +85,31 @@ class EventApplier:
         """The event types this version applies; others are only recorded."""
         return frozenset(self._handlers)
 
-    def apply(self, session: Session, record: SourceRecord) -> Applied:
-        """Parse one record and apply it, or say why not."""
-        try:
-            if record.value is None:
-                raise ValueError("record has no value (tombstone)")
-            event = CaseEvent.model_validate_json(record.value)
-        except (ValidationError, ValueError) as error:
-            log.warning(
-                "skipping malformed record at partition %s offset %s: %s; value starts %r",
-                record.partition,
-                record.offset,
-                _one_line(error),
-                (record.value or b"")[:_PREVIEW_BYTES],
-            )
-            return Applied(Outcome.MALFORMED)
-        return self.apply_event(session, event, record.partition, record.offset)
+    def apply_batch(self, session: Session, records: Sequence[SourceRecord]) -> list[Applied]:
+        """Parse and apply `records` in order, one outcome per record."""
+        parsed = [(record, _parse(record)) for record in records]
+        rows = WorkingSet.load(session, [event for _, event in parsed if event is not None])
+        results: list[Applied] = []
+        # Every lookup goes through the working set, so nothing needs flushing until commit.
+        with session.no_autoflush:
+            for record, event in parsed:
+                if event is None:
+                    results.append(Applied(Outcome.MALFORMED))
+                else:
+                    results.append(self.apply_event(rows, event, record.partition, record.offset))
+        return results
 
     def apply_event(
         self,
-        session: Session,
+        rows: WorkingSet,
         event: CaseEvent,
         partition: int | None = None,
         offset: int | None = None,
     ) -> Applied:
         """Record one parsed event in the audit trail and apply it to its case."""
-        if session.get(CaseEventRow, event.event_id) is not None:
+        if rows.has_event(event.event_id):
             return Applied(Outcome.DUPLICATE, event.type)
-        session.add(
+        rows.add_event(
             CaseEventRow(
                 event_id=event.event_id,
                 case_id=event.case_id,
@@ -125,12 +123,12 @@ class EventApplier:
         )
         handler = self._handlers.get(event.type)
         if handler is None:
-            existing = session.get(CaseRow, event.case_id)
+            existing = rows.case(event.case_id)
             if existing is not None:
                 existing.last_event_at = max(existing.last_event_at, event.at)
             return Applied(Outcome.RECORDED, event.type)
         try:
-            handler(session, event)
+            handler(rows, event)
         except ValidationError as error:
             # Handlers validate their payload before touching any row.
             log.warning(
@@ -143,21 +141,38 @@ class EventApplier:
         return Applied(Outcome.APPLIED, event.type)
 
 
-def _apply_case_opened(session: Session, event: CaseEvent) -> None:
+def _parse(record: SourceRecord) -> CaseEvent | None:
+    """The record's event, or None (logged) when it is not a case event."""
+    try:
+        if record.value is None:
+            raise ValueError("record has no value (tombstone)")
+        return CaseEvent.model_validate_json(record.value)
+    except (ValidationError, ValueError) as error:
+        log.warning(
+            "skipping malformed record at partition %s offset %s: %s; value starts %r",
+            record.partition,
+            record.offset,
+            _one_line(error),
+            (record.value or b"")[:_PREVIEW_BYTES],
+        )
+        return None
+
+
+def _apply_case_opened(rows: WorkingSet, event: CaseEvent) -> None:
     payload = CaseOpenedPayload.model_validate(event.payload)
-    case = _case_for(session, event, payload.customer_id)
+    case = _case_for(rows, event, payload.customer_id)
     if case.opened_at is None:
         case.opened_at = payload.opened_at
     case.channels = _merged(case.channels, [payload.channel])
     _touch(case, event.at)
 
 
-def _apply_message_appended(session: Session, event: CaseEvent) -> None:
+def _apply_message_appended(rows: WorkingSet, event: CaseEvent) -> None:
     payload = MessageAppendedPayload.model_validate(event.payload)
-    case = _case_for(session, event, payload.customer_id)
+    case = _case_for(rows, event, payload.customer_id)
     message = payload.message
-    if session.get(MessageRow, (case.case_id, payload.message_key)) is None:
-        session.add(
+    if not rows.has_message(case.case_id, payload.message_key):
+        rows.add_message(
             MessageRow(
                 case_id=case.case_id,
                 message_key=payload.message_key,
@@ -176,12 +191,11 @@ def _apply_message_appended(session: Session, event: CaseEvent) -> None:
     _touch(case, event.at)
 
 
-def _apply_case_routed(session: Session, event: CaseEvent) -> None:
+def _apply_case_routed(rows: WorkingSet, event: CaseEvent) -> None:
     payload = CaseRoutedPayload.model_validate(event.payload)
     routed = payload.case
-    if session.get(QueueRow, routed.queue) is None:
-        session.add(QueueRow(name=routed.queue, created_at=event.at))
-    case = _case_for(session, event, routed.customer_id)
+    rows.ensure_queue(routed.queue, event.at)
+    case = _case_for(rows, event, routed.customer_id)
     case.customer_id = routed.customer_id
     case.queue = routed.queue
     case.priority = routed.priority.value
@@ -196,9 +210,9 @@ def _apply_case_routed(session: Session, event: CaseEvent) -> None:
     _touch(case, event.at)
 
 
-def _case_for(session: Session, event: CaseEvent, customer_id: str) -> CaseRow:
+def _case_for(rows: WorkingSet, event: CaseEvent, customer_id: str) -> CaseRow:
     """The event's case, created bare if this is the first event the store sees for it."""
-    case = session.get(CaseRow, event.case_id)
+    case = rows.case(event.case_id)
     if case is None:
         case = CaseRow(
             case_id=event.case_id,
@@ -216,7 +230,7 @@ def _case_for(session: Session, event: CaseEvent, customer_id: str) -> CaseRow:
             last_event_at=event.at,
             message_count=0,
         )
-        session.add(case)
+        rows.add_case(case)
     return case
 
 

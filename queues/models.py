@@ -26,7 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -105,6 +105,9 @@ class CaseRow(Base):
     last_event_at: Mapped[datetime]
     message_count: Mapped[int] = mapped_column(Integer)
 
+    # Declared so the unit of work writes a new queue before the cases that point at it.
+    queue_row: Mapped[QueueRow | None] = relationship(lazy="raise")
+
 
 class MessageRow(Base):
     """One message of a case (customer, agent reply or note), keyed by case and message key."""
@@ -125,6 +128,9 @@ class MessageRow(Base):
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime]
     event_id: Mapped[str] = mapped_column(String(64))
+
+    # Declared so the unit of work writes a new case before its messages.
+    case: Mapped[CaseRow] = relationship(lazy="raise")
 
 
 class CaseEventRow(Base):

@@ -79,7 +79,7 @@ class BatchWriter:
 
     def _in_one_transaction(self, records: Sequence[SourceRecord]) -> list[Applied]:
         with self._session_factory.begin() as session:
-            return [self._applier.apply(session, record) for record in records]
+            return self._applier.apply_batch(session, records)
 
     def _one_per_transaction(self, records: Sequence[SourceRecord]) -> list[Applied]:
         results: list[Applied] = []

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues import (
+    Applied,
     BatchWriter,
     CaseStore,
     EventApplier,
@@ -21,6 +22,7 @@ from queues import (
     make_session_factory,
 )
 from queues.models import CaseEventRow, CaseRow, MessageRow, QueueRow
+from queues.working_set import WorkingSet
 from schemas import CaseEvent, Priority
 from tests.queues.case_event_builders import (
     T0,
@@ -258,14 +260,14 @@ class _FailsOn(EventApplier):
 
     def apply_event(
         self,
-        session: Session,
+        rows: WorkingSet,
         event: CaseEvent,
         partition: int | None = None,
         offset: int | None = None,
-    ):  # type: ignore[no-untyped-def]
+    ) -> Applied:
         if event.event_id == self.event_id:
             raise RuntimeError("refused by the database")
-        return super().apply_event(session, event, partition, offset)
+        return super().apply_event(rows, event, partition, offset)
 
 
 def test_one_poisonous_event_is_skipped_and_the_rest_of_the_batch_applied(
