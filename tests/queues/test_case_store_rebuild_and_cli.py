@@ -134,6 +134,10 @@ def test_the_commands_upgrade_rebuild_list_and_show(
     assert not_yet.exit_code == 1
     assert "escalator db upgrade" in not_yet.output
 
+    script = runner.invoke(cli(), ["db", "upgrade", "--sql"])
+    assert script.exit_code == 0, script.output
+    assert "CREATE TABLE cases" in script.output
+
     upgraded = runner.invoke(cli(), ["db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
 
