@@ -15,7 +15,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.apply import Applied, EventApplier, Outcome, SourceRecord
@@ -82,21 +88,29 @@ class BatchWriter:
             return self._applier.apply_batch(session, records)
 
     def _one_per_transaction(self, records: Sequence[SourceRecord]) -> list[Applied]:
-        results: list[Applied] = []
-        for record in records:
+        return [self._alone(record) for record in records]
+
+    def _alone(self, record: SourceRecord) -> Applied:
+        """Apply one record in its own transaction; FAILED if it cannot be applied."""
+        retry_on_conflict = True
+        while True:
             try:
-                results.extend(self._in_one_transaction([record]))
+                return self._in_one_transaction([record])[0]
             except Exception as error:
                 if _is_transient(error):
                     self._metrics.errors.labels(ErrorReason.DATABASE.value).inc()
                     raise TransientDatabaseError(str(error)) from error
+                if retry_on_conflict and isinstance(error, IntegrityError):
+                    # Another writer (e.g. during a rebalance) may have recorded the same
+                    # event meanwhile: a second attempt then sees it as a duplicate.
+                    retry_on_conflict = False
+                    continue
                 log.exception(
                     "skipping record at partition %s offset %s: it cannot be applied",
                     record.partition,
                     record.offset,
                 )
-                results.append(Applied(Outcome.FAILED))
-        return results
+                return Applied(Outcome.FAILED)
 
     def _count(self, results: Sequence[Applied]) -> BatchResult:
         """Count outcomes only after the commit, so the metrics match the store."""

@@ -338,3 +338,45 @@ def test_the_store_lists_most_urgent_first_and_shows_a_case(
     assert detail.to_json()["sla"]["first_response"]["state"] == "running"
     assert store.get_case("C-NOSUCHCASE") is None
     assert store.count_cases() == 3
+
+
+class _RacedBy(EventApplier):
+    """Another writer records `contested` just before its second attempt commits; `poison`
+    always fails, which forces the batch to be retried one record per transaction."""
+
+    def __init__(self, other_writer: sessionmaker[Session], contested: str, poison: str) -> None:
+        super().__init__()
+        self.other_writer = other_writer
+        self.contested = contested
+        self.poison = poison
+        self.attempts = 0
+
+    def apply_event(
+        self,
+        rows: WorkingSet,
+        event: CaseEvent,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> Applied:
+        if event.event_id == self.poison:
+            raise RuntimeError("refused by the database")
+        if event.event_id == self.contested:
+            self.attempts += 1
+            if self.attempts == 2:
+                with self.other_writer.begin() as session:
+                    EventApplier().apply_batch(session, [SourceRecord(value=to_bytes(event))])
+        return super().apply_event(rows, event, partition, offset)
+
+
+def test_an_event_recorded_by_another_writer_meanwhile_counts_as_a_duplicate(
+    session_factory: sessionmaker[Session], metrics: ProjectionMetrics
+) -> None:
+    contested, poison = opened("cust-1"), opened("cust-2")
+    applier = _RacedBy(session_factory, contested.event_id, poison.event_id)
+    writer = BatchWriter(session_factory, metrics, applier)
+
+    result = writer.write(records([contested, poison]))
+
+    assert applier.attempts == 3  # in the batch, alone (conflict), alone again (duplicate)
+    assert result.outcomes == {Outcome.DUPLICATE: 1, Outcome.FAILED: 1}
+    assert sample(metrics.registry, "escalator_projection_errors_total", reason="apply_failed") == 1
