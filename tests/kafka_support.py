@@ -152,6 +152,9 @@ def consume_until(
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "topic.metadata.refresh.interval.ms": 1000,
+            # A short session makes the group join fast on Tansu (it waits about half of it).
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 1000,
         }
     )
     records: list[Record] = []

@@ -6,9 +6,9 @@ import time
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from kafka_support import consume_until, create_topics, produce, produce_json
 
 from schemas import Topics
+from tests.kafka_support import consume_until, create_topics, produce, produce_json
 
 pytestmark = pytest.mark.kafka
 
