@@ -23,7 +23,7 @@ def wall_clock(value: object) -> timedelta:
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as 4h or a number of seconds, not {value!r}")
     duration = parse_duration(value)
-    return duration.open_time + timedelta(days=duration.open_days + 7 * duration.open_weeks)
+    return duration.wall_clock()
 
 
 Span = Annotated[

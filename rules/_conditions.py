@@ -1,10 +1,4 @@
-"""Compile the `when:` of a route into a fast predicate, reporting every mistake by path.
-
-A compiled `Cond` holds a plain closure over `Facts` (the fast path used by
-evaluation), a human description, and its parts (the slow path used by `explain`).
-Leaf conditions also carry index hints: the values or words a message must have for
-the condition to possibly hold, which the route compiler turns into indexes.
-"""
+"""Compile the `when:` of a route into a `Cond`, reporting every mistake by document path."""
 
 from __future__ import annotations
 
@@ -13,15 +7,24 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from rules._context import INDEXED_FIELDS, KNOWN_FIELDS, Facts, FieldKind, Getter, resolve_field
-from rules._context import tokenize as tokenize
+from rules._cond import (
+    BAD,
+    COMPARE,
+    MATCH_ALL,
+    Cond,
+    all_of,
+    any_of,
+    equality,
+    keyword_cond,
+    normalise,
+    observer,
+    show,
+)
+from rules._context import KNOWN_FIELDS, Facts, FieldKind, Getter, resolve_field, tokenize
 from rules._yaml import Path
 from rules.calendar import parse_duration
-
-Test = Callable[[Facts], bool]
-Mode = Literal["leaf", "all", "any", "not"]
 
 OPERATORS = (
     "equals",
@@ -48,43 +51,6 @@ class OpenCalendar(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Cond:
-    """A compiled condition: `test` decides; the rest serves explain and the route index."""
-
-    test: Test
-    text: str
-    mode: Mode = "leaf"
-    parts: tuple[Cond, ...] = ()
-    observe: Callable[[Facts], str] | None = None
-    cost: int = 1
-    index_field: str | None = None
-    index_values: frozenset[Any] = frozenset()
-    token_field: str | None = None
-    tokens: frozenset[str] = frozenset()
-
-    def explain(self, facts: Facts) -> tuple[bool, str]:
-        """Whether the condition holds, and the part of it that decided, in words."""
-        if self.mode == "leaf":
-            seen = f" ({self.observe(facts)})" if self.observe else ""
-            return self.test(facts), f"{self.text}{seen}"
-        if self.mode == "not":
-            held, why = self.parts[0].explain(facts)
-            return not held, f"not [{why}]"
-        reasons: list[str] = []
-        for part in self.parts:  # short-circuits like the fast path: no needless sentiment
-            held, why = part.explain(facts)
-            if held != (self.mode == "all"):
-                return held, why
-            reasons.append(why)
-        if self.mode == "all":
-            return True, " and ".join(reasons) or "no conditions"
-        return False, "none of: " + "; ".join(reasons)
-
-
-MATCH_ALL = Cond(test=lambda facts: True, text="always", mode="all")
-
-
 @dataclass
 class ConditionCompiler:
     """Compiles conditions; collects `(path, message, on_key)` problems instead of raising."""
@@ -99,12 +65,12 @@ class ConditionCompiler:
     def compile(self, raw: Any, path: Path) -> Cond:
         """Compile a `when:` mapping (all entries must hold)."""
         if not isinstance(raw, dict):
-            self.problem(path, f"a condition is a mapping of field: test, not {_show(raw)}")
+            self.problem(path, f"a condition is a mapping of field: test, not {show(raw)}")
             return MATCH_ALL
         if not raw:
             return MATCH_ALL
         parts = [self._entry(str(key), value, (*path, key)) for key, value in raw.items()]
-        return _all(parts)
+        return all_of(parts)
 
     def _entry(self, key: str, value: Any, path: Path) -> Cond:
         if key in ("all_of", "any_of"):
@@ -112,7 +78,7 @@ class ConditionCompiler:
                 self.problem(path, f"'{key}' takes a non-empty list of conditions")
                 return MATCH_ALL
             parts = [self.compile(item, (*path, i)) for i, item in enumerate(value)]
-            return _all(parts) if key == "all_of" else _any(parts)
+            return all_of(parts) if key == "all_of" else any_of(parts)
         if key == "not":
             inner = self.compile(value, path)
             return Cond(
@@ -126,11 +92,13 @@ class ConditionCompiler:
             return self._calendar(key, value, path)
         resolved = resolve_field(key)
         if resolved is None:
-            close = difflib.get_close_matches(key, [*KNOWN_FIELDS, *COMBINATORS], n=1, cutoff=0.6)
+            choices = [*KNOWN_FIELDS, *COMBINATORS]
+            close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             self.problem(
                 path,
-                f"unknown field {key!r}{hint}; fields are channel, text, subject, language, sender, "
+                f"unknown field {key!r}{hint}; fields are channel, text, subject, language, "
+                "sender, "
                 "attachments, sentiment, customer.*, case.*, metadata.*",
                 on_key=True,
             )
@@ -140,7 +108,7 @@ class ConditionCompiler:
             if not value:
                 self.problem(path, f"empty test for {name!r}")
                 return MATCH_ALL
-            return _all(
+            return all_of(
                 [
                     self._operator(name, kind, getter, str(op), arg, (*path, op))
                     for op, arg in value.items()
@@ -159,7 +127,7 @@ class ConditionCompiler:
                 else []
             )
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.problem(path, f"'{key}' names an undefined calendar {_show(value)}{hint}")
+            self.problem(path, f"'{key}' names an undefined calendar {show(value)}{hint}")
             return MATCH_ALL
         calendar = self.calendars[value]
         inside = key == "during"
@@ -174,7 +142,7 @@ class ConditionCompiler:
     def _operator(
         self, name: str, kind: FieldKind, get: Getter, op: str, arg: Any, path: Path
     ) -> Cond:
-        observe = _observer(get)
+        observe = observer(get)
         if op in ("equals", "in"):
             values = arg if op == "in" else [arg]
             if not isinstance(values, list) or not values:
@@ -184,13 +152,13 @@ class ConditionCompiler:
                 self._value(name, kind, v, (*path, i) if op == "in" else path)
                 for i, v in enumerate(values)
             ]
-            wanted = frozenset(v for v in normal if v is not _BAD)
-            return _equality(name, kind, get, wanted, observe)
+            wanted = frozenset(v for v in normal if v is not BAD)
+            return equality(name, kind, get, wanted, observe)
         if op in ("any", "all", "none"):
             return self._keywords(name, kind, get, op, arg, path, observe)
         if op == "regex":
             return self._regex(name, kind, get, arg, path, observe)
-        if op in _COMPARE:
+        if op in COMPARE:
             return self._compare(name, kind, get, op, arg, path, observe)
         if op == "exists":
             if not isinstance(arg, bool):
@@ -212,14 +180,14 @@ class ConditionCompiler:
 
     def _value(self, name: str, kind: FieldKind, value: Any, path: Path) -> Any:
         if isinstance(value, dict | list):
-            self.problem(path, f"{name!r} compares with plain values, not {_show(value)}")
-            return _BAD
+            self.problem(path, f"{name!r} compares with plain values, not {show(value)}")
+            return BAD
         if kind == "duration":
             duration = self._duration(value, path)
-            return _BAD if duration is None else duration
+            return BAD if duration is None else duration
         if kind == "number" and not isinstance(value, int | float):
-            self.problem(path, f"{name!r} is a number; {_show(value)} can never equal it")
-            return _BAD
+            self.problem(path, f"{name!r} is a number; {show(value)} can never equal it")
+            return BAD
         return normalise(value)
 
     def _duration(self, value: Any, path: Path) -> timedelta | None:
@@ -228,7 +196,7 @@ class ConditionCompiler:
         except ValueError as exc:
             self.problem(path, str(exc))
             return None
-        return duration.open_time + timedelta(days=duration.open_days + 7 * duration.open_weeks)
+        return duration.wall_clock()
 
     def _keywords(
         self,
@@ -259,7 +227,7 @@ class ConditionCompiler:
                 phrases.append(words)
         if not phrases:
             return MATCH_ALL
-        return _keyword_cond(name, kind, get, op, phrases, observe)
+        return keyword_cond(name, kind, get, op, phrases, observe)
 
     def _regex(
         self,
@@ -274,7 +242,7 @@ class ConditionCompiler:
             self.problem(path, f"'regex' matches text; {name!r} is a {kind}")
             return MATCH_ALL
         if not isinstance(arg, str):
-            self.problem(path, f"'regex' takes a regular expression string, not {_show(arg)}")
+            self.problem(path, f"'regex' takes a regular expression string, not {show(arg)}")
             return MATCH_ALL
         try:
             pattern = re.compile(arg)
@@ -318,13 +286,12 @@ class ConditionCompiler:
             if name == "sentiment" and not -1 <= arg <= 1:
                 self.problem(path, f"sentiment lies between -1 and 1; {arg} is outside")
         else:
-            wanted = "a duration such as 4h" if kind == "duration" else "a number"
             if kind in ("text", "string"):
                 self.problem(path, f"'{op}' compares numbers; {name!r} is text")
             else:
-                self.problem(path, f"'{op}' takes {wanted}, not {_show(arg)}")
+                self.problem(path, f"'{op}' takes a number, not {show(arg)}")
             return MATCH_ALL
-        compare = _COMPARE[op]
+        compare = COMPARE[op]
         if kind == "list":
 
             def test(facts: Facts) -> bool:
@@ -347,177 +314,3 @@ class ConditionCompiler:
         return Cond(
             test=test, text=f"{name} {op.replace('_', ' ')} {shown}", observe=observe, cost=cost
         )
-
-
-_BAD = object()
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "below": lambda a, b: bool(a < b),
-    "above": lambda a, b: bool(a > b),
-    "at_least": lambda a, b: bool(a >= b),
-    "at_most": lambda a, b: bool(a <= b),
-}
-
-
-def normalise(value: Any) -> Any:
-    """The form equality compares: strings case-folded, everything else as is."""
-    return value.casefold() if isinstance(value, str) else value
-
-
-def _equality(
-    name: str, kind: FieldKind, get: Getter, wanted: frozenset[Any], observe: Callable[[Facts], str]
-) -> Cond:
-    shown = ", ".join(sorted(_shown(v) for v in wanted))
-    text = f"{name} = {shown}" if len(wanted) == 1 else f"{name} in [{shown}]"
-    flags = {v for v in wanted if isinstance(v, bool)}
-
-    def test(facts: Facts) -> bool:
-        value = get(facts)
-        if isinstance(value, list | tuple):
-            return any(_hashable(normalise(v)) in wanted for v in value)
-        if flags and isinstance(value, int) and not isinstance(value, bool):
-            return bool(value) in flags or value in wanted
-        return _hashable(normalise(value)) in wanted
-
-    if (name in INDEXED_FIELDS or kind == "any") and not flags:
-        return Cond(test=test, text=text, observe=observe, index_field=name, index_values=wanted)
-    return Cond(test=test, text=text, observe=observe)
-
-
-def _hashable(value: Any) -> Any:
-    return value if not isinstance(value, dict | list) else _BAD
-
-
-def _keyword_cond(
-    name: str,
-    kind: FieldKind,
-    get: Getter,
-    op: str,
-    phrases: list[tuple[str, ...]],
-    observe: Callable[[Facts], str],
-) -> Cond:
-    singles = frozenset(p[0] for p in phrases if len(p) == 1)
-    multi = tuple(p for p in phrases if len(p) > 1)
-    token_field = name if kind == "text" else None
-
-    def words_of(facts: Facts) -> tuple[tuple[str, ...], frozenset[str]]:
-        value = get(facts)
-        if token_field is not None:
-            return facts.tokens(token_field, value)
-        words = tokenize(value) if isinstance(value, str) else ()
-        return words, frozenset(words)
-
-    def has_phrase(
-        words: tuple[str, ...], present: frozenset[str], phrase: tuple[str, ...]
-    ) -> bool:
-        if not present.issuperset(phrase):
-            return False
-        size = len(phrase)
-        return any(words[i : i + size] == phrase for i, w in enumerate(words) if w == phrase[0])
-
-    if op == "all":
-
-        def test(facts: Facts) -> bool:
-            words, present = words_of(facts)
-            return present.issuperset(singles) and all(has_phrase(words, present, p) for p in multi)
-    else:
-
-        def found(facts: Facts) -> bool:
-            words, present = words_of(facts)
-            if not singles.isdisjoint(present):
-                return True
-            return any(has_phrase(words, present, p) for p in multi)
-
-        test = found if op == "any" else (lambda facts: not found(facts))
-    listed = ", ".join(" ".join(p) if len(p) == 1 else '"' + " ".join(p) + '"' for p in phrases)
-    text = f"{name} has {op if op != 'none' else 'none'} of [{listed}]"
-    index: frozenset[str] = frozenset()
-    if token_field is not None and op == "any":
-        index = frozenset(p[0] for p in phrases)
-    elif token_field is not None and op == "all":
-        index = frozenset({phrases[0][0]})
-    return Cond(
-        test=test,
-        text=text,
-        observe=observe,
-        cost=4,
-        token_field=token_field if index else None,
-        tokens=index,
-    )
-
-
-def _all(parts: list[Cond]) -> Cond:
-    parts = [p for p in parts if p is not MATCH_ALL] or [MATCH_ALL]
-    if len(parts) == 1:
-        return parts[0]
-    ordered = sorted(parts, key=lambda p: p.cost)
-    tests = tuple(p.test for p in ordered)
-    if len(tests) == 2:
-        first, second = tests
-
-        def test(facts: Facts) -> bool:
-            return first(facts) and second(facts)
-    else:
-
-        def test(facts: Facts) -> bool:
-            return all(t(facts) for t in tests)
-
-    return Cond(
-        test=test, text="all of", mode="all", parts=tuple(parts), cost=sum(p.cost for p in parts)
-    )
-
-
-def _any(parts: list[Cond]) -> Cond:
-    tests = tuple(p.test for p in sorted(parts, key=lambda p: p.cost))
-
-    def test(facts: Facts) -> bool:
-        return any(t(facts) for t in tests)
-
-    return Cond(
-        test=test, text="any of", mode="any", parts=tuple(parts), cost=sum(p.cost for p in parts)
-    )
-
-
-def conjuncts(cond: Cond) -> tuple[Cond, ...]:
-    """The top-level parts that must all hold (the condition itself if it is not an `all`)."""
-    return cond.parts if cond.mode == "all" else (cond,)
-
-
-def _observer(get: Getter) -> Callable[[Facts], str]:
-    def observe(facts: Facts) -> str:
-        value = get(facts)
-        if isinstance(value, timedelta):
-            return f"was {_span(value)}"
-        if isinstance(value, float):
-            return f"was {value:.3f}"
-        text = repr(value)
-        return f"was {text if len(text) <= 60 else text[:57] + '...'}"
-
-    return observe
-
-
-def _span(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")) if n]
-    return "".join(parts) or "0s"
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, timedelta):
-        return _span(value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -53,10 +53,9 @@ def _locate(detail: ErrorDetails, data: Any) -> tuple[Path, Path | None, str, Er
     if detail["type"] == "missing":
         loc = loc[:-1]
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             path.append(part)
             node = node[part]
         elif part != "[key]" and union_at is None:
@@ -136,9 +135,9 @@ def _describe(path: Path, detail: ErrorDetails, positions: Positions) -> tuple[i
         key = str(path[-1])
         line, col = positions.of_key(path)
         choices = allowed_keys(context) if context else []
-        hint = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+        close_keys = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
         where = f" in {context}" if context and context != "file" else ""
-        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        suggestion = f" (did you mean {close_keys[0]!r}?)" if close_keys else ""
         if not suggestion and choices:
             suggestion = f"; expected one of: {', '.join(choices)}"
         return line, col, f"unknown key {key!r}{where}{suggestion}"

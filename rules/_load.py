@@ -1,10 +1,10 @@
-"""Load a rule set: parse every file, validate, check references, compile. Raises only `RuleSetError`."""
+"""Load a rule set: parse, validate, check references, compile. Raises only `RuleSetError`."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import PurePath
 from typing import Any
 
@@ -20,7 +20,7 @@ from rules._ruleset import CompiledRuleSet, QueueSettings, SlaPolicy
 from rules._schema import ALWAYS, EscalationStep, RuleFile
 from rules._sections import Declared, build_calendars, check_references, collect
 from rules._tree import TreeCompiler
-from rules._yaml import YamlProblem, load_yaml
+from rules._yaml import YamlSyntaxError, load_yaml
 from rules.calendar import BusinessCalendar, parse_duration
 from schemas import Priority
 
@@ -56,12 +56,21 @@ def compile_sources(
     every problem found; warnings of a valid set are on `CompiledRuleSet.warnings`.
     """
     try:
+        if read_file is None:  # nothing outside the texts: the result depends on them alone
+            return _compile_cached(tuple(sorted(sources.items())))
         return _compile(dict(sources), read_file)
     except RuleSetError:
         raise
     except RecursionError:
         first = next(iter(sources), "<rules>")
         raise RuleSetError([RuleProblem(first, 1, 1, "rule set nested too deeply")]) from None
+
+
+@lru_cache(maxsize=8)
+def _compile_cached(sources: tuple[tuple[str, str], ...]) -> CompiledRuleSet:
+    # Workers see the same rule set again on restarts and rebalances; YAML parsing is
+    # the slow part of compiling, and a compiled set is immutable, so share it.
+    return _compile(dict(sources), None)
 
 
 def _compile(sources: dict[str, str], read_file: Callable[[str], str] | None) -> CompiledRuleSet:
@@ -103,7 +112,7 @@ def _compile(sources: dict[str, str], read_file: Callable[[str], str] | None) ->
 def _parse(file: str, text: str, report: Reporter) -> dict[str, Any] | None:
     try:
         data, positions = load_yaml(text)
-    except YamlProblem as problem:
+    except YamlSyntaxError as problem:
         report.problems.append(
             RuleProblem(file, problem.line + 1, problem.col + 1, problem.message)
         )
@@ -128,7 +137,7 @@ def _routes(
     report: Reporter,
     first: str,
 ) -> RouteNode:
-    conditions = ConditionCompiler(calendars={n: c for n, c in calendars.items()})
+    conditions = ConditionCompiler(calendars=dict(calendars))
     if declared.routes is None:
         if not report.has_errors:  # a file we could not read may well hold the routes
             report.error(first, (), "no 'routes' section: a rule set needs one routes tree")
@@ -193,10 +202,7 @@ def _escalations(models: Mapping[str, RuleFile]) -> dict[str, tuple[PlannedEscal
 def _step(step: EscalationStep) -> PlannedEscalation:
     after = None
     if step.after is not None:
-        duration = parse_duration(step.after)
-        from datetime import timedelta
-
-        after = duration.open_time + timedelta(days=duration.open_days + 7 * duration.open_weeks)
+        after = parse_duration(step.after).wall_clock()
     return PlannedEscalation(
         on=step.on,
         clock=step.clock,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules._conditions import Cond, conjuncts
+from rules._cond import Cond, conjuncts
 from rules._context import Facts, Getter, resolve_field
 from schemas import Priority
 
@@ -71,7 +71,7 @@ class Outcome:
 
 
 def apply_priority(current: Priority, setting: str) -> Priority:
-    """An absolute priority (`high`) replaces; a relative one (`+1` = more urgent) shifts, clamped."""
+    """An absolute priority (`high`) replaces; a relative one (`+1`: more urgent) shifts."""
     if setting[:1] in "+-":
         return current.shifted(int(setting))
     return Priority(setting)

@@ -18,7 +18,7 @@ from rules._decision import CaseFacts
 from rules._errors import problems_from_validation
 from rules._problems import RuleProblem, RuleSetError
 from rules._ruleset import CompiledRuleSet
-from rules._yaml import Positions, YamlProblem, load_yaml
+from rules._yaml import Positions, YamlSyntaxError, load_yaml
 from schemas import InboundMessage
 
 DEFAULT_AT = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
@@ -108,7 +108,7 @@ def load_rule_tests(file: str, text: str) -> list[PreparedTest]:
     """Read a tests file; raises `RuleSetError` with positioned problems if it is invalid."""
     try:
         data, positions = load_yaml(text)
-    except YamlProblem as problem:
+    except YamlSyntaxError as problem:
         raise RuleSetError(
             [RuleProblem(file, problem.line + 1, problem.col + 1, problem.message)]
         ) from None

@@ -132,7 +132,7 @@ PrioritySetting = Annotated[
                 {"type": "integer", "minimum": -3, "maximum": 3},
                 {"type": "string", "pattern": r"^[+-][0-3]$"},
             ],
-            "description": "A priority, or a step relative to the inherited one (+1 = more urgent).",
+            "description": "A priority, or a step from the inherited one (+1 = more urgent).",
         }
     ),
 ]

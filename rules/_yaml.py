@@ -59,7 +59,7 @@ def _nearest(table: Mapping[Path, tuple[int, int]], path: Path) -> tuple[int, in
     return (0, 0)
 
 
-class YamlProblem(Exception):
+class YamlSyntaxError(Exception):
     """The text is not a YAML document we can read; `line`/`col` count from 0."""
 
     def __init__(self, message: str, line: int = 0, col: int = 0) -> None:
@@ -70,7 +70,7 @@ class YamlProblem(Exception):
 
 
 def load_yaml(text: str) -> tuple[Any, Positions]:
-    """Parse one YAML document into plain data and its positions; raise `YamlProblem`."""
+    """Parse one YAML document into plain data and its positions; raise `YamlSyntaxError`."""
     yaml = YAML(typ="rt", pure=True)
     try:
         raw = yaml.load(text)
@@ -78,29 +78,29 @@ def load_yaml(text: str) -> tuple[Any, Positions]:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         line, col = (mark.line, mark.column) if mark is not None else (0, 0)
-        raise YamlProblem(f"YAML syntax error: {problem}", line, col) from None
+        raise YamlSyntaxError(f"YAML syntax error: {problem}", line, col) from None
     except RecursionError:
-        raise YamlProblem("YAML nested too deeply") from None
+        raise YamlSyntaxError("YAML nested too deeply") from None
     except Exception as exc:  # ruamel raises many types on odd input; all mean "unreadable"
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise YamlProblem(f"YAML syntax error: {message}") from None
+        raise YamlSyntaxError(f"YAML syntax error: {message}") from None
     positions = Positions()
     positions.values[()] = (0, 0)
     budget = [MAX_NODES]
     try:
         data = _plain(raw, (), positions, budget)
     except RecursionError:
-        raise YamlProblem("YAML nested too deeply") from None
+        raise YamlSyntaxError("YAML nested too deeply") from None
     return data, positions
 
 
 def _plain(node: Any, path: Path, positions: Positions, budget: list[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
-        raise YamlProblem(f"document too large (more than {MAX_NODES} nodes)")
+        raise YamlSyntaxError(f"document too large (more than {MAX_NODES} nodes)")
     if len(path) > MAX_DEPTH:
         line, col = positions.of_value(path)
-        raise YamlProblem(f"nested more than {MAX_DEPTH} levels deep", line, col)
+        raise YamlSyntaxError(f"nested more than {MAX_DEPTH} levels deep", line, col)
     if isinstance(node, CommentedMap):
         result: dict[str, Any] = {}
         for key, value in node.items():

@@ -136,8 +136,8 @@ def test_explain_human_output_shows_each_route_and_the_deciding_condition(tmp_pa
     assert "no    legal-threat: none of: text has any of" in result.output
     assert "MATCH vip: customer.tier in [platinum, vip] (was 'vip')" in result.output
     assert (
-        "MATCH angry-social: channel in [facebook, instagram, twitter] (was 'twitter') and sentiment below -0.4"
-        in result.output
+        "MATCH angry-social: channel in [facebook, instagram, twitter] (was 'twitter') "
+        "and sentiment below -0.4" in result.output
     )
     assert "skip  social: not tried: 'angry-social' matched first" in result.output
     assert "queue: social" in result.output

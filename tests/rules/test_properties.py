@@ -110,7 +110,7 @@ def test_random_yamlish_text_never_crashes_the_loader(text: str) -> None:
 
 def test_pathological_documents_give_rule_set_errors() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 4) + "]\n"
         for i in range(12)
     )
     for text in [
