@@ -234,6 +234,9 @@ def build_app(
         "broker_commit_interval": 1.0,
         "stream_buffer_maxsize": 8192,
         "table_standby_replicas": 0,
+        # a crashed worker's partitions move to the others after 10 s, not aiokafka's 60 s
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 3.0,
     }
     settings.update(config.faust_settings)
     app = faust.App(config.app_id, **settings)
@@ -253,7 +256,8 @@ def build_app(
         return app.Table(
             name,
             default=None,
-            schema=faust.Schema(key_type=bytes, key_serializer="raw", value_serializer="json"),
+            # faust derives table codecs from the types: bytes keys are raw, values JSON
+            key_type=bytes,
             partitions=config.partitions,
             use_partitioner=True,
         )
