@@ -225,3 +225,16 @@ def test_adding_a_route_that_cannot_match_changes_nothing(
         before.tags,
         before.matched,
     )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_ascii_tokenizer_fast_path_equals_the_unicode_path(text: str) -> None:
+    import re
+    import unicodedata
+
+    from rules._context import tokenize
+
+    assert tokenize(text) == tuple(
+        re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
+    )
