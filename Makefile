@@ -36,7 +36,7 @@ kafka-stop:
 
 bench: $(STAMP)
 	bash deploy/kafka/kafka.sh start
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +15,7 @@ import httpx
 
 from schemas import Case, CaseEvent, DeadLetter, Topics
 from tests.kafka_support import Record, consume_until, produce
-from tests.stack_support import escalator_stack
+from tests.stack_support import Stack, escalator_stack
 
 
 def message(external_id: str, sender: str = "ana@example.com", **extra: Any) -> dict[str, Any]:
@@ -29,13 +33,31 @@ def events_of(records: list[Record]) -> list[CaseEvent]:
     return [CaseEvent.model_validate_json(r.value or b"") for r in records]
 
 
-def test_posted_message_is_routed_to_the_general_queue(
+def cases_in_store(stack: Stack, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """`escalator cases list --json` until the store holds `count` cases."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = subprocess.run(
+            [sys.executable, "-m", "escalator", "cases", "list", "--json"],
+            env={**os.environ, **stack.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        cases: list[dict[str, Any]] = json.loads(listed.stdout)
+        if len(cases) >= count or time.monotonic() > deadline:
+            return cases
+        time.sleep(0.5)
+
+
+def test_posted_message_is_routed_to_the_general_queue_and_stored(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     topics = Topics(topic_prefix)
     with escalator_stack(kafka_bootstrap, topic_prefix, tmp_path) as stack:
         stack.start_worker()
         stack.start_ingress()
+        stack.start_projection()
         answer = httpx.post(f"{stack.ingress_url}/v1/messages", json=message("m-1"), timeout=30)
         assert answer.status_code == 202, answer.text
         routed = consume_until(kafka_bootstrap, topics.queue("general"), 1, timeout=60)
@@ -51,6 +73,13 @@ def test_posted_message_is_routed_to_the_general_queue(
         metrics = stack.worker_metrics()
         assert metrics["escalator_cases_routed_total"] == 1
         assert metrics["escalator_ingest_to_routed_seconds_count"] == 1
+        [stored] = cases_in_store(stack, 1)
+        assert stored["case_id"] == case.case_id
+        assert (stored["queue"], stored["priority"], stored["message_count"]) == (
+            "general",
+            "normal",
+            1,
+        )
 
 
 def test_duplicate_post_makes_no_second_case_or_message(
