@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-kafka:
+kafka: $(STAMP)
 	bash deploy/kafka/kafka.sh start
 
 kafka-stop:
