@@ -204,7 +204,7 @@ class BusinessCalendar:
             return instant + days * DAY_US
         instant = self._next_open(instant)
         day = self._local.local_date(instant)
-        time_of_day = self._local.time_of_day(instant)
+        time_of_day = self._local.time_of_day_reached(instant)
         closed_run = 0
         while days:
             day += _ONE_DAY

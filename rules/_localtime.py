@@ -7,7 +7,9 @@ The rule for wall times is "open while the clock on the wall shows an open time"
 - a wall time that the clock skips (spring-forward gap) does not happen at all;
 - a single wall time that must become one instant (the time of day `+1d` lands on)
   is the first instant at which the clock shows that time or later, so a skipped time
-  becomes the moment of the jump and a repeated time its first occurrence.
+  becomes the moment of the jump and a repeated time its first occurrence;
+- the time of day that `+1d` keeps is the latest the clock has shown that day, so a start
+  in the second pass of a repeated stretch keeps the time the clock went back from.
 
 Assumes, as holds for every zone in current tzdata, at most one offset change within
 any 30 hours, of at most 3 hours, and local dates that never run backwards.
@@ -73,6 +75,24 @@ class LocalTime:
         """Microseconds after local midnight that the wall clock shows at an instant."""
         local = from_us(instant).astimezone(self.zone)
         return _wall_us(local.replace(tzinfo=None)) % DAY_US
+
+    def time_of_day_reached(self, instant: int) -> int:
+        """The latest wall time the clock has shown on its current day, at an instant.
+
+        Outside a repeated (fall-back) stretch this is `time_of_day`. During the second pass
+        of a repeated stretch it is the wall time just before the clock went back: the day
+        has already reached it, and keeping `+1d` monotonic needs wall time not to run back.
+        """
+        local = from_us(instant).astimezone(self.zone)
+        shown = _wall_us(local.replace(tzinfo=None)) % DAY_US
+        if not local.fold:
+            return shown
+        change = max(
+            start for start, _end, _offset in self.pieces(local.date()) if start <= instant
+        )
+        midnight = _wall_us(datetime.combine(local.date(), time()))
+        reached = change + self.offset_at(change - 1) - midnight
+        return min(max(shown, reached), DAY_US)
 
     def pieces(self, day: date) -> tuple[Piece, ...]:
         """Constant-offset stretches of instants, as `(start, end, offset)`, covering the day."""

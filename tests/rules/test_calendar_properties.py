@@ -227,6 +227,26 @@ def nth_open_day(calendar: BusinessCalendar, day: date, count: int) -> date:
     return day
 
 
+def wall_time_reached(moment: datetime) -> timedelta:
+    """Oracle: the latest wall time shown on `moment`'s date up to `moment`, since midnight.
+
+    Only differs from `moment`'s own wall time in the second pass of a repeated (fall-back)
+    stretch; it can be 24:00 where the clock went back from midnight.
+    """
+    midnight = datetime.combine(moment.date(), time())
+    latest = moment.replace(tzinfo=None)
+    if moment.fold:
+        utc = moment.astimezone(UTC)
+        for seconds in range(1, 3 * 3600 + 1):
+            earlier = (utc - timedelta(seconds=seconds)).astimezone(moment.tzinfo)
+            if earlier.date() != moment.date():
+                break
+            latest = max(latest, earlier.replace(tzinfo=None))
+        if latest > moment.replace(tzinfo=None):
+            latest += timedelta(seconds=1)  # the clock went back *from* the next whole second
+    return latest - midnight
+
+
 @PROPERTY_SETTINGS
 @given(calendar_names, instants, st.integers(1, 12))
 def test_days_keep_the_wall_clock_time(name: str, start: datetime, days: int) -> None:
@@ -236,7 +256,9 @@ def test_days_keep_the_wall_clock_time(name: str, start: datetime, days: int) ->
     due = calendar.add(start, Duration(open_days=days)).astimezone(zone)
     target = nth_open_day(calendar, opening.date(), days)
     assert calendar.is_open(due)
-    same_time = datetime.combine(target, opening.time(), tzinfo=zone)
+    # the time kept is the latest the wall clock showed that day (it never runs back)
+    kept = wall_time_reached(opening)
+    same_time = datetime.combine(target, time(), tzinfo=zone) + kept  # wall-clock arithmetic
     exists = same_time.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == (
         same_time.replace(tzinfo=None)
     )
@@ -244,7 +266,7 @@ def test_days_keep_the_wall_clock_time(name: str, start: datetime, days: int) ->
         # Repeated wall times take their first occurrence (fold=0), as zoneinfo does.
         assert due == same_time
     elif due.date() == target:
-        assert due.time() > opening.time()
+        assert due.replace(tzinfo=None) - datetime.combine(target, time()) > kept
     else:  # nothing open on the target day from that time on: the next opening after it
         assert due.date() > target
         assert calendar.elapsed(same_time, due) == timedelta(0)
