@@ -61,13 +61,15 @@ def build_worker_app(
     ensure_topics(kafka, core_topics(kafka, ()))
     holder, watcher = _rules_with_hot_reload(settings, kafka)
     ensure_topics(kafka, core_topics(kafka, holder.current_ruleset.queues.keys()))
+    data_dir = settings.data_dir / "worker"
+    data_dir.mkdir(parents=True, exist_ok=True)
     config = WorkerConfig(
         broker_url=faust_broker_url(kafka),
         topics=kafka.topics,
         partitions=kafka.partitions,
         app_id=f"{kafka.topic_prefix}worker",
         web_port=settings.worker_web_port,
-        data_dir=str(settings.data_dir / "worker"),
+        data_dir=str(data_dir),
         faust_settings={
             **faust_security(kafka),
             **_embedded_broker_tuning(settings),
