@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from schemas import Topics
+from tests.kafka_support import delete_topics_with_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
@@ -56,9 +57,16 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture
-def topic_prefix() -> str:
-    """A topic prefix unique to this test, e.g. `t1a2b3c4d.`, so tests never share topics."""
-    return f"t{uuid.uuid4().hex[:8]}."
+def topic_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A topic prefix unique to this test, e.g. `t1a2b3c4d.`, so tests never share topics.
+
+    When the test used the broker, its topics are deleted afterwards (best effort), so a
+    long-lived dev broker does not pile up thousands of partitions that slow its restarts.
+    """
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    yield prefix
+    if "kafka_bootstrap" in request.fixturenames:
+        delete_topics_with_prefix(request.getfixturevalue("kafka_bootstrap"), prefix)
 
 
 @pytest.fixture

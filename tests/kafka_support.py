@@ -84,6 +84,20 @@ def create_topics(
         time.sleep(0.1)
 
 
+def delete_topics_with_prefix(bootstrap: str, prefix: str, timeout: float = 10.0) -> None:
+    """Delete every topic whose name starts with `prefix`; errors are ignored (cleanup only)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        names = [
+            name for name in admin.list_topics(timeout=timeout).topics if name.startswith(prefix)
+        ]
+        if names:
+            for future in admin.delete_topics(names, operation_timeout=timeout).values():
+                future.result(timeout)
+    except Exception:  # a test that broke the topics must not fail again in cleanup
+        return
+
+
 def produce(
     bootstrap: str,
     topic: str,

@@ -8,7 +8,13 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from schemas import Topics
-from tests.kafka_support import consume_until, create_topics, produce, produce_json
+from tests.kafka_support import (
+    consume_until,
+    create_topics,
+    delete_topics_with_prefix,
+    produce,
+    produce_json,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -81,3 +87,16 @@ def test_consume_until_times_out_loudly(kafka_bootstrap: str, topics: Topics) ->
     assert (
         len(consume_until(kafka_bootstrap, topics.dlq, 2, timeout=1.5, raise_on_timeout=False)) == 1
     )
+
+
+def test_delete_topics_with_prefix_removes_only_those(kafka_bootstrap: str, topics: Topics) -> None:
+    other = Topics(topics.prefix.rstrip(".") + "x.")
+    create_topics(kafka_bootstrap, [topics.inbound, topics.dlq, other.inbound], partitions=1)
+
+    delete_topics_with_prefix(kafka_bootstrap, topics.prefix)
+
+    names = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
+    assert topics.inbound not in names
+    assert topics.dlq not in names
+    assert other.inbound in names
+    delete_topics_with_prefix(kafka_bootstrap, other.prefix)
