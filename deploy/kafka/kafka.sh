@@ -56,7 +56,7 @@ running_pid() {
     [[ -f "$PIDFILE" ]] || return 0
     local pid
     pid="$(cat "$PIDFILE")"
-    if [[ -n "$pid" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka"; then
+    if [[ -n "$pid" ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "kafka.Kafka"; then
         echo "$pid"
     fi
 }
@@ -168,7 +168,11 @@ start() {
     local started=$SECONDS rc=0
     ready "$START_TIMEOUT" "$pid" || rc=$?
     if [[ $rc -ne 0 ]]; then
-        log "Kafka did not answer on $BOOTSTRAP within ${START_TIMEOUT}s (rc $rc); log tail:"
+        if [[ $rc -eq 2 ]]; then
+            log "Kafka exited during startup; log tail:"
+        else
+            log "Kafka did not answer on $BOOTSTRAP within ${START_TIMEOUT}s; log tail:"
+        fi
         tail -n 40 "$LOGDIR/server.log" "$LOGDIR/stdout.log" >&2 2>/dev/null || true
         stop_broker
         exit 1
