@@ -58,6 +58,11 @@ class RecordLike(Protocol):
         """Record headers."""
         ...
 
+    @property
+    def partition(self) -> int | None:
+        """An explicit partition, or None for the key's partition."""
+        ...
+
 
 @dataclass(frozen=True)
 class OutboundRecord:
@@ -67,6 +72,7 @@ class OutboundRecord:
     key: bytes | None
     value: bytes
     headers: Sequence[tuple[str, bytes]] = ()
+    partition: int | None = None
 
 
 class KafkaPublisher:
@@ -123,6 +129,8 @@ class KafkaPublisher:
                     key=record.key,
                     headers=list(record.headers) or None,
                     on_delivery=_resolver(loop, future),
+                    # -1 is librdkafka's "unassigned": the partitioner decides from the key
+                    partition=-1 if record.partition is None else record.partition,
                 )
             except (BufferError, KafkaException) as exc:
                 future.set_exception(PublishError(f"could not enqueue record: {exc}"))

@@ -8,13 +8,15 @@
 
 Each stage takes batches with `take_events`, which acknowledges a batch only after the
 loop body returned. The body writes its outputs with confluent-kafka and waits for the
-broker's acknowledgement, and only then writes the stage's table (whose changelog faust
-flushes before committing offsets). A crash anywhere therefore replays input, never
-skips it; deterministic ids make the replayed outputs harmless.
+broker's acknowledgement, then writes the changed table rows to the table's changelog the
+same way (see `StateTable`), and only then returns. A crash anywhere therefore replays
+input, never skips it; deterministic ids make the replayed outputs harmless, and state
+already written makes the replay a recognised duplicate.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -90,8 +92,40 @@ def _json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
     )
 
 
-def _load_state(raw: object, model: type[StateT]) -> StateT | None:
-    return None if raw is None else model.model_validate(raw)
+class StateTable:
+    """A faust table whose changelog the worker writes itself, with the fast producer.
+
+    Faust still owns the table's changelog topic, its partition assignment and its
+    recovery; only the writes bypass faust's (much slower) producer. A stage writes its
+    state after its outputs were acknowledged and before its input is acknowledged, each
+    changelog record on the partition of the input it came from, as faust expects.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def load(self, key: bytes, model: type[StateT]) -> StateT | None:
+        """The state stored under `key`, if any."""
+        raw = self.table.data.get(key)
+        return None if raw is None else model.model_validate(raw)
+
+    async def save(
+        self, writer: ReliableWriter, dirty: Mapping[bytes, tuple[int, BaseModel]]
+    ) -> None:
+        """Write changed states to the changelog (acknowledged), then to the local store."""
+        topic = self.table.changelog_topic.get_topic_name()
+        encoded = {
+            key: (partition, state.model_dump(mode="json"))
+            for key, (partition, state) in dirty.items()
+        }
+        await writer.write(
+            [
+                OutputRecord(topic, key, json.dumps(value).encode("utf-8"), partition=partition)
+                for key, (partition, value) in encoded.items()
+            ]
+        )
+        for key, (_partition, value) in encoded.items():
+            self.table.data[key] = value
 
 
 class Pipeline:
@@ -102,8 +136,8 @@ class Pipeline:
         config: WorkerConfig,
         rules: RuleSetHolder,
         writer: ReliableWriter,
-        customers: Any,
-        cases: Any,
+        customers: StateTable,
+        cases: StateTable,
     ) -> None:
         self.config = config
         self.topics = config.topics
@@ -141,47 +175,49 @@ class Pipeline:
 
     async def threading_batch(self, events: Iterable[Any]) -> None:
         """Stage B: drop duplicates and decide each message's case."""
-        dirty: dict[bytes, CustomerState] = {}
+        dirty: dict[bytes, tuple[int, CustomerState]] = {}
         outputs: list[OutputRecord] = []
         for event in events:
             key: bytes = event.message.key
             resolved = ResolvedMessage.model_validate_json(event.message.value)
-            state = dirty.get(key) or _load_state(self.customers.get(key), CustomerState)
+            known = dirty.get(key)
+            state = known[1] if known else self.customers.load(key, CustomerState)
             new_state, threaded = thread(state, resolved)
             channel = resolved.message.channel
             if threaded is None:
                 metrics.MESSAGES_DUPLICATE.labels(channel).inc()
                 continue
             metrics.MESSAGES_INGESTED.labels(channel).inc()
-            dirty[key] = new_state
+            dirty[key] = (event.message.partition, new_state)
             outputs.append(_json_record(self.topics.threaded, threaded.case_id, threaded))
         metrics.BATCH_SIZE.labels("threading").observe(len(outputs))
         await self.writer.write(outputs)
-        self._save(self.customers, dirty)
+        await self.customers.save(self.writer, dirty)
 
     async def cases_batch(self, events: Iterable[Any]) -> None:
         """Stage C: append messages to cases, evaluate rules, publish events and queue records."""
-        dirty: dict[bytes, CaseState] = {}
+        dirty: dict[bytes, tuple[int, CaseState]] = {}
         outputs: list[OutputRecord] = []
         updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
         evaluator = self.rules.current
         for event in events:
             key: bytes = event.message.key
             threaded = ThreadedMessage.model_validate_json(event.message.value)
-            state = dirty.get(key) or _load_state(self.cases.get(key), CaseState)
+            known = dirty.get(key)
+            state = known[1] if known else self.cases.load(key, CaseState)
             update = apply_message(state, threaded, evaluator)
             if not update.changed:
                 metrics.MESSAGES_DUPLICATE.labels(threaded.message.channel).inc()
                 continue
-            dirty[key] = update.state
+            dirty[key] = (event.message.partition, update.state)
             updates.append((update, threaded))
             outputs.extend(self._case_outputs(update))
         metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
         await self.writer.write(outputs)
+        await self.cases.save(self.writer, dirty)
         now = time.time()
         for update, threaded in updates:
             self._count(update, threaded, now)
-        self._save(self.cases, dirty)
 
     def _case_outputs(self, update: CaseUpdate) -> list[OutputRecord]:
         case_id = update.state.case_id
@@ -204,11 +240,6 @@ class Pipeline:
             elif event.type == "case.routed" and update.routed is not None:
                 metrics.CASES_ROUTED.labels(update.routed.queue).inc()
         metrics.INGEST_TO_ROUTED.observe(max(0.0, now - threaded.ingested_at.timestamp()))
-
-    @staticmethod
-    def _save(table: Any, dirty: Mapping[bytes, BaseModel]) -> None:
-        for key, state in dirty.items():
-            table[key] = state.model_dump(mode="json")
 
 
 def build_app(
@@ -252,14 +283,10 @@ def build_app(
             partitions=config.partitions,
         )
 
-    def table(name: str) -> Any:
-        return app.Table(
-            name,
-            default=None,
-            # faust derives table codecs from the types: bytes keys are raw, values JSON
-            key_type=bytes,
-            partitions=config.partitions,
-            use_partitioner=True,
+    def table(name: str) -> StateTable:
+        # faust derives table codecs from the types: bytes keys are raw, values JSON
+        return StateTable(
+            app.Table(name, default=None, key_type=bytes, partitions=config.partitions)
         )
 
     pipeline = Pipeline(

@@ -24,6 +24,7 @@ class OutputRecord:
     key: bytes | None
     value: bytes
     headers: Sequence[tuple[str, bytes]] = ()
+    partition: int | None = None
 
 
 class Publisher(Protocol):
