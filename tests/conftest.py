@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from schemas import Topics
-from tests.kafka_support import delete_topics_with_prefix
+from tests.kafka_support import broker_answers, delete_topics_with_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
@@ -33,6 +33,8 @@ def kafka_bootstrap() -> str:
     """The bootstrap servers of a running Kafka broker, started for the session if needed."""
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
+        if not broker_answers(configured, timeout=30.0):
+            pytest.fail(f"no Kafka answers at KAFKA_BOOTSTRAP_SERVERS={configured}", pytrace=False)
         return configured
     try:
         result = subprocess.run(

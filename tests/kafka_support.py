@@ -45,6 +45,15 @@ class Record:
         return values[-1] if values else None
 
 
+def broker_answers(bootstrap: str, timeout: float = 10.0) -> bool:
+    """Whether a broker at `bootstrap` answers a metadata request within `timeout`."""
+    try:
+        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout)
+    except KafkaException:
+        return False
+    return bool(metadata.brokers)
+
+
 def create_topics(
     bootstrap: str,
     names: Iterable[str],
