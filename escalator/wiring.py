@@ -92,6 +92,18 @@ def _embedded_broker_tuning(settings: Settings) -> dict[str, Any]:
     return dict(FAUST_SETTINGS_FOR_TANSU)
 
 
+def consumer_config(
+    settings: Settings, kafka: KafkaSettings
+) -> dict[str, str | int | float | bool]:
+    """librdkafka settings for a consumer-group client (the projection), tuned for Tansu."""
+    config = kafka.librdkafka()
+    if settings.embedded_broker == "tansu":
+        from escalator.embedded_broker import LIBRDKAFKA_CONSUMER_SETTINGS_FOR_TANSU  # noqa: PLC0415
+
+        config.update(LIBRDKAFKA_CONSUMER_SETTINGS_FOR_TANSU)
+    return config
+
+
 def _rules_with_hot_reload(
     settings: Settings, kafka: KafkaSettings
 ) -> tuple[RuleSetHolder, RulesWatcher]:

@@ -35,6 +35,9 @@ def run_projection(
     ] = True,
 ) -> None:
     """Project case events into the case store until SIGINT or SIGTERM."""
+    from escalator.topic_admin import ensure_topics
+    from escalator.wiring import consumer_config
+
     settings = Settings()
     kafka = KafkaSettings()
     logging.basicConfig(
@@ -46,8 +49,11 @@ def run_projection(
     port = settings.projection_metrics_port if metrics_port is None else metrics_port
     server, _thread = start_http_server(port, registry=REGISTRY)
     engine = make_engine(url)
+    # librdkafka notices a topic created after subscribe() only at its next metadata refresh
+    # (minutes): make sure it exists first, as the worker does.
+    ensure_topics(kafka, {kafka.topics.case_events: {}})
     projection = Projection(
-        kafka_config=kafka.librdkafka(),
+        kafka_config=consumer_config(settings, kafka),
         topic=kafka.topics.case_events,
         session_factory=make_session_factory(engine),
         group_id=DEFAULT_GROUP_ID,

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from escalator.settings import KafkaSettings, Settings
-from escalator.wiring import build_worker_app
 
 
 def run_worker(
@@ -18,6 +17,8 @@ def run_worker(
 ) -> None:
     """Run a stream worker: intake, threading, rules, routing. Scale out by running more."""
     import faust
+
+    from escalator.wiring import build_worker_app
 
     settings = Settings()
     if web_port is not None:

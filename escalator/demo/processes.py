@@ -92,3 +92,32 @@ def scrape(url: str) -> dict[str, float]:
         for sample in family.samples:
             totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
     return totals
+
+
+def histogram_quantile(url: str, name: str, quantile: float) -> float | None:
+    """A quantile of a Prometheus histogram on a `/metrics` page, as PromQL estimates it."""
+    try:
+        text = httpx.get(url, timeout=2.0).text
+    except httpx.HTTPError:
+        return None
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(text):
+        if family.name != name:
+            continue
+        buckets = sorted(
+            (float(sample.labels["le"]), sample.value)
+            for sample in family.samples
+            if sample.name == f"{name}_bucket"
+        )
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    rank = quantile * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for upper_bound, count in buckets:
+        if count >= rank:
+            if upper_bound == float("inf"):
+                return lower_bound
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 0.0
+            return lower_bound + (upper_bound - lower_bound) * share
+        lower_bound, lower_count = upper_bound, count
+    return None

@@ -16,15 +16,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+from confluent_kafka import Producer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.demo import processes
 from escalator.demo.traffic import TrafficGenerator
 from escalator.embedded_broker import EmbeddedBroker
+from queues import CaseStore, StoreNotInitialisedError
+from schemas import Topics
 
 DRAIN_TIMEOUT_SECONDS = 120.0
+IN_FLIGHT_REQUESTS = 32
+RAW_INVALID_EVERY = 100
+"""Every Nth request is instead a broken record written straight to Kafka (a user's own
+connector gone wrong), which the worker must dead-letter with its reason."""
 
 
 @dataclass
@@ -42,6 +50,7 @@ class Tally:
     cases_routed: int = 0
     cases_in_store: int = 0
     dead_lettered: int = 0
+    raw_invalid_sent: int = 0
     ingest_to_routed_p50_seconds: float | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
 
@@ -53,6 +62,26 @@ class Endpoints:
     ingress: str
     worker_metrics: str
     projection_metrics: str
+    kafka: str
+    inbound_topic: str
+
+
+class RawInbound:
+    """Writes records straight to the inbound topic, as a user's own connector would."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        self._topic = topic
+
+    def send_broken(self, number: int) -> None:
+        """A record that is not a valid inbound message (the worker must dead-letter it)."""
+        broken = b"{truncated json" if number % 2 else json.dumps({"channel": "sms"}).encode()
+        self._producer.produce(self._topic, key=b"broken-connector", value=broken)
+        self._producer.poll(0)
+
+    def close(self) -> None:
+        """Deliver what is queued."""
+        self._producer.flush(10)
 
 
 class Demo:
@@ -64,32 +93,45 @@ class Demo:
         self.console = console
         self.tally = Tally()
         self.accepted_keys: set[str] = set()
+        self.database_url: str | None = None
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
         """Ask the traffic loop to finish (Ctrl-C)."""
         self._stopping.set()
 
-    async def send_traffic(self, ingress: str) -> None:
+    async def send_traffic(self, ingress: str, raw_inbound: RawInbound) -> None:
         """Send requests at the configured rate until the duration ends or stop() is called."""
         generator = TrafficGenerator()
         started = time.monotonic()
         interval = 1.0 / self.rate
+        slots = asyncio.Semaphore(IN_FLIGHT_REQUESTS)
+        pending: set[asyncio.Task[None]] = set()
         async with httpx.AsyncClient(base_url=ingress, timeout=30.0) as client:
             while not self._stopping.is_set():
                 if self.duration is not None and time.monotonic() - started >= self.duration:
                     break
+                if self.tally.requests_sent and self.tally.requests_sent % RAW_INVALID_EVERY == 0:
+                    raw_inbound.send_broken(self.tally.requests_sent)
+                    self.tally.raw_invalid_sent += 1
                 request = generator.next_request()
-                await self._send(client, request.body, request.message_key, request.duplicate_of)
+                self.tally.requests_sent += 1
+                await slots.acquire()
+                task = asyncio.create_task(
+                    self._send(client, request.body, request.message_key, request.duplicate_of)
+                )
+                task.add_done_callback(lambda _task: slots.release())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+            await asyncio.gather(*pending)
 
     async def _send(
         self, client: httpx.AsyncClient, body: object, key: str | None, duplicate_of: str | None
     ) -> None:
         content = body if isinstance(body, str) else json.dumps(body)
         headers = {"content-type": "application/json"}
-        self.tally.requests_sent += 1
         for _attempt in range(10):
             response = await client.post("/v1/messages", content=content, headers=headers)
             if response.status_code != 503:
@@ -107,7 +149,6 @@ class Demo:
     def refresh(self, endpoints: Endpoints) -> None:
         """Read the worker's and the projection's metrics into the tally."""
         worker = processes.scrape(endpoints.worker_metrics)
-        projection = processes.scrape(endpoints.projection_metrics)
         self.tally.messages_ingested = len(self.accepted_keys)
         self.tally.messages_routed = int(worker.get("escalator_ingest_to_routed_seconds_count", 0))
         self.tally.messages_unrouted = max(
@@ -116,10 +157,20 @@ class Demo:
         self.tally.cases_opened = int(worker.get("escalator_cases_opened_total", 0))
         self.tally.cases_routed = int(worker.get("escalator_cases_routed_total", 0))
         self.tally.dead_lettered = int(worker.get("escalator_messages_dead_lettered_total", 0))
-        opened_in_store = projection.get('escalator_projection_events_total{type="case.opened"}')
-        if opened_in_store is None:
-            opened_in_store = projection.get("escalator_projection_cases", 0.0)
-        self.tally.cases_in_store = int(opened_in_store)
+        p50 = processes.histogram_quantile(
+            endpoints.worker_metrics, "escalator_ingest_to_routed_seconds", 0.5
+        )
+        self.tally.ingest_to_routed_p50_seconds = None if p50 is None else round(p50, 3)
+        self.tally.cases_in_store = self._count_stored_cases()
+
+    def _count_stored_cases(self) -> int:
+        if self.database_url is None:
+            return 0
+        try:
+            with contextlib.closing(CaseStore.open(self.database_url)) as store:
+                return store.count_cases()
+        except (StoreNotInitialisedError, SQLAlchemyError):
+            return 0  # the projection has not created the schema yet
 
     def view(self) -> Table:
         """The live summary table."""
@@ -151,6 +202,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             ingress=f"http://127.0.0.1:{ports['ingress']}",
             worker_metrics=f"http://127.0.0.1:{ports['worker']}/metrics",
             projection_metrics=f"http://127.0.0.1:{ports['projection']}/metrics",
+            kafka=broker.bootstrap_servers,
+            inbound_topic=Topics().inbound,
         )
         demo.tally.endpoints = {
             "kafka": broker.bootstrap_servers,
@@ -159,6 +212,7 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "worker_metrics": endpoints.worker_metrics,
             "projection_metrics": endpoints.projection_metrics,
         }
+        demo.database_url = env["ESCALATOR_DATABASE_URL"]
         logs = workdir / "logs"
         started = [
             processes.start("worker", ["worker", "--web-port", str(ports["worker"])], env, logs),
@@ -186,7 +240,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
 
 async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Console) -> None:
     started = time.monotonic()
-    traffic = asyncio.create_task(demo.send_traffic(endpoints.ingress))
+    raw_inbound = RawInbound(endpoints.kafka, endpoints.inbound_topic)
+    traffic = asyncio.create_task(demo.send_traffic(endpoints.ingress, raw_inbound))
     live = None if as_json else Live(demo.view(), console=console, refresh_per_second=2)
     with live or contextlib.nullcontext():
         try:
@@ -198,6 +253,7 @@ async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Conso
         except asyncio.CancelledError:
             demo.stop()
         await traffic
+        raw_inbound.close()
         deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             demo.refresh(endpoints)
