@@ -67,3 +67,25 @@ def appended_keys(records: list[object]) -> set[str]:
         if b'"message.appended"' in value:
             keys.add(json.loads(value)["payload"]["message_key"])
     return keys
+
+
+def test_messages_after_a_graceful_restart_are_all_routed(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = Topics(topic_prefix)
+    with escalator_stack(kafka_bootstrap, topic_prefix, tmp_path) as stack:
+        for round_number in range(3):
+            worker = stack.start_worker()
+            batch = [
+                (
+                    f"r{round_number}-{n}@example.com",
+                    json.dumps(
+                        message(f"g{round_number}-{n}", sender=f"r{round_number}-{n}@example.com")
+                    ),
+                )
+                for n in range(20)
+            ]
+            produce(kafka_bootstrap, topics.inbound, batch)
+            wanted = 20 * (round_number + 1)
+            consume_until(kafka_bootstrap, topics.queue("general"), wanted, timeout=60)
+            worker.stop()
