@@ -31,6 +31,8 @@ def core_topics(
         topics.resolved: {},
         topics.threaded: {},
         topics.rules: {"cleanup.policy": "compact"},
+        topics.state_changelog("customers"): {"cleanup.policy": "compact"},
+        topics.state_changelog("cases"): {"cleanup.policy": "compact"},
     }
     for queue in queues:
         names[topics.queue(queue)] = {}
@@ -46,7 +48,7 @@ def ensure_topics(
     missing = [
         NewTopic(
             name,
-            num_partitions=1 if config.get("cleanup.policy") == "compact" else kafka.partitions,
+            num_partitions=1 if name == kafka.topics.rules else kafka.partitions,
             replication_factor=kafka.replication_factor,
             config=config,
         )

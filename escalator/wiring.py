@@ -70,6 +70,7 @@ def build_worker_app(
         app_id=f"{kafka.topic_prefix}worker",
         web_port=settings.worker_web_port,
         data_dir=str(data_dir),
+        connection=kafka.librdkafka(),
         faust_settings={
             **faust_security(kafka),
             **_embedded_broker_tuning(settings),

@@ -51,6 +51,10 @@ class Topics:
         """Internal repartition topic: messages with their case decided, keyed by case id."""
         return f"{self.prefix}messages.threaded"
 
+    def state_changelog(self, stage: str) -> str:
+        """Internal, compacted: a worker stage's state, one partition per input partition."""
+        return f"{self.prefix}worker.{stage}.changelog"
+
     def queue(self, name: str) -> str:
         """Routed cases of one agent queue, keyed by case id."""
         if not _QUEUE_NAME.match(name):

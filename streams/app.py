@@ -8,21 +8,22 @@
 
 Each stage takes batches with `take_events`, which acknowledges a batch only after the
 loop body returned. The body writes its outputs with confluent-kafka and waits for the
-broker's acknowledgement, then writes the changed table rows to the table's changelog the
-same way (see `StateTable`), and only then returns. A crash anywhere therefore replays
+broker's acknowledgement, then writes the changed state to the stage's changelog the same
+way (see `ChangelogState`), and only then returns. A crash anywhere therefore replays
 input, never skips it; deterministic ids make the replayed outputs harmless, and state
 already written makes the replay a recognised duplicate.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -35,11 +36,13 @@ from streams.casework import CaseState, CaseUpdate, apply_message
 from streams.intake import RawRecord, intake
 from streams.output import OutputRecord, Publisher, ReliableWriter
 from streams.records import ResolvedMessage, ThreadedMessage
+from streams.state_store import ChangelogState
 from streams.threader import CustomerState, thread
 
 log = logging.getLogger(__name__)
 
-StateT = TypeVar("StateT", bound=BaseModel)
+CRASH_EXIT_CODE = 70
+"""Exit status when a batch fails and the worker dies rather than acknowledge it."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class WorkerConfig:
     batch_max: int = 1000
     batch_within_seconds: float = 0.01
     faust_settings: Mapping[str, Any] = field(default_factory=dict)
+    connection: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    """librdkafka connection settings, for restoring state from the changelogs."""
 
 
 class RuleSetHolder:
@@ -92,42 +97,6 @@ def _json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
     )
 
 
-class StateTable:
-    """A faust table whose changelog the worker writes itself, with the fast producer.
-
-    Faust still owns the table's changelog topic, its partition assignment and its
-    recovery; only the writes bypass faust's (much slower) producer. A stage writes its
-    state after its outputs were acknowledged and before its input is acknowledged, each
-    changelog record on the partition of the input it came from, as faust expects.
-    """
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def load(self, key: bytes, model: type[StateT]) -> StateT | None:
-        """The state stored under `key`, if any."""
-        raw = self.table.data.get(key)
-        return None if raw is None else model.model_validate(raw)
-
-    async def save(
-        self, writer: ReliableWriter, dirty: Mapping[bytes, tuple[int, BaseModel]]
-    ) -> None:
-        """Write changed states to the changelog (acknowledged), then to the local store."""
-        topic = self.table.changelog_topic.get_topic_name()
-        encoded = {
-            key: (partition, state.model_dump(mode="json"))
-            for key, (partition, state) in dirty.items()
-        }
-        await writer.write(
-            [
-                OutputRecord(topic, key, json.dumps(value).encode("utf-8"), partition=partition)
-                for key, (partition, value) in encoded.items()
-            ]
-        )
-        for key, (_partition, value) in encoded.items():
-            self.table.data[key] = value
-
-
 class Pipeline:
     """The three stages' logic over faust tables; `build_app` wires it to topics."""
 
@@ -136,8 +105,8 @@ class Pipeline:
         config: WorkerConfig,
         rules: RuleSetHolder,
         writer: ReliableWriter,
-        customers: StateTable,
-        cases: StateTable,
+        customers: ChangelogState,
+        cases: ChangelogState,
     ) -> None:
         self.config = config
         self.topics = config.topics
@@ -179,16 +148,17 @@ class Pipeline:
         outputs: list[OutputRecord] = []
         for event in events:
             key: bytes = event.message.key
+            partition: int = event.message.partition
             resolved = ResolvedMessage.model_validate_json(event.message.value)
             known = dirty.get(key)
-            state = known[1] if known else self.customers.load(key, CustomerState)
+            state = known[1] if known else self.customers.load(partition, key, CustomerState)
             new_state, threaded = thread(state, resolved)
             channel = resolved.message.channel
             if threaded is None:
                 metrics.MESSAGES_DUPLICATE.labels(channel).inc()
                 continue
             metrics.MESSAGES_INGESTED.labels(channel).inc()
-            dirty[key] = (event.message.partition, new_state)
+            dirty[key] = (partition, new_state)
             outputs.append(_json_record(self.topics.threaded, threaded.case_id, threaded))
         metrics.BATCH_SIZE.labels("threading").observe(len(outputs))
         await self.writer.write(outputs)
@@ -202,14 +172,15 @@ class Pipeline:
         evaluator = self.rules.current
         for event in events:
             key: bytes = event.message.key
+            partition: int = event.message.partition
             threaded = ThreadedMessage.model_validate_json(event.message.value)
             known = dirty.get(key)
-            state = known[1] if known else self.cases.load(key, CaseState)
+            state = known[1] if known else self.cases.load(partition, key, CaseState)
             update = apply_message(state, threaded, evaluator)
             if not update.changed:
                 metrics.MESSAGES_DUPLICATE.labels(threaded.message.channel).inc()
                 continue
-            dirty[key] = (event.message.partition, update.state)
+            dirty[key] = (partition, update.state)
             updates.append((update, threaded))
             outputs.extend(self._case_outputs(update))
         metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
@@ -240,6 +211,30 @@ class Pipeline:
             elif event.type == "case.routed" and update.routed is not None:
                 metrics.CASES_ROUTED.labels(update.routed.queue).inc()
         metrics.INGEST_TO_ROUTED.observe(max(0.0, now - threaded.ingested_at.timestamp()))
+
+
+async def _held(store: ChangelogState, events: Sequence[Any]) -> None:
+    """Wait until the state of every partition in the batch is restored."""
+    partitions = {event.message.partition for event in events}
+    if not partitions <= store.partitions:
+        await asyncio.get_running_loop().run_in_executor(None, store.wait_until_held, partitions)
+
+
+async def _or_die(batch: Awaitable[None]) -> None:
+    """Run a batch; on any error end the process at once, acknowledging nothing.
+
+    faust's `take_events` acknowledges the whole batch when the loop body raises, which
+    would commit records that were never processed. Dying without acknowledging means the
+    batch is read again by the restarted worker (or the partition's next owner).
+    """
+    try:
+        await batch
+    except asyncio.CancelledError:
+        log.critical("worker stopping in the middle of a batch: exiting without acking it")
+        os._exit(CRASH_EXIT_CODE)
+    except BaseException:
+        log.critical("batch failed: exiting without acknowledging it", exc_info=True)
+        os._exit(CRASH_EXIT_CODE)
 
 
 def build_app(
@@ -283,31 +278,41 @@ def build_app(
             partitions=config.partitions,
         )
 
-    def table(name: str) -> StateTable:
-        # faust derives table codecs from the types: bytes keys are raw, values JSON
-        return StateTable(
-            app.Table(name, default=None, key_type=bytes, partitions=config.partitions)
-        )
-
-    pipeline = Pipeline(
-        config, rules, ReliableWriter(publisher), table("customers"), table("cases")
+    customers = ChangelogState(
+        "customers", topics.state_changelog("customers"), topics.resolved, config.connection
     )
+    cases = ChangelogState(
+        "cases", topics.state_changelog("cases"), topics.threaded, config.connection
+    )
+    pipeline = Pipeline(config, rules, ReliableWriter(publisher), customers, cases)
+
+    @app.on_partitions_assigned.connect
+    async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # runs inside the rebalance: no stream resumes before its state is back
+        assigned: set[Any] = args[0] if args else kwargs["assigned"]
+        loop = asyncio.get_running_loop()
+        for store in (customers, cases):
+            partitions = {tp.partition for tp in assigned if tp.topic == store.source_topic}
+            await loop.run_in_executor(None, store.assign, partitions)
+
     batch, within = config.batch_max, config.batch_within_seconds
 
     @app.agent(source(topics.inbound), name="intake")
     async def intake_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            await pipeline.intake_batch(events)
+            await _or_die(pipeline.intake_batch(events))
 
     @app.agent(source(topics.resolved), name="threading")
     async def threading_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            await pipeline.threading_batch(events)
+            await _held(customers, events)
+            await _or_die(pipeline.threading_batch(events))
 
     @app.agent(source(topics.threaded), name="cases")
     async def cases_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            await pipeline.cases_batch(events)
+            await _held(cases, events)
+            await _or_die(pipeline.cases_batch(events))
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
