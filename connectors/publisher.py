@@ -95,7 +95,7 @@ class KafkaPublisher:
             "error_cb": self._on_error,
         }
         config.update(extra or {})
-        self._producer = Producer(config)
+        self._producer: Producer | None = Producer(config)
         self._all_brokers_down = threading.Event()
         self._running = True
         self._poller = threading.Thread(target=self._poll_forever, name="kafka-poll", daemon=True)
@@ -112,18 +112,22 @@ class KafkaPublisher:
         log.warning("kafka client error: %s", error)
 
     def _poll_forever(self) -> None:
-        while self._running:
-            self._producer.poll(0.05)
+        producer = self._producer
+        while self._running and producer is not None:
+            producer.poll(0.05)
 
     async def publish(self, records: Sequence[RecordLike]) -> None:
         """Write every record and wait until all are acknowledged; raise PublishError if not."""
+        producer = self._producer
+        if producer is None:
+            raise PublishError("the publisher is closed")
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[None]] = []
         for record in records:
             future: asyncio.Future[None] = loop.create_future()
             futures.append(future)
             try:
-                self._producer.produce(
+                producer.produce(
                     record.topic,
                     value=record.value,
                     key=record.key,
@@ -142,6 +146,8 @@ class KafkaPublisher:
 
     def check_connection(self, timeout_seconds: float = 2.0) -> bool:
         """True when a broker answers a metadata request within the timeout."""
+        if self._producer is None:
+            return False
         try:
             self._producer.list_topics(timeout=timeout_seconds)
         except KafkaException:
@@ -149,10 +155,17 @@ class KafkaPublisher:
         return True
 
     def close(self, timeout_seconds: float = 10.0) -> None:
-        """Deliver what is queued (up to the timeout) and stop the poll thread."""
+        """Deliver what is queued (up to the timeout), stop the poll thread, free the client.
+
+        Dropping the producer destroys the librdkafka handle, which otherwise keeps trying
+        to reconnect to a broker that is gone for as long as the object lives.
+        """
+        if self._producer is None:
+            return
         self._producer.flush(timeout_seconds)
         self._running = False
         self._poller.join(timeout=1.0)
+        self._producer = None
 
 
 def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> DeliveryCallback:
