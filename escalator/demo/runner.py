@@ -94,6 +94,7 @@ class Demo:
         self.tally = Tally()
         self.accepted_keys: set[str] = set()
         self.database_url: str | None = None
+        self.started = time.monotonic()
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -148,6 +149,7 @@ class Demo:
 
     def refresh(self, endpoints: Endpoints) -> None:
         """Read the worker's and the projection's metrics into the tally."""
+        self.tally.duration_seconds = round(time.monotonic() - self.started, 1)
         worker = processes.scrape(endpoints.worker_metrics)
         self.tally.messages_ingested = len(self.accepted_keys)
         self.tally.messages_routed = int(worker.get("escalator_ingest_to_routed_seconds_count", 0))
@@ -239,7 +241,7 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
 
 
 async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Console) -> None:
-    started = time.monotonic()
+    demo.started = time.monotonic()
     raw_inbound = RawInbound(endpoints.kafka, endpoints.inbound_topic)
     traffic = asyncio.create_task(demo.send_traffic(endpoints.ingress, raw_inbound))
     live = None if as_json else Live(demo.view(), console=console, refresh_per_second=2)
@@ -265,4 +267,4 @@ async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Conso
             ):
                 break
             await asyncio.sleep(0.5)
-    demo.tally.duration_seconds = round(time.monotonic() - started, 1)
+    demo.tally.duration_seconds = round(time.monotonic() - demo.started, 1)
