@@ -1,0 +1,218 @@
+"""Due and warning times of one SLA clock run, and the words that explain them.
+
+`due_at` = the calendar's `add(add(started_at, target), paused_total)`: the target counted
+in open time from the start, pushed out by exactly the open time spent paused. `warn_at`
+is the same with `warn_at` (a fraction) of the target's open time in place of the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock
+from rules._decision import PlannedEscalation
+from rules._ruleset import CompiledRuleSet, SlaPolicy
+from rules.calendar import Duration, parse_duration
+from schemas import ClockState, Priority
+
+__all__ = ["ClockPolicy"]
+
+_SECOND = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class ClockPolicy:
+    """The SLA policy and escalation steps a case runs under, and the route that chose them.
+
+    Build it from a rule set and the case's decision with `ClockPolicy.from_ruleset`.
+    """
+
+    sla: SlaPolicy
+    steps: tuple[PlannedEscalation, ...] = ()
+    escalation: str | None = None
+    rule: str | None = None
+
+    @classmethod
+    def from_ruleset(
+        cls,
+        ruleset: CompiledRuleSet,
+        sla_policy: str,
+        escalation_policy: str | None = None,
+        rule: str | None = None,
+    ) -> ClockPolicy:
+        """The named SLA and escalation policies of `ruleset` (KeyError if the SLA is unknown).
+
+        An escalation policy the rule set no longer has means no steps.
+        """
+        steps = ruleset.escalation_policies.get(escalation_policy or "", ())
+        return cls(ruleset.sla_policies[sla_policy], tuple(steps), escalation_policy, rule)
+
+    def target(self, priority: Priority, clock: str) -> Duration | None:
+        """The clock's target at `priority`, or None when the policy sets none."""
+        return self.sla.targets.get(priority, {}).get(clock)
+
+
+def iso(moment: datetime) -> str:
+    """`moment` in RFC 3339 UTC with a `Z`, as events print times."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def span_text(span: timedelta) -> str:
+    """A timedelta as rule-file text (`1h30m`), with fractions of a second dropped."""
+    whole = span - span % _SECOND
+    return Duration(open_time=whole).describe()
+
+
+def deadlines(
+    policy: ClockPolicy, started_at: datetime, target: Duration, paused_total: timedelta
+) -> tuple[datetime, datetime]:
+    """(`warn_at`, `due_at`) for a run started at `started_at` that has paused `paused_total`."""
+    calendar = policy.sla.calendar
+    base_due = calendar.add(started_at, target)
+    target_open_time = calendar.elapsed(started_at, base_due)
+    warn_offset = timedelta(
+        microseconds=round(target_open_time / timedelta(microseconds=1) * policy.sla.warn_at)
+    )
+    base_warn = calendar.add(started_at, warn_offset)
+    due_at = calendar.add(base_due, paused_total)
+    warn_at = min(calendar.add(base_warn, paused_total), due_at)
+    return warn_at, due_at
+
+
+def new_clock(
+    policy: ClockPolicy, name: str, target: Duration, at: datetime, run: int, paused: bool
+) -> SlaClock:
+    """A fresh run of clock `name` from `at`, paused from the start if `paused`."""
+    warn_at, due_at = deadlines(policy, at, target, timedelta(0))
+    return SlaClock(
+        name=name,
+        state=ClockState.PAUSED if paused else ClockState.RUNNING,
+        started_at=at,
+        target=target.describe(),
+        due_at=due_at,
+        warn_at=warn_at,
+        paused_since=at if paused else None,
+        run=run,
+    )
+
+
+def describe(case: CaseClocks, clock: SlaClock) -> str:
+    """Why a clock stands where it does: target, priority, policy, calendar, pauses, rule."""
+    calendar = case.calendar or "24x7"
+    chosen = f" (set by route {case.rule!r})" if case.rule else ""
+    return (
+        f"{clock.name} target {clock.target} at priority {case.priority.value} "
+        f"under SLA policy {case.policy!r}{chosen}, counted in calendar {calendar!r} "
+        f"from {iso(clock.started_at)}, paused {span_text(clock.paused_total)} in total; "
+        f"due {iso(clock.due_at)}"
+    )
+
+
+def start_clock(
+    case: CaseClocks, policy: ClockPolicy, name: str, at: datetime
+) -> tuple[CaseClocks, list[ClockEvent]]:
+    """Start a new run of clock `name` at `at` if the policy targets it at the case's priority."""
+    target = policy.target(case.priority, name)
+    if target is None:
+        return case, []
+    previous = case.clock(name)
+    run = previous.run + 1 if previous is not None else 1
+    paused = case.status in policy.sla.pause_when
+    clock = new_clock(policy, name, target, at, run, paused)
+    state = "paused (case is " + case.status + ")" if paused else "running"
+    event = ClockEvent(
+        kind=ClockEventKind.STARTED,
+        clock=name,
+        at=at,
+        reason=f"started, {state}: {describe(case, clock)}",
+        discriminator=f"{clock.key}:start:{iso(at)}",
+        due_at=clock.due_at,
+    )
+    return case.with_clock(clock), [event]
+
+
+def pause_clock(case: CaseClocks, clock: SlaClock, at: datetime) -> tuple[SlaClock, ClockEvent]:
+    """Pause a counting clock at `at`."""
+    paused = replace(clock, state=ClockState.PAUSED, paused_since=at, pauses=clock.pauses + 1)
+    event = ClockEvent(
+        kind=ClockEventKind.PAUSED,
+        clock=clock.name,
+        at=at,
+        reason=f"paused: case status {case.status!r} stops the clock; {describe(case, paused)}",
+        discriminator=f"{clock.key}:pause#{paused.pauses}:{iso(at)}",
+        due_at=paused.due_at,
+    )
+    return paused, event
+
+
+def paused_until(policy: ClockPolicy, clock: SlaClock, at: datetime) -> SlaClock:
+    """`clock` with the open time paused up to `at` added to its total and deadlines moved."""
+    if clock.paused_since is None:
+        return clock
+    paused_total = clock.paused_total + policy.sla.calendar.elapsed(clock.paused_since, at)
+    target = parse_duration(clock.target)
+    warn_at, due_at = deadlines(policy, clock.started_at, target, paused_total)
+    return replace(
+        clock, paused_total=paused_total, paused_since=None, warn_at=warn_at, due_at=due_at
+    )
+
+
+def resume_clock(
+    case: CaseClocks, policy: ClockPolicy, clock: SlaClock, at: datetime
+) -> tuple[SlaClock, ClockEvent]:
+    """Resume a paused clock at `at`; its deadlines move out by the open time it was paused."""
+    counted = paused_until(policy, clock, at)
+    state = ClockState.WARNING if counted.warned else ClockState.RUNNING
+    resumed = replace(counted, state=state)
+    event = ClockEvent(
+        kind=ClockEventKind.RESUMED,
+        clock=clock.name,
+        at=at,
+        reason=f"resumed: case status {case.status!r} counts again; {describe(case, resumed)}",
+        discriminator=f"{clock.key}:resume#{clock.pauses}:{iso(at)}",
+        due_at=resumed.due_at,
+    )
+    return resumed, event
+
+
+def meet_clock(
+    case: CaseClocks, policy: ClockPolicy, clock: SlaClock, at: datetime, why: str
+) -> tuple[SlaClock, ClockEvent]:
+    """Stop `clock` as met at `at` (late if it had breached), saying `why`."""
+    met = replace(paused_until(policy, clock, at), state=ClockState.MET, met_at=at)
+    if clock.breached_at is not None:
+        late = policy.sla.calendar.elapsed(clock.breached_at, at)
+        verdict = f"met {span_text(late)} of open time late"
+    else:
+        verdict = "met in time"
+    event = ClockEvent(
+        kind=ClockEventKind.MET,
+        clock=clock.name,
+        at=at,
+        reason=f"{verdict} ({why}): {describe(case, met)}",
+        discriminator=f"{clock.key}:met:{iso(at)}",
+        due_at=met.due_at,
+    )
+    return met, event
+
+
+def retarget(case: CaseClocks, policy: ClockPolicy, priority: Priority, at: datetime) -> CaseClocks:
+    """The case at `priority`: each counting clock re-targeted from its own start.
+
+    Breached and met clocks keep their history; a clock with no target at the new priority
+    keeps its current one; a clock the old priority did not have is not started. A clock
+    that already warned does not warn again.
+    """
+    case = replace(case, priority=priority)
+    for clock in case.clocks:
+        if not clock.active:
+            continue
+        target = policy.target(priority, clock.name)
+        if target is None:
+            continue
+        warn_at, due_at = deadlines(policy, clock.started_at, target, clock.paused_total)
+        case = case.with_clock(
+            replace(clock, target=target.describe(), warn_at=warn_at, due_at=due_at)
+        )
+    return case

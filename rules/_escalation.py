@@ -1,0 +1,223 @@
+"""Deadlines falling due: warnings, breaches and escalation steps, in time order.
+
+`advance` emits everything due up to an instant; `next_deadline` says when the next thing
+falls due. Escalation delays and repeat intervals count open time of the SLA calendar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from rules._clock_maths import ClockPolicy, describe, iso, retarget, span_text
+from rules._clock_state import (
+    CaseClocks,
+    ClockEvent,
+    ClockEventKind,
+    EscalationAction,
+    EscalationTimer,
+    SlaClock,
+)
+from rules._decision import PlannedEscalation
+from schemas import ClockState, Priority
+
+__all__ = ["advance", "arm_unclaimed", "next_deadline", "stop_for_claim", "stop_for_clock"]
+
+_COUNTING = frozenset({ClockState.RUNNING, ClockState.WARNING})
+
+
+def _clock_deadline(clock: SlaClock) -> datetime | None:
+    if clock.state not in _COUNTING:
+        return None
+    if not clock.warned and clock.warn_at < clock.due_at:
+        return clock.warn_at
+    return clock.due_at
+
+
+def next_deadline(case: CaseClocks) -> datetime | None:
+    """The earliest instant at which a warning, breach or escalation step falls due, if any."""
+    times = [t for t in map(_clock_deadline, case.clocks) if t is not None]
+    times.extend(timer.next_at for timer in case.timers)
+    return min(times, default=None)
+
+
+def advance(
+    case: CaseClocks, policy: ClockPolicy, limit: datetime, *, inclusive: bool
+) -> tuple[CaseClocks, list[ClockEvent]]:
+    """Emit, in time order, everything due before `limit` (or at it, when `inclusive`)."""
+    events: list[ClockEvent] = []
+    while True:
+        moment = next_deadline(case)
+        if moment is None or moment > limit or (moment == limit and not inclusive):
+            return case, events
+        case = _fall_due(case, policy, moment, events)
+
+
+def _fall_due(
+    case: CaseClocks, policy: ClockPolicy, moment: datetime, events: list[ClockEvent]
+) -> CaseClocks:
+    for name in [clock.name for clock in case.clocks]:
+        clock = case.clock(name)
+        if clock is None or clock.state not in _COUNTING:
+            continue
+        if not clock.warned and clock.warn_at <= moment:
+            case = _warn(case, policy, clock, events)
+            clock = case.clock(name) or clock
+        if clock.due_at <= moment:
+            case = _breach(case, policy, clock, events)
+    due_timers = sorted(
+        (timer for timer in case.timers if timer.next_at <= moment),
+        key=lambda timer: (timer.next_at, timer.index, timer.trigger),
+    )
+    for timer in due_timers:
+        case = _fire(case, policy, timer, events)
+    return case
+
+
+def _warn(
+    case: CaseClocks, policy: ClockPolicy, clock: SlaClock, events: list[ClockEvent]
+) -> CaseClocks:
+    warned = replace(clock, state=ClockState.WARNING, warned=True)
+    share = f"{policy.sla.warn_at:.0%}"
+    events.append(
+        ClockEvent(
+            kind=ClockEventKind.WARNING,
+            clock=clock.name,
+            at=clock.warn_at,
+            reason=f"warning: {share} of the target's open time used; {describe(case, warned)}",
+            discriminator=f"{clock.key}:warning:{iso(clock.warn_at)}",
+            due_at=clock.due_at,
+        )
+    )
+    case = case.with_clock(warned)
+    return _arm(case, policy, "warning", warned, clock.warn_at)
+
+
+def _breach(
+    case: CaseClocks, policy: ClockPolicy, clock: SlaClock, events: list[ClockEvent]
+) -> CaseClocks:
+    breached = replace(clock, state=ClockState.BREACHED, breached_at=clock.due_at)
+    events.append(
+        ClockEvent(
+            kind=ClockEventKind.BREACHED,
+            clock=clock.name,
+            at=clock.due_at,
+            reason=f"breached: target passed without an answer; {describe(case, breached)}",
+            discriminator=f"{clock.key}:breach:{iso(clock.due_at)}",
+            due_at=clock.due_at,
+        )
+    )
+    case = case.with_clock(breached)
+    return _arm(case, policy, "breach", breached, clock.due_at)
+
+
+def _after(policy: ClockPolicy, moment: datetime, step: PlannedEscalation) -> datetime:
+    if step.after is None:
+        return moment
+    return policy.sla.calendar.add(moment, step.after)
+
+
+def _arm(
+    case: CaseClocks, policy: ClockPolicy, on: str, clock: SlaClock, anchor: datetime
+) -> CaseClocks:
+    timers = list(case.timers)
+    for index, step in enumerate(policy.steps):
+        if step.on == on and step.clock in (None, clock.name):
+            fire_at = _after(policy, anchor, step)
+            timers.append(EscalationTimer(index, f"{on}:{clock.key}", anchor, fire_at, step))
+    return replace(case, timers=tuple(timers))
+
+
+def arm_unclaimed(case: CaseClocks, policy: ClockPolicy, at: datetime) -> CaseClocks:
+    """Start counting `on: unclaimed` steps from `at` (routing, release or reopen)."""
+    if case.claimed or case.routed_at is None or case.status == "resolved":
+        return case
+    runs = case.unclaimed_runs + 1
+    timers = [timer for timer in case.timers if not timer.trigger.startswith("unclaimed")]
+    for index, step in enumerate(policy.steps):
+        if step.on == "unclaimed":
+            timers.append(
+                EscalationTimer(index, f"unclaimed#{runs}", at, _after(policy, at, step), step)
+            )
+    return replace(case, timers=tuple(timers), unclaimed_since=at, unclaimed_runs=runs)
+
+
+def stop_for_claim(case: CaseClocks) -> CaseClocks:
+    """A claim stops unclaimed steps and the repeats of warning and breach steps."""
+    kept = tuple(timer for timer in case.timers if timer.clock_key is not None and timer.fired == 0)
+    return replace(case, timers=kept)
+
+
+def stop_for_clock(case: CaseClocks, clock: SlaClock) -> CaseClocks:
+    """A met clock stops every step its warning or breach armed."""
+    kept = tuple(timer for timer in case.timers if timer.clock_key != clock.key)
+    return replace(case, timers=kept)
+
+
+def _new_priority(case: CaseClocks, setting: str | None) -> Priority | None:
+    if setting is None:
+        return None
+    if setting[0] in "+-":
+        return case.priority.shifted(int(setting))
+    return Priority(setting)
+
+
+def _fire(
+    case: CaseClocks, policy: ClockPolicy, timer: EscalationTimer, events: list[ClockEvent]
+) -> CaseClocks:
+    step = timer.step
+    priority = _new_priority(case, step.priority)
+    action = EscalationAction(
+        step=timer.index,
+        on=step.on,
+        queue=step.queue,
+        priority=priority,
+        tags=step.tags,
+        notify=step.notify,
+        firing=timer.fired,
+        repeat=step.repeat,
+    )
+    events.append(
+        ClockEvent(
+            kind=ClockEventKind.ESCALATED,
+            clock=_clock_name(timer),
+            at=timer.next_at,
+            reason=_fire_reason(case, timer),
+            discriminator=f"{timer.trigger}:step{timer.index}#{timer.fired}:{iso(timer.next_at)}",
+            escalation=action,
+        )
+    )
+    fired = replace(timer, fired=timer.fired + 1)
+    others = tuple(t for t in case.timers if t != timer)
+    repeats = step.after is not None and fired.fired <= step.repeat
+    if repeats and (timer.clock_key is None or not case.claimed):
+        assert step.after is not None
+        fired = replace(fired, next_at=policy.sla.calendar.add(timer.next_at, step.after))
+        others = (*others, fired)
+    case = replace(case, timers=others)
+    if priority is not None and priority != case.priority:
+        case = retarget(case, policy, priority, timer.next_at)
+    return case
+
+
+def _clock_name(timer: EscalationTimer) -> str | None:
+    key = timer.clock_key
+    return None if key is None else key.partition("#")[0]
+
+
+def _fire_reason(case: CaseClocks, timer: EscalationTimer) -> str:
+    step = timer.step
+    policy = f"escalation policy {case.escalation_policy!r}"
+    which = f"step {timer.index + 1} of {policy} (on {step.on}"
+    which += f" of {step.clock})" if step.clock else ")"
+    count = f"firing {timer.fired + 1} of {step.repeat + 1}"
+    if timer.clock_key is None:
+        waited = timer.next_at - timer.anchor
+        why = f"nobody has claimed the case since {iso(timer.anchor)} ({span_text(waited)})"
+    else:
+        clock = case.clock(_clock_name(timer) or "")
+        detail = describe(case, clock) if clock is not None else timer.trigger
+        why = f"{timer.trigger.partition(':')[0]} at {iso(timer.anchor)}: {detail}"
+    every = span_text(step.after or timedelta(0))
+    interval = f", every {every} of open time" if step.repeat else ""
+    return f"{which}, {count}{interval}: {why}"
