@@ -1,4 +1,4 @@
-"""Every process's `/metrics` passes `promtool check metrics`, and docs/metrics.md lists them all."""
+"""Each process's `/metrics` passes `promtool check metrics`; docs/metrics.md lists them all."""
 
 from __future__ import annotations
 
