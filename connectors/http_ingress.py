@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -44,9 +44,10 @@ class Publisher(Protocol):
         """Flush and stop."""
 
 
-def _problem(
+def problem(
     status: int, title: str, detail: Any, headers: dict[str, str] | None = None
 ) -> Response:
+    """A JSON error answer: `{"error": title, "detail": detail}` with the status."""
     return JSONResponse(
         status_code=status, content={"error": title, "detail": detail}, headers=headers
     )
@@ -58,14 +59,14 @@ def parse_messages(body: bytes) -> list[InboundMessage] | Response:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         metrics.REJECTED.labels("invalid_json").inc()
-        return _problem(400, "invalid_json", f"the body is not JSON: {exc}")
+        return problem(400, "invalid_json", f"the body is not JSON: {exc}")
     items = document if isinstance(document, list) else [document]
     if not items:
         metrics.REJECTED.labels("empty_batch").inc()
-        return _problem(400, "empty_batch", "the batch holds no message")
+        return problem(400, "empty_batch", "the batch holds no message")
     if len(items) > MAX_BATCH:
         metrics.REJECTED.labels("batch_too_large").inc()
-        return _problem(413, "batch_too_large", f"at most {MAX_BATCH} messages per request")
+        return problem(413, "batch_too_large", f"at most {MAX_BATCH} messages per request")
     messages: list[InboundMessage] = []
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
@@ -82,7 +83,7 @@ def parse_messages(body: bytes) -> list[InboundMessage] | Response:
             )
     if errors:
         metrics.REJECTED.labels("invalid_message").inc(len({e["index"] for e in errors}))
-        return _problem(422, "invalid_message", errors)
+        return problem(422, "invalid_message", errors)
     return messages
 
 
@@ -95,8 +96,17 @@ def to_record(message: InboundMessage, topic: str) -> OutboundRecord:
     )
 
 
-def create_app(publisher: Publisher, topics: Topics, max_body_bytes: int = 1_048_576) -> FastAPI:
-    """Build the ingress ASGI app around an injected publisher."""
+def create_app(
+    publisher: Publisher,
+    topics: Topics,
+    max_body_bytes: int = 1_048_576,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """Build the ingress ASGI app around an injected publisher.
+
+    `routers` are mounted beside `/v1/messages`: the channel webhooks (`connectors.channels`),
+    built by the composition root with the same publisher.
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -112,11 +122,11 @@ def create_app(publisher: Publisher, topics: Topics, max_body_bytes: int = 1_048
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             metrics.REJECTED.labels("too_large").inc()
-            return _problem(413, "too_large", f"the body exceeds {max_body_bytes} bytes")
-        body = await _read_limited(request, max_body_bytes)
+            return problem(413, "too_large", f"the body exceeds {max_body_bytes} bytes")
+        body = await read_limited(request, max_body_bytes)
         if body is None:
             metrics.REJECTED.labels("too_large").inc()
-            return _problem(413, "too_large", f"the body exceeds {max_body_bytes} bytes")
+            return problem(413, "too_large", f"the body exceeds {max_body_bytes} bytes")
         parsed = parse_messages(body)
         if isinstance(parsed, Response):
             return parsed
@@ -124,7 +134,7 @@ def create_app(publisher: Publisher, topics: Topics, max_body_bytes: int = 1_048
             await publisher.publish([to_record(message, topics.inbound) for message in parsed])
         except PublishError as exc:
             metrics.REJECTED.labels("kafka_unavailable").inc(len(parsed))
-            return _problem(
+            return problem(
                 503,
                 "kafka_unavailable",
                 f"not accepted, retry later: {exc}",
@@ -156,12 +166,14 @@ def create_app(publisher: Publisher, topics: Topics, max_body_bytes: int = 1_048
         """Readiness: Kafka answers a metadata request."""
         if publisher.check_connection(timeout_seconds=1.0):
             return JSONResponse({"status": "ready"})
-        return _problem(503, "kafka_unavailable", "Kafka does not answer", {"Retry-After": "5"})
+        return problem(503, "kafka_unavailable", "Kafka does not answer", {"Retry-After": "5"})
 
+    for router in routers:
+        app.include_router(router)
     return app
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
+async def read_limited(request: Request, limit: int) -> bytes | None:
     """Read the body, giving up (None) as soon as it passes `limit` bytes."""
     chunks: list[bytes] = []
     size = 0

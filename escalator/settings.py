@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import DEFAULT_PREFIX, Topics
@@ -87,3 +87,56 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'escalator.db').as_posix()}"
+
+
+class ChannelSettings(BaseSettings):
+    """Secrets and endpoints of the inbound channels (`ESCALATOR_*`); an unset secret = channel off.
+
+    A channel is served only when its secret is set, so nothing runs unauthenticated.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
+
+    public_url: str | None = Field(
+        default=None,
+        description="The URL the providers call (behind a proxy), e.g. https://help.example.com; "
+        "Twilio signatures are checked against it + path + query.",
+    )
+    twilio_auth_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+    discourse_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    email_webhook_secret: SecretStr | None = None
+    webhook_tolerance_seconds: int = Field(
+        default=300, ge=1, description="Replay window of signed timestamps, in seconds."
+    )
+    smtp_domains: str = Field(
+        default="", description="Comma-separated domains the SMTP server accepts mail for."
+    )
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    smtp_max_message_bytes: int = Field(default=26_214_400, ge=1024)
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_ssl: bool = True
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_poll_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete_pairs(self) -> ChannelSettings:
+        """Refuse half-configured channels at start rather than serving them unverifiable."""
+        if self.twilio_auth_token and not self.public_url:
+            raise ValueError("ESCALATOR_TWILIO_AUTH_TOKEN needs ESCALATOR_PUBLIC_URL")
+        if bool(self.meta_app_secret) != bool(self.meta_verify_token):
+            raise ValueError("set both ESCALATOR_META_APP_SECRET and ESCALATOR_META_VERIFY_TOKEN")
+        return self
+
+    @property
+    def smtp_domain_list(self) -> list[str]:
+        """The accepted SMTP domains, lowercased."""
+        return [d.strip().lower() for d in self.smtp_domains.split(",") if d.strip()]

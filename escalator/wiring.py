@@ -8,11 +8,15 @@ from typing import Any
 
 import faust
 from fastapi import FastAPI
+from pydantic import SecretStr
 
+from connectors.channels import ChannelConfig, MessageSink, channel_routers
+from connectors.email.imap import ImapConfig, ImapPoller
+from connectors.email.smtp import SmtpConnector
 from connectors.http_ingress import create_app
 from connectors.publisher import KafkaPublisher
 from escalator.rulefiles import read_referenced_file, read_rule_sources
-from escalator.settings import KafkaSettings, Settings
+from escalator.settings import ChannelSettings, KafkaSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
@@ -127,11 +131,79 @@ def _rules_with_hot_reload(
     return holder, watcher
 
 
-def build_ingress_app(settings: Settings, kafka: KafkaSettings) -> FastAPI:
-    """The ASGI app of `escalator connect http`."""
+def build_ingress_app(
+    settings: Settings, kafka: KafkaSettings, channels: ChannelSettings | None = None
+) -> FastAPI:
+    """The ASGI app of `escalator connect http`: `/v1/messages` and every configured channel."""
     try:
         ensure_topics(kafka, {kafka.topics.inbound: {}}, timeout_seconds=5.0)
     except Exception as exc:  # the ingress must start (and answer 503) while Kafka is down
         log.warning("could not check topics at start: %s", exc)
     publisher = KafkaPublisher(kafka.librdkafka())
-    return create_app(publisher, kafka.topics, settings.max_body_bytes)
+    routers = channel_routers(
+        channel_config(channels or ChannelSettings()),
+        MessageSink(publisher, kafka.topics.inbound),
+        settings.max_body_bytes,
+    )
+    log.info("channels on: %s", ", ".join(routers) or "none (set their secrets to serve them)")
+    return create_app(publisher, kafka.topics, settings.max_body_bytes, list(routers.values()))
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def channel_config(channels: ChannelSettings) -> ChannelConfig:
+    """The channel webhooks' configuration, secrets unwrapped, from `ESCALATOR_*`."""
+    return ChannelConfig(
+        twilio_auth_token=_secret(channels.twilio_auth_token),
+        public_url=channels.public_url,
+        slack_signing_secret=_secret(channels.slack_signing_secret),
+        meta_app_secret=_secret(channels.meta_app_secret),
+        meta_verify_token=_secret(channels.meta_verify_token),
+        x_consumer_secret=_secret(channels.x_consumer_secret),
+        discourse_secret=_secret(channels.discourse_secret),
+        webhook_secret=_secret(channels.webhook_secret),
+        email_webhook_secret=_secret(channels.email_webhook_secret),
+        tolerance_seconds=channels.webhook_tolerance_seconds,
+    )
+
+
+def build_smtp_connector(
+    kafka: KafkaSettings, channels: ChannelSettings, port: int | None = None
+) -> tuple[SmtpConnector, KafkaPublisher]:
+    """The SMTP server of `escalator connect smtp` and its publisher (close it after stopping)."""
+    try:
+        ensure_topics(kafka, {kafka.topics.inbound: {}}, timeout_seconds=5.0)
+    except Exception as exc:  # start anyway: while Kafka is down, mail gets 451 and is retried
+        log.warning("could not check topics at start: %s", exc)
+    publisher = KafkaPublisher(kafka.librdkafka())
+    connector = SmtpConnector(
+        channels.smtp_domain_list,
+        MessageSink(publisher, kafka.topics.inbound),
+        host=channels.smtp_host,
+        port=port or channels.smtp_port,
+        max_message_bytes=channels.smtp_max_message_bytes,
+    )
+    return connector, publisher
+
+
+def build_imap_poller(
+    kafka: KafkaSettings, channels: ChannelSettings
+) -> tuple[ImapPoller, KafkaPublisher]:
+    """The mailbox poller of `escalator connect imap` and its publisher."""
+    if not (channels.imap_host and channels.imap_username and channels.imap_password):
+        raise ValueError(
+            "set ESCALATOR_IMAP_HOST, ESCALATOR_IMAP_USERNAME, ESCALATOR_IMAP_PASSWORD"
+        )
+    publisher = KafkaPublisher(kafka.librdkafka())
+    config = ImapConfig(
+        host=channels.imap_host,
+        username=channels.imap_username,
+        password=channels.imap_password.get_secret_value(),
+        port=channels.imap_port,
+        use_ssl=channels.imap_ssl,
+        folder=channels.imap_folder,
+        poll_seconds=channels.imap_poll_seconds,
+    )
+    return ImapPoller(config, MessageSink(publisher, kafka.topics.inbound)), publisher

@@ -1,0 +1,19 @@
+"""Prometheus metrics of the channel connectors (webhooks, SMTP, IMAP)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+CHANNEL_REQUESTS = Counter(
+    "escalator_channel_requests",
+    "Requests (webhook calls, mails) reaching a channel connector, by outcome.",
+    ["channel", "outcome"],
+)
+"""Outcomes: accepted, ignored, unauthorized, malformed, too_large, kafka_unavailable,
+auto_reply_dropped, recipient_refused."""
+
+AUTO_REPLIES_DROPPED = Counter(
+    "escalator_email_auto_replies_dropped",
+    "Auto-replies, bounces and bulk mail dropped at the connector so they never open a case.",
+    ["source"],
+)

@@ -1,0 +1,85 @@
+"""`POST /v1/channels/discourse`: Discourse webhooks for new topics and posts (channel `community`).
+
+Bodies are signed `sha256=` + hex HMAC-SHA256(secret, body) in `X-Discourse-Event-Signature`.
+Every new post becomes a message with `thread_ref` = the topic id; a new topic arrives as its
+first post (`post_created` with `post_number` 1, which carries the text), so `topic_created`
+is acknowledged without a second message. Staff posts are published tagged
+`metadata.staff: true` so the stream can treat them as answers, not customer contacts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
+from connectors.channels._signing import hmac_sha256_hex, require_signature
+from connectors.email._text import html_to_text
+from schemas import CustomerAttributes, InboundMessage
+
+PATH = "/v1/channels/discourse"
+_REGULAR_POST = 1
+"""Discourse's post_type of a normal post (2 moderator action, 3 small action, 4 whisper)."""
+
+
+def discourse_signature(secret: str, body: bytes) -> str:
+    """The `X-Discourse-Event-Signature` Discourse sends for `body`."""
+    return "sha256=" + hmac_sha256_hex(secret, body)
+
+
+def normalise(event: str, payload: dict[str, Any]) -> Outcome:
+    """A Discourse event as an Outcome: created posts become messages, the rest is ignored."""
+    if event != "post_created":
+        return Outcome(ignored=f"event {event or '(none)'!r}")
+    post = payload.get("post")
+    if not isinstance(post, dict):
+        raise Rejection(400, "malformed", "post_created without a post object")
+    if post.get("post_type", _REGULAR_POST) != _REGULAR_POST or post.get("user_id", 0) < 0:
+        return Outcome(ignored="system or whisper post")  # user_id < 0: the system user
+    topic_id = post["topic_id"]
+    text = post.get("raw") or html_to_text(str(post.get("cooked") or ""))
+    staff = bool(post.get("staff") or post.get("admin") or post.get("moderator"))
+    reply_to = post.get("reply_to_post_number")
+    message = InboundMessage(
+        channel="community",
+        external_id=str(post["id"]),
+        sender=str(post["username"]),
+        text=str(text),
+        sent_at=datetime.fromisoformat(str(post["created_at"]).replace("Z", "+00:00")),
+        subject=post.get("topic_title"),
+        thread_ref=str(topic_id),
+        in_reply_to=f"{topic_id}#{reply_to}" if reply_to else None,
+        customer=CustomerAttributes(name=post.get("name") or None),
+        metadata={
+            "kind": "topic" if post.get("post_number") == 1 else "post",
+            "post_number": post.get("post_number"),
+            "topic_slug": post.get("topic_slug"),
+            "category_id": post.get("category_id"),
+            "staff": staff,
+            "user_id": post.get("user_id"),
+        },
+    )
+    return Outcome(messages=[message])
+
+
+def router(secret: str, sink: MessageSink, max_body_bytes: int) -> APIRouter:
+    """The Discourse webhook route."""
+    api = APIRouter()
+
+    async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
+        require_signature(
+            request.headers.get("x-discourse-event-signature"),
+            discourse_signature(secret, body),
+            "X-Discourse-Event-Signature",
+        )
+        return normalise(request.headers.get("x-discourse-event", ""), json_object(body))
+
+    @api.post(PATH)
+    async def discourse_webhook(request: Request) -> Response:
+        """Receive a Discourse webhook event."""
+        return await handle(request, "discourse", sink, max_body_bytes, verify_and_normalise)
+
+    return api

@@ -1,0 +1,174 @@
+"""`GET`/`POST /v1/channels/meta`: Messenger and Instagram webhooks (Meta Graph API).
+
+`GET` answers the subscription handshake: `hub.challenge` is echoed when `hub.verify_token`
+equals `ESCALATOR_META_VERIFY_TOKEN`. `POST` bodies are signed `sha256=` + hex
+HMAC-SHA256(app secret, body) in `X-Hub-Signature-256`. Direct messages, Instagram comments
+and mentions, and Page feed posts and comments become messages; mentions of the company
+that are not addressed to it count too. Our own echoes, reads and deliveries are ignored.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
+from connectors.channels._metrics import CHANNEL_REQUESTS
+from connectors.channels._signing import hmac_sha256_hex, require_signature
+from connectors.http_ingress import problem
+from schemas import Attachment, CustomerAttributes, InboundMessage
+
+PATH = "/v1/channels/meta"
+_CHANNEL_OF_OBJECT = {"page": "facebook", "instagram": "instagram"}
+
+
+def meta_signature(app_secret: str, body: bytes) -> str:
+    """The `X-Hub-Signature-256` Meta sends for `body`."""
+    return "sha256=" + hmac_sha256_hex(app_secret, body)
+
+
+def normalise(payload: dict[str, Any]) -> Outcome:
+    """Every customer message, comment and mention in a Meta webhook delivery."""
+    channel = _CHANNEL_OF_OBJECT.get(str(payload.get("object")))
+    if channel is None:
+        return Outcome(ignored=f"object {payload.get('object')!r}")
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        raise Rejection(400, "malformed", "the delivery has no entry list")
+    messages: list[InboundMessage] = []
+    skipped: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise Rejection(400, "malformed", "an entry is not an object")
+        account = str(entry.get("id", ""))
+        for event in entry.get("messaging") or []:
+            found = _messaging_event(channel, account, event)
+            messages.extend(found)
+            if not found:
+                skipped.append("messaging event")
+        for change in entry.get("changes") or []:
+            found = _change(channel, account, change)
+            messages.extend(found)
+            if not found:
+                skipped.append(f"change {change.get('field')!r}")
+    if messages:
+        return Outcome(messages=messages)
+    return Outcome(ignored=", ".join(sorted(set(skipped))) or "empty delivery")
+
+
+def _messaging_event(channel: str, account: str, event: dict[str, Any]) -> list[InboundMessage]:
+    message = event.get("message")
+    if not isinstance(message, dict) or message.get("is_echo"):
+        return []  # deliveries, reads, reactions, postbacks, and what our own page sent
+    sender = str(event["sender"]["id"])
+    attachments = [
+        Attachment(
+            filename=str(item.get("type") or "attachment"),
+            content_type=str(item.get("type") or "application/octet-stream"),
+            url=(item.get("payload") or {}).get("url"),
+        )
+        for item in message.get("attachments") or []
+        if isinstance(item, dict)
+    ]
+    return [
+        InboundMessage(
+            channel=channel,
+            external_id=str(message["mid"]),
+            sender=sender,
+            text=str(message.get("text") or ""),
+            sent_at=_from_millis(event.get("timestamp")),
+            thread_ref=f"{account}:{sender}",
+            in_reply_to=(message.get("reply_to") or {}).get("mid"),
+            attachments=attachments,
+            metadata={"kind": "direct_message", "account_id": account, "addressed": True},
+        )
+    ]
+
+
+def _change(channel: str, account: str, change: dict[str, Any]) -> list[InboundMessage]:
+    field, value = change.get("field"), change.get("value")
+    if not isinstance(value, dict):
+        return []
+    if channel == "instagram" and field in ("comments", "mentions", "live_comments"):
+        author = value.get("from") or {}
+        if str(author.get("id")) == account:
+            return []  # our own comment
+        media = value.get("media") or {}
+        return [
+            InboundMessage(
+                channel=channel,
+                external_id=str(value.get("id") or value.get("comment_id")),
+                sender=str(author.get("username") or author.get("id") or value.get("media_id")),
+                text=str(value.get("text") or ""),
+                sent_at=datetime.now(UTC),
+                thread_ref=str(media.get("id") or value.get("media_id") or value.get("id")),
+                metadata={"kind": str(field), "account_id": account, "addressed": True},
+            )
+        ]
+    if channel == "facebook" and field == "feed" and value.get("verb") == "add":
+        if value.get("item") not in ("post", "comment", "status") or not value.get("message"):
+            return []
+        author = value.get("from") or {}
+        if str(author.get("id")) == account:
+            return []
+        item_id = str(value.get("comment_id") or value.get("post_id"))
+        return [
+            InboundMessage(
+                channel=channel,
+                external_id=item_id,
+                sender=str(author.get("id")),
+                text=str(value["message"]),
+                sent_at=_from_seconds(value.get("created_time")),
+                thread_ref=str(value.get("post_id") or item_id),
+                customer=CustomerAttributes(name=author.get("name") or None),
+                metadata={"kind": f"feed_{value['item']}", "account_id": account},
+            )
+        ]
+    return []
+
+
+def _from_millis(value: Any) -> datetime:
+    if isinstance(value, int | float) and value > 0:
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+    return datetime.now(UTC)
+
+
+def _from_seconds(value: Any) -> datetime:
+    return _from_millis(value) if isinstance(value, int | float) else datetime.now(UTC)
+
+
+def router(app_secret: str, verify_token: str, sink: MessageSink, max_body_bytes: int) -> APIRouter:
+    """The Meta webhook routes: the GET handshake and the signed POST deliveries."""
+    api = APIRouter()
+
+    @api.get(PATH)
+    async def meta_handshake(request: Request) -> Response:
+        """Answer Meta's subscription check with `hub.challenge` when the token matches."""
+        query = request.query_params
+        token = query.get("hub.verify_token") or ""
+        if query.get("hub.mode") != "subscribe" or "hub.challenge" not in query:
+            CHANNEL_REQUESTS.labels("meta", "malformed").inc()
+            return problem(400, "malformed", "expected hub.mode=subscribe and hub.challenge")
+        if not hmac.compare_digest(token.encode(), verify_token.encode()):
+            CHANNEL_REQUESTS.labels("meta", "unauthorized").inc()
+            return problem(403, "invalid_verify_token", "hub.verify_token does not match")
+        return PlainTextResponse(query["hub.challenge"])
+
+    async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
+        require_signature(
+            request.headers.get("x-hub-signature-256"),
+            meta_signature(app_secret, body),
+            "X-Hub-Signature-256",
+        )
+        return normalise(json_object(body))
+
+    @api.post(PATH)
+    async def meta_webhook(request: Request) -> Response:
+        """Receive a Messenger or Instagram webhook delivery."""
+        return await handle(request, "meta", sink, max_body_bytes, verify_and_normalise)
+
+    return api

@@ -1,0 +1,141 @@
+"""`escalator connect imap`: polls an existing mailbox (IMAPClient) and publishes its new mail.
+
+Unseen mail is fetched with `BODY.PEEK[]` (which does not set `\\Seen`), published, and
+flagged `\\Seen` only after Kafka acknowledged it; if Kafka does not, the mail stays unseen
+and is tried again at the next poll. Auto-replies and bounces are flagged seen and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient  # type: ignore[import-untyped]
+from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
+
+from connectors.channels._http import MessageSink
+from connectors.channels._metrics import AUTO_REPLIES_DROPPED, CHANNEL_REQUESTS
+from connectors.email.parse import EmailParseError, parse_email
+from connectors.publisher import PublishError
+
+log = logging.getLogger(__name__)
+
+SEEN = b"\\Seen"
+FETCH_BATCH = 50
+"""Mails fetched per round trip; a big backlog is worked through in slices."""
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """Where the mailbox is and how to log in."""
+
+    host: str
+    username: str
+    password: str
+    port: int = 993
+    use_ssl: bool = True
+    folder: str = "INBOX"
+    poll_seconds: float = 30.0
+    ssl_context: ssl.SSLContext | None = None
+
+
+@dataclass
+class PollResult:
+    """What one poll did, by outcome."""
+
+    published: int = 0
+    dropped_auto_replies: int = 0
+    unparsable: int = 0
+    left_unseen: int = 0
+    uids: list[int] = field(default_factory=list)
+
+
+class ImapPoller:
+    """Polls one folder; each poll runs the blocking IMAP calls on a worker thread."""
+
+    def __init__(self, config: ImapConfig, sink: MessageSink) -> None:
+        self._config = config
+        self._sink = sink
+
+    def _connect(self) -> IMAPClient:
+        config = self._config
+        client = IMAPClient(
+            config.host,
+            port=config.port,
+            ssl=config.use_ssl,
+            ssl_context=config.ssl_context,
+            timeout=30,
+        )
+        client.login(config.username, config.password)
+        client.select_folder(config.folder)
+        return client
+
+    async def poll_once(self) -> PollResult:
+        """Publish every unseen mail of the folder; flag each seen once Kafka has it."""
+        client = await asyncio.to_thread(self._connect)
+        try:
+            return await self._drain(client)
+        finally:
+            await asyncio.to_thread(_logout, client)
+
+    async def _drain(self, client: IMAPClient) -> PollResult:
+        result = PollResult()
+        unseen = sorted(await asyncio.to_thread(client.search, ["UNSEEN"]))
+        for start in range(0, len(unseen), FETCH_BATCH):
+            batch = unseen[start : start + FETCH_BATCH]
+            fetched = await asyncio.to_thread(client.fetch, batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                raw = fetched.get(uid, {}).get(b"BODY[]")
+                if not isinstance(raw, bytes):
+                    continue
+                try:
+                    parsed = parse_email(raw, source="imap")
+                except (EmailParseError, ValueError) as exc:
+                    # left unseen for a person to look at; it would fail the same way again
+                    log.warning("imap: mail uid %s cannot be parsed: %s", uid, exc)
+                    CHANNEL_REQUESTS.labels("email", "malformed").inc()
+                    result.unparsable += 1
+                    continue
+                if parsed.is_auto_reply:
+                    AUTO_REPLIES_DROPPED.labels("imap").inc()
+                    CHANNEL_REQUESTS.labels("email", "auto_reply_dropped").inc()
+                    result.dropped_auto_replies += 1
+                else:
+                    try:
+                        await self._sink.publish([parsed.message])
+                    except PublishError as exc:
+                        CHANNEL_REQUESTS.labels("email", "kafka_unavailable").inc()
+                        log.warning("imap: Kafka did not acknowledge; mail stays unseen: %s", exc)
+                        result.left_unseen = len(unseen) - start - batch.index(uid)
+                        return result
+                    CHANNEL_REQUESTS.labels("email", "accepted").inc()
+                    result.published += 1
+                await asyncio.to_thread(client.add_flags, [uid], [SEEN])
+                result.uids.append(uid)
+        return result
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll every `poll_seconds` until `stop` is set; connection errors are logged, retried."""
+        while not stop.is_set():
+            try:
+                result = await self.poll_once()
+                if result.published or result.dropped_auto_replies:
+                    log.info(
+                        "imap: published %d, dropped %d auto-replies",
+                        result.published,
+                        result.dropped_auto_replies,
+                    )
+            except (IMAPClientError, OSError) as exc:
+                log.warning("imap: poll failed, retrying: %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self._config.poll_seconds)
+            except TimeoutError:
+                continue
+
+
+def _logout(client: IMAPClient) -> None:
+    with contextlib.suppress(IMAPClientError, OSError):
+        client.logout()
