@@ -98,7 +98,7 @@ def _json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
 
 
 class Pipeline:
-    """The three stages' logic over faust tables; `build_app` wires it to topics."""
+    """The three stages' logic over their changelog state; `build_app` wires it to topics."""
 
     def __init__(
         self,
@@ -213,11 +213,18 @@ class Pipeline:
         metrics.INGEST_TO_ROUTED.observe(max(0.0, now - threaded.ingested_at.timestamp()))
 
 
-async def _held(store: ChangelogState, events: Sequence[Any]) -> None:
-    """Wait until the state of every partition in the batch is restored."""
+async def _restored_then(
+    store: ChangelogState, events: Sequence[Any], batch: Callable[[Sequence[Any]], Awaitable[None]]
+) -> None:
+    """Run a stateful batch once the state of every partition in it is restored.
+
+    faust resumes streams without waiting for the assignment handler that restores state,
+    so each batch checks for itself.
+    """
     partitions = {event.message.partition for event in events}
     if not partitions <= store.partitions:
         await asyncio.get_running_loop().run_in_executor(None, store.wait_until_held, partitions)
+    await batch(events)
 
 
 async def _or_die(batch: Awaitable[None]) -> None:
@@ -241,9 +248,8 @@ def build_app(
     config: WorkerConfig,
     rules: RuleSetHolder,
     publisher: Publisher,
-    on_ready: Callable[[faust.App], None] | None = None,
 ) -> faust.App:
-    """Create the faust app with its topics, tables, agents and `/metrics` page."""
+    """Create the faust app with its topics, agents, state and `/metrics` page."""
     settings: dict[str, Any] = {
         "broker": config.broker_url,
         "store": "memory://",
@@ -259,7 +265,6 @@ def build_app(
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
         "stream_buffer_maxsize": 8192,
-        "table_standby_replicas": 0,
         # a crashed worker's partitions move to the others after 10 s, not aiokafka's 60 s
         "broker_session_timeout": 10.0,
         "broker_heartbeat_interval": 3.0,
@@ -288,7 +293,7 @@ def build_app(
 
     @app.on_partitions_assigned.connect
     async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # runs inside the rebalance: no stream resumes before its state is back
+        # runs during the rebalance; stages still wait for it themselves (`_restored_then`)
         assigned: set[Any] = args[0] if args else kwargs["assigned"]
         loop = asyncio.get_running_loop()
         for store in (customers, cases):
@@ -305,14 +310,12 @@ def build_app(
     @app.agent(source(topics.resolved), name="threading")
     async def threading_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            await _held(customers, events)
-            await _or_die(pipeline.threading_batch(events))
+            await _or_die(_restored_then(customers, events, pipeline.threading_batch))
 
     @app.agent(source(topics.threaded), name="cases")
     async def cases_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            await _held(cases, events)
-            await _or_die(pipeline.cases_batch(events))
+            await _or_die(_restored_then(cases, events, pipeline.cases_batch))
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -332,6 +335,4 @@ def build_app(
             status=200 if ready else 503,
         )
 
-    if on_ready is not None:
-        on_ready(app)
     return app
