@@ -1,0 +1,259 @@
+"""Email in over SMTP (a real smtplib client against our aiosmtpd server), IMAP (our poller
+against pymap, a local IMAP server) and the inbound-parse webhook, all on the real broker."""
+
+from __future__ import annotations
+
+import base64
+import json
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+from imapclient import IMAPClient
+
+from connectors.channels import ChannelConfig, MessageSink, channel_routers
+from connectors.channels.webhook import webhook_signature
+from connectors.email.imap import ImapConfig, ImapPoller
+from connectors.email.smtp import SmtpConnector
+from connectors.email.webhook import mailgun_signature
+from connectors.http_ingress import create_app
+from connectors.publisher import KafkaPublisher
+from schemas import InboundMessage, Topics
+from tests.kafka_support import consume_until, create_topics
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def mail(message_id: str, extra: dict[str, str] | None = None, to: str = "help@acme.test") -> bytes:
+    message = EmailMessage()
+    message["From"] = "Ann <ann@example.com>"
+    message["To"] = to
+    message["Subject"] = "Parcel missing"
+    message["Message-ID"] = f"<{message_id}>"
+    for name, value in (extra or {}).items():
+        message[name] = value
+    message.set_content("Where is my parcel?\n\n-- \nAnn")
+    return message.as_bytes()
+
+
+def messages(bootstrap: str, topics: Topics, count: int) -> list[InboundMessage]:
+    return [
+        InboundMessage.model_validate_json(r.value or b"")
+        for r in consume_until(bootstrap, topics.inbound, count)
+    ]
+
+
+@pytest.fixture
+def smtp_server(kafka_bootstrap: str, topics: Topics) -> Iterator[tuple[str, int]]:
+    create_topics(kafka_bootstrap, [topics.inbound])
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    server = SmtpConnector(
+        ["acme.test"],
+        MessageSink(publisher, topics.inbound),
+        port=free_port(),
+        max_message_bytes=20_000,
+    )
+    server.start()
+    yield server.address
+    server.stop()
+    publisher.close()
+
+
+def test_smtp_accepts_our_domains_refuses_others_and_drops_auto_replies(
+    smtp_server: tuple[str, int], kafka_bootstrap: str, topics: Topics
+) -> None:
+    host, port = smtp_server
+    with smtplib.SMTP(host, port, timeout=30) as client:
+        refused = client.sendmail(
+            "ann@example.com", ["help@acme.test", "x@elsewhere.test"], mail("m1@example.com")
+        )
+        assert refused == {
+            "x@elsewhere.test": (550, b"5.7.1 Relaying denied: not a mailbox of this server")
+        }
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            client.sendmail("ann@example.com", ["x@elsewhere.test"], mail("m2@example.com"))
+        client.sendmail(
+            "ooo@example.com",
+            ["help@acme.test"],
+            mail("ooo@example.com", {"Auto-Submitted": "auto-replied"}),
+        )
+        with pytest.raises(smtplib.SMTPSenderRefused) as too_big:  # over data_size_limit
+            client.sendmail("ann@example.com", ["help@acme.test"], b"x" * 30_000)
+        assert too_big.value.smtp_code == 552
+    [message] = messages(kafka_bootstrap, topics, 1)
+    time.sleep(1)
+    assert (
+        len(consume_until(kafka_bootstrap, topics.inbound, 2, timeout=3, raise_on_timeout=False))
+        == 1
+    )
+    assert (message.external_id, message.text) == ("m1@example.com", "Where is my parcel?")
+    assert message.metadata["envelope_recipients"] == ["help@acme.test"]
+
+
+def test_smtp_answers_451_when_kafka_is_unreachable(topics: Topics) -> None:
+    publisher = KafkaPublisher({"bootstrap.servers": "127.0.0.1:1"}, delivery_timeout_seconds=1.0)
+    server = SmtpConnector(["acme.test"], MessageSink(publisher, topics.inbound), port=free_port())
+    server.start()
+    try:
+        with (
+            smtplib.SMTP(*server.address, timeout=30) as client,
+            pytest.raises(smtplib.SMTPDataError) as error,
+        ):
+            client.sendmail("ann@example.com", ["help@acme.test"], mail("m3@example.com"))
+        assert error.value.smtp_code == 451
+    finally:
+        server.stop()
+        publisher.close()
+
+
+@pytest.fixture
+def imap_server(tmp_path: Path) -> Iterator[int]:
+    """pymap's in-memory IMAP server (user demouser/demopass) on a free loopback port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "pymap"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-tls",
+            "dict",
+            "--demo-data",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "pymap.log").open("w"),
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"pymap did not start: {(tmp_path / 'pymap.log').read_text()}")
+            time.sleep(0.2)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def imap_client(port: int) -> IMAPClient:
+    client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10)
+    client.login("demouser", "demopass")
+    client.select_folder("INBOX")
+    return client
+
+
+async def test_imap_marks_seen_only_after_kafka_acknowledged(
+    imap_server: int, kafka_bootstrap: str, topics: Topics
+) -> None:
+    client = imap_client(imap_server)
+    client.add_flags(client.search(["ALL"]), [b"\\Seen"])  # pymap's demo mail is not ours
+    client.append("INBOX", mail("imap-1@example.com"))
+    client.append("INBOX", mail("imap-ooo@example.com", {"Precedence": "bulk"}))
+    config = ImapConfig(
+        host="127.0.0.1", port=imap_server, use_ssl=False, username="demouser", password="demopass"
+    )
+    down = KafkaPublisher({"bootstrap.servers": "127.0.0.1:1"}, delivery_timeout_seconds=1.0)
+    result = await ImapPoller(config, MessageSink(down, topics.inbound)).poll_once()
+    down.close()
+    assert result.published == 0 and result.left_unseen == 2
+    assert len(client.search(["UNSEEN"])) == 2  # Kafka did not take it: still unseen
+    create_topics(kafka_bootstrap, [topics.inbound])
+    up = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    result = await ImapPoller(config, MessageSink(up, topics.inbound)).poll_once()
+    up.close()
+    assert (result.published, result.dropped_auto_replies) == (1, 1)
+    assert client.search(["UNSEEN"]) == []
+    client.logout()
+    [message] = messages(kafka_bootstrap, topics, 1)
+    assert (message.external_id, message.metadata["source"]) == ("imap-1@example.com", "imap")
+
+
+@pytest.fixture
+async def ingress(kafka_bootstrap: str, topics: Topics) -> AsyncIterator[httpx.AsyncClient]:
+    create_topics(kafka_bootstrap, [topics.inbound])
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    config = ChannelConfig(email_webhook_secret="email-secret")
+    routers = channel_routers(config, MessageSink(publisher, topics.inbound), 64 * 1024)
+    app = create_app(publisher, topics, 64 * 1024, list(routers.values()))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://i"
+    ) as http:
+        yield http
+    publisher.close()
+
+
+async def test_inbound_parse_raw_mailgun_and_sendgrid(
+    ingress: httpx.AsyncClient, kafka_bootstrap: str, topics: Topics
+) -> None:
+    path = "/v1/channels/email/inbound"
+    raw = mail("raw-1@example.com")
+    now = str(int(time.time()))
+    answer = await ingress.post(
+        path,
+        content=raw,
+        headers={
+            "content-type": "message/rfc822",
+            "X-Escalator-Timestamp": now,
+            "X-Escalator-Signature": webhook_signature("email-secret", now, raw),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    token = "a" * 50
+    mailgun = {
+        "timestamp": now,
+        "token": token,
+        "signature": mailgun_signature("email-secret", now, token),
+        "body-mime": mail("mailgun-1@example.com").decode(),
+    }
+    answer = await ingress.post(path, files={k: (None, v) for k, v in mailgun.items()})
+    assert answer.status_code == 200, answer.text
+    basic = base64.b64encode(b"escalator:email-secret").decode()
+    answer = await ingress.post(
+        path,
+        data={"email": mail("sendgrid-1@example.com").decode()},
+        headers={"authorization": f"Basic {basic}"},
+    )
+    assert answer.status_code == 200, answer.text
+    ooo = await ingress.post(
+        path,
+        data={"email": mail("ooo-2@example.com", {"X-Autoreply": "yes"}).decode()},
+        headers={"authorization": f"Basic {basic}"},
+    )
+    assert ooo.json()["dropped"] == {"auto_reply": 1}
+    received = {m.external_id for m in messages(kafka_bootstrap, topics, 3)}
+    assert received == {"raw-1@example.com", "mailgun-1@example.com", "sendgrid-1@example.com"}
+    forged = {**mailgun, "signature": mailgun_signature("guess", now, token)}
+    answer = await ingress.post(path, files={k: (None, v) for k, v in forged.items()})
+    assert answer.status_code == 401
+    answer = await ingress.post(
+        path,
+        data={"email": "x"},
+        headers={"authorization": "Basic " + base64.b64encode(b"a:b").decode()},
+    )
+    assert answer.status_code == 401
+    answer = await ingress.post(
+        path, data={"email": "no headers at all"}, headers={"authorization": f"Basic {basic}"}
+    )
+    assert (answer.status_code, answer.json()["error"]) == (400, "malformed")
+    answer = await ingress.post(
+        path, content=json.dumps({"a": 1}), headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400
