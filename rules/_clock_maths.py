@@ -16,7 +16,7 @@ from rules._ruleset import CompiledRuleSet, SlaPolicy
 from rules.calendar import Duration, parse_duration
 from schemas import ClockState, Priority
 
-__all__ = ["ClockPolicy"]
+__all__ = ["ClockPolicy", "to_second"]
 
 _SECOND = timedelta(seconds=1)
 
@@ -53,6 +53,11 @@ class ClockPolicy:
         return self.sla.targets.get(priority, {}).get(clock)
 
 
+def to_second(moment: datetime) -> datetime:
+    """`moment` in UTC, truncated to the whole second: the engine's time resolution."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
 def iso(moment: datetime) -> str:
     """`moment` in RFC 3339 UTC with a `Z`, as events print times."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -71,9 +76,8 @@ def deadlines(
     calendar = policy.sla.calendar
     base_due = calendar.add(started_at, target)
     target_open_time = calendar.elapsed(started_at, base_due)
-    warn_offset = timedelta(
-        microseconds=round(target_open_time / timedelta(microseconds=1) * policy.sla.warn_at)
-    )
+    # Calendars count whole seconds: the warning falls on the second at or before the share.
+    warn_offset = timedelta(seconds=int(target_open_time.total_seconds() * policy.sla.warn_at))
     base_warn = calendar.add(started_at, warn_offset)
     due_at = calendar.add(base_due, paused_total)
     warn_at = min(calendar.add(base_warn, paused_total), due_at)

@@ -4,7 +4,8 @@ Every transition takes the current `CaseClocks`, the `ClockPolicy` and the event
 and returns the new `CaseClocks` with the `ClockEvent`s it caused, in time order. Before
 applying an input, a transition emits whatever fell due strictly before `at` (so a reply at
 the due instant is in time); afterwards it emits whatever falls due at `at`. Time never goes
-back: an input stamped before `clocks.as_of` counts as happening at `as_of`.
+back: an input stamped before `clocks.as_of` counts as happening at `as_of`. Times are
+truncated to the whole second, the resolution of calendars and of the stream's timers.
 
 The stream keeps one `CaseClocks` per case, calls `due(clocks, policy, at)` when
 `next_deadline(clocks)` comes, and turns each event into a `cases.events` record whose id
@@ -17,7 +18,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from rules._clock_maths import ClockPolicy, meet_clock, pause_clock, resume_clock, retarget
+from rules._clock_maths import (
+    ClockPolicy,
+    meet_clock,
+    pause_clock,
+    resume_clock,
+    retarget,
+    to_second,
+)
 from rules._clock_maths import start_clock as _start_clock
 from rules._clock_state import (
     CLOCK_NAMES,
@@ -67,7 +75,7 @@ def _apply(
     at: datetime,
     change: Callable[[CaseClocks, datetime], Transition],
 ) -> Transition:
-    at = max(at, clocks.as_of)
+    at = max(to_second(at), clocks.as_of)
     clocks, before = advance(clocks, policy, at, inclusive=False)
     clocks, during = change(clocks, at)
     clocks, after = advance(clocks, policy, at, inclusive=True)
@@ -87,6 +95,7 @@ def start(
     With `routed` (the default) the case counts as routed to a queue at `at`, so its
     `on: unclaimed` steps start counting.
     """
+    at = to_second(at)
     clocks = CaseClocks(
         policy=policy.sla.name,
         calendar=policy.sla.calendar_name,
