@@ -5,9 +5,14 @@ from rules._load import compile_sources, default_ruleset, ruleset_version
 from rules._problems import RuleProblem, RuleSetError
 from rules._ruleset import CompiledRuleSet, Explanation, QueueSettings, RouteTrial, SlaPolicy
 from rules._schema import rule_file_json_schema
+from rules.clocks import CaseClocks, ClockEvent, ClockEventKind, ClockPolicy
 
 __all__ = [
+    "CaseClocks",
     "CaseFacts",
+    "ClockEvent",
+    "ClockEventKind",
+    "ClockPolicy",
     "CompiledRuleSet",
     "Decision",
     "Explanation",

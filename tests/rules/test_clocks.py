@@ -301,3 +301,25 @@ def test_clocks_round_trip_through_json(moment: datetime) -> None:
     data = json.loads(json.dumps(case.to_dict()))
     assert sla.CaseClocks.from_dict(data) == case
     assert all(json.dumps(event.to_dict()) for event in events)
+
+
+def test_sub_second_times_and_odd_warning_shares_are_whole_seconds() -> None:
+    # Regression: a 50% share of 61s and a pause of 0.4s used to reach the calendar as
+    # fractions of a second, which it rejects. Times are truncated to the second.
+    odd = replace(
+        NO_STEPS,
+        sla=replace(
+            POLICY.sla,
+            warn_at=0.5,
+            targets={Priority.HIGH: {"first_response": rules.calendar.parse_duration("61s")}},
+        ),
+    )
+    start = utc(4, 9) + timedelta(microseconds=700_000)
+    case, _ = sla.start(odd, Priority.HIGH, start)
+    case, _ = sla.status_changed(case, odd, "waiting_on_customer", start + timedelta(seconds=10))
+    case, _ = sla.status_changed(case, odd, "open", start + timedelta(seconds=20.4))
+    first = case.clock("first_response")
+    assert first is not None
+    assert first.started_at == utc(4, 9)
+    assert first.paused_total == timedelta(seconds=11)  # 09:00:10 .. 09:00:21
+    assert (first.warn_at, first.due_at) == (utc(4, 9, 0, 41), utc(4, 9, 1, 12))
