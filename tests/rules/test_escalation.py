@@ -128,3 +128,14 @@ def test_escalation_discriminators_are_unique() -> None:
     case, more = sla.due(case, POLICY, utc(5, 17))
     ids = [event.discriminator for event in events + more]
     assert len(ids) == len(set(ids))
+
+
+def test_a_case_not_yet_routed_counts_unclaimed_from_routing() -> None:
+    case, _ = sla.start(UNCLAIMED_ONLY, Priority.NORMAL, utc(4, 9), routed=False)
+    assert case.timers == ()
+    case, _ = sla.routed(case, UNCLAIMED_ONLY, utc(4, 10))
+    case, events = sla.due(case, UNCLAIMED_ONLY, utc(4, 10, 15))
+    assert firings(events) == [(utc(4, 10, 15), 0)]
+    case, _ = sla.claimed(case, UNCLAIMED_ONLY, utc(4, 10, 20))
+    case, _ = sla.routed(case, UNCLAIMED_ONLY, utc(4, 11))  # claimed: nothing counts
+    assert case.timers == ()
