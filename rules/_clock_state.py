@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from rules._decision import PlannedEscalation
-from schemas import ClockState, Priority
+from schemas import ClockState, Priority, SlaClockView
 
 __all__ = [
     "CLOCK_NAMES",
@@ -251,6 +251,13 @@ class CaseClocks:
         others = [c for c in self.clocks if c.name != clock.name]
         ordered = sorted([*others, clock], key=lambda c: CLOCK_NAMES.index(c.name))
         return replace(self, clocks=tuple(ordered))
+
+    def views(self) -> dict[str, SlaClockView]:
+        """Each clock's due time and state, as a routed case's `sla` field shows them."""
+        return {
+            clock.name: SlaClockView(due_at=clock.due_at, state=clock.state)
+            for clock in self.clocks
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The case's clock state as plain JSON data, for a table or changelog."""

@@ -323,3 +323,13 @@ def test_sub_second_times_and_odd_warning_shares_are_whole_seconds() -> None:
     assert first.started_at == utc(4, 9)
     assert first.paused_total == timedelta(seconds=11)  # 09:00:10 .. 09:00:21
     assert (first.warn_at, first.due_at) == (utc(4, 9, 0, 41), utc(4, 9, 1, 12))
+
+
+def test_views_give_the_routed_case_sla_field() -> None:
+    case, _ = sla.start(NO_STEPS, Priority.HIGH, utc(4, 9))
+    views = case.views()
+    assert list(views) == ["first_response", "resolution"]
+    assert (views["first_response"].due_at, views["first_response"].state) == (
+        utc(4, 11),
+        ClockState.RUNNING,
+    )
