@@ -6,6 +6,7 @@ import typer
 
 from escalator.commands import (
     broker,
+    case_actions,
     cases,
     connect,
     db,
@@ -27,6 +28,7 @@ rules.app.command("publish")(rules_publish_cmd.publish)
 app.add_typer(rules.app, name="rules")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(connect.app, name="connect")
+cases.app.command("act")(case_actions.act)
 app.add_typer(cases.app, name="cases")
 app.add_typer(db.app, name="db")
 app.command("worker")(worker.run_worker)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from connectors.publisher import PRODUCER_DEFAULTS
 from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import KafkaSettings
 from escalator.topic_admin import ensure_topics
@@ -41,7 +42,7 @@ def publish(kafka: KafkaSettings, record: RuleSetRecord, queues: list[str]) -> N
     wanted: dict[str, dict[str, str]] = {topics.rules: {"cleanup.policy": "compact"}}
     wanted.update({topics.queue(name): {} for name in queues})
     ensure_topics(kafka, wanted)
-    producer = Producer({**kafka.librdkafka(), "acks": "all", "enable.idempotence": True})
+    producer = Producer({**PRODUCER_DEFAULTS, **kafka.librdkafka()})
     errors: list[str] = []
     producer.produce(
         topics.rules,

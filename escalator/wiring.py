@@ -64,7 +64,7 @@ def build_worker_app(
     """The faust app of `escalator worker`, with its topics created and rules loaded."""
     ensure_topics(kafka, core_topics(kafka, ()))
     holder, watcher = _rules_with_hot_reload(settings, kafka)
-    ensure_topics(kafka, core_topics(kafka, holder.current_ruleset.queues.keys()))
+    ensure_topics(kafka, core_topics(kafka, holder.current.queues.keys()))
     data_dir = settings.data_dir / "worker"
     data_dir.mkdir(parents=True, exist_ok=True)
     config = WorkerConfig(

@@ -78,6 +78,8 @@ class EventApplier:
             CaseEventType.CASE_OPENED.value: _apply_case_opened,
             CaseEventType.MESSAGE_APPENDED.value: _apply_message_appended,
             CaseEventType.CASE_ROUTED.value: _apply_case_routed,
+            # the same snapshot after an agent action, an SLA change or an escalation
+            CaseEventType.CASE_UPDATED.value: _apply_case_routed,
         }
 
     @property

@@ -17,6 +17,21 @@ class CaseEventType(StrEnum):
     CASE_OPENED = "case.opened"
     MESSAGE_APPENDED = "message.appended"
     CASE_ROUTED = "case.routed"
+    CASE_UPDATED = "case.updated"
+    """The case after a change that is not a routing decision (payload as `case.routed`)."""
+    CASE_CLAIMED = "case.claimed"
+    CASE_RELEASED = "case.released"
+    CASE_STATUS_CHANGED = "case.status_changed"
+    CASE_TRANSFERRED = "case.transferred"
+    CASE_RESOLVED = "case.resolved"
+    CASE_REOPENED = "case.reopened"
+    SLA_STARTED = "sla.started"
+    SLA_PAUSED = "sla.paused"
+    SLA_RESUMED = "sla.resumed"
+    SLA_MET = "sla.met"
+    SLA_WARNING = "sla.warning"
+    SLA_BREACHED = "sla.breached"
+    CASE_ESCALATED = "case.escalated"
 
 
 class CaseEvent(Contract):

@@ -27,12 +27,15 @@ from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from rules import CompiledRuleSet, RuleEvaluator
-from schemas import DeadLetter, Topics
+from rules import CompiledRuleSet
+from schemas import AgentAction, DeadLetter, Topics
 from streams import metrics
-from streams.casework import CaseState, CaseUpdate, apply_message
+from streams.actions import apply_action
+from streams.case_state import CaseState
+from streams.casework import CaseUpdate, apply_message, fire_clocks
+from streams.deadlines import DeadlineIndex
 from streams.intake import RawRecord, intake
 from streams.output import OutputRecord, Publisher, ReliableWriter
 from streams.records import ResolvedMessage, ThreadedMessage
@@ -59,6 +62,8 @@ class WorkerConfig:
     batch_max: int = 1000
     batch_within_seconds: float = 0.01
     faust_settings: Mapping[str, Any] = field(default_factory=dict)
+    sla_tick_seconds: float = 0.2
+    """How often the SLA timer looks for due deadlines (a breach fires within about this)."""
     connection: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     """librdkafka connection settings, for restoring state from the changelogs."""
 
@@ -72,13 +77,8 @@ class RuleSetHolder:
         log.info("rule set %s in use", ruleset.version)
 
     @property
-    def current(self) -> RuleEvaluator:
-        """The rule set to evaluate the next message with."""
-        return self._ruleset
-
-    @property
-    def current_ruleset(self) -> CompiledRuleSet:
-        """The compiled rule set in use, with its queues and policies."""
+    def current(self) -> CompiledRuleSet:
+        """The rule set to evaluate the next message with (and its queues and policies)."""
         return self._ruleset
 
     def replace(self, ruleset: CompiledRuleSet) -> None:
@@ -107,6 +107,7 @@ class Pipeline:
         writer: ReliableWriter,
         customers: ChangelogState,
         cases: ChangelogState,
+        deadlines: DeadlineIndex,
     ) -> None:
         self.config = config
         self.topics = config.topics
@@ -114,6 +115,9 @@ class Pipeline:
         self.writer = writer
         self.customers = customers
         self.cases = cases
+        self.deadlines = deadlines
+        # stage C's agent and the SLA timer both change cases: one at a time
+        self.case_lock = asyncio.Lock()
 
     async def intake_batch(self, events: Iterable[Any]) -> None:
         """Stage A: validate raw records; dead-letter the bad, re-key the good by customer."""
@@ -165,30 +169,103 @@ class Pipeline:
         await self.customers.save(self.writer, dirty)
 
     async def cases_batch(self, events: Iterable[Any]) -> None:
-        """Stage C: append messages to cases, evaluate rules, publish events and queue records."""
-        dirty: dict[bytes, tuple[int, CaseState]] = {}
-        outputs: list[OutputRecord] = []
-        updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
-        evaluator = self.rules.current
-        for event in events:
-            key: bytes = event.message.key
-            partition: int = event.message.partition
-            threaded = ThreadedMessage.model_validate_json(event.message.value)
-            known = dirty.get(key)
-            state = known[1] if known else self.cases.load(partition, key, CaseState)
-            update = apply_message(state, threaded, evaluator)
-            if not update.changed:
-                metrics.MESSAGES_DUPLICATE.labels(threaded.message.channel).inc()
-                continue
-            dirty[key] = (partition, update.state)
-            updates.append((update, threaded))
-            outputs.extend(self._case_outputs(update))
-        metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
-        await self.writer.write(outputs)
-        await self.cases.save(self.writer, dirty)
+        """Stage C: messages and agent actions, in order per case; events and queue records."""
+        async with self.case_lock:
+            dirty: dict[bytes, tuple[int, CaseState]] = {}
+            outputs: list[OutputRecord] = []
+            updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
+            ruleset = self.rules.current
+            for event in events:
+                key: bytes = event.message.key
+                partition: int = event.message.partition
+                known = dirty.get(key)
+                state = known[1] if known else self.cases.load(partition, key, CaseState)
+                if event.message.topic == self.topics.agent_actions:
+                    update = self._action_update(state, event, ruleset, outputs)
+                    if update is None or not update.changed:
+                        continue
+                else:
+                    threaded = ThreadedMessage.model_validate_json(event.message.value)
+                    update = apply_message(state, threaded, ruleset)
+                    if not update.changed:
+                        metrics.MESSAGES_DUPLICATE.labels(threaded.message.channel).inc()
+                        continue
+                    updates.append((update, threaded))
+                dirty[key] = (partition, update.state)
+                outputs.extend(self._case_outputs(update))
+            metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
+            await self._commit(outputs, dirty)
         now = time.time()
         for update, threaded in updates:
             self._count(update, threaded, now)
+
+    async def fire_due(self, now: datetime) -> None:
+        """SLA timer: run the clocks of every case whose next deadline has come."""
+        due = self.deadlines.pop_due(now)
+        if not due:
+            return
+        async with self.case_lock:
+            ruleset = self.rules.current
+            dirty: dict[bytes, tuple[int, CaseState]] = {}
+            outputs: list[OutputRecord] = []
+            for partition, key, deadline in due:
+                if partition not in self.cases.partitions:
+                    continue  # moved to another worker meanwhile
+                state = self.cases.load(partition, key, CaseState)
+                if state is None:
+                    continue
+                update = fire_clocks(state, ruleset, now)
+                metrics.TIMER_LAG.observe(max(0.0, (now - deadline).total_seconds()))
+                if update.changed:
+                    dirty[key] = (partition, update.state)
+                    outputs.extend(self._case_outputs(update))
+                else:  # nothing fell due after all (e.g. its policy was removed): stop timing it
+                    self.deadlines.schedule(partition, key, None)
+            await self._commit(outputs, dirty)
+
+    async def _commit(
+        self, outputs: list[OutputRecord], dirty: dict[bytes, tuple[int, CaseState]]
+    ) -> None:
+        """Outputs first, then state, each acknowledged; then the deadlines they imply."""
+        await self.writer.write(outputs)
+        await self.cases.save(self.writer, dirty)
+        for key, (partition, state) in dirty.items():
+            self.deadlines.schedule(partition, key, state.next_deadline)
+
+    def _action_update(
+        self,
+        state: CaseState | None,
+        event: Any,
+        ruleset: CompiledRuleSet,
+        outputs: list[OutputRecord],
+    ) -> CaseUpdate | None:
+        """Apply an agent action; a bad one or one for an unknown case is dead-lettered."""
+        message = event.message
+        try:
+            action = AgentAction.model_validate_json(message.value)
+        except ValidationError as exc:
+            outputs.append(self._dead_action(message, "invalid_action", str(exc)))
+            return None
+        update = apply_action(state, action, ruleset)
+        if update is None:
+            outputs.append(
+                self._dead_action(message, "unknown_case", f"no case {action.case_id} here")
+            )
+        return update
+
+    def _dead_action(self, message: Any, reason: str, detail: str) -> OutputRecord:
+        metrics.MESSAGES_DEAD_LETTERED.labels(reason).inc()
+        letter = DeadLetter(
+            reason=reason,
+            detail=detail,
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            original_key_b64=DeadLetter.encode(message.key),
+            original_b64=DeadLetter.encode(message.value or b"") or "",
+            at=datetime.now(UTC),
+        )
+        return OutputRecord(self.topics.dlq, message.key, letter.model_dump_json().encode("utf-8"))
 
     def _case_outputs(self, update: CaseUpdate) -> list[OutputRecord]:
         case_id = update.state.case_id
@@ -211,6 +288,21 @@ class Pipeline:
             elif event.type == "case.routed" and update.routed is not None:
                 metrics.CASES_ROUTED.labels(update.routed.queue).inc()
         metrics.INGEST_TO_ROUTED.observe(max(0.0, now - threaded.ingested_at.timestamp()))
+
+
+def _rebuild_deadlines(deadlines: DeadlineIndex, cases: ChangelogState) -> None:
+    """Index the next deadline of every case held, after an assignment changed what is held."""
+    held = cases.partitions
+    deadlines.keep_only(held)
+    for partition in held:
+        deadlines.replace_partition(
+            partition,
+            (
+                (key, datetime.fromisoformat(raw["next_deadline"]))
+                for key, raw in cases.items(partition)
+                if raw.get("next_deadline")
+            ),
+        )
 
 
 async def _restored_then(
@@ -273,9 +365,9 @@ def build_app(
     app = faust.App(config.app_id, **settings)
     topics = config.topics
 
-    def source(name: str) -> Any:
+    def source(*names: str) -> Any:
         return app.topic(
-            name,
+            *names,
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -289,7 +381,8 @@ def build_app(
     cases = ChangelogState(
         "cases", topics.state_changelog("cases"), topics.threaded, config.connection
     )
-    pipeline = Pipeline(config, rules, ReliableWriter(publisher), customers, cases)
+    deadlines = DeadlineIndex()
+    pipeline = Pipeline(config, rules, ReliableWriter(publisher), customers, cases, deadlines)
 
     @app.on_partitions_assigned.connect
     async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -299,6 +392,7 @@ def build_app(
         for store in (customers, cases):
             partitions = {tp.partition for tp in assigned if tp.topic == store.source_topic}
             await loop.run_in_executor(None, store.assign, partitions)
+        _rebuild_deadlines(deadlines, cases)
 
     batch, within = config.batch_max, config.batch_within_seconds
 
@@ -312,10 +406,15 @@ def build_app(
         async for events in stream.take_events(batch, within=within):
             await _or_die(_restored_then(customers, events, pipeline.threading_batch))
 
-    @app.agent(source(topics.threaded), name="cases")
+    @app.agent(source(topics.threaded, topics.agent_actions), name="cases")
     async def cases_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
             await _or_die(_restored_then(cases, events, pipeline.cases_batch))
+
+    async def sla_timer() -> None:
+        await _or_die(pipeline.fire_due(datetime.now(UTC)))
+
+    app.timer(interval=config.sla_tick_seconds)(sla_timer)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -8,11 +8,9 @@ consumers deduplicate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from rules import CaseFacts, Decision, RuleEvaluator
+from rules import CompiledRuleSet, Decision, clocks
 from schemas import (
     PRIORITY_ORDER,
     Case,
@@ -27,50 +25,9 @@ from schemas import (
     SlaClockView,
 )
 from schemas.ids import event_id_for
+from streams.case_state import MESSAGES_KEPT, CaseState
 from streams.records import ThreadedMessage
-
-MESSAGES_KEPT = 20
-"""Latest messages a case carries in its state and on its queue record."""
-
-
-class CaseState(BaseModel):
-    """What stage C keeps per case (a faust table row, JSON in the changelog)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    case_id: str
-    customer_id: str
-    opened_at: datetime
-    status: CaseStatus = CaseStatus.NEW
-    queue: str | None = None
-    priority: Priority | None = None
-    tags: list[str] = Field(default_factory=list)
-    matched: list[str] = Field(default_factory=list)
-    channels: list[str] = Field(default_factory=list)
-    messages: list[CaseMessage] = Field(default_factory=list)
-    message_keys: list[str] = Field(default_factory=list)
-    contacts: int = 0
-    agent_replies: int = 0
-    reopened: int = 0
-    last_customer_message_at: datetime | None = None
-    awaiting_reply_since: datetime | None = None
-    last_agent_reply_at: datetime | None = None
-    rules_version: str | None = None
-    sla: dict[str, SlaClockView] = Field(default_factory=dict)
-
-    def facts(self, at: datetime) -> CaseFacts:
-        """The `case.*` facts the rules see for a message arriving at `at`."""
-        waiting = self.awaiting_reply_since
-        return CaseFacts(
-            contacts=self.contacts,
-            channels=tuple(self.channels),
-            age=at - self.opened_at,
-            reopened=self.reopened,
-            status=self.status.value,
-            unanswered_for=at - waiting if waiting else timedelta(0),
-            agent_replies=self.agent_replies,
-            priority=self.priority,
-        )
+from streams.sla import run_clocks, sla_view, start_clocks
 
 
 @dataclass
@@ -90,9 +47,14 @@ class CaseUpdate:
 
 
 def apply_message(
-    state: CaseState | None, threaded: ThreadedMessage, evaluator: RuleEvaluator
+    state: CaseState | None, threaded: ThreadedMessage, ruleset: CompiledRuleSet
 ) -> CaseUpdate:
-    """Add a message to its case and route the case; a duplicate changes nothing."""
+    """Add a message to its case, route it and run its clocks; a duplicate changes nothing.
+
+    A follow-up moves the case only when the rules now decide a different queue than they
+    last did (say, a third contact), so an escalation or a transfer is not undone by the
+    next message; priority may rise, never fall, by itself.
+    """
     message = threaded.message
     key = message.message_key
     at = threaded.arrived_at
@@ -122,21 +84,27 @@ def apply_message(
         state.channels.append(message.channel)
     events.append(_appended_event(state, threaded, case_message))
 
-    decision = evaluator.evaluate(message, state.facts(at), at)
+    decision = ruleset.evaluate(message, state.facts(at), at)
     previous_queue = state.queue
     previous = (state.queue, state.priority, tuple(state.tags))
-    priority = _more_urgent(state.priority, decision.priority)
-    state.queue = decision.queue
-    state.priority = priority
+    new_case = previous_queue is None
+    if new_case or decision.queue != state.decided_queue:
+        state.queue = decision.queue
+    state.decided_queue = decision.queue
+    state.priority = _more_urgent(state.priority, decision.priority)
     state.tags = _merged(state.tags, decision.tags)
     state.matched = list(decision.matched)
     state.rules_version = decision.rules_version
-    state.sla = {clock: SlaClockView(due_at=due) for clock, due in decision.sla_due.items()}
-    if state.status is CaseStatus.NEW and previous_queue is not None:
+    if state.status is CaseStatus.NEW and not new_case:
         state.status = CaseStatus.OPEN
-    routed = _case_record(state)
+    clock_events = _run_clocks_for_message(state, ruleset, decision, previous[1], at)
+    state.sla = sla_view(state) or {
+        clock: SlaClockView(due_at=due) for clock, due in decision.sla_due.items()
+    }
+    routed = case_record(state)
     if (state.queue, state.priority, tuple(state.tags)) != previous:
         events.append(_routed_event(state, threaded, decision, routed, previous_queue))
+    events.extend(clock_events)
     return CaseUpdate(
         state=state,
         events=events,
@@ -144,6 +112,58 @@ def apply_message(
         previous_queue=previous_queue if previous_queue != state.queue else None,
         decision=decision,
     )
+
+
+def fire_clocks(state: CaseState, ruleset: CompiledRuleSet, now: datetime) -> CaseUpdate:
+    """The SLA timer came for a case: emit what fell due and apply its escalations."""
+    state = state.model_copy(deep=True)
+    previous_queue = state.queue
+    events = run_clocks(state, ruleset, clocks.due, now)
+    if not events:
+        return CaseUpdate(state=state)
+    state.sla = sla_view(state) or state.sla
+    routed = case_record(state)
+    kind = CaseEventType.CASE_UPDATED.value
+    events.append(
+        CaseEvent(
+            event_id=event_id_for(state.case_id, kind, *(event.event_id for event in events)),
+            case_id=state.case_id,
+            type=kind,
+            at=max(event.at for event in events),
+            reason="SLA: " + "; ".join(event.reason for event in events),
+            payload=CaseRoutedPayload(
+                case=routed, rules_version=state.rules_version or ""
+            ).model_dump(mode="json"),
+        )
+    )
+    return CaseUpdate(
+        state=state,
+        events=events,
+        routed=routed,
+        previous_queue=previous_queue if previous_queue != state.queue else None,
+    )
+
+
+def _run_clocks_for_message(
+    state: CaseState,
+    ruleset: CompiledRuleSet,
+    decision: Decision,
+    previous_priority: Priority | None,
+    at: datetime,
+) -> list[CaseEvent]:
+    """Start the clocks of a new case, or tell running ones a customer wrote again."""
+    if previous_priority is None:
+        state.sla_policy = decision.sla_policy
+        state.escalation_policy = decision.escalation_policy
+        state.policy_rule = decision.matched[-1] if decision.matched else None
+        return start_clocks(state, ruleset, at)
+    events = run_clocks(state, ruleset, clocks.customer_message, at)
+    if state.priority is not None and state.priority != previous_priority:
+        priority = state.priority
+        events += run_clocks(
+            state, ruleset, lambda c, p, t: clocks.priority_changed(c, p, priority, t), at
+        )
+    return events
 
 
 def _more_urgent(current: Priority | None, decided: Priority) -> Priority:
@@ -157,7 +177,8 @@ def _merged(current: list[str], added: tuple[str, ...]) -> list[str]:
     return current + [tag for tag in added if tag not in current]
 
 
-def _case_record(state: CaseState) -> Case:
+def case_record(state: CaseState) -> Case:
+    """The case as published on its queue topic (and in `case.routed` / `case.updated`)."""
     assert state.queue is not None and state.priority is not None
     return Case(
         case_id=state.case_id,

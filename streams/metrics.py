@@ -39,3 +39,28 @@ BATCH_SIZE = Histogram(
     ["stage"],
     buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2000),
 )
+SLA_WARNINGS = Counter(
+    "escalator_sla_warnings",
+    "SLA clocks that passed their warning point, by policy, clock and queue.",
+    ["policy", "clock", "queue"],
+)
+SLA_BREACHES = Counter(
+    "escalator_sla_breaches",
+    "SLA clocks that passed their due time unmet, by policy, clock and queue.",
+    ["policy", "clock", "queue"],
+)
+ESCALATIONS = Counter(
+    "escalator_escalations",
+    "Escalation steps fired, by trigger (warning, breach, unclaimed) and step number.",
+    ["on", "step"],
+)
+AGENT_ACTIONS = Counter(
+    "escalator_agent_actions",
+    "Agent actions applied to cases, by type.",
+    ["type"],
+)
+TIMER_LAG = Histogram(
+    "escalator_sla_timer_lag_seconds",
+    "How late an SLA deadline was processed after it fell due (wall clock).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30),
+)

@@ -56,6 +56,10 @@ class ChangelogState:
         raw = self._partitions[partition].get(key)
         return None if raw is None else model.model_validate(raw)
 
+    def items(self, partition: int) -> list[tuple[bytes, Any]]:
+        """The raw (JSON) states of one held partition."""
+        return list(self._partitions.get(partition, {}).items())
+
     def wait_until_held(self, partitions: Iterable[int], timeout_seconds: float = 300.0) -> None:
         """Block until the state of these partitions is restored (faust does not wait)."""
         wanted = set(partitions)

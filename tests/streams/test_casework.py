@@ -7,7 +7,8 @@ from typing import Any
 
 from rules import compile_sources, default_ruleset
 from schemas import InboundMessage, Priority
-from streams.casework import CaseState, apply_message
+from streams.case_state import CaseState
+from streams.casework import apply_message
 from streams.records import ThreadedMessage
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

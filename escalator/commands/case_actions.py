@@ -1,0 +1,65 @@
+"""`escalator cases act`: publish an agent action (until the desk API exists, and for scripts)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from schemas import AgentActionType, CaseStatus
+
+
+def act(
+    case_id: Annotated[str, typer.Argument(help="The case, e.g. C-1A2B3C4D5E.")],
+    action: Annotated[AgentActionType, typer.Argument(help="What the agent does.")],
+    agent: Annotated[str, typer.Option(help="The acting agent's id.")] = "cli",
+    text: Annotated[str | None, typer.Option(help="Reply or note text.")] = None,
+    status: Annotated[
+        CaseStatus | None, typer.Option(help="New status (waiting_on_customer pauses SLAs).")
+    ] = None,
+    queue: Annotated[str | None, typer.Option(help="Transfer to this queue.")] = None,
+    to_agent: Annotated[str | None, typer.Option(help="Transfer to this agent.")] = None,
+    action_id: Annotated[
+        str | None, typer.Option(help="Idempotency key (default: a new UUID).")
+    ] = None,
+) -> None:
+    """Publish one action on the agent actions topic, keyed by case id (acks=all)."""
+    from confluent_kafka import Producer
+    from pydantic import ValidationError
+
+    from connectors.publisher import PRODUCER_DEFAULTS
+    from escalator.settings import KafkaSettings
+    from schemas import AgentAction
+
+    try:
+        record = AgentAction(
+            action_id=action_id or str(uuid.uuid4()),
+            case_id=case_id,
+            agent_id=agent,
+            type=action,
+            at=datetime.now(UTC),
+            text=text,
+            status=status,
+            queue=queue,
+            to_agent=to_agent,
+        )
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            typer.echo(f"invalid action: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+    kafka = KafkaSettings()
+    # the worker finds a case's state on the partition murmur2 (Java's partitioner) picks
+    producer = Producer({**PRODUCER_DEFAULTS, **kafka.librdkafka()})
+    failures: list[str] = []
+    producer.produce(
+        kafka.topics.agent_actions,
+        key=case_id.encode("utf-8"),
+        value=record.model_dump_json().encode("utf-8"),
+        on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
+    )
+    if producer.flush(30) or failures:
+        typer.echo(f"not published: {failures or 'delivery timed out'}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{record.type.value} {case_id} ({record.action_id})")

@@ -1,0 +1,160 @@
+"""Agent actions in stage C: claim, release, reply, note, status, transfer, resolve, reopen.
+
+Each action changes the case, drives its SLA clocks and is recorded as events with the
+agent and the reason; the case is then republished to its queue. An action id already
+applied (a redelivery) changes nothing.
+"""
+
+from __future__ import annotations
+
+from rules import CompiledRuleSet, clocks
+from schemas import (
+    AgentAction,
+    AgentActionType,
+    Case,
+    CaseEvent,
+    CaseEventType,
+    CaseMessage,
+    CaseRoutedPayload,
+    CaseStatus,
+    MessageAppendedPayload,
+)
+from schemas.ids import event_id_for
+from streams import metrics
+from streams.case_state import ACTIONS_REMEMBERED, MESSAGES_KEPT, CaseState
+from streams.casework import CaseUpdate, case_record
+from streams.sla import ClockChange, run_clocks, sla_view
+
+_EVENT_OF: dict[AgentActionType, CaseEventType] = {
+    AgentActionType.CLAIM: CaseEventType.CASE_CLAIMED,
+    AgentActionType.RELEASE: CaseEventType.CASE_RELEASED,
+    AgentActionType.REPLY: CaseEventType.MESSAGE_APPENDED,
+    AgentActionType.NOTE: CaseEventType.MESSAGE_APPENDED,
+    AgentActionType.STATUS: CaseEventType.CASE_STATUS_CHANGED,
+    AgentActionType.TRANSFER: CaseEventType.CASE_TRANSFERRED,
+    AgentActionType.RESOLVE: CaseEventType.CASE_RESOLVED,
+    AgentActionType.REOPEN: CaseEventType.CASE_REOPENED,
+}
+
+
+def apply_action(
+    state: CaseState | None, action: AgentAction, ruleset: CompiledRuleSet
+) -> CaseUpdate | None:
+    """Apply an agent action to its case. None when the case is unknown here."""
+    if state is None:
+        return None
+    if action.action_id in state.processed_actions:
+        return CaseUpdate(state=state)
+    state = state.model_copy(deep=True)
+    state.processed_actions = [*state.processed_actions, action.action_id][-ACTIONS_REMEMBERED:]
+    previous_queue = state.queue
+    change, reason = _change(state, action)
+    events = [_action_event(state, action, reason)]
+    if change is not None:
+        events += run_clocks(state, ruleset, change, action.at)
+    state.sla = sla_view(state) or state.sla
+    routed = case_record(state)
+    events.append(_updated_event(state, action, routed))
+    metrics.AGENT_ACTIONS.labels(action.type.value).inc()
+    return CaseUpdate(
+        state=state,
+        events=events,
+        routed=routed,
+        previous_queue=previous_queue if previous_queue != state.queue else None,
+    )
+
+
+def _change(state: CaseState, action: AgentAction) -> tuple[ClockChange | None, str]:
+    """Change the case for the action; the clock transition it implies and the reason."""
+    who = action.agent_id
+    kind = action.type
+    if kind is AgentActionType.CLAIM:
+        state.claimed_by = who
+        return clocks.claimed, f"claimed by {who}"
+    if kind is AgentActionType.RELEASE:
+        state.claimed_by = None
+        return clocks.released, f"released by {who}"
+    if kind in (AgentActionType.REPLY, AgentActionType.NOTE):
+        reply = kind is AgentActionType.REPLY
+        state.messages = [*state.messages, _agent_message(state, action)][-MESSAGES_KEPT:]
+        if not reply:
+            return None, f"internal note by {who}"
+        state.agent_replies += 1
+        state.last_agent_reply_at = action.at
+        state.awaiting_reply_since = None
+        if state.status is CaseStatus.NEW:
+            state.status = CaseStatus.OPEN
+        return clocks.agent_reply, f"reply by {who}"
+    if kind is AgentActionType.STATUS and action.status is not None:
+        return _status(state, action.status), f"status set to {action.status.value} by {who}"
+    if kind is AgentActionType.TRANSFER:
+        if action.queue:
+            state.queue = action.queue
+        if action.to_agent:
+            state.claimed_by = action.to_agent
+        target = action.queue or action.to_agent
+        return None, f"transferred to {target} by {who}"
+    if kind is AgentActionType.RESOLVE:
+        return _status(state, CaseStatus.RESOLVED), f"resolved by {who}"
+    state.reopened += 1
+    return _status(state, CaseStatus.OPEN), f"reopened by {who}"
+
+
+def _status(state: CaseState, status: CaseStatus) -> ClockChange:
+    state.status = status
+    value = status.value
+
+    def change(
+        case: clocks.CaseClocks, policy: clocks.ClockPolicy, at: object
+    ) -> clocks.Transition:
+        return clocks.status_changed(case, policy, value, at)  # type: ignore[arg-type]
+
+    return change
+
+
+def _agent_message(state: CaseState, action: AgentAction) -> CaseMessage:
+    channel = state.messages[-1].channel if state.messages else "email"
+    direction = "outbound" if action.type is AgentActionType.REPLY else "note"
+    return CaseMessage(
+        channel=channel,
+        text=action.text or "",
+        sent_at=action.at,
+        sender=action.agent_id,
+        external_id=f"agent:{action.action_id}",
+        direction=direction,
+    )
+
+
+def _action_event(state: CaseState, action: AgentAction, reason: str) -> CaseEvent:
+    kind = _EVENT_OF[action.type].value
+    payload: dict[str, object] = {"action": action.model_dump(mode="json")}
+    if kind == CaseEventType.MESSAGE_APPENDED.value:
+        payload = MessageAppendedPayload(
+            customer_id=state.customer_id,
+            message_key=f"agent:{action.action_id}",
+            message=state.messages[-1],
+            evidence=reason,
+        ).model_dump(mode="json")
+    return CaseEvent(
+        event_id=event_id_for(state.case_id, kind, action.action_id),
+        case_id=state.case_id,
+        type=kind,
+        at=action.at,
+        reason=reason,
+        payload=payload,
+    )
+
+
+def _updated_event(state: CaseState, action: AgentAction, routed: Case) -> CaseEvent:
+    kind = CaseEventType.CASE_UPDATED.value
+    return CaseEvent(
+        event_id=event_id_for(state.case_id, kind, action.action_id),
+        case_id=state.case_id,
+        type=kind,
+        at=action.at,
+        reason=f"after {action.type.value} by {action.agent_id}",
+        payload=CaseRoutedPayload(
+            case=routed,
+            rules_version=state.rules_version or "",
+        ).model_dump(mode="json"),
+    )

@@ -1,0 +1,114 @@
+"""The SLA side of stage C: run a case's clocks (rules/clocks.py) and apply what they fire.
+
+Clock events become `cases.events` records whose ids derive from the case id and the
+event's discriminator, so a replay or a timer firing twice gives the same record. A fired
+escalation step is applied to the case here: a new queue, a new priority (the clocks are
+retargeted), extra tags; its `notify` targets travel in the event for the connectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from rules import CompiledRuleSet
+from rules import clocks as sla
+from schemas import CaseEvent, Priority, SlaClockView
+from schemas.ids import event_id_for
+from streams import metrics
+from streams.case_state import CaseState
+
+ClockChange = Callable[[sla.CaseClocks, sla.ClockPolicy, datetime], sla.Transition]
+
+
+def clock_policy(ruleset: CompiledRuleSet, state: CaseState) -> sla.ClockPolicy | None:
+    """The case's SLA policy in the rule set in use; None without one (or if it was removed)."""
+    if state.sla_policy is None or state.sla_policy not in ruleset.sla_policies:
+        return None
+    return sla.ClockPolicy.from_ruleset(
+        ruleset, state.sla_policy, state.escalation_policy, state.policy_rule
+    )
+
+
+def load_clocks(state: CaseState) -> sla.CaseClocks | None:
+    """The case's clock state, if its clocks run."""
+    return None if state.clocks is None else sla.CaseClocks.from_dict(state.clocks)
+
+
+def run_clocks(
+    state: CaseState, ruleset: CompiledRuleSet, change: ClockChange, at: datetime
+) -> list[CaseEvent]:
+    """Apply one clock transition to the case (in place) and return the events it caused."""
+    policy = clock_policy(ruleset, state)
+    clocks = load_clocks(state)
+    if policy is None or clocks is None:
+        return []
+    clocks, fired = change(clocks, policy, at)
+    events: list[CaseEvent] = []
+    for event in fired:
+        if event.escalation is not None:
+            clocks = _apply_escalation(state, clocks, policy, event.escalation, event.at)
+        events.append(_case_event(state, event))
+    state.clocks = clocks.to_dict()
+    state.next_deadline = sla.next_deadline(clocks)
+    return events
+
+
+def start_clocks(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> list[CaseEvent]:
+    """Start the clocks of a newly routed case under its policy (no policy: no clocks)."""
+    policy = clock_policy(ruleset, state)
+    if policy is None or state.priority is None:
+        return []
+    clocks, fired = sla.start(policy, state.priority, at, status=state.status.value)
+    state.clocks = clocks.to_dict()
+    return run_clocks(state, ruleset, lambda c, _p, _at: (c, fired), at)
+
+
+def sla_view(state: CaseState) -> dict[str, SlaClockView] | None:
+    """Each clock's due time and state, as agents see them; None when no clocks run."""
+    clocks = load_clocks(state)
+    if clocks is None:
+        return None
+    return clocks.views()
+
+
+def _apply_escalation(
+    state: CaseState,
+    clocks: sla.CaseClocks,
+    policy: sla.ClockPolicy,
+    action: sla.EscalationAction,
+    at: datetime,
+) -> sla.CaseClocks:
+    metrics.ESCALATIONS.labels(action.on, str(action.step)).inc()
+    if action.queue:
+        state.queue = action.queue
+    state.tags = state.tags + [tag for tag in action.tags if tag not in state.tags]
+    if action.priority is not None:
+        state.priority = Priority(action.priority)  # the engine has retargeted the clocks
+    return clocks
+
+
+def _case_event(state: CaseState, event: sla.ClockEvent) -> CaseEvent:
+    payload = event.to_dict()
+    payload.update(
+        {"policy": state.sla_policy, "queue": state.queue, "priority": _value(state.priority)}
+    )
+    if event.kind in (sla.ClockEventKind.WARNING, sla.ClockEventKind.BREACHED):
+        counter = (
+            metrics.SLA_WARNINGS
+            if event.kind is sla.ClockEventKind.WARNING
+            else (metrics.SLA_BREACHES)
+        )
+        counter.labels(state.sla_policy or "", event.clock or "", state.queue or "").inc()
+    return CaseEvent(
+        event_id=event_id_for(state.case_id, event.kind.value, event.discriminator),
+        case_id=state.case_id,
+        type=event.kind.value,
+        at=event.at,
+        reason=event.reason,
+        payload=payload,
+    )
+
+
+def _value(priority: Priority | None) -> str | None:
+    return None if priority is None else priority.value
