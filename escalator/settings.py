@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL of the case store.")
     worker_id: str = "escalator-worker"
     worker_web_port: int = 6066
+    worker_web_host: str = Field(
+        default="127.0.0.1", description="Address of the worker's /metrics, /healthz, /readyz."
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     projection_metrics_port: int = 9464

@@ -26,7 +26,8 @@ def core_topics(
     names: dict[str, dict[str, str]] = {
         topics.inbound: {},
         topics.dlq: {},
-        topics.case_events: {},
+        # the audit log: kept forever, so `escalator db rebuild` can replay every case
+        topics.case_events: {"retention.ms": "-1"},
         topics.agent_actions: {},
         topics.resolved: {},
         topics.threaded: {},

@@ -73,6 +73,7 @@ def build_worker_app(
         partitions=kafka.partitions,
         app_id=f"{kafka.topic_prefix}worker",
         web_port=settings.worker_web_port,
+        web_host=settings.worker_web_host,
         data_dir=str(data_dir),
         connection=kafka.librdkafka(),
         faust_settings={
