@@ -36,7 +36,7 @@ from streams.actions import apply_action
 from streams.case_state import CaseState
 from streams.casework import CaseUpdate, apply_message, fire_clocks
 from streams.deadlines import DeadlineIndex
-from streams.intake import RawRecord, intake
+from streams.intake import RawRecord, dead_letter, intake
 from streams.output import OutputRecord, Publisher, ReliableWriter
 from streams.records import ResolvedMessage, ThreadedMessage
 from streams.state_store import ChangelogState
@@ -91,6 +91,18 @@ class RuleSetHolder:
         log.info("rule set %s in use", ruleset.version)
 
 
+def _raw_record(message: Any) -> RawRecord:
+    """A faust message as the stages' plain record type."""
+    return RawRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp=datetime.fromtimestamp(message.timestamp, UTC),
+    )
+
+
 def _json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
     return OutputRecord(
         topic=topic, key=key.encode("utf-8"), value=model.model_dump_json().encode("utf-8")
@@ -124,16 +136,7 @@ class Pipeline:
         outputs: list[OutputRecord] = []
         for event in events:
             message = event.message
-            result = intake(
-                RawRecord(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                    timestamp=datetime.fromtimestamp(message.timestamp, UTC),
-                )
-            )
+            result = intake(_raw_record(message))
             if isinstance(result, DeadLetter):
                 metrics.MESSAGES_DEAD_LETTERED.labels(result.reason).inc()
                 outputs.append(
@@ -255,16 +258,7 @@ class Pipeline:
 
     def _dead_action(self, message: Any, reason: str, detail: str) -> OutputRecord:
         metrics.MESSAGES_DEAD_LETTERED.labels(reason).inc()
-        letter = DeadLetter(
-            reason=reason,
-            detail=detail,
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            original_key_b64=DeadLetter.encode(message.key),
-            original_b64=DeadLetter.encode(message.value or b"") or "",
-            at=datetime.now(UTC),
-        )
+        letter = dead_letter(_raw_record(message), reason, detail)
         return OutputRecord(self.topics.dlq, message.key, letter.model_dump_json().encode("utf-8"))
 
     def _case_outputs(self, update: CaseUpdate) -> list[OutputRecord]:

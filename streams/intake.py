@@ -42,7 +42,7 @@ def resolve_customer(message: InboundMessage) -> tuple[str, str]:
 def intake(record: RawRecord) -> ResolvedMessage | DeadLetter:
     """Turn a raw inbound record into a resolved message, or a dead letter saying why not."""
     if record.value is None:
-        return _dead(record, "empty_value", "the record has no value (tombstone?)")
+        return dead_letter(record, "empty_value", "the record has no value (tombstone?)")
     try:
         message = InboundMessage.model_validate_json(record.value)
     except ValidationError as exc:
@@ -52,7 +52,7 @@ def intake(record: RawRecord) -> ResolvedMessage | DeadLetter:
             f"{'.'.join(str(p) for p in error['loc']) or '(record)'}: {error['msg']}"
             for error in exc.errors(include_url=False)
         )
-        return _dead(record, reason, details)
+        return dead_letter(record, reason, details)
     customer_id, evidence = resolve_customer(message)
     return ResolvedMessage(
         customer_id=customer_id,
@@ -62,7 +62,8 @@ def intake(record: RawRecord) -> ResolvedMessage | DeadLetter:
     )
 
 
-def _dead(record: RawRecord, reason: str, detail: str) -> DeadLetter:
+def dead_letter(record: RawRecord, reason: str, detail: str) -> DeadLetter:
+    """A dead-letter record for a raw record: why it was refused, with its exact bytes."""
     return DeadLetter(
         reason=reason,
         detail=detail,
