@@ -28,9 +28,9 @@ ESCALATOR_SERVICES = {"worker-1", "worker-2", "ingress", "projection"}
 
 # Variables our deployment files set that are not Escalator settings: read by the image's
 # healthcheck, or proposed settings (docs/operations.md, "Known gaps") that take effect once the
-# Python side adds them.
+# Python side adds them (none are pending now).
 NOT_SETTINGS = {"ESCALATOR_HEALTHCHECK_URL"}
-PROPOSED_SETTINGS = {"ESCALATOR_WORKER_WEB_HOST"}
+PROPOSED_SETTINGS: set[str] = set()
 
 
 def compose() -> dict[str, Any]:
