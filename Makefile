@@ -21,6 +21,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash deploy/kafka/kafka.sh ensure-jars
+	bash deploy/test-tools.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Tools the deployment tests (tests/deploy/) need, installed only when missing; `make test`
+# runs this, so a fresh machine needs nothing by hand.
+#   promtool: Debian's prometheus package (checks /metrics output, runs the alert unit tests)
+#   helm:     built from the Go module proxy (renders the chart; a few minutes on a cold cache)
+set -euo pipefail
+if ! command -v promtool >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+if ! command -v helm >/dev/null; then
+    GOBIN=/usr/local/bin GOFLAGS=-mod=mod go install helm.sh/helm/v3/cmd/helm@v3.22.0
+fi
