@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import string
 import subprocess
 import sys
 import time
@@ -22,7 +23,15 @@ from tests.kafka_support import Record, consume_until
 from tests.stack_support import Stack, escalator_stack
 from tests.streams.test_pipeline_kafka import message
 
-RULES = Path(__file__).with_name("sla_rules.yaml")
+RULES_TEMPLATE = Path(__file__).with_name("sla_rules.yaml")
+
+
+def rules_file(directory: Path, first_response: str = "4s") -> str:
+    """The test rules with a first-response target of `first_response`, written to a file."""
+    path = directory / "sla_rules.yaml"
+    text = string.Template(RULES_TEMPLATE.read_text()).substitute(first_response=first_response)
+    path.write_text(text)
+    return str(path)
 
 
 def events(records: Sequence[Record]) -> list[CaseEvent]:
@@ -78,7 +87,7 @@ def test_warning_notifies_breach_escalates_and_unclaimed_step_repeats(
 ) -> None:
     topics = Topics(topic_prefix)
     with escalator_stack(
-        kafka_bootstrap, topic_prefix, tmp_path, ESCALATOR_RULES=str(RULES)
+        kafka_bootstrap, topic_prefix, tmp_path, ESCALATOR_RULES=rules_file(tmp_path)
     ) as stack:
         stack.start_worker()
         stack.start_ingress()
@@ -131,7 +140,10 @@ def test_claim_stops_unclaimed_steps_and_pause_delays_breach_exactly(
 ) -> None:
     topics = Topics(topic_prefix)
     with escalator_stack(
-        kafka_bootstrap, topic_prefix, tmp_path, ESCALATOR_RULES=str(RULES)
+        kafka_bootstrap,
+        topic_prefix,
+        tmp_path,
+        ESCALATOR_RULES=rules_file(tmp_path, first_response="12s"),
     ) as stack:
         stack.start_worker()
         stack.start_ingress()
@@ -148,12 +160,13 @@ def test_claim_stops_unclaimed_steps_and_pause_delays_breach_exactly(
         [resumed] = of(found, "sla.resumed", "first_response")
         [breach] = of(found, "sla.breached", "first_response")
         assert resumed.at > paused.at
-        assert breach.at - started.at == timedelta(seconds=4) + (resumed.at - paused.at)
-        assert not [
+        assert breach.at - started.at == timedelta(seconds=12) + (resumed.at - paused.at)
+        [claimed] = of(found, "case.claimed")
+        assert "sam" in claimed.reason
+        unclaimed = [
             e for e in of(found, "case.escalated") if e.payload["escalation"]["on"] == "unclaimed"
         ]
-        claimed = of(found, "case.claimed")
-        assert claimed and "sam" in claimed[0].reason
+        assert all(e.at <= claimed.at for e in unclaimed)  # none after the claim
 
 
 def test_worker_killed_mid_clock_fires_the_breach_once(
@@ -161,7 +174,7 @@ def test_worker_killed_mid_clock_fires_the_breach_once(
 ) -> None:
     topics = Topics(topic_prefix)
     with escalator_stack(
-        kafka_bootstrap, topic_prefix, tmp_path, ESCALATOR_RULES=str(RULES)
+        kafka_bootstrap, topic_prefix, tmp_path, ESCALATOR_RULES=rules_file(tmp_path)
     ) as stack:
         worker = stack.start_worker()
         stack.start_ingress()
