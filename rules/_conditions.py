@@ -20,9 +20,9 @@ from rules._cond import (
     keyword_cond,
     normalise,
     observer,
-    show,
 )
 from rules._context import KNOWN_FIELDS, Facts, FieldKind, Getter, resolve_field, tokenize
+from rules._problems import show_value
 from rules._yaml import Path
 from rules.calendar import parse_duration
 
@@ -65,7 +65,7 @@ class ConditionCompiler:
     def compile(self, raw: Any, path: Path) -> Cond:
         """Compile a `when:` mapping (all entries must hold)."""
         if not isinstance(raw, dict):
-            self.problem(path, f"a condition is a mapping of field: test, not {show(raw)}")
+            self.problem(path, f"a condition is a mapping of field: test, not {show_value(raw)}")
             return MATCH_ALL
         if not raw:
             return MATCH_ALL
@@ -127,7 +127,7 @@ class ConditionCompiler:
                 else []
             )
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.problem(path, f"'{key}' names an undefined calendar {show(value)}{hint}")
+            self.problem(path, f"'{key}' names an undefined calendar {show_value(value)}{hint}")
             return MATCH_ALL
         calendar = self.calendars[value]
         inside = key == "during"
@@ -180,13 +180,13 @@ class ConditionCompiler:
 
     def _value(self, name: str, kind: FieldKind, value: Any, path: Path) -> Any:
         if isinstance(value, dict | list):
-            self.problem(path, f"{name!r} compares with plain values, not {show(value)}")
+            self.problem(path, f"{name!r} compares with plain values, not {show_value(value)}")
             return BAD
         if kind == "duration":
             duration = self._duration(value, path)
             return BAD if duration is None else duration
         if kind == "number" and not isinstance(value, int | float):
-            self.problem(path, f"{name!r} is a number; {show(value)} can never equal it")
+            self.problem(path, f"{name!r} is a number; {show_value(value)} can never equal it")
             return BAD
         return normalise(value)
 
@@ -242,7 +242,7 @@ class ConditionCompiler:
             self.problem(path, f"'regex' matches text; {name!r} is a {kind}")
             return MATCH_ALL
         if not isinstance(arg, str):
-            self.problem(path, f"'regex' takes a regular expression string, not {show(arg)}")
+            self.problem(path, f"'regex' takes a regular expression string, not {show_value(arg)}")
             return MATCH_ALL
         try:
             pattern = re.compile(arg)
@@ -289,7 +289,7 @@ class ConditionCompiler:
             if kind in ("text", "string"):
                 self.problem(path, f"'{op}' compares numbers; {name!r} is text")
             else:
-                self.problem(path, f"'{op}' takes a number, not {show(arg)}")
+                self.problem(path, f"'{op}' takes a number, not {show_value(arg)}")
             return MATCH_ALL
         compare = COMPARE[op]
         if kind == "list":

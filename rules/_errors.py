@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from rules._problems import RuleProblem
+from rules._problems import RuleProblem, show_value
 from rules._schema import allowed_keys, model_at
 from rules._yaml import Path, Positions
 
@@ -158,23 +158,27 @@ def _describe(path: Path, detail: ErrorDetails, positions: Positions) -> tuple[i
             close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
         subject = f"key {value!r}" if key_error else label
-        return line, col, f"{subject} should be {expected}, not {_show(value)}{hint}"
+        return line, col, f"{subject} should be {expected}, not {show_value(value)}{hint}"
     if kind == "string_pattern_mismatch":
         key_error = isinstance(value, str) and path and path[-1] == value
         if key_error:
             line, col = positions.of_key(path)
             return line, col, f"invalid name {value!r}: {_pattern_hint(detail)}"
-        return line, col, f"{label} has an invalid value {_show(value)}: {_pattern_hint(detail)}"
+        return (
+            line,
+            col,
+            f"{label} has an invalid value {show_value(value)}: {_pattern_hint(detail)}",
+        )
     if kind in ("value_error", "assertion_error"):
         error = (detail.get("ctx") or {}).get("error")
         message = str(error) if error is not None else detail["msg"]
         return line, col, f"{label}: {message}"
     if kind == "union_combined":
-        return line, col, f"{label} should be {detail['msg']}, not {_show(value)}"
+        return line, col, f"{label} should be {detail['msg']}, not {show_value(value)}"
     if kind in _EXPECTED:
-        return line, col, f"{label} should be {_EXPECTED[kind]}, not {_show(value)}"
+        return line, col, f"{label} should be {_EXPECTED[kind]}, not {show_value(value)}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return line, col, f"{label}: {detail['msg'].lower()}, not {_show(value)}"
+        return line, col, f"{label}: {detail['msg'].lower()}, not {show_value(value)}"
     return line, col, f"{label}: {detail['msg']}"
 
 
@@ -183,16 +187,3 @@ def _pattern_hint(detail: ErrorDetails) -> str:
     if "a-z0-9" in pattern and "A-Z" not in pattern:
         return "queue names use lowercase letters, digits, '.', '_' and '-' (up to 64)"
     return "names use letters, digits, '.', '_' and '-' (up to 64), starting with a letter or digit"
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

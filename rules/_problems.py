@@ -38,3 +38,17 @@ class RuleSetError(ValueError):
     def errors(self) -> list[RuleProblem]:
         """Only the problems of severity `error`."""
         return [p for p in self.problems if p.severity == "error"]
+
+
+def show_value(value: object) -> str:
+    """A value as a problem message quotes it: short, and spelled the way YAML spells it."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -23,6 +23,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from rules._problems import show_value
 from rules.calendar import parse_duration
 from schemas import PRIORITY_ORDER
 
@@ -37,7 +38,7 @@ ALWAYS = "24x7"
 def check_duration(value: object) -> str:
     """Accept a duration such as `30m`, `4h` or `2d`; raise `ValueError` otherwise."""
     if not isinstance(value, str):
-        raise ValueError(f"expected a duration such as 30m, 4h or 2d, not {_show(value)}")
+        raise ValueError(f"expected a duration such as 30m, 4h or 2d, not {show_value(value)}")
     parse_duration(value)
     return value
 
@@ -69,7 +70,9 @@ def check_percent(value: object) -> float:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         fraction = float(value)
     if fraction is None or not 0 < fraction <= 1:
-        raise ValueError(f"expected a share of the target such as 75% or 0.75, not {_show(value)}")
+        raise ValueError(
+            f"expected a share of the target such as 75% or 0.75, not {show_value(value)}"
+        )
     return fraction
 
 
@@ -84,7 +87,7 @@ def check_date(value: object) -> dt.date:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"expected a date such as 2026-12-24, not {_show(value)}")
+    raise ValueError(f"expected a date such as 2026-12-24, not {show_value(value)}")
 
 
 @cache
@@ -102,17 +105,6 @@ def check_timezone(value: str) -> str:
 def _did_you_mean(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _show(value: object) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 DurationText = Annotated[
