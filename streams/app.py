@@ -121,7 +121,6 @@ class Pipeline:
         cases: ChangelogState,
         deadlines: DeadlineIndex,
     ) -> None:
-        self.config = config
         self.topics = config.topics
         self.rules = rules
         self.writer = writer

@@ -38,7 +38,6 @@ class CaseUpdate:
     events: list[CaseEvent] = field(default_factory=list)
     routed: Case | None = None
     previous_queue: str | None = None
-    decision: Decision | None = None
 
     @property
     def changed(self) -> bool:
@@ -110,7 +109,6 @@ def apply_message(
         events=events,
         routed=routed,
         previous_queue=previous_queue if previous_queue != state.queue else None,
-        decision=decision,
     )
 
 
