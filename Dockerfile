@@ -14,9 +14,9 @@ COPY connectors connectors
 COPY streams streams
 COPY queues queues
 COPY escalator escalator
-# psycopg: the PostgreSQL driver of the case store (pyproject.toml has no extra for it yet).
+# The `postgres` extra brings psycopg, the PostgreSQL driver of the case store.
 RUN python -m venv /opt/escalator \
-    && /opt/escalator/bin/pip install . "psycopg[binary]>=3.1"
+    && /opt/escalator/bin/pip install ".[postgres]"
 
 FROM python:3.12-slim
 ENV PATH=/opt/escalator/bin:$PATH \

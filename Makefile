@@ -22,7 +22,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash deploy/kafka/kafka.sh ensure-jars
 	bash deploy/test-tools.sh
-	$(BIN)/python -m pytest -q
+	url="$${ESCALATOR_TEST_DATABASE_URL:-$$(bash deploy/postgres/postgres.sh ensure)}" \
+		&& ESCALATOR_TEST_DATABASE_URL="$$url" $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -46,10 +46,22 @@ class BatchResult:
         return sum(self.outcomes.values())
 
 
+TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "42P01", "53", "55P03", "57P")
+"""SQLSTATE codes (and classes, by prefix) that a later retry can cure, from PostgreSQL:
+connection exceptions, serialization failures and deadlocks, a table that does not exist
+yet (the store is not migrated: SQLite reports that as an OperationalError), insufficient
+resources, a lock not available, and a server shutting down or starting."""
+
+
 def _is_transient(error: BaseException) -> bool:
     if isinstance(error, OperationalError | InterfaceError | DisconnectionError):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(TRANSIENT_SQLSTATES):
+        return True
+    return error.connection_invalidated
 
 
 class BatchWriter:

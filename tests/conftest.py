@@ -15,8 +15,10 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from schemas import Topics
+from tests import postgres_support
 from tests.kafka_support import broker_answers, delete_topics_with_prefix
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,6 +77,28 @@ def topic_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
 def topics(topic_prefix: str) -> Topics:
     """The project's topic names under this test's unique prefix."""
     return Topics(topic_prefix)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The URL (password included) of a running PostgreSQL server for the session.
+
+    `ESCALATOR_TEST_DATABASE_URL` when set, else `deploy/postgres/postgres.sh ensure`.
+    Fails (never skips) when no server can be had.
+    """
+    try:
+        return postgres_support.server_url().render_as_string(hide_password=False)
+    except postgres_support.PostgresUnavailableError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def postgres_database_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database for this test, dropped afterwards."""
+    server = make_url(postgres_server)
+    database = postgres_support.create_database(server)
+    yield database.render_as_string(hide_password=False)
+    postgres_support.drop_database(server, database)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

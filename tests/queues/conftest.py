@@ -1,13 +1,12 @@
 """Fixtures of the case store tests: a database URL per test, migrated or not.
 
-`database_url` is a fresh SQLite file by default. Set `ESCALATOR_TEST_DATABASE_URL`
-(e.g. a PostgreSQL URL) to run the same tests against another server: each test then
-starts from an empty schema and leaves none behind.
+`database_url` is parametrized: every test that uses it runs once on a fresh SQLite file
+and once on a fresh database of the real PostgreSQL server (`postgres_database_url` in
+tests/conftest.py), so the store's behaviour is checked on both dialects.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,25 +15,18 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues import ProjectionMetrics, downgrade, make_engine, make_session_factory, upgrade
+from queues import ProjectionMetrics, make_engine, make_session_factory, upgrade
 
-TEST_DATABASE_URL_ENV = "ESCALATOR_TEST_DATABASE_URL"
-
-
-def _fresh_url(tmp_path: Path, name: str) -> Iterator[str]:
-    configured = os.environ.get(TEST_DATABASE_URL_ENV)
-    if not configured:
-        yield f"sqlite:///{(tmp_path / name).as_posix()}"
-        return
-    downgrade(configured, "base")
-    yield configured
-    downgrade(configured, "base")
+DIALECTS = ("sqlite", "postgresql")
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database (no schema) for this test."""
-    yield from _fresh_url(tmp_path, "cases.db")
+@pytest.fixture(params=DIALECTS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty database (no schema) for this test, on each dialect in turn."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'cases.db').as_posix()}"
+    url: str = request.getfixturevalue("postgres_database_url")
+    return url
 
 
 @pytest.fixture
