@@ -9,6 +9,7 @@ from escalator.commands import (
     case_actions,
     cases,
     connect,
+    customers,
     db,
     demo,
     projection,
@@ -30,6 +31,7 @@ app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(connect.app, name="connect")
 cases.app.command("act")(case_actions.act)
 app.add_typer(cases.app, name="cases")
+app.add_typer(customers.app, name="customers")
 app.add_typer(db.app, name="db")
 app.command("worker")(worker.run_worker)
 app.command("broker")(broker.run_broker)

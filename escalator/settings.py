@@ -6,6 +6,7 @@ everything else is `ESCALATOR_*`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -80,6 +81,21 @@ class Settings(BaseSettings):
     projection_metrics_port: int = 9464
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
+    phone_region: str | None = Field(
+        default=None,
+        description="Region (ISO 3166 code, e.g. DE) for phone numbers written without a "
+        "country code; without it only international numbers (+…) are recognised.",
+    )
+    thread_window: timedelta = Field(
+        default=timedelta(days=7),
+        description="A customer's open case takes their next message if its last message is "
+        "at most this old (seconds or ISO 8601, e.g. P7D).",
+    )
+    reopen_window: timedelta = Field(
+        default=timedelta(days=7),
+        description="A message to a resolved case reopens it within this time of the "
+        "resolution; later ones open a new case (seconds or ISO 8601).",
+    )
     embedded_broker: Literal["tansu"] | None = Field(
         default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
     )

@@ -32,6 +32,7 @@ def core_topics(
         topics.resolved: {},
         topics.threaded: {},
         topics.rules: {"cleanup.policy": "compact"},
+        topics.identity: {"cleanup.policy": "compact"},
         topics.state_changelog("customers"): {"cleanup.policy": "compact"},
         topics.state_changelog("cases"): {"cleanup.policy": "compact"},
     }

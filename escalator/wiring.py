@@ -20,7 +20,10 @@ from escalator.settings import ChannelSettings, KafkaSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
+from streams.identity import IdentityDirectory
+from streams.identity_watch import IdentityWatcher
 from streams.rules_watch import RulesWatcher
+from streams.threader import ThreadingPolicy
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +86,23 @@ def build_worker_app(
         },
     )
     publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
-    app = build_app(config, holder, publisher)
+    identity = _identity_directory(settings, kafka)
+    threading = ThreadingPolicy(
+        thread_window=settings.thread_window, reopen_window=settings.reopen_window
+    )
+    app = build_app(config, holder, publisher, identity, threading)
     watcher.start()
     return app
+
+
+def _identity_directory(settings: Settings, kafka: KafkaSettings) -> IdentityDirectory:
+    """The customer directory, loaded from the identity topic and following it from now on."""
+    directory = IdentityDirectory(settings.phone_region, worker=settings.worker_id)
+    watcher = IdentityWatcher(kafka.librdkafka(), kafka.topics.identity, directory)
+    loaded = watcher.load_current()
+    log.info("identity: %d decisions loaded from %s", loaded, kafka.topics.identity)
+    watcher.start()
+    return directory
 
 
 def _embedded_broker_tuning(settings: Settings) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from schemas._events import (
     CaseRoutedPayload,
     MessageAppendedPayload,
 )
+from schemas._identity import IdentityKind, IdentityRecord
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
 from schemas._rules import ACTIVE_RULESET_KEY, RuleSetRecord
 from schemas.export import CONTRACTS, export_json_schemas
@@ -36,6 +37,8 @@ __all__ = [
     "ClockState",
     "CustomerAttributes",
     "DeadLetter",
+    "IdentityKind",
+    "IdentityRecord",
     "InboundMessage",
     "MessageAppendedPayload",
     "Priority",

@@ -46,6 +46,14 @@ class CaseMessage(Contract):
     external_id: str | None = None
     subject: str | None = None
     direction: str = Field(default="inbound", pattern=r"^(inbound|outbound|note)$")
+    thread_ref: str | None = None
+    in_reply_to: str | None = Field(
+        default=None, description="Outbound: the channel id of the message this answers."
+    )
+    recipient: str | None = Field(
+        default=None, description="Outbound: who receives it (address, number, user id)."
+    )
+    tags: list[str] = Field(default_factory=list, description="E.g. `auto_reply`, `staff`.")
 
 
 class Case(Contract):

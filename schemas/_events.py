@@ -32,6 +32,10 @@ class CaseEventType(StrEnum):
     SLA_WARNING = "sla.warning"
     SLA_BREACHED = "sla.breached"
     CASE_ESCALATED = "case.escalated"
+    REPLY_FAILED = "reply.failed"
+    """An agent reply that could not be delivered on its channel, after every retry."""
+    NOTIFICATION_FAILED = "notification.failed"
+    """An escalation notification that could not be delivered, after every retry."""
 
 
 class CaseEvent(Contract):
@@ -66,6 +70,9 @@ class MessageAppendedPayload(Contract):
     message_key: str
     message: CaseMessage
     evidence: str = Field(description="Threading evidence: 'new case', 'thread_ref', 'open case'.")
+    identity_evidence: str | None = Field(
+        default=None, description="Why the sender is this customer (handle, verified link, merge)."
+    )
 
 
 class CaseRoutedPayload(Contract):

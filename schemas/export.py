@@ -11,6 +11,7 @@ from schemas._actions import AgentAction
 from schemas._case import Case
 from schemas._dlq import DeadLetter
 from schemas._events import CaseEvent
+from schemas._identity import IdentityRecord
 from schemas._inbound import InboundMessage
 from schemas._rules import RuleSetRecord
 
@@ -21,6 +22,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "agent-action": AgentAction,
     "dead-letter": DeadLetter,
     "ruleset": RuleSetRecord,
+    "identity": IdentityRecord,
 }
 """File stem → model, for every contract on a topic."""
 

@@ -42,6 +42,11 @@ class Topics:
         return f"{self.prefix}rules"
 
     @property
+    def identity(self) -> str:
+        """Compacted: handle links, merges and splits of customers, each with its reason."""
+        return f"{self.prefix}customers.identity"
+
+    @property
     def resolved(self) -> str:
         """Internal repartition topic: valid messages re-keyed by customer id."""
         return f"{self.prefix}messages.resolved"

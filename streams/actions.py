@@ -49,6 +49,10 @@ def apply_action(
     state.processed_actions = [*state.processed_actions, action.action_id][-ACTIONS_REMEMBERED:]
     previous_queue = state.queue
     change, reason = _change(state, action)
+    if state.status is CaseStatus.RESOLVED and state.resolved_at is None:
+        state.resolved_at = action.at  # the reopen window counts from here
+    elif state.status is not CaseStatus.RESOLVED:
+        state.resolved_at = None
     events = [_action_event(state, action, reason)]
     if change is not None:
         events += run_clocks(state, ruleset, change, action.at)
@@ -113,15 +117,20 @@ def _status(state: CaseState, status: CaseStatus) -> ClockChange:
 
 
 def _agent_message(state: CaseState, action: AgentAction) -> CaseMessage:
-    channel = state.messages[-1].channel if state.messages else "email"
+    """The agent's message; a reply is addressed to the customer's latest message and channel."""
+    last = next((m for m in reversed(state.messages) if m.direction == "inbound"), None)
     direction = "outbound" if action.type is AgentActionType.REPLY else "note"
     return CaseMessage(
-        channel=channel,
+        channel=last.channel if last else "email",
         text=action.text or "",
         sent_at=action.at,
         sender=action.agent_id,
         external_id=f"agent:{action.action_id}",
         direction=direction,
+        subject=last.subject if last else None,
+        thread_ref=last.thread_ref if last else None,
+        in_reply_to=last.external_id if last else None,
+        recipient=last.sender if last else None,
     )
 
 

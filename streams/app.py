@@ -31,16 +31,18 @@ from pydantic import BaseModel, ValidationError
 
 from rules import CompiledRuleSet
 from schemas import AgentAction, DeadLetter, Topics
-from streams import metrics
+from streams import metrics, omni_metrics
 from streams.actions import apply_action
+from streams.case_entry import entry_for
 from streams.case_state import CaseState
 from streams.casework import CaseUpdate, apply_message, fire_clocks
 from streams.deadlines import DeadlineIndex
+from streams.identity import IdentityDirectory
 from streams.intake import RawRecord, dead_letter, intake
 from streams.output import OutputRecord, Publisher, ReliableWriter
 from streams.records import ResolvedMessage, ThreadedMessage
 from streams.state_store import ChangelogState
-from streams.threader import CustomerState, thread
+from streams.threader import CustomerState, NotThreaded, ThreadingPolicy, thread
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +122,12 @@ class Pipeline:
         customers: ChangelogState,
         cases: ChangelogState,
         deadlines: DeadlineIndex,
+        identity: IdentityDirectory | None = None,
+        threading: ThreadingPolicy | None = None,
     ) -> None:
         self.topics = config.topics
+        self.identity = identity or IdentityDirectory()
+        self.threading = threading or ThreadingPolicy()
         self.rules = rules
         self.writer = writer
         self.customers = customers
@@ -135,7 +141,7 @@ class Pipeline:
         outputs: list[OutputRecord] = []
         for event in events:
             message = event.message
-            result = intake(_raw_record(message))
+            result = intake(_raw_record(message), self.identity)
             if isinstance(result, DeadLetter):
                 metrics.MESSAGES_DEAD_LETTERED.labels(result.reason).inc()
                 outputs.append(
@@ -144,7 +150,15 @@ class Pipeline:
                     )
                 )
             else:
-                outputs.append(_json_record(self.topics.resolved, result.customer_id, result))
+                for link in result.links:
+                    omni_metrics.IDENTITY_LINKS.labels(result.resolved.message.channel).inc()
+                    outputs.append(
+                        OutputRecord(
+                            self.topics.identity, link.key, link.model_dump_json().encode()
+                        )
+                    )
+                resolved = result.resolved
+                outputs.append(_json_record(self.topics.resolved, resolved.customer_id, resolved))
         metrics.BATCH_SIZE.labels("intake").observe(len(outputs))
         await self.writer.write(outputs)
 
@@ -158,10 +172,14 @@ class Pipeline:
             resolved = ResolvedMessage.model_validate_json(event.message.value)
             known = dirty.get(key)
             state = known[1] if known else self.customers.load(partition, key, CustomerState)
-            new_state, threaded = thread(state, resolved)
+            new_state, threaded = thread(state, resolved, self.threading)
             channel = resolved.message.channel
-            if threaded is None:
-                metrics.MESSAGES_DUPLICATE.labels(channel).inc()
+            if isinstance(threaded, NotThreaded):
+                if threaded.reason == "duplicate":
+                    metrics.MESSAGES_DUPLICATE.labels(channel).inc()
+                    continue
+                omni_metrics.not_threaded(channel, threaded)
+                dirty[key] = (partition, new_state)
                 continue
             metrics.MESSAGES_INGESTED.labels(channel).inc()
             dirty[key] = (partition, new_state)
@@ -188,6 +206,10 @@ class Pipeline:
                         continue
                 else:
                     threaded = ThreadedMessage.model_validate_json(event.message.value)
+                    moved = entry_for(state, threaded, self.threading)
+                    if moved is not None:
+                        outputs.extend(self._moved(threaded, moved))
+                        continue
                     update = apply_message(state, threaded, ruleset)
                     if not update.changed:
                         metrics.MESSAGES_DUPLICATE.labels(threaded.message.channel).inc()
@@ -233,6 +255,16 @@ class Pipeline:
         await self.cases.save(self.writer, dirty)
         for key, (partition, state) in dirty.items():
             self.deadlines.schedule(partition, key, state.next_deadline)
+
+    def _moved(
+        self, threaded: ThreadedMessage, moved: ThreadedMessage | NotThreaded
+    ) -> list[OutputRecord]:
+        """The message goes to another case (through the threaded topic) or is dropped."""
+        if isinstance(moved, NotThreaded):
+            omni_metrics.not_threaded(threaded.message.channel, moved)
+            return []
+        omni_metrics.MESSAGES_MOVED.labels(threaded.message.channel).inc()
+        return [_json_record(self.topics.threaded, moved.case_id, moved)]
 
     def _action_update(
         self,
@@ -333,6 +365,8 @@ def build_app(
     config: WorkerConfig,
     rules: RuleSetHolder,
     publisher: Publisher,
+    identity: IdentityDirectory | None = None,
+    threading: ThreadingPolicy | None = None,
 ) -> faust.App:
     """Create the faust app with its topics, agents, state and `/metrics` page."""
     settings: dict[str, Any] = {
@@ -375,7 +409,9 @@ def build_app(
         "cases", topics.state_changelog("cases"), topics.threaded, config.connection
     )
     deadlines = DeadlineIndex()
-    pipeline = Pipeline(config, rules, ReliableWriter(publisher), customers, cases, deadlines)
+    pipeline = Pipeline(
+        config, rules, ReliableWriter(publisher), customers, cases, deadlines, identity, threading
+    )
 
     @app.on_partitions_assigned.connect
     async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -40,6 +40,7 @@ class CaseState(BaseModel):
     last_customer_message_at: datetime | None = None
     awaiting_reply_since: datetime | None = None
     last_agent_reply_at: datetime | None = None
+    resolved_at: datetime | None = None
     rules_version: str | None = None
     sla: dict[str, SlaClockView] = Field(default_factory=dict)
     sla_policy: str | None = None

@@ -28,6 +28,7 @@ from schemas.ids import event_id_for
 from streams.case_state import MESSAGES_KEPT, CaseState
 from streams.records import ThreadedMessage
 from streams.sla import run_clocks, sla_view, start_clocks
+from streams.threader import is_auto_reply, is_staff_answer
 
 
 @dataclass
@@ -65,17 +66,14 @@ def apply_message(
         events.append(_opened_event(state, threaded))
     else:
         state = state.model_copy(deep=True)
-    case_message = CaseMessage(
-        channel=message.channel,
-        text=message.text,
-        sent_at=message.sent_at,
-        sender=message.sender,
-        external_id=message.external_id,
-        subject=message.subject,
-    )
+    if state.queue is not None and (is_auto_reply(message) or is_staff_answer(message)):
+        return _passive(state, threaded, ruleset)
+    case_message = _case_message(threaded, "inbound", [])
     state.messages = [*state.messages, case_message][-MESSAGES_KEPT:]
     state.message_keys.append(key)
     state.contacts += 1
+    if state.status is CaseStatus.RESOLVED:
+        events.extend(_reopen(state, threaded, ruleset))
     state.last_customer_message_at = at
     if state.awaiting_reply_since is None:
         state.awaiting_reply_since = at
@@ -104,6 +102,96 @@ def apply_message(
     if (state.queue, state.priority, tuple(state.tags)) != previous:
         events.append(_routed_event(state, threaded, decision, routed, previous_queue))
     events.extend(clock_events)
+    return CaseUpdate(
+        state=state,
+        events=events,
+        routed=routed,
+        previous_queue=previous_queue if previous_queue != state.queue else None,
+    )
+
+
+def _case_message(threaded: ThreadedMessage, direction: str, tags: list[str]) -> CaseMessage:
+    message = threaded.message
+    return CaseMessage(
+        channel=message.channel,
+        text=message.text,
+        sent_at=message.sent_at,
+        sender=message.sender,
+        external_id=message.external_id,
+        subject=message.subject,
+        direction=direction,
+        thread_ref=message.thread_ref,
+        tags=tags,
+    )
+
+
+def _reopen(
+    state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleSet
+) -> list[CaseEvent]:
+    """A customer wrote to a resolved case within the reopen window: it is open again."""
+    at = threaded.arrived_at
+    resolved_at = state.resolved_at
+    state.status = CaseStatus.OPEN
+    state.reopened += 1
+    state.resolved_at = None
+    kind = CaseEventType.CASE_REOPENED.value
+    since = f" {at - resolved_at} after it was resolved" if resolved_at else ""
+    event = CaseEvent(
+        event_id=event_id_for(state.case_id, kind, threaded.message.message_key),
+        case_id=state.case_id,
+        type=kind,
+        at=at,
+        reason=f"the customer wrote{since}, within the reopen window "
+        f"({threaded.message.message_key})",
+        payload={"message_key": threaded.message.message_key, "reopened": state.reopened},
+    )
+    change = lambda c, p, t: clocks.status_changed(c, p, CaseStatus.OPEN.value, t)  # noqa: E731
+    return [event, *run_clocks(state, ruleset, change, at)]
+
+
+def _passive(state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleSet) -> CaseUpdate:
+    """An auto-reply (a tagged note: no contact, no rules, no clocks) or a staff answer.
+
+    A staff post on the forum is an answer: it counts as an agent reply for the SLA clocks
+    and for `case.unanswered_for`, but it is never sent anywhere (it is already public).
+    """
+    message = threaded.message
+    at = threaded.arrived_at
+    previous_queue = state.queue
+    events: list[CaseEvent] = []
+    if is_staff_answer(message):
+        case_message = _case_message(threaded, "outbound", ["staff"])
+        state.agent_replies += 1
+        state.last_agent_reply_at = at
+        state.awaiting_reply_since = None
+        if state.status is CaseStatus.NEW:
+            state.status = CaseStatus.OPEN
+        evidence = f"staff answer on the forum: {threaded.evidence}"
+    else:
+        case_message = _case_message(threaded, "note", ["auto_reply"])
+        why = message.metadata.get("auto_reply_reason") or "tagged auto_reply"
+        evidence = f"automatic message ({why}), kept as a note: {threaded.evidence}"
+    state.messages = [*state.messages, case_message][-MESSAGES_KEPT:]
+    state.message_keys.append(message.message_key)
+    tagged = threaded.model_copy(update={"evidence": evidence})
+    events.append(_appended_event(state, tagged, case_message))
+    if is_staff_answer(message):
+        events.extend(run_clocks(state, ruleset, clocks.agent_reply, at))
+    state.sla = sla_view(state) or state.sla
+    routed = case_record(state)
+    kind = CaseEventType.CASE_UPDATED.value
+    events.append(
+        CaseEvent(
+            event_id=event_id_for(state.case_id, kind, message.message_key),
+            case_id=state.case_id,
+            type=kind,
+            at=at,
+            reason=evidence,
+            payload=CaseRoutedPayload(
+                case=routed, rules_version=state.rules_version or ""
+            ).model_dump(mode="json"),
+        )
+    )
     return CaseUpdate(
         state=state,
         events=events,
@@ -229,6 +317,7 @@ def _appended_event(
             message_key=key,
             message=case_message,
             evidence=threaded.evidence,
+            identity_evidence=threaded.identity_evidence,
         ).model_dump(mode="json"),
     )
 

@@ -6,13 +6,13 @@ bytes; nothing is dropped silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from schemas import DeadLetter, InboundMessage
-from schemas.ids import customer_id_for_handle
+from schemas import DeadLetter, IdentityRecord, InboundMessage
+from streams.identity import IdentityDirectory
 from streams.records import ResolvedMessage
 
 
@@ -28,18 +28,27 @@ class RawRecord:
     timestamp: datetime
 
 
-def resolve_customer(message: InboundMessage) -> tuple[str, str]:
-    """Decide the customer id of a message and say on what evidence.
+@dataclass(frozen=True)
+class Admitted:
+    """A valid message with its customer, and the identity links deciding it made."""
 
-    Only strong evidence counts: a customer id the channel supplied. Otherwise the
-    customer is known by the channel handle alone (never by a display name).
+    resolved: ResolvedMessage
+    links: list[IdentityRecord] = field(default_factory=list)
+
+
+def resolve_customer(
+    message: InboundMessage, directory: IdentityDirectory | None = None
+) -> tuple[str, str]:
+    """Decide the customer id of a message and say on what evidence (see `streams.identity`).
+
+    Only strong evidence counts: a customer id the channel supplied, a verified email or
+    phone, an operator's merge; otherwise the normalised channel handle (never a name).
     """
-    if message.customer.id:
-        return message.customer.id, "customer.id supplied by the channel"
-    return customer_id_for_handle(message.channel, message.sender), f"{message.channel} handle"
+    resolution = (directory or IdentityDirectory()).resolve(message, datetime.now(UTC))
+    return resolution.customer_id, resolution.evidence
 
 
-def intake(record: RawRecord) -> ResolvedMessage | DeadLetter:
+def intake(record: RawRecord, directory: IdentityDirectory | None = None) -> Admitted | DeadLetter:
     """Turn a raw inbound record into a resolved message, or a dead letter saying why not."""
     if record.value is None:
         return dead_letter(record, "empty_value", "the record has no value (tombstone?)")
@@ -53,13 +62,14 @@ def intake(record: RawRecord) -> ResolvedMessage | DeadLetter:
             for error in exc.errors(include_url=False)
         )
         return dead_letter(record, reason, details)
-    customer_id, evidence = resolve_customer(message)
-    return ResolvedMessage(
-        customer_id=customer_id,
+    resolution = (directory or IdentityDirectory()).resolve(message, record.timestamp)
+    resolved = ResolvedMessage(
+        customer_id=resolution.customer_id,
         message=message,
         ingested_at=record.timestamp,
-        identity_evidence=evidence,
+        identity_evidence=resolution.evidence,
     )
+    return Admitted(resolved=resolved, links=resolution.records)
 
 
 def dead_letter(record: RawRecord, reason: str, detail: str) -> DeadLetter:

@@ -34,6 +34,9 @@ class ThreadedMessage(BaseModel):
     evidence: str
     message: InboundMessage
     ingested_at: AwareDatetime
+    identity_evidence: str | None = None
+    successor_case_id: str | None = None
+    """Where stage C sends the message when this case cannot take it (resolved, unknown)."""
 
     @property
     def arrived_at(self) -> datetime:

@@ -1,24 +1,71 @@
 """Stage B, keyed by customer id: drop duplicates and decide which case a message joins.
 
-A message joins a case when it carries a `thread_ref` the customer's case already has,
-or when the customer has an open case; otherwise it opens a new one. The case id of a
-new case is derived from the customer and the message, so a replay decides the same.
+A message joins a case, in this order of evidence, when:
+
+1. it is a forum post: the topic's case (every post of a topic belongs to one case);
+2. it carries a `thread_ref` or `in_reply_to` the customer's cases already have;
+3. its subject or text quotes a case reference (`C-` + 10 characters, e.g. `[#C-AB2CD3EF4G]`),
+   on any channel, whoever's case it is;
+4. the customer has an open case whose last message is within the threading window.
+
+Otherwise it opens a new case. Auto-replies and bounces may join a case (as notes) but
+never open one. The case id of a new case is derived from the customer and the message,
+so a replay decides the same. Whether the chosen case can still take the message (it may
+be resolved past the reopen window, or unknown) is stage C's call: it then moves the
+message to the case's deterministic successor (`successor_case_id`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.ids import case_id_for
+from schemas import InboundMessage
+from schemas.ids import case_id_for, case_references, successor_case_id, thread_case_id
 from streams.records import ResolvedMessage, ThreadedMessage
 
 DEDUP_RETENTION = timedelta(days=7)
 """How long a message key is remembered for deduplication."""
 
+NEW_CASE_EVIDENCE = "no open case for this customer: new case"
+
 MAX_THREAD_REFS = 500
 """Thread references remembered per customer (the oldest are forgotten first)."""
+
+
+@dataclass(frozen=True)
+class ThreadingPolicy:
+    """The windows of threading (settings `ESCALATOR_THREAD_WINDOW`, `ESCALATOR_REOPEN_WINDOW`)."""
+
+    thread_window: timedelta = timedelta(days=7)
+    """An open case takes the customer's next message if its last one is at most this old."""
+    reopen_window: timedelta = timedelta(days=7)
+    """A resolved case reopens for a message at most this long after it was resolved."""
+
+
+@dataclass(frozen=True)
+class NotThreaded:
+    """A message that joins no case, and why (`duplicate`, `auto_reply_without_case`)."""
+
+    reason: str
+    detail: str
+
+
+def is_auto_reply(message: InboundMessage) -> bool:
+    """Whether the connector tagged the message as automatic (auto-reply, bounce, bulk)."""
+    return bool(message.metadata.get("auto_reply")) or "auto_reply" in _tags(message)
+
+
+def is_staff_answer(message: InboundMessage) -> bool:
+    """A forum post by staff: an answer to the topic, not a customer contact."""
+    return message.channel == "community" and bool(message.metadata.get("staff"))
+
+
+def _tags(message: InboundMessage) -> list[str]:
+    tags = message.metadata.get("tags")
+    return [str(tag) for tag in tags] if isinstance(tags, list) else []
 
 
 class CustomerState(BaseModel):
@@ -28,51 +75,95 @@ class CustomerState(BaseModel):
 
     customer_id: str
     open_case_id: str | None = None
+    open_case_at: datetime | None = None
     thread_refs: dict[str, str] = Field(default_factory=dict)
     seen: dict[str, tuple[str, datetime]] = Field(default_factory=dict)
     case_ids: list[str] = Field(default_factory=list)
 
 
 def thread(
-    state: CustomerState | None, resolved: ResolvedMessage
-) -> tuple[CustomerState, ThreadedMessage | None]:
-    """Decide the case of a message. Returns the new state and None for a duplicate."""
+    state: CustomerState | None,
+    resolved: ResolvedMessage,
+    policy: ThreadingPolicy | None = None,
+) -> tuple[CustomerState, ThreadedMessage | NotThreaded]:
+    """Decide the case of a message: the new state and the threaded message, or why none."""
+    policy = policy or ThreadingPolicy()
     message = resolved.message
+    at = resolved.ingested_at
     state = state or CustomerState(customer_id=resolved.customer_id)
     key = message.message_key
     if key in state.seen:
-        return state, None
+        return state, NotThreaded("duplicate", f"{key} was already processed")
     state = state.model_copy(deep=True)
-    case_id, evidence = _existing_case(state, resolved)
-    opens = case_id is None
+    automatic = is_auto_reply(message)
+    staff = is_staff_answer(message)
+    case_id, evidence = _existing_case(state, resolved, policy)
+    opens = False
+    if case_id is None and message.channel == "community" and message.thread_ref:
+        case_id = thread_case_id(message.channel, message.thread_ref)
+        evidence = f"forum topic {message.thread_ref}"
+        opens = not (automatic or staff)
     if case_id is None:
+        if automatic:
+            state.seen[key] = ("", at)
+            reason = message.metadata.get("auto_reply_reason") or "tagged auto_reply"
+            return state, NotThreaded(
+                "auto_reply_without_case", f"{key}: automatic message ({reason}) opens no case"
+            )
         case_id = case_id_for(resolved.customer_id, key)
-        evidence = "no open case for this customer: new case"
+        evidence = (
+            f"new case: {evidence}" if evidence else "no open case for this customer: new case"
+        )
+        opens = True
         state.case_ids.append(case_id)
+        _trim_list(state.case_ids, MAX_THREAD_REFS)
+    if not (automatic or staff):
         state.open_case_id = case_id
+        state.open_case_at = at
     if message.thread_ref:
         state.thread_refs[message.thread_ref] = case_id
         _trim(state.thread_refs, MAX_THREAD_REFS)
-    state.seen[key] = (case_id, resolved.ingested_at)
-    _forget_old(state, resolved.ingested_at)
+    state.seen[key] = (case_id, at)
+    _forget_old(state, at)
     return state, ThreadedMessage(
         case_id=case_id,
         customer_id=resolved.customer_id,
         opens_case=opens,
         evidence=evidence,
         message=message,
-        ingested_at=resolved.ingested_at,
+        ingested_at=at,
+        identity_evidence=resolved.identity_evidence,
+        successor_case_id=successor_case_id(resolved.customer_id, case_id),
     )
 
 
-def _existing_case(state: CustomerState, resolved: ResolvedMessage) -> tuple[str | None, str]:
+def _existing_case(
+    state: CustomerState, resolved: ResolvedMessage, policy: ThreadingPolicy
+) -> tuple[str | None, str]:
+    """The case the evidence points to, and the evidence in words ("" when none)."""
     message = resolved.message
+    if message.channel == "community" and message.thread_ref:
+        return None, ""  # forum posts go to their topic's case
     for ref in (message.thread_ref, message.in_reply_to):
         if ref and ref in state.thread_refs:
             return state.thread_refs[ref], f"same thread ({ref})"
+    for where, text in (("subject", message.subject), ("text", message.text)):
+        references = case_references(text)
+        if references:
+            return references[0], f"case reference {references[0]} in the {where}"
     if state.open_case_id:
-        return state.open_case_id, "customer has an open case"
+        last = state.open_case_at
+        if last is None or resolved.ingested_at - last <= policy.thread_window:
+            return state.open_case_id, "customer has an open case"
+        return None, (
+            f"the customer's case {state.open_case_id} had no message within the threading "
+            f"window ({policy.thread_window})"
+        )
     return None, ""
+
+
+def _trim_list(items: list[str], limit: int) -> None:
+    del items[:-limit]
 
 
 def _trim(mapping: dict[str, str], limit: int) -> None:

@@ -10,10 +10,10 @@ CHANNEL_REQUESTS = Counter(
     ["channel", "outcome"],
 )
 """Outcomes: accepted, ignored, unauthorized, malformed, too_large, kafka_unavailable,
-auto_reply_dropped, recipient_refused."""
+auto_reply (published tagged), recipient_refused."""
 
-AUTO_REPLIES_DROPPED = Counter(
-    "escalator_email_auto_replies_dropped",
-    "Auto-replies, bounces and bulk mail dropped at the connector so they never open a case.",
+AUTO_REPLIES = Counter(
+    "escalator_email_auto_replies",
+    "Auto-replies, bounces and bulk mail published tagged `auto_reply` (they never open a case).",
     ["source"],
 )

@@ -2,7 +2,8 @@
 
 Unseen mail is fetched with `BODY.PEEK[]` (which does not set `\\Seen`), published, and
 flagged `\\Seen` only after Kafka acknowledged it; if Kafka does not, the mail stays unseen
-and is tried again at the next poll. Auto-replies and bounces are flagged seen and dropped.
+and is tried again at the next poll. Auto-replies and bounces are published tagged
+`auto_reply` (they never open a case).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from imapclient import IMAPClient  # type: ignore[import-untyped]
 from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 
 from connectors.channels._http import MessageSink
-from connectors.channels._metrics import AUTO_REPLIES_DROPPED, CHANNEL_REQUESTS
+from connectors.channels._metrics import AUTO_REPLIES, CHANNEL_REQUESTS
 from connectors.email.parse import EmailParseError, parse_email
 from connectors.publisher import PublishError
 
@@ -47,7 +48,8 @@ class PollResult:
     """What one poll did, by outcome."""
 
     published: int = 0
-    dropped_auto_replies: int = 0
+    auto_replies: int = 0
+    """Of those published, how many were tagged `auto_reply`."""
     unparsable: int = 0
     left_unseen: int = 0
     uids: list[int] = field(default_factory=list)
@@ -99,20 +101,20 @@ class ImapPoller:
                     CHANNEL_REQUESTS.labels("email", "malformed").inc()
                     result.unparsable += 1
                     continue
+                try:
+                    await self._sink.publish([parsed.message])
+                except PublishError as exc:
+                    CHANNEL_REQUESTS.labels("email", "kafka_unavailable").inc()
+                    log.warning("imap: Kafka did not acknowledge; mail stays unseen: %s", exc)
+                    result.left_unseen = len(unseen) - start - batch.index(uid)
+                    return result
                 if parsed.is_auto_reply:
-                    AUTO_REPLIES_DROPPED.labels("imap").inc()
-                    CHANNEL_REQUESTS.labels("email", "auto_reply_dropped").inc()
-                    result.dropped_auto_replies += 1
+                    AUTO_REPLIES.labels("imap").inc()
+                    CHANNEL_REQUESTS.labels("email", "auto_reply").inc()
+                    result.auto_replies += 1
                 else:
-                    try:
-                        await self._sink.publish([parsed.message])
-                    except PublishError as exc:
-                        CHANNEL_REQUESTS.labels("email", "kafka_unavailable").inc()
-                        log.warning("imap: Kafka did not acknowledge; mail stays unseen: %s", exc)
-                        result.left_unseen = len(unseen) - start - batch.index(uid)
-                        return result
                     CHANNEL_REQUESTS.labels("email", "accepted").inc()
-                    result.published += 1
+                result.published += 1
                 await asyncio.to_thread(client.add_flags, [uid], [SEEN])
                 result.uids.append(uid)
         return result
@@ -122,11 +124,11 @@ class ImapPoller:
         while not stop.is_set():
             try:
                 result = await self.poll_once()
-                if result.published or result.dropped_auto_replies:
+                if result.published:
                     log.info(
-                        "imap: published %d, dropped %d auto-replies",
+                        "imap: published %d (%d tagged auto-replies)",
                         result.published,
-                        result.dropped_auto_replies,
+                        result.auto_replies,
                     )
             except (IMAPClientError, OSError) as exc:
                 log.warning("imap: poll failed, retrying: %s", exc)

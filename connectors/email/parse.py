@@ -3,7 +3,7 @@
 Handles multipart and HTML-only mail, any charset, quoted-reply and signature stripping
 (the full body is kept in `metadata.full_body`), threading headers (`thread_ref` is the
 root of `References`), attachment metadata, and recognises auto-replies and bounces so
-they can be dropped before they open a case.
+they are tagged (`metadata.auto_reply`, `metadata.tags`) and never open a case.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def parse_email(
     if auto_reason:
         metadata["auto_reply"] = True
         metadata["auto_reply_reason"] = auto_reason
+        metadata["tags"] = ["auto_reply"]
     message = InboundMessage(
         channel="email",
         external_id=message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}",

@@ -3,7 +3,8 @@
 Recipients outside `domains` are refused with 550 at RCPT, so the server is no open relay.
 A mail is answered 250 only after Kafka acknowledged it; when Kafka cannot take it the
 answer is 451 (a temporary failure), so the sending server queues and retries and nothing
-is lost. Auto-replies and bounces are accepted (250) and dropped, counted, never published.
+is lost. Auto-replies and bounces are published tagged `auto_reply`: the pipeline never opens a case
+for them (it keeps them as notes on the case they answer).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from connectors.channels._http import MessageSink
-from connectors.channels._metrics import AUTO_REPLIES_DROPPED, CHANNEL_REQUESTS
+from connectors.channels._metrics import AUTO_REPLIES, CHANNEL_REQUESTS
 from connectors.email.parse import EmailParseError, parse_email
 from connectors.publisher import PublishError
 
@@ -65,17 +66,15 @@ class InboundMailHandler:
             log.exception("smtp: could not turn a mail into a message")
             CHANNEL_REQUESTS.labels("email", "malformed").inc()
             return "554 5.6.0 Message refused: it cannot be processed"
-        if parsed.is_auto_reply:
-            AUTO_REPLIES_DROPPED.labels("smtp").inc()
-            CHANNEL_REQUESTS.labels("email", "auto_reply_dropped").inc()
-            return "250 OK (automatic message, not processed)"
         try:
             await self._sink.publish([parsed.message])
         except PublishError as exc:
             CHANNEL_REQUESTS.labels("email", "kafka_unavailable").inc()
             log.warning("smtp: Kafka did not acknowledge a mail, answering 451: %s", exc)
             return "451 4.3.0 Temporary failure, please retry later"
-        CHANNEL_REQUESTS.labels("email", "accepted").inc()
+        if parsed.is_auto_reply:
+            AUTO_REPLIES.labels("smtp").inc()
+        CHANNEL_REQUESTS.labels("email", "auto_reply" if parsed.is_auto_reply else "accepted").inc()
         return "250 OK"
 
 

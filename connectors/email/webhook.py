@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle
-from connectors.channels._metrics import AUTO_REPLIES_DROPPED
+from connectors.channels._metrics import AUTO_REPLIES
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
 from connectors.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.channels.webhook import verify as verify_signed_body
@@ -118,11 +118,7 @@ def router(
         except EmailParseError as exc:
             raise Rejection(400, "malformed", str(exc)) from exc
         if parsed.is_auto_reply:
-            AUTO_REPLIES_DROPPED.labels("webhook").inc()
-            return Outcome(
-                ignored=f"auto-reply dropped: {parsed.auto_reply_reason}",
-                dropped={"auto_reply": 1},
-            )
+            AUTO_REPLIES.labels("webhook").inc()
         return Outcome(messages=[parsed.message])
 
     @api.post(PATH)

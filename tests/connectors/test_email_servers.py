@@ -71,7 +71,7 @@ def smtp_server(kafka_bootstrap: str, topics: Topics) -> Iterator[tuple[str, int
     publisher.close()
 
 
-def test_smtp_accepts_our_domains_refuses_others_and_drops_auto_replies(
+def test_smtp_accepts_our_domains_refuses_others_and_tags_auto_replies(
     smtp_server: tuple[str, int], kafka_bootstrap: str, topics: Topics
 ) -> None:
     host, port = smtp_server
@@ -92,14 +92,19 @@ def test_smtp_accepts_our_domains_refuses_others_and_drops_auto_replies(
         with pytest.raises(smtplib.SMTPSenderRefused) as too_big:  # over data_size_limit
             client.sendmail("ann@example.com", ["help@acme.test"], b"x" * 30_000)
         assert too_big.value.smtp_code == 552
-    [message] = messages(kafka_bootstrap, topics, 1)
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 2)}
+    message, auto = received["m1@example.com"], received["ooo@example.com"]
     time.sleep(1)
     assert (
-        len(consume_until(kafka_bootstrap, topics.inbound, 2, timeout=3, raise_on_timeout=False))
-        == 1
+        len(consume_until(kafka_bootstrap, topics.inbound, 3, timeout=3, raise_on_timeout=False))
+        == 2
     )
     assert (message.external_id, message.text) == ("m1@example.com", "Where is my parcel?")
     assert message.metadata["envelope_recipients"] == ["help@acme.test"]
+    assert "auto_reply" not in message.metadata
+    assert auto.external_id == "ooo@example.com"
+    assert auto.metadata["tags"] == ["auto_reply"]
+    assert auto.metadata["auto_reply_reason"] == "auto-submitted: auto-replied"
 
 
 def test_smtp_answers_451_when_kafka_is_unreachable(topics: Topics) -> None:
@@ -179,11 +184,14 @@ async def test_imap_marks_seen_only_after_kafka_acknowledged(
     up = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
     result = await ImapPoller(config, MessageSink(up, topics.inbound)).poll_once()
     up.close()
-    assert (result.published, result.dropped_auto_replies) == (1, 1)
+    assert (result.published, result.auto_replies) == (2, 1)
     assert client.search(["UNSEEN"]) == []
     client.logout()
-    [message] = messages(kafka_bootstrap, topics, 1)
-    assert (message.external_id, message.metadata["source"]) == ("imap-1@example.com", "imap")
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 2)}
+    assert received["imap-1@example.com"].metadata["source"] == "imap"
+    assert len(received) == 2
+    [auto] = [m for m in received.values() if m.metadata.get("auto_reply")]
+    assert auto.metadata["tags"] == ["auto_reply"]
 
 
 @pytest.fixture
@@ -237,9 +245,15 @@ async def test_inbound_parse_raw_mailgun_and_sendgrid(
         data={"email": mail("ooo-2@example.com", {"X-Autoreply": "yes"}).decode()},
         headers={"authorization": f"Basic {basic}"},
     )
-    assert ooo.json()["dropped"] == {"auto_reply": 1}
-    received = {m.external_id for m in messages(kafka_bootstrap, topics, 3)}
-    assert received == {"raw-1@example.com", "mailgun-1@example.com", "sendgrid-1@example.com"}
+    assert ooo.json()["accepted"] == 1
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 4)}
+    assert set(received) == {
+        "raw-1@example.com",
+        "mailgun-1@example.com",
+        "sendgrid-1@example.com",
+        "ooo-2@example.com",
+    }
+    assert received["ooo-2@example.com"].metadata["tags"] == ["auto_reply"]
     forged = {**mailgun, "signature": mailgun_signature("guess", now, token)}
     answer = await ingress.post(path, files={k: (None, v) for k, v in forged.items()})
     assert answer.status_code == 401

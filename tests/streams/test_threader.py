@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas import InboundMessage
-from streams.intake import RawRecord, intake, resolve_customer
-from streams.records import ResolvedMessage
-from streams.threader import DEDUP_RETENTION, CustomerState, thread
+from streams.intake import Admitted, RawRecord, intake, resolve_customer
+from streams.records import ResolvedMessage, ThreadedMessage
+from streams.threader import DEDUP_RETENTION, CustomerState, NotThreaded, thread
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -32,9 +32,9 @@ def resolved(external_id: str, at: datetime = T0, **extra: Any) -> ResolvedMessa
 
 def test_first_message_opens_a_case_and_follow_up_joins_it() -> None:
     state, first = thread(None, resolved("m1"))
-    assert first is not None and first.opens_case
+    assert isinstance(first, ThreadedMessage) and first.opens_case
     state, second = thread(state, resolved("m2", T0 + timedelta(minutes=5)))
-    assert second is not None and not second.opens_case
+    assert isinstance(second, ThreadedMessage) and not second.opens_case
     assert second.case_id == first.case_id
     assert second.evidence == "customer has an open case"
 
@@ -42,16 +42,16 @@ def test_first_message_opens_a_case_and_follow_up_joins_it() -> None:
 def test_duplicate_is_dropped_and_state_unchanged() -> None:
     state, _ = thread(None, resolved("m1"))
     again, duplicate = thread(state, resolved("m1"))
-    assert duplicate is None
+    assert duplicate == NotThreaded("duplicate", "email:m1 was already processed")
     assert again == state
 
 
 def test_thread_ref_wins_over_the_open_case() -> None:
     state, first = thread(None, resolved("m1", thread_ref="<a@x>"))
-    assert first is not None
+    assert isinstance(first, ThreadedMessage)
     state.open_case_id = "C-OTHERCASE"
     state, reply = thread(state, resolved("m2", in_reply_to="<a@x>"))
-    assert reply is not None
+    assert isinstance(reply, ThreadedMessage)
     assert reply.case_id == first.case_id
     assert reply.evidence == "same thread (<a@x>)"
 
@@ -79,13 +79,13 @@ def test_customer_id_prefers_the_channel_supplied_id() -> None:
 def test_intake_dead_letters_with_reason_and_bytes() -> None:
     raw = RawRecord("in", 2, 40, b"k", b'{"channel": "email"}', T0)
     letter = intake(raw)
-    assert not isinstance(letter, ResolvedMessage)
+    assert not isinstance(letter, Admitted)
     assert letter.reason == "invalid_message"
     assert "sender" in letter.detail
     assert letter.original_bytes() == b'{"channel": "email"}'
     assert (letter.source_partition, letter.source_offset) == (2, 40)
     empty = intake(RawRecord("in", 0, 1, None, None, T0))
-    assert not isinstance(empty, ResolvedMessage) and empty.reason == "empty_value"
+    assert not isinstance(empty, Admitted) and empty.reason == "empty_value"
 
 
 def test_state_survives_its_json_form() -> None:
