@@ -147,7 +147,7 @@ def bench_projection(args: argparse.Namespace) -> list[str]:
         print(f"  {run.target}: {run.per_second:,.0f} events/s ({run.seconds:.1f} s)", flush=True)
         rows.append(
             f"| {run.target} | {run.events:,} | {run.seconds:.2f} | {run.per_second:,.0f} "
-            f"| {run.per_second / baseline:.2f}× |"
+            f"| {run.per_second / baseline:.2f}x |"
         )
     return [
         f"Projection, batch size {args.batch_size}, {PARTITIONS} partitions",
