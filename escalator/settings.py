@@ -159,3 +159,50 @@ class ChannelSettings(BaseSettings):
     def smtp_domain_list(self) -> list[str]:
         """The accepted SMTP domains, lowercased."""
         return [d.strip().lower() for d in self.smtp_domains.split(",") if d.strip()]
+
+
+class OutboundSettings(BaseSettings):
+    """Reply delivery and escalation notifications (`escalator connect replies`, `ESCALATOR_*`).
+
+    A channel without its credentials is not served: its replies become `reply.failed`
+    events (reason `not_configured`), never silently dropped.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
+
+    reply_from: str | None = Field(default=None, description="From address of email replies.")
+    smtp_relay_host: str | None = Field(default=None, description="Mail server replies go to.")
+    smtp_relay_port: int = 25
+    smtp_relay_username: str | None = None
+    smtp_relay_password: SecretStr | None = None
+    smtp_relay_starttls: bool = False
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    slack_bot_token: SecretStr | None = Field(default=None, description="xoxb-… with chat:write.")
+    slack_api_url: str = "https://slack.com/api"
+    discourse_url: str | None = Field(default=None, description="e.g. https://forum.example.com")
+    discourse_api_key: SecretStr | None = None
+    discourse_api_username: str = "system"
+    reply_webhook_url: str | None = Field(
+        default=None, description="Where replies on every other channel (chat, webform, …) go."
+    )
+    reply_webhook_secret: SecretStr | None = None
+    reply_attempts: int = Field(default=6, ge=1, description="Tries before reply.failed.")
+    reply_backoff_seconds: float = Field(default=1.0, gt=0)
+    reply_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    replies_from_beginning: bool = Field(
+        default=False,
+        description="On the group's very first start, read cases.events from the beginning "
+        "(default: from the end, so old replies are not sent again).",
+    )
+    replies_metrics_port: int = 9465
+    notify_slack_webhooks: dict[str, str] = Field(
+        default_factory=dict,
+        description='Notify target → Slack incoming webhook URL, as JSON: {"team-leads": "https://hooks.slack.com/…"}.',
+    )
+    notify_emails: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Notify target → addresses, as JSON: {"team-leads": ["lead@example.com"]}.',
+    )
+    notify_from: str | None = Field(default=None, description="From address of notification mail.")

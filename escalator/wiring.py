@@ -7,6 +7,7 @@ import ssl
 from typing import Any
 
 import faust
+import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -14,9 +15,12 @@ from connectors.channels import ChannelConfig, MessageSink, channel_routers
 from connectors.email.imap import ImapConfig, ImapPoller
 from connectors.email.smtp import SmtpConnector
 from connectors.http_ingress import create_app
+from connectors.outbound.notify import Notifier, NotifyConfig
+from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
+from connectors.outbound.service import DeliveryService, RetryPolicy
 from connectors.publisher import KafkaPublisher
 from escalator.rulefiles import read_referenced_file, read_rule_sources
-from escalator.settings import ChannelSettings, KafkaSettings, Settings
+from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
@@ -225,3 +229,51 @@ def build_imap_poller(
         poll_seconds=channels.imap_poll_seconds,
     )
     return ImapPoller(config, MessageSink(publisher, kafka.topics.inbound)), publisher
+
+
+def build_delivery_service(
+    kafka: KafkaSettings, outbound: OutboundSettings, client: httpx.Client
+) -> DeliveryService:
+    """The reply and notification consumer of `escalator connect replies`."""
+    relay = None
+    if outbound.smtp_relay_host:
+        relay = SmtpRelay(
+            host=outbound.smtp_relay_host,
+            port=outbound.smtp_relay_port,
+            username=outbound.smtp_relay_username,
+            password=_secret(outbound.smtp_relay_password),
+            starttls=outbound.smtp_relay_starttls,
+        )
+    config = OutboundConfig(
+        reply_from=outbound.reply_from,
+        smtp=relay,
+        twilio_account_sid=outbound.twilio_account_sid,
+        twilio_auth_token=_secret(outbound.twilio_auth_token),
+        twilio_api_url=outbound.twilio_api_url,
+        slack_bot_token=_secret(outbound.slack_bot_token),
+        slack_api_url=outbound.slack_api_url,
+        discourse_url=outbound.discourse_url,
+        discourse_api_key=_secret(outbound.discourse_api_key),
+        discourse_api_username=outbound.discourse_api_username,
+        reply_webhook_url=outbound.reply_webhook_url,
+        reply_webhook_secret=_secret(outbound.reply_webhook_secret),
+    )
+    notify = NotifyConfig(
+        slack_webhooks=dict(outbound.notify_slack_webhooks),
+        emails={target: list(addresses) for target, addresses in outbound.notify_emails.items()},
+        mail_from=outbound.notify_from or outbound.reply_from,
+        smtp=relay,
+    )
+    ensure_topics(kafka, {kafka.topics.case_events: {"retention.ms": "-1"}})
+    return DeliveryService(
+        kafka.librdkafka(),
+        kafka.topics,
+        ChannelSenders(config, client),
+        Notifier(notify, client),
+        RetryPolicy(
+            attempts=outbound.reply_attempts,
+            first_backoff_seconds=outbound.reply_backoff_seconds,
+            max_backoff_seconds=outbound.reply_max_backoff_seconds,
+        ),
+        from_beginning=outbound.replies_from_beginning,
+    )

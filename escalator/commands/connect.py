@@ -1,4 +1,4 @@
-"""`escalator connect`: run the inbound connectors (HTTP webhooks, SMTP server, IMAP poller)."""
+"""`escalator connect`: the connectors (webhooks, SMTP, IMAP in; replies, notifications out)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from escalator.settings import ChannelSettings, KafkaSettings, Settings
 
-app = typer.Typer(help="Inbound connectors.", no_args_is_help=True)
+app = typer.Typer(help="Channel connectors, inbound and outbound.", no_args_is_help=True)
 log = logging.getLogger(__name__)
 
 
@@ -89,3 +89,28 @@ def imap() -> None:
         pass
     finally:
         publisher.close()
+
+
+@app.command("replies")
+def replies() -> None:
+    """Deliver agent replies on each case's channel and escalation notifications (cases.events)."""
+    import signal
+
+    import httpx
+    from prometheus_client import start_http_server
+
+    from escalator.settings import OutboundSettings
+    from escalator.wiring import build_delivery_service
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    outbound = OutboundSettings()
+    start_http_server(outbound.replies_metrics_port, addr=settings.http_host)
+    with httpx.Client(timeout=10.0) as client:
+        service = build_delivery_service(KafkaSettings(), outbound, client)
+        signal.signal(signal.SIGTERM, lambda *_: service.stop())
+        log.info("replies: delivering from %s", KafkaSettings().topics.case_events)
+        try:
+            service.run()
+        except KeyboardInterrupt:
+            service.stop()

@@ -1,0 +1,1 @@
+"""Outbound delivery: agent replies back on the case's channel, escalation notifications."""

@@ -1,0 +1,34 @@
+"""Prometheus metrics of `escalator connect replies` (reply delivery and notifications)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+REPLIES_SENT = Counter(
+    "escalator_replies_sent",
+    "Agent replies delivered on the case's channel, by channel.",
+    ["channel"],
+)
+REPLY_FAILURES = Counter(
+    "escalator_reply_failures",
+    "Agent replies given up after every retry (each is a reply.failed case event), by channel "
+    "and reason.",
+    ["channel", "reason"],
+)
+DELIVERY_ATTEMPTS_FAILED = Counter(
+    "escalator_delivery_attempts_failed",
+    "Single failed delivery attempts (retried with backoff unless permanent), by kind "
+    "(reply, notification) and reason.",
+    ["kind", "reason"],
+)
+NOTIFICATIONS_SENT = Counter(
+    "escalator_notifications_sent",
+    "Escalation notifications delivered, by medium (slack, email).",
+    ["medium"],
+)
+NOTIFICATION_FAILURES = Counter(
+    "escalator_notification_failures",
+    "Escalation notifications given up after every retry (each is a notification.failed case "
+    "event), by medium and reason.",
+    ["medium", "reason"],
+)

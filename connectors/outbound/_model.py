@@ -1,0 +1,107 @@
+"""What the delivery service reads from `cases.events`: replies to send, notifications to make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from schemas import CaseEvent, CaseEventType, MessageAppendedPayload
+
+AGENT_KEY_PREFIX = "agent:"
+"""Message keys of agent replies (`agent:<action_id>`): only these are ever sent out."""
+
+
+class DeliveryError(Exception):
+    """One failed attempt. `reason` is a short, bounded label; `permanent` stops the retries."""
+
+    def __init__(self, reason: str, detail: str, permanent: bool = False) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An agent's reply to deliver; `key` (`agent:<action_id>`) is its idempotency key."""
+
+    case_id: str
+    key: str
+    channel: str
+    text: str
+    recipient: str | None
+    subject: str | None
+    thread_ref: str | None
+    in_reply_to: str | None
+    agent_id: str | None
+    at: datetime
+
+    @property
+    def action_id(self) -> str:
+        """The agent action's id (the key without its prefix)."""
+        return self.key.removeprefix(AGENT_KEY_PREFIX)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An escalation step's notification to its targets (names from the rule's `notify`)."""
+
+    case_id: str
+    event_id: str
+    targets: tuple[str, ...]
+    reason: str
+    queue: str | None
+    priority: str | None
+    at: datetime
+
+
+def reply_in(event: CaseEvent) -> Reply | None:
+    """The agent reply an event carries (a `message.appended` outbound agent message), if any."""
+    if event.type != CaseEventType.MESSAGE_APPENDED.value:
+        return None
+    try:
+        payload = MessageAppendedPayload.model_validate(event.payload)
+    except ValidationError:
+        return None
+    message = payload.message
+    if message.direction != "outbound" or not payload.message_key.startswith(AGENT_KEY_PREFIX):
+        return None  # customer messages, notes and forum staff posts are never sent
+    return Reply(
+        case_id=event.case_id,
+        key=payload.message_key,
+        channel=message.channel,
+        text=message.text,
+        recipient=message.recipient,
+        subject=message.subject,
+        thread_ref=message.thread_ref,
+        in_reply_to=message.in_reply_to,
+        agent_id=message.sender,
+        at=message.sent_at,
+    )
+
+
+def notification_in(event: CaseEvent) -> Notification | None:
+    """The notification a fired escalation step asks for (`case.escalated` with `notify`)."""
+    if event.type != CaseEventType.CASE_ESCALATED.value:
+        return None
+    escalation = event.payload.get("escalation")
+    if not isinstance(escalation, dict):
+        return None
+    targets = tuple(str(target) for target in escalation.get("notify") or ())
+    if not targets:
+        return None
+    return Notification(
+        case_id=event.case_id,
+        event_id=event.event_id,
+        targets=targets,
+        reason=event.reason,
+        queue=_text(event.payload.get("queue")),
+        priority=_text(event.payload.get("priority")),
+        at=event.at,
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
