@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         description="Region (ISO 3166 code, e.g. DE) for phone numbers written without a "
         "country code; without it only international numbers (+…) are recognised.",
     )
+    verified_channels: str = Field(
+        default="chat,webform",
+        description="Comma-separated channels whose customer.verified (email, phone) is "
+        "believed and links handles to one customer; only list channels your own systems sign.",
+    )
     thread_window: timedelta = Field(
         default=timedelta(days=7),
         description="A customer's open case takes their next message if its last message is "
@@ -99,6 +104,11 @@ class Settings(BaseSettings):
     embedded_broker: Literal["tansu"] | None = Field(
         default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
     )
+
+    @property
+    def verified_channel_set(self) -> frozenset[str]:
+        """The channels whose verified attributes link handles, lowercased."""
+        return frozenset(c.strip().lower() for c in self.verified_channels.split(",") if c.strip())
 
     @property
     def effective_database_url(self) -> str:

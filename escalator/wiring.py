@@ -101,7 +101,11 @@ def build_worker_app(
 
 def _identity_directory(settings: Settings, kafka: KafkaSettings) -> IdentityDirectory:
     """The customer directory, loaded from the identity topic and following it from now on."""
-    directory = IdentityDirectory(settings.phone_region, worker=settings.worker_id)
+    directory = IdentityDirectory(
+        settings.phone_region,
+        worker=settings.worker_id,
+        verified_channels=settings.verified_channel_set,
+    )
     watcher = IdentityWatcher(kafka.librdkafka(), kafka.topics.identity, directory)
     loaded = watcher.load_current()
     log.info("identity: %d decisions loaded from %s", loaded, kafka.topics.identity)

@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 PHONE_CHANNELS = frozenset({"sms", "whatsapp", "voice"})
 """Channels whose handle is a phone number."""
 
+DEFAULT_VERIFIED_CHANNELS = frozenset({"chat", "webform"})
+"""Channels whose `customer.verified` is believed by default (`ESCALATOR_VERIFIED_CHANNELS`).
+
+These arrive through the signed generic webhook from the company's own systems (a logged-in
+web chat, an account form). Escalator's provider connectors (email, SMS, Slack, social,
+forum) never set `verified`: what a sender writes there proves nothing.
+"""
+
 
 def normalise_phone(raw: str, default_region: str | None = None) -> str | None:
     """The number in E.164 (`+4915123456789`), or None if it is not a possible number.
@@ -67,8 +75,17 @@ def channel_handle(message: InboundMessage, default_region: str | None = None) -
     return f"{message.channel}:{message.sender.strip().casefold()}"
 
 
-def verified_handles(message: InboundMessage, default_region: str | None = None) -> list[str]:
-    """The email and phone the channel verified for the sender (`customer.verified`)."""
+def verified_handles(
+    message: InboundMessage,
+    default_region: str | None = None,
+    verified_channels: frozenset[str] = DEFAULT_VERIFIED_CHANNELS,
+) -> list[str]:
+    """The email and phone the channel verified for the sender (`customer.verified`).
+
+    Only believed from `verified_channels`; from any other channel the list is ignored.
+    """
+    if message.channel not in verified_channels:
+        return []
     customer = message.customer
     verified = {item.strip().lower() for item in customer.verified}
     handles: list[str] = []
@@ -101,9 +118,15 @@ class Resolution:
 class IdentityDirectory:
     """Every handle link and merge, in memory; fed by the identity topic and by `resolve`."""
 
-    def __init__(self, default_region: str | None = None, worker: str = "escalator-worker"):
+    def __init__(
+        self,
+        default_region: str | None = None,
+        worker: str = "escalator-worker",
+        verified_channels: frozenset[str] = DEFAULT_VERIFIED_CHANNELS,
+    ):
         self.default_region = default_region
         self.worker = worker
+        self.verified_channels = verified_channels
         self.links: dict[str, tuple[str, str]] = {}
         self.merges: dict[str, tuple[str, str]] = {}
 
@@ -138,7 +161,7 @@ class IdentityDirectory:
         """Decide the customer of a message; new links are applied here and returned."""
         region = self.default_region
         own = channel_handle(message, region)
-        verified = verified_handles(message, region)
+        verified = verified_handles(message, region, self.verified_channels)
         handles = [*verified, *(h for h in [own] if h not in verified)]
         base, evidence = self._base(message, handles, own)
         records: list[IdentityRecord] = []

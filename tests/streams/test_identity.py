@@ -92,6 +92,16 @@ def test_unverified_attributes_and_names_never_link() -> None:
     )
 
 
+def test_verified_is_believed_only_from_the_configured_channels() -> None:
+    claim = {"email": "ana@example.com", "verified": ["email"]}
+    untrusted = IdentityDirectory().resolve(msg("twitter", "@mallory", customer=claim), T0)
+    assert untrusted.customer_id == implicit_customer("twitter:@mallory")
+    assert untrusted.records == []
+    trusting = IdentityDirectory(verified_channels=frozenset({"twitter"}))
+    trusted = trusting.resolve(msg("twitter", "@ana_l", customer=claim), T0)
+    assert trusted.customer_id == implicit_customer("email:ana@example.com")
+
+
 def test_a_link_is_never_moved_by_a_conflicting_verified_attribute() -> None:
     directory = IdentityDirectory()
     ana = {"email": "ana@example.com", "phone": "+4915123456789", "verified": ["email", "phone"]}
