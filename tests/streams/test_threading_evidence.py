@@ -182,3 +182,62 @@ def test_staff_answer_to_an_unknown_topic_is_dropped_with_a_reason() -> None:
     _, answer = thread(None, resolved("p9", customer="cus_staff", **staff), POLICY)
     dropped = entry_for(None, threaded(answer), POLICY)
     assert isinstance(dropped, NotThreaded) and dropped.reason == "case_unknown"
+
+
+COMMUNITY_RULES = """
+version: 1
+calendars:
+  always: 24x7
+sla:
+  forum:
+    calendar: always
+    targets:
+      normal: {first_response: 4h}
+escalations:
+  forum:
+    - {on: breach, clock: first_response, queue: community-experts, notify: [forum-leads]}
+queues:
+  general: {}
+  community-experts: {}
+routes:
+  queue: general
+  priority: normal
+  routes:
+    - name: forum
+      when: {channel: community}
+      sla: forum
+      escalation: forum
+      continue: true
+    - name: community-unanswered
+      when: {channel: community, case.unanswered_for: {at_least: 4h}}
+      queue: community-experts
+"""
+
+
+def test_unanswered_forum_question_escalates_and_a_staff_answer_stops_the_clock() -> None:
+    from rules import compile_sources
+    from streams.casework import fire_clocks
+
+    ruleset = compile_sources({"forum.yaml": COMMUNITY_RULES})
+    topic = {"channel": "community", "thread_ref": "42", "sender": "ana"}
+    _, question = thread(None, resolved("p1", **topic, metadata={"kind": "topic"}), POLICY)
+    opened = apply_message(None, threaded(question), ruleset).state
+    assert opened.queue == "general"
+    # nobody answers: the first_response clock breaches at 4h and escalates the case
+    breached = fire_clocks(opened, ruleset, T0 + timedelta(hours=4, seconds=1))
+    assert breached.state.queue == "community-experts"
+    [escalated] = [e for e in breached.events if e.type == "case.escalated"]
+    assert escalated.payload["escalation"]["notify"] == ["forum-leads"]
+    # a bump post after 4h matches the case.unanswered_for route by itself too
+    _, bump = thread(None, resolved("p2", T0 + timedelta(hours=5), **topic), POLICY)
+    assert apply_message(opened, threaded(bump), ruleset).state.matched[-1] == (
+        "community-unanswered"
+    )
+    # a staff answer within the window is the first response: the clock is met
+    staff = {**topic, "sender": "moderator", "metadata": {"staff": True}}
+    at = T0 + timedelta(hours=1)
+    _, answer = thread(None, resolved("p3", at, customer="cus_staff", **staff), POLICY)
+    answered = apply_message(opened, threaded(answer), ruleset)
+    assert "sla.met" in [e.type for e in answered.events]
+    later = fire_clocks(answered.state, ruleset, T0 + timedelta(hours=5))
+    assert later.state.queue == "general" and not later.events
