@@ -2,7 +2,7 @@
 # `escalator projection`, and the CLI). Build from the repository root:
 #   docker build -t escalator:local .
 # The command picks the process; set ESCALATOR_HEALTHCHECK_URL to that process's /healthz
-# (compose and the Helm chart do): worker :6066, ingress :8080, projection :9464/metrics.
+# (compose and the Helm chart do): worker :6066, ingress :8080, projection :9464.
 
 FROM python:3.12-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

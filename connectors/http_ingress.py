@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
 
 from connectors import metrics
@@ -152,9 +153,10 @@ def create_app(
         )
 
     @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
-        """Prometheus exposition of this process's metrics."""
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus exposition of this process's metrics (OpenMetrics when asked for)."""
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -101,6 +101,20 @@ class Settings(BaseSettings):
         description="A message to a resolved case reopens it within this time of the "
         "resolution; later ones open a new case (seconds or ISO 8601).",
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`json`: one JSON object per log line, with case_id, trace_id."
+    )
+    log_redact: bool = Field(
+        default=False, description="Replace message bodies and personal data in logs."
+    )
+    smtp_metrics_port: int = Field(default=9466, description="/metrics, /healthz, /readyz of smtp.")
+    imap_metrics_port: int = Field(default=9467, description="/metrics, /healthz, /readyz of imap.")
+    unrouted_after_seconds: float = Field(
+        default=60.0, gt=0, description="A message not consumed this long counts as unrouted."
+    )
+    lag_refresh_seconds: float = Field(
+        default=5.0, gt=0, description="How often consumer lag and the DLQ size are measured."
+    )
     embedded_broker: Literal["tansu"] | None = Field(
         default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
     )

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 import httpx
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from connectors.channels import ChannelConfig, MessageSink, channel_routers
@@ -19,6 +20,7 @@ from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from connectors.publisher import KafkaPublisher
+from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
 from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
@@ -96,6 +98,7 @@ def build_worker_app(
     )
     app = build_app(config, holder, publisher, identity, threading)
     watcher.start()
+    REGISTRY.register(worker_lag_collector(settings, kafka, config.app_id).start())
     return app
 
 
@@ -111,6 +114,20 @@ def _identity_directory(settings: Settings, kafka: KafkaSettings) -> IdentityDir
     log.info("identity: %d decisions loaded from %s", loaded, kafka.topics.identity)
     watcher.start()
     return directory
+
+
+def worker_lag_collector(settings: Settings, kafka: KafkaSettings, group: str) -> KafkaLagCollector:
+    """Lag of the worker group on its inputs, the DLQ size and the unrouted messages."""
+    topics = kafka.topics
+    pipeline = [topics.inbound, topics.resolved, topics.threaded]
+    return KafkaLagCollector(
+        kafka.librdkafka(),
+        [WatchedGroup(group, [*pipeline, topics.agent_actions])],
+        dead_letter_topic=topics.dlq,
+        unrouted=WatchedGroup(group, pipeline),
+        unrouted_after_seconds=settings.unrouted_after_seconds,
+        refresh_seconds=settings.lag_refresh_seconds,
+    )
 
 
 def _embedded_broker_tuning(settings: Settings) -> dict[str, Any]:

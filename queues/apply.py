@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from queues.models import CaseEventRow, CaseRow, MessageRow
+from queues.slo import SloSample, slo_samples
 from queues.working_set import WorkingSet
 from schemas import (
     CaseEvent,
@@ -65,6 +66,8 @@ class Applied:
 
     outcome: Outcome
     event_type: str | None = None
+    samples: tuple[SloSample, ...] = ()
+    """SLO measurements of a newly recorded event, counted once it is committed."""
 
 
 _Handler = Callable[[WorkingSet, CaseEvent], None]
@@ -123,12 +126,13 @@ class EventApplier:
                 kafka_offset=offset,
             )
         )
+        samples = tuple(slo_samples(event, rows.case(event.case_id)))
         handler = self._handlers.get(event.type)
         if handler is None:
             existing = rows.case(event.case_id)
             if existing is not None:
                 existing.last_event_at = max(existing.last_event_at, event.at)
-            return Applied(Outcome.RECORDED, event.type)
+            return Applied(Outcome.RECORDED, event.type, samples)
         try:
             handler(rows, event)
         except ValidationError as error:
@@ -138,9 +142,10 @@ class EventApplier:
                 event.event_id,
                 event.type,
                 _one_line(error),
+                extra={"case_id": event.case_id, "trace_id": event.event_id},
             )
             return Applied(Outcome.INVALID_PAYLOAD, event.type)
-        return Applied(Outcome.APPLIED, event.type)
+        return Applied(Outcome.APPLIED, event.type, samples)
 
 
 def _parse(record: SourceRecord) -> CaseEvent | None:
@@ -156,6 +161,7 @@ def _parse(record: SourceRecord) -> CaseEvent | None:
             record.offset,
             _one_line(error),
             (record.value or b"")[:_PREVIEW_BYTES],
+            extra={"trace_id": f"partition {record.partition} offset {record.offset}"},
         )
         return None
 

@@ -6,7 +6,26 @@ from enum import StrEnum
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
+from queues.slo import SampleKind, SloSample
+
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+FIRST_RESPONSE_BUCKETS = (10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
+"""10 s … 7 d: the first-response targets of real policies fall between 15 min and 2 days."""
+RESOLUTION_BUCKETS = (
+    60,
+    300,
+    1800,
+    3600,
+    14400,
+    28800,
+    86400,
+    172800,
+    432000,
+    604800,
+    1209600,
+    2592000,
+)
+"""1 min … 30 d."""
 
 
 class ProjectionMetrics:
@@ -42,6 +61,41 @@ class ProjectionMetrics:
             buckets=BATCH_BUCKETS,
             registry=target,
         )
+        self.first_response = Histogram(
+            "escalator_first_response_seconds",
+            "Wall time from a case's first customer message to the agent reply that met its "
+            "first-response clock, by queue and priority.",
+            ["queue", "priority"],
+            buckets=FIRST_RESPONSE_BUCKETS,
+            registry=target,
+        )
+        self.resolution = Histogram(
+            "escalator_resolution_seconds",
+            "Wall time from a case's opening to its resolution, by queue and priority.",
+            ["queue", "priority"],
+            buckets=RESOLUTION_BUCKETS,
+            registry=target,
+        )
+        self.clocks_met = Counter(
+            "escalator_sla_clocks_met",
+            "SLA clocks stopped by the event that satisfies them, by policy, clock, queue "
+            "and outcome (in_time, late).",
+            ["policy", "clock", "queue", "outcome"],
+            registry=target,
+        )
+
+    def observe(self, sample: SloSample) -> None:
+        """Count one SLO sample; latency samples carry the case id as their exemplar."""
+        exemplar = {"case_id": sample.case_id}
+        if sample.kind is SampleKind.CLOCK_MET:
+            outcome = "in_time" if sample.in_time else "late"
+            self.clocks_met.labels(sample.policy, sample.clock, sample.queue, outcome).inc()
+        elif sample.kind is SampleKind.FIRST_RESPONSE and sample.seconds is not None:
+            self.first_response.labels(sample.queue, sample.priority).observe(
+                sample.seconds, exemplar
+            )
+        elif sample.kind is SampleKind.RESOLUTION and sample.seconds is not None:
+            self.resolution.labels(sample.queue, sample.priority).observe(sample.seconds, exemplar)
 
 
 class ErrorReason(StrEnum):

@@ -88,6 +88,8 @@ class Projection:
         self._stopping = threading.Event()
         self._consumer: Consumer | None = None
         self._warned_missing_topic = False
+        self.assigned: frozenset[int] = frozenset()
+        """Partitions of the topic this projection holds now (for readiness checks)."""
         self.totals = BatchResult()
         """Outcomes of every record this projection has handled, across batches."""
 
@@ -167,9 +169,15 @@ class Projection:
     def _ensure_consumer(self) -> Consumer:
         if self._consumer is None:
             consumer = Consumer(self._consumer_config)
-            consumer.subscribe([self.topic])
+            consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
             self._consumer = consumer
         return self._consumer
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned = self.assigned | {tp.partition for tp in partitions}
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned = self.assigned - {tp.partition for tp in partitions}
 
     def _poll(self, target: EndOffsets | None) -> list[SourceRecord]:
         """One batch of records; end-of-partition markers advance `target`."""

@@ -132,6 +132,8 @@ class BatchWriter:
             match applied.outcome:
                 case Outcome.APPLIED | Outcome.RECORDED:
                     self._metrics.events.labels(applied.event_type or "unknown").inc()
+                    for sample in applied.samples:
+                        self._metrics.observe(sample)
                 case Outcome.INVALID_PAYLOAD:
                     self._metrics.events.labels(applied.event_type or "unknown").inc()
                     self._metrics.errors.labels(ErrorReason.INVALID_PAYLOAD.value).inc()

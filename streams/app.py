@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ValidationError
 
 from rules import CompiledRuleSet
@@ -312,7 +313,9 @@ class Pipeline:
                 metrics.CASES_OPENED.labels(threaded.message.channel).inc()
             elif event.type == "case.routed" and update.routed is not None:
                 metrics.CASES_ROUTED.labels(update.routed.queue).inc()
-        metrics.INGEST_TO_ROUTED.observe(max(0.0, now - threaded.ingested_at.timestamp()))
+        metrics.INGEST_TO_ROUTED.observe(
+            max(0.0, now - threaded.ingested_at.timestamp()), {"case_id": update.state.case_id}
+        )
 
 
 def _rebuild_deadlines(deadlines: DeadlineIndex, cases: ChangelogState) -> None:
@@ -447,8 +450,10 @@ def build_app(
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
+        # OpenMetrics (with exemplars) when the scraper asks for it, else the text format.
         # aiohttp refuses a charset inside `content_type`; the header carries it whole.
-        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.bytes(encoder(REGISTRY), headers={"Content-Type": content_type})
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

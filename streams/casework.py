@@ -25,6 +25,7 @@ from schemas import (
     SlaClockView,
 )
 from schemas.ids import event_id_for
+from streams import metrics
 from streams.case_state import MESSAGES_KEPT, CaseState
 from streams.records import ThreadedMessage
 from streams.sla import run_clocks, sla_view, start_clocks
@@ -81,7 +82,8 @@ def apply_message(
         state.channels.append(message.channel)
     events.append(_appended_event(state, threaded, case_message))
 
-    decision = ruleset.evaluate(message, state.facts(at), at)
+    with metrics.RULE_EVALUATION.time():
+        decision = ruleset.evaluate(message, state.facts(at), at)
     previous_queue = state.queue
     previous = (state.queue, state.priority, tuple(state.tags))
     new_case = previous_queue is None

@@ -64,3 +64,8 @@ TIMER_LAG = Histogram(
     "How late an SLA deadline was processed after it fell due (wall clock).",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2, 5, 10, 30),
 )
+RULE_EVALUATION = Histogram(
+    "escalator_rule_evaluation_seconds",
+    "Time to evaluate the rule tree for one message (stage C).",
+    buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1),
+)

@@ -17,3 +17,11 @@ AUTO_REPLIES = Counter(
     "Auto-replies, bounces and bulk mail published tagged `auto_reply` (they never open a case).",
     ["source"],
 )
+
+CONNECTOR_ERRORS = Counter(
+    "escalator_connector_errors",
+    "Errors of inbound connectors other than refusals of bad input (a failed mailbox poll, "
+    "a mail that crashed the converter, Kafka not acknowledging), by connector and reason.",
+    ["connector", "reason"],
+)
+"""Reasons: poll_failed (IMAP), conversion_failed (SMTP), kafka_unavailable (SMTP, IMAP)."""

@@ -18,7 +18,7 @@ from imapclient import IMAPClient  # type: ignore[import-untyped]
 from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped]
 
 from connectors.channels._http import MessageSink
-from connectors.channels._metrics import AUTO_REPLIES, CHANNEL_REQUESTS
+from connectors.channels._metrics import AUTO_REPLIES, CHANNEL_REQUESTS, CONNECTOR_ERRORS
 from connectors.email.parse import EmailParseError, parse_email
 from connectors.publisher import PublishError
 
@@ -106,6 +106,7 @@ class ImapPoller:
                 except PublishError as exc:
                     CHANNEL_REQUESTS.labels("email", "kafka_unavailable").inc()
                     log.warning("imap: Kafka did not acknowledge; mail stays unseen: %s", exc)
+                    CONNECTOR_ERRORS.labels("imap", "kafka_unavailable").inc()
                     result.left_unseen = len(unseen) - start - batch.index(uid)
                     return result
                 if parsed.is_auto_reply:
@@ -132,6 +133,7 @@ class ImapPoller:
                     )
             except (IMAPClientError, OSError) as exc:
                 log.warning("imap: poll failed, retrying: %s", exc)
+                CONNECTOR_ERRORS.labels("imap", "poll_failed").inc()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self._config.poll_seconds)
             except TimeoutError:

@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from connectors.channels._http import MessageSink
-from connectors.channels._metrics import AUTO_REPLIES, CHANNEL_REQUESTS
+from connectors.channels._metrics import AUTO_REPLIES, CHANNEL_REQUESTS, CONNECTOR_ERRORS
 from connectors.email.parse import EmailParseError, parse_email
 from connectors.publisher import PublishError
 
@@ -64,6 +64,7 @@ class InboundMailHandler:
             return f"554 5.6.0 Message refused: {exc}"
         except Exception:  # a mail the contract cannot hold must not crash the server
             log.exception("smtp: could not turn a mail into a message")
+            CONNECTOR_ERRORS.labels("smtp", "conversion_failed").inc()
             CHANNEL_REQUESTS.labels("email", "malformed").inc()
             return "554 5.6.0 Message refused: it cannot be processed"
         try:
@@ -71,6 +72,7 @@ class InboundMailHandler:
         except PublishError as exc:
             CHANNEL_REQUESTS.labels("email", "kafka_unavailable").inc()
             log.warning("smtp: Kafka did not acknowledge a mail, answering 451: %s", exc)
+            CONNECTOR_ERRORS.labels("smtp", "kafka_unavailable").inc()
             return "451 4.3.0 Temporary failure, please retry later"
         if parsed.is_auto_reply:
             AUTO_REPLIES.labels("smtp").inc()

@@ -101,6 +101,10 @@ class DeliveryService:
             self._consumer.close()
             self._producer.flush(10)
 
+    def holds_partitions(self) -> bool:
+        """Whether the consumer has partitions of `cases.events` assigned (for `/readyz`)."""
+        return bool(self._consumer.assignment())
+
     def stop(self) -> None:
         """Ask `run` to return (a record in progress stays uncommitted, so it is redone)."""
         self.stop_event.set()

@@ -9,6 +9,8 @@
 #   ESCALATOR_WORKER_TARGETS      default 127.0.0.1:6066  (escalator worker, /metrics)
 #   ESCALATOR_INGRESS_TARGETS     default 127.0.0.1:8080  (escalator connect http)
 #   ESCALATOR_PROJECTION_TARGETS  default 127.0.0.1:9464  (escalator projection)
+#   ESCALATOR_SMTP_TARGETS        default none (escalator connect smtp, e.g. 127.0.0.1:9466)
+#   ESCALATOR_IMAP_TARGETS        default none (escalator connect imap, e.g. 127.0.0.1:9467)
 #   PROMETHEUS_PORT               default 9090 (listens on 127.0.0.1 only)
 #   PROMETHEUS_DIR                default var/prometheus (configuration and TSDB)
 #   SCRAPE_INTERVAL               default 5s
@@ -19,6 +21,8 @@ REPO="$(cd "$HERE/../.." && pwd)"
 WORKERS="${ESCALATOR_WORKER_TARGETS:-127.0.0.1:6066}"
 INGRESS="${ESCALATOR_INGRESS_TARGETS:-127.0.0.1:8080}"
 PROJECTION="${ESCALATOR_PROJECTION_TARGETS:-127.0.0.1:9464}"
+SMTP="${ESCALATOR_SMTP_TARGETS:-}"
+IMAP="${ESCALATOR_IMAP_TARGETS:-}"
 PORT="${PROMETHEUS_PORT:-9090}"
 DIR="${PROMETHEUS_DIR:-$REPO/var/prometheus}"
 INTERVAL="${SCRAPE_INTERVAL:-5s}"
@@ -52,6 +56,13 @@ scrape_configs:
     static_configs:
       - targets: [$(targets "$PROJECTION")]
 YAML
+for job in smtp imap; do  # the mail connectors, only when their targets are given
+    list="SMTP"; [[ "$job" == imap ]] && list="IMAP"
+    if [[ -n "${!list}" ]]; then
+        printf '  - job_name: escalator-%s\n    static_configs:\n      - targets: [%s]\n' \
+            "$job" "$(targets "${!list}")" >>"$CONFIG"
+    fi
+done
 
 if ! command -v prometheus >/dev/null; then
     echo "prometheus is not installed: apt-get install prometheus" >&2
@@ -67,4 +78,5 @@ exec prometheus \
     --config.file="$CONFIG" \
     --storage.tsdb.path="$DIR/data" \
     --web.listen-address="127.0.0.1:${PORT}" \
-    --web.enable-lifecycle
+    --web.enable-lifecycle \
+    --enable-feature=exemplar-storage

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from connectors.publisher import KafkaPublisher
+from escalator.observability.health_server import HealthServer
+from escalator.observability.logs import configure_logging
 from escalator.settings import ChannelSettings, KafkaSettings, Settings
 
 app = typer.Typer(help="Channel connectors, inbound and outbound.", no_args_is_help=True)
@@ -24,19 +27,24 @@ def http(
     from escalator.wiring import build_ingress_app
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
     uvicorn.run(
         build_ingress_app(settings, KafkaSettings(), ChannelSettings()),
         host=host or settings.http_host,
         port=port or settings.http_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # uvicorn's own log config would bypass the JSON / redacting formatter
+        log_config=None,
     )
 
 
 @app.command("smtp")
 def smtp(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 2525).")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Port of /metrics, /healthz, /readyz (default 9466).")
+    ] = None,
 ) -> None:
     """Receive mail for ESCALATOR_SMTP_DOMAINS over SMTP; other recipients get 550."""
     import threading
@@ -44,12 +52,13 @@ def smtp(
     from escalator.wiring import build_smtp_connector
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
     channels = ChannelSettings()
     if not channels.smtp_domain_list:
         raise typer.BadParameter("set ESCALATOR_SMTP_DOMAINS (comma-separated) first")
     connector, publisher = build_smtp_connector(KafkaSettings(), channels, port)
     connector.start()
+    health = _health_server(metrics_port or settings.smtp_metrics_port, publisher)
     host, bound = connector.address
     log.info(
         "smtp: accepting mail for %s on %s:%d", ", ".join(channels.smtp_domain_list), host, bound
@@ -59,19 +68,24 @@ def smtp(
     except KeyboardInterrupt:
         pass
     finally:
+        health.stop()
         connector.stop()
         publisher.close()
 
 
 @app.command("imap")
-def imap() -> None:
+def imap(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Port of /metrics, /healthz, /readyz (default 9467).")
+    ] = None,
+) -> None:
     """Poll the mailbox in ESCALATOR_IMAP_* and publish its new mail."""
     import asyncio
 
     from escalator.wiring import build_imap_poller
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
     channels = ChannelSettings()
     try:
         poller, publisher = build_imap_poller(KafkaSettings(), channels)
@@ -83,11 +97,13 @@ def imap() -> None:
         channels.imap_folder,
         channels.imap_poll_seconds,
     )
+    health = _health_server(metrics_port or settings.imap_metrics_port, publisher)
     try:
         asyncio.run(poller.run(asyncio.Event()))
     except KeyboardInterrupt:
         pass
     finally:
+        health.stop()
         publisher.close()
 
 
@@ -97,20 +113,44 @@ def replies() -> None:
     import signal
 
     import httpx
-    from prometheus_client import start_http_server
+    from prometheus_client import REGISTRY
 
+    from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
     from escalator.settings import OutboundSettings
     from escalator.wiring import build_delivery_service
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
+    kafka = KafkaSettings()
     outbound = OutboundSettings()
-    start_http_server(outbound.replies_metrics_port, addr=settings.http_host)
     with httpx.Client(timeout=10.0) as client:
-        service = build_delivery_service(KafkaSettings(), outbound, client)
+        service = build_delivery_service(kafka, outbound, client)
+        lag = KafkaLagCollector(
+            kafka.librdkafka(),
+            [WatchedGroup(f"{kafka.topics.prefix}replies", [kafka.topics.case_events])],
+            refresh_seconds=settings.lag_refresh_seconds,
+        )
+        REGISTRY.register(lag.start())
+        health = HealthServer(
+            outbound.replies_metrics_port,
+            lambda: {"partitions_assigned": service.holds_partitions()},
+            host=settings.http_host,
+        ).start()
         signal.signal(signal.SIGTERM, lambda *_: service.stop())
-        log.info("replies: delivering from %s", KafkaSettings().topics.case_events)
+        log.info("replies: delivering from %s", kafka.topics.case_events)
         try:
             service.run()
         except KeyboardInterrupt:
             service.stop()
+        finally:
+            lag.stop()
+            health.stop()
+
+
+def _health_server(port: int, publisher: KafkaPublisher) -> HealthServer:
+    """The side server of a connector without a web server: ready while Kafka answers."""
+    return HealthServer(
+        port,
+        lambda: {"kafka": publisher.check_connection(timeout_seconds=1.0)},
+        host="0.0.0.0",
+    ).start()

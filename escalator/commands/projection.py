@@ -8,7 +8,8 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from escalator.settings import KafkaSettings, Settings
 from queues import (
@@ -20,6 +21,7 @@ from queues import (
     upgrade,
 )
 from queues.store import redacted_url
+from queues.store_metrics import CaseStoreCollector
 
 log = logging.getLogger(__name__)
 
@@ -35,31 +37,51 @@ def run_projection(
     ] = True,
 ) -> None:
     """Project case events into the case store until SIGINT or SIGTERM."""
+    from escalator.observability.health_server import HealthServer
+    from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
+    from escalator.observability.logs import configure_logging
     from escalator.topic_admin import ensure_topics
     from escalator.wiring import consumer_config
 
     settings = Settings()
     kafka = KafkaSettings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
     url = settings.effective_database_url
     if migrate:
         upgrade(url)
     port = settings.projection_metrics_port if metrics_port is None else metrics_port
-    server, _thread = start_http_server(port, registry=REGISTRY)
     engine = make_engine(url)
+    session_factory = make_session_factory(engine)
     # librdkafka notices a topic created after subscribe() only at its next metadata refresh
     # (minutes): make sure it exists first, as the worker does.
     ensure_topics(kafka, {kafka.topics.case_events: {}})
     projection = Projection(
         kafka_config=consumer_config(settings, kafka),
         topic=kafka.topics.case_events,
-        session_factory=make_session_factory(engine),
+        session_factory=session_factory,
         group_id=DEFAULT_GROUP_ID,
         metrics=ProjectionMetrics(REGISTRY),
         batch_size=batch_size,
     )
+    REGISTRY.register(CaseStoreCollector(session_factory))
+    lag = KafkaLagCollector(
+        kafka.librdkafka(),
+        [WatchedGroup(DEFAULT_GROUP_ID, [kafka.topics.case_events])],
+        refresh_seconds=settings.lag_refresh_seconds,
+    )
+    REGISTRY.register(lag.start())
+
+    def readiness() -> dict[str, bool]:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = True
+        except Exception:  # any failure to reach it means not ready
+            database = False
+        return {"partitions_assigned": bool(projection.assigned), "database": database}
+
+    # all interfaces, as before: Prometheus scrapes it from outside the container
+    server = HealthServer(port, readiness, host="0.0.0.0").start()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after the current batch", signum)
@@ -68,7 +90,7 @@ def run_projection(
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     log.info(
-        "projecting %s into %s; metrics on http://127.0.0.1:%d/metrics",
+        "projecting %s into %s; /metrics, /healthz, /readyz on port %d",
         kafka.topics.case_events,
         redacted_url(url),
         port,
@@ -76,5 +98,6 @@ def run_projection(
     try:
         projection.run_until_stopped()
     finally:
-        server.shutdown()
+        lag.stop()
+        server.stop()
         engine.dispose()

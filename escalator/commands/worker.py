@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
+from escalator.observability.logs import configure_logging, dict_config
 from escalator.settings import KafkaSettings, Settings
 
 
@@ -23,7 +23,17 @@ def run_worker(
     settings = Settings()
     if web_port is not None:
         settings.worker_web_port = web_port
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
     app = build_worker_app(settings, KafkaSettings())
-    worker = faust.Worker(app, loglevel=settings.log_level.lower())
+    custom = settings.log_format == "json" or settings.log_redact
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level.lower(),
+        # faust re-configures logging when it starts: hand it ours (else its coloured text)
+        logging_config=(
+            dict_config(settings.log_level, settings.log_format, settings.log_redact)
+            if custom
+            else None
+        ),
+    )
     worker.execute_from_commandline()

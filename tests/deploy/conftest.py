@@ -8,18 +8,32 @@ once everything has been counted.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 
-from schemas import Topics
+from connectors.publisher import PRODUCER_DEFAULTS
+from schemas import AgentAction, AgentActionType, Topics
 from tests.kafka_support import delete_topics_with_prefix, produce
 from tests.stack_support import Stack, escalator_stack
+
+STACK_RULES = Path(__file__).with_name("stack_rules.yaml")
+STACK_ENV = {
+    "ESCALATOR_RULES": str(STACK_RULES),
+    "ESCALATOR_LAG_REFRESH_SECONDS": "1",
+    "ESCALATOR_UNROUTED_AFTER_SECONDS": "5",
+    "ESCALATOR_LOG_FORMAT": "json",
+    "ESCALATOR_LOG_REDACT": "true",
+}
+"""Settings of the deploy tests' stack: SLA rules, lag measured every second, redacted JSON logs."""
 
 VALID_MESSAGE = {
     "channel": "sms",
@@ -39,6 +53,59 @@ class ScrapedStack:
     expositions: dict[str, str]
 
 
+def message(external_id: str, text: str = "My parcel never arrived") -> dict[str, str]:
+    """A valid inbound message from its own sender (so it opens its own case)."""
+    return {
+        **VALID_MESSAGE,
+        "external_id": external_id,
+        "sender": f"sender-{external_id}",
+        "text": text,
+    }
+
+
+def case_of(database: Path, external_id: str, timeout_seconds: float = 60) -> str:
+    """The case id the projection recorded for a message, waiting for it to arrive."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if database.exists():
+            with sqlite3.connect(database) as connection:
+                row = connection.execute(
+                    "SELECT case_id FROM messages WHERE external_id = ?", (external_id,)
+                ).fetchone()
+            if row:
+                return str(row[0])
+        time.sleep(0.3)
+    pytest.fail(f"the case store never recorded message {external_id}")
+
+
+def act(bootstrap: str, topics: Topics, case_id: str, *actions: AgentActionType) -> None:
+    """Publish agent actions on a case (keyed by case id, as `escalator cases act` does)."""
+    producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap})
+    for kind in actions:
+        action = AgentAction(
+            action_id=str(uuid.uuid4()),
+            case_id=case_id,
+            agent_id="sre-test",
+            type=kind,
+            at=datetime.now(UTC),
+            text="We are on it." if kind is AgentActionType.REPLY else None,
+        )
+        producer.produce(
+            topics.agent_actions, key=case_id.encode(), value=action.model_dump_json().encode()
+        )
+    assert producer.flush(30) == 0
+
+
+def answered_and_breached(stack: Stack, bootstrap: str, topics: Topics, tag: str) -> None:
+    """One case answered in time then resolved, one left to breach its 2 s target."""
+    ingress = stack.ingress_url
+    answered, breaching = f"answered-{tag}", f"outage-{tag}"
+    for body in (message(answered), message(breaching, "Total outage since this morning")):
+        assert httpx.post(f"{ingress}/v1/messages", json=body, timeout=30).status_code == 202
+    case_id = case_of(stack.workdir / "escalator.db", answered)
+    act(bootstrap, topics, case_id, AgentActionType.REPLY, AgentActionType.RESOLVE)
+
+
 def _scrape_all(urls: dict[str, str]) -> dict[str, str]:
     return {name: httpx.get(f"{url}/metrics", timeout=5).text for name, url in urls.items()}
 
@@ -55,6 +122,15 @@ def _counted(expositions: dict[str, str]) -> bool:
         and 'escalator_ingress_messages_rejected_total{reason="invalid_json"}' in ingress
         and 'escalator_projection_events_total{type="case.routed"}' in projection
         and 'escalator_projection_errors_total{reason="malformed"}' in projection
+        and "escalator_sla_breaches_total{" in worker
+        and "escalator_escalations_total{" in worker
+        and "escalator_dead_letter_records " in worker
+        and "escalator_consumer_lag_records{" in worker
+        and "escalator_sla_clocks_met_total{" in projection
+        and "escalator_first_response_seconds_count{" in projection
+        and "escalator_resolution_seconds_count{" in projection
+        and "escalator_cases_breached{" in projection
+        and "escalator_consumer_lag_records{" in projection
     )
 
 
@@ -66,7 +142,7 @@ def scraped_stack(
     prefix = f"t{uuid.uuid4().hex[:8]}."
     workdir: Path = tmp_path_factory.mktemp("deploy-stack")
     topics = Topics(prefix)
-    with escalator_stack(kafka_bootstrap, prefix, workdir) as stack:
+    with escalator_stack(kafka_bootstrap, prefix, workdir, **STACK_ENV) as stack:
         stack.start_worker()
         stack.start_ingress()
         stack.start_projection()
@@ -81,6 +157,7 @@ def scraped_stack(
         assert refused.status_code == 400 or refused.status_code == 422, refused.text
         produce(kafka_bootstrap, topics.inbound, [(b"broken", b"not a message")])
         produce(kafka_bootstrap, topics.case_events, [(b"broken", b"not an event")])
+        answered_and_breached(stack, kafka_bootstrap, topics, "first")
         deadline = time.monotonic() + 90
         expositions = _scrape_all(urls)
         while not _counted(expositions):

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from escalator.demo.processes import free_port
-from tests.deploy.conftest import VALID_MESSAGE, ScrapedStack
+from schemas import Topics
+from tests.deploy.conftest import VALID_MESSAGE, ScrapedStack, answered_and_breached
 from tests.deploy.promql import REPO, alert_rules, dashboard_expressions, load_yaml
 from tests.kafka_support import produce
 
@@ -112,12 +113,20 @@ def live_prometheus(prometheus: str, scraped_stack: ScrapedStack, kafka_bootstra
     assert httpx.post(f"{ingress}/v1/messages", content=b"{", timeout=30).status_code >= 400
     produce(kafka_bootstrap, f"{prefix}messages.inbound", [(b"broken", b"not a message")])
     produce(kafka_bootstrap, f"{prefix}cases.events", [(b"broken", b"not an event")])
+    # an answered and resolved case, and one that breaches its 2 s first-response target
+    answered_and_breached(scraped_stack.stack, kafka_bootstrap, Topics(prefix), "live")
     for expr in (
         'sum(rate(escalator_projection_events_total{type="case.routed"}[1m])) > 0',
         # a counter's first sample is no increase to rate(); two samples make it data
         "count_over_time(escalator_messages_duplicate_total[1m]) >= 2",
         "sum(rate(escalator_messages_dead_lettered_total[1m])) > 0",
         "sum(rate(escalator_projection_errors_total[1m])) > 0",
+        "sum(rate(escalator_sla_clocks_met_total[1m])) > 0",
+        "sum(rate(escalator_first_response_seconds_count[1m])) > 0",
+        "sum(rate(escalator_resolution_seconds_count[1m])) > 0",
+        "sum(rate(escalator_sla_breaches_total[1m])) > 0",
+        "sum(rate(escalator_escalations_total[1m])) > 0",
+        "sum(rate(escalator_sla_timer_lag_seconds_count[1m])) > 0",
     ):
         wait_for(prometheus, expr)
     return prometheus
@@ -135,6 +144,21 @@ def test_alert_rules_load_and_are_healthy(live_prometheus: str) -> None:
 def test_every_alert_expression_evaluates(live_prometheus: str) -> None:
     for rule in alert_rules():
         query(live_prometheus, str(rule["expr"]))
+
+
+def test_exemplars_link_latency_to_cases(live_prometheus: str) -> None:
+    answer = httpx.get(
+        f"{live_prometheus}/api/v1/query_exemplars",
+        params={
+            "query": "escalator_first_response_seconds_bucket",
+            "start": time.time() - 600,
+            "end": time.time() + 60,
+        },
+        timeout=10,
+    ).json()
+    assert answer["status"] == "success", answer
+    labels = [e["labels"] for series in answer["data"] for e in series["exemplars"]]
+    assert labels and all(set(label) == {"case_id"} for label in labels), answer
 
 
 def test_every_dashboard_query_returns_data(live_prometheus: str) -> None:

@@ -1,0 +1,1 @@
+"""Process-wide observability wiring: exposition, health endpoints, Kafka lag, JSON logs."""
