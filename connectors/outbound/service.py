@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from pydantic import ValidationError
 
 from connectors.outbound import _metrics as metrics
@@ -78,10 +78,13 @@ class DeliveryService:
             }
         )
         self._producer = Producer({**PRODUCER_DEFAULTS, **connection})
+        self._assigned: frozenset[int] = frozenset()
 
     def run(self) -> None:
         """Deliver until `stop()`; commits each record's offset once it is fully handled."""
-        self._consumer.subscribe([self.topics.case_events])
+        self._consumer.subscribe(
+            [self.topics.case_events], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         try:
             while not self.stop_event.is_set():
                 message = self._consumer.poll(0.5)
@@ -103,7 +106,13 @@ class DeliveryService:
 
     def holds_partitions(self) -> bool:
         """Whether the consumer has partitions of `cases.events` assigned (for `/readyz`)."""
-        return bool(self._consumer.assignment())
+        return bool(self._assigned)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned = self._assigned | {tp.partition for tp in partitions}
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned = self._assigned - {tp.partition for tp in partitions}
 
     def stop(self) -> None:
         """Ask `run` to return (a record in progress stays uncommitted, so it is redone)."""
