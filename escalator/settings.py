@@ -151,6 +151,9 @@ class ChannelSettings(BaseSettings):
     meta_verify_token: SecretStr | None = None
     x_consumer_secret: SecretStr | None = None
     discourse_secret: SecretStr | None = None
+    discourse_api_username: str = Field(
+        default="system", description="The user Escalator posts replies as; its posts are ignored."
+    )
     webhook_secret: SecretStr | None = None
     email_webhook_secret: SecretStr | None = None
     webhook_tolerance_seconds: int = Field(

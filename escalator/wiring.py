@@ -206,6 +206,7 @@ def channel_config(channels: ChannelSettings) -> ChannelConfig:
         meta_verify_token=_secret(channels.meta_verify_token),
         x_consumer_secret=_secret(channels.x_consumer_secret),
         discourse_secret=_secret(channels.discourse_secret),
+        discourse_api_username=channels.discourse_api_username,
         webhook_secret=_secret(channels.webhook_secret),
         email_webhook_secret=_secret(channels.email_webhook_secret),
         tolerance_seconds=channels.webhook_tolerance_seconds,

@@ -20,6 +20,7 @@ class Stack:
     ingress_url: str = ""
     worker_url: str = ""
     projection_url: str = ""
+    replies_url: str = ""
 
     def start_worker(self) -> processes.ManagedProcess:
         """Start `escalator worker` and wait until its partitions are assigned."""
@@ -55,6 +56,16 @@ class Stack:
         self.projection_url = f"http://127.0.0.1:{port}"
         processes.wait_until_ready(f"{self.projection_url}/metrics", projection)
         return projection
+
+    def start_replies(self, **extra_env: str) -> processes.ManagedProcess:
+        """Start `escalator connect replies` (reply delivery) and wait for its /metrics."""
+        port = processes.free_port()
+        env = {**self.env, "ESCALATOR_REPLIES_METRICS_PORT": str(port), **extra_env}
+        replies = processes.start("replies", ["connect", "replies"], env, self.workdir / "logs")
+        self.started.append(replies)
+        self.replies_url = f"http://127.0.0.1:{port}"
+        processes.wait_until_ready(f"{self.replies_url}/metrics", replies)
+        return replies
 
     def worker_metrics(self) -> dict[str, float]:
         """The worker's `/metrics`, summed by sample name."""

@@ -30,6 +30,7 @@ class ChannelConfig:
     meta_verify_token: str | None = None
     x_consumer_secret: str | None = None
     discourse_secret: str | None = None
+    discourse_api_username: str | None = None
     webhook_secret: str | None = None
     email_webhook_secret: str | None = None
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
@@ -53,7 +54,9 @@ def channel_routers(
     if config.x_consumer_secret:
         routers["x"] = x.router(config.x_consumer_secret, sink, max_body_bytes)
     if config.discourse_secret:
-        routers["discourse"] = discourse.router(config.discourse_secret, sink, max_body_bytes)
+        routers["discourse"] = discourse.router(
+            config.discourse_secret, sink, max_body_bytes, config.discourse_api_username
+        )
     if config.webhook_secret:
         routers["webhook"] = webhook.router(
             config.webhook_secret, config.tolerance_seconds, sink, max_body_bytes

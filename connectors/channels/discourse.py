@@ -5,6 +5,8 @@ Every new post becomes a message with `thread_ref` = the topic id; a new topic a
 first post (`post_created` with `post_number` 1, which carries the text), so `topic_created`
 is acknowledged without a second message. Staff posts are published tagged
 `metadata.staff: true` so the stream can treat them as answers, not customer contacts.
+Posts by the API user Escalator replies as (`ESCALATOR_DISCOURSE_API_USERNAME`) are our own
+replies coming back: acknowledged and ignored, like a Slack bot's own messages.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def discourse_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac_sha256_hex(secret, body)
 
 
-def normalise(event: str, payload: dict[str, Any]) -> Outcome:
+def normalise(event: str, payload: dict[str, Any], own_username: str | None = None) -> Outcome:
     """A Discourse event as an Outcome: created posts become messages, the rest is ignored."""
     if event != "post_created":
         return Outcome(ignored=f"event {event or '(none)'!r}")
@@ -39,6 +41,8 @@ def normalise(event: str, payload: dict[str, Any]) -> Outcome:
         raise Rejection(400, "malformed", "post_created without a post object")
     if post.get("post_type", _REGULAR_POST) != _REGULAR_POST or post.get("user_id", 0) < 0:
         return Outcome(ignored="system or whisper post")  # user_id < 0: the system user
+    if own_username and str(post.get("username", "")).lower() == own_username.lower():
+        return Outcome(ignored="our own reply")
     topic_id = post["topic_id"]
     text = post.get("raw") or html_to_text(str(post.get("cooked") or ""))
     staff = bool(post.get("staff") or post.get("admin") or post.get("moderator"))
@@ -65,7 +69,9 @@ def normalise(event: str, payload: dict[str, Any]) -> Outcome:
     return Outcome(messages=[message])
 
 
-def router(secret: str, sink: MessageSink, max_body_bytes: int) -> APIRouter:
+def router(
+    secret: str, sink: MessageSink, max_body_bytes: int, own_username: str | None = None
+) -> APIRouter:
     """The Discourse webhook route."""
     api = APIRouter()
 
@@ -75,7 +81,8 @@ def router(secret: str, sink: MessageSink, max_body_bytes: int) -> APIRouter:
             discourse_signature(secret, body),
             "X-Discourse-Event-Signature",
         )
-        return normalise(request.headers.get("x-discourse-event", ""), json_object(body))
+        event = request.headers.get("x-discourse-event", "")
+        return normalise(event, json_object(body), own_username)
 
     @api.post(PATH)
     async def discourse_webhook(request: Request) -> Response:

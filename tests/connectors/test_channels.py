@@ -45,6 +45,7 @@ CONFIG = ChannelConfig(
     meta_verify_token="meta-verify",
     x_consumer_secret="x-consumer-secret",
     discourse_secret="discourse-secret",
+    discourse_api_username="support-bot",
     webhook_secret="webhook-secret",
     email_webhook_secret="email-secret",
 )
@@ -312,6 +313,18 @@ async def test_discourse_post_and_other_events(
     assert (
         await client.post("/v1/channels/discourse", content=body, headers=forged)
     ).status_code == 401
+    ours = {**DISCOURSE_POST_CREATED, "post": {**DISCOURSE_POST_CREATED["post"], "id": 99}}
+    ours["post"]["username"] = "Support-Bot"  # the API user our replies are posted as
+    echo = json.dumps(ours).encode()
+    answer = await client.post(
+        "/v1/channels/discourse",
+        content=echo,
+        headers={
+            **headers,
+            "X-Discourse-Event-Signature": discourse_signature("discourse-secret", echo),
+        },
+    )
+    assert answer.json() == {"accepted": 0, "messages": [], "ignored": "our own reply"}
 
 
 def webhook_post(payload: Any, secret: str = "webhook-secret", age: int = 0) -> dict[str, Any]:

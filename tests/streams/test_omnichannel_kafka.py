@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -24,6 +27,7 @@ from connectors.channels.webhook import webhook_signature
 from connectors.channels.x import x_signature
 from schemas import CaseEvent, Topics
 from tests.connectors.channel_samples import TWILIO_SMS, X_TWEET_CREATE
+from tests.connectors.peers import smtp_peer
 from tests.kafka_support import Record, consume_until
 from tests.stack_support import Stack, escalator_stack
 
@@ -210,3 +214,57 @@ def test_one_customer_one_case_across_email_chat_twitter_and_sms(
     assert [e.case_id for e in all_events if e.type == "case.opened"] == [case_id]
     assert metrics["escalator_messages_not_threaded_total"] == 1  # bob's auto-reply
     assert metrics["escalator_messages_duplicate_total"] >= 1  # the SMS delivered twice
+
+
+def test_agent_reply_goes_back_by_email_and_the_answer_threads_into_the_case(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = Topics(topic_prefix)
+    with (
+        smtp_peer() as mail_server,
+        escalator_stack(kafka_bootstrap, topic_prefix, tmp_path, **SECRETS) as stack,
+    ):
+        stack.start_worker()
+        stack.start_ingress()
+        stack.start_replies(
+            ESCALATOR_REPLY_FROM="help@acme.test",
+            ESCALATOR_SMTP_RELAY_HOST=mail_server.host,
+            ESCALATOR_SMTP_RELAY_PORT=str(mail_server.port),
+            ESCALATOR_REPLIES_FROM_BEGINNING="true",
+        )
+        send_mail(stack, "Ana Lopez <ana@example.com>", "q1@example.com")
+        [question] = appended(kafka_bootstrap, topics, 1)
+        case_id = question.case_id
+        reply = ["--agent", "agent-7", "--text", "We refunded the second charge."]
+        subprocess.run(
+            [sys.executable, "-m", "escalator", "cases", "act", case_id, "reply", *reply],
+            env={**os.environ, **stack.env},
+            check=True,
+            capture_output=True,
+        )
+        [(envelope, mail)] = mail_server.wait_for(1, timeout=90)
+        assert envelope.rcpt_tos == ["ana@example.com"]
+        assert mail["Subject"] == f"Re: Charged twice for order A-1234 [#{case_id}]"
+        assert mail["In-Reply-To"] == "<q1@example.com>"
+        assert mail.get_content().strip() == "We refunded the second charge."
+        # the customer answers the reply from another address: the thread still finds the case
+        send_mail(
+            stack,
+            "ana.private@example.org",
+            "q2@example.com",
+            Subject=str(mail["Subject"]),
+            In_Reply_To=str(mail["Message-ID"]),
+            References=f"<q1@example.com> {mail['Message-ID']}",
+        )
+        found = appended(kafka_bootstrap, topics, 3)
+        sent = processes_metric(stack.replies_url, "escalator_replies_sent_total")
+    answer = [e for e in found if e.payload["message_key"] == "email:q2@example.com"]
+    assert answer and answer[0].case_id == case_id
+    assert answer[0].payload["evidence"] == f"case reference {case_id} in the subject"
+    assert sent == 1
+
+
+def processes_metric(url: str, name: str) -> float:
+    from escalator.demo import processes
+
+    return processes.scrape(f"{url}/metrics").get(name, 0.0)
