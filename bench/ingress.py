@@ -1,7 +1,11 @@
 """Accepted messages/s through the HTTP ingress and the SMTP connector, against a bare
 confluent-kafka produce loop of the same messages in the same run (loopback only, bounded).
 
-Run: .venv/bin/python bench/ingress.py [--http N] [--smtp N] [--concurrency C]
+The HTTP ingress is driven twice: by Python httpx clients (which saturate first: the
+client is the limit) and, when `wrk` is installed, by wrk with a Lua script posting one new
+message per request (the ingress is the limit).
+
+Run: .venv/bin/python bench/ingress.py [--http N] [--smtp N] [--concurrency C] [--wrk-seconds S]
 Needs Kafka at KAFKA_BOOTSTRAP_SERVERS (default localhost:9092); topics are created under a
 fresh prefix and deleted afterwards.
 """
@@ -12,6 +16,8 @@ import argparse
 import asyncio
 import os
 import platform
+import re
+import shutil
 import smtplib
 import socket
 import subprocess
@@ -71,12 +77,8 @@ def bare_produce(topics: Topics, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
-    """Concurrent httpx clients posting one message per request to `escalator connect http`.
-
-    The server runs as its own process (as deployed), so the load generator does not share
-    its interpreter lock.
-    """
+def start_ingress(topics: Topics) -> tuple[subprocess.Popen[bytes], int]:
+    """`escalator connect http` as its own process (as deployed), once it answers."""
     port = free_port()
     env = {
         **os.environ,
@@ -97,6 +99,16 @@ def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
             process.kill()
             raise RuntimeError("escalator connect http did not start")
         time.sleep(0.2)
+    return process, port
+
+
+def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
+    """Concurrent httpx clients posting one message per request to `escalator connect http`.
+
+    The server runs as its own process, so the load generator does not share its
+    interpreter lock (but shares the machine's two cores).
+    """
+    process, port = start_ingress(topics)
     bodies = [message(i).model_dump_json().encode() for i in range(count)]
 
     async def drive() -> float:
@@ -127,6 +139,58 @@ def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
     finally:
         process.terminate()
         process.wait(30)
+
+
+WRK_SCRIPT = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local body = string.format(
+    '{"channel":"chat","external_id":"wrk-%s-%d","sender":"visitor-%d",' ..
+    '"text":"%s","sent_at":"2026-11-20T09:30:00Z"}',
+    "RUN", counter, counter % 500, "TEXT")
+  return wrk.format("POST", "/v1/messages", {["Content-Type"] = "application/json"}, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.duration,
+    e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50)))
+end
+"""
+
+
+def wrk_ingress(topics: Topics, seconds: int, connections: int) -> tuple[float, float] | None:
+    """wrk (one thread, `connections` connections) posting one new message per request.
+
+    Returns (accepted messages/s, median latency in ms), or None without wrk. Accepted =
+    requests answered 202: wrk counts any non-2xx/3xx answer and socket error apart.
+    """
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    script = Path(f"/tmp/escalator-bench-{uuid.uuid4().hex[:8]}.lua")
+    text = message(0).text.strip()
+    script.write_text(WRK_SCRIPT.replace("RUN", uuid.uuid4().hex[:8]).replace("TEXT", text))
+    process, port = start_ingress(topics)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        result = subprocess.run(
+            [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        )
+    finally:
+        process.terminate()
+        process.wait(30)
+        script.unlink()
+    found = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", result.stdout)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk output: {result.stdout}{result.stderr}")
+    requests, duration_us, refused, socket_errors, p50_us = (int(g) for g in found.groups())
+    accepted = requests - refused - socket_errors
+    return accepted / (duration_us / 1e6), p50_us / 1000
 
 
 def smtp_ingress(topics: Topics, count: int, connections: int) -> float:
@@ -169,6 +233,7 @@ def main() -> None:
     parser.add_argument("--smtp", type=int, default=2000, help="mails through SMTP")
     parser.add_argument("--concurrency", type=int, default=32, help="HTTP clients in flight")
     parser.add_argument("--connections", type=int, default=8, help="SMTP client sessions")
+    parser.add_argument("--wrk-seconds", type=int, default=10, help="wrk run length")
     args = parser.parse_args()
     topics = Topics(f"bench{uuid.uuid4().hex[:6]}.")
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
@@ -177,6 +242,7 @@ def main() -> None:
     try:
         baseline = bare_produce(topics, max(args.http, args.smtp))
         http = http_ingress(topics, args.http, args.concurrency)
+        wrk = wrk_ingress(topics, args.wrk_seconds, args.concurrency)
         smtp = smtp_ingress(topics, args.smtp, args.connections)
     finally:
         for future in admin.delete_topics([topics.inbound]).values():
@@ -187,7 +253,13 @@ def main() -> None:
     )
     print(f"{'path':<42}{'msgs/s':>10}{'vs bare produce':>18}")
     print(f"{'bare confluent-kafka produce loop':<42}{baseline:>10,.0f}{1.0:>17.3f}x")
-    print(f"{'HTTP POST /v1/messages (1 msg/request)':<42}{http:>10,.0f}{http / baseline:>17.3f}x")
+    print(f"{'HTTP POST /v1/messages, httpx clients':<42}{http:>10,.0f}{http / baseline:>17.3f}x")
+    if wrk is None:
+        print("HTTP POST /v1/messages, wrk: not run (wrk is not installed)")
+    else:
+        rate, p50 = wrk
+        label = f"HTTP POST /v1/messages, wrk (p50 {p50:.1f} ms)"
+        print(f"{label:<42}{rate:>10,.0f}{rate / baseline:>17.3f}x")
     print(f"{'SMTP (aiosmtpd, 1 mail/transaction)':<42}{smtp:>10,.0f}{smtp / baseline:>17.3f}x")
 
 

@@ -73,7 +73,8 @@ def apply_message(
     state.messages = [*state.messages, case_message][-MESSAGES_KEPT:]
     state.message_keys.append(key)
     state.contacts += 1
-    if state.status is CaseStatus.RESOLVED:
+    reopened = state.status is CaseStatus.RESOLVED
+    if reopened:
         events.extend(_reopen(state, threaded, ruleset))
     state.last_customer_message_at = at
     if state.awaiting_reply_since is None:
@@ -103,6 +104,10 @@ def apply_message(
     routed = case_record(state)
     if (state.queue, state.priority, tuple(state.tags)) != previous:
         events.append(_routed_event(state, threaded, decision, routed, previous_queue))
+    elif reopened:  # the case store learns the new status from a snapshot
+        events.append(
+            _snapshot(state, routed, key, "reopened by a customer message within the window", at)
+        )
     events.extend(clock_events)
     return CaseUpdate(
         state=state,
@@ -181,24 +186,29 @@ def _passive(state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleS
         events.extend(run_clocks(state, ruleset, clocks.agent_reply, at))
     state.sla = sla_view(state) or state.sla
     routed = case_record(state)
-    kind = CaseEventType.CASE_UPDATED.value
-    events.append(
-        CaseEvent(
-            event_id=event_id_for(state.case_id, kind, message.message_key),
-            case_id=state.case_id,
-            type=kind,
-            at=at,
-            reason=evidence,
-            payload=CaseRoutedPayload(
-                case=routed, rules_version=state.rules_version or ""
-            ).model_dump(mode="json"),
-        )
-    )
+    events.append(_snapshot(state, routed, message.message_key, evidence, at))
     return CaseUpdate(
         state=state,
         events=events,
         routed=routed,
         previous_queue=previous_queue if previous_queue != state.queue else None,
+    )
+
+
+def _snapshot(
+    state: CaseState, routed: Case, message_key: str, reason: str, at: datetime
+) -> CaseEvent:
+    """A `case.updated` event carrying the case as it now stands (for the case store)."""
+    kind = CaseEventType.CASE_UPDATED.value
+    return CaseEvent(
+        event_id=event_id_for(state.case_id, kind, message_key),
+        case_id=state.case_id,
+        type=kind,
+        at=at,
+        reason=reason,
+        payload=CaseRoutedPayload(case=routed, rules_version=state.rules_version or "").model_dump(
+            mode="json"
+        ),
     )
 
 

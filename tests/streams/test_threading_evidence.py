@@ -125,6 +125,8 @@ def test_message_to_a_case_resolved_within_the_window_reopens_it() -> None:
     assert update.state.reopened == 1
     reopened = [e for e in update.events if e.type == "case.reopened"]
     assert len(reopened) == 1 and "within the reopen window" in reopened[0].reason
+    [snapshot] = [e for e in update.events if e.type == "case.updated"]
+    assert snapshot.payload["case"]["status"] == "open"  # the case store sees it reopened
 
 
 def test_message_after_the_reopen_window_moves_to_a_successor_case() -> None:
