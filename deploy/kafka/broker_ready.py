@@ -2,7 +2,9 @@
 
 Usage: ``python broker_ready.py BOOTSTRAP [--wait SECONDS] [--pid PID]``. Exits 0 as soon as a
 metadata request lists at least one broker, 1 when the wait runs out, 2 when the broker process
-(``--pid``) has died in the meantime. Standard library plus confluent-kafka only.
+(``--pid``) has died in the meantime. Standard library plus confluent-kafka only. With
+``KAFKA_SASL_PASSWORD`` set (kafka.sh's SASL profile) it authenticates with SCRAM-SHA-512 as
+``KAFKA_SASL_USERNAME`` (default escalator).
 """
 
 from __future__ import annotations
@@ -27,7 +29,18 @@ _QUIET.propagate = False
 
 def broker_answers(bootstrap: str, timeout: float) -> bool:
     """Return whether the broker at `bootstrap` answers a metadata request within `timeout`."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _QUIET})
+    config: dict[str, object] = {"bootstrap.servers": bootstrap, "logger": _QUIET}
+    password = os.environ.get("KAFKA_SASL_PASSWORD")
+    if password:
+        config.update(
+            {
+                "security.protocol": "sasl_plaintext",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": os.environ.get("KAFKA_SASL_USERNAME", "escalator"),
+                "sasl.password": password,
+            }
+        )
+    admin = AdminClient(config)
     try:
         metadata = admin.list_topics(timeout=timeout)
     except Exception:  # any KafkaException means "not ready yet"
