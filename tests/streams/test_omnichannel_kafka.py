@@ -92,10 +92,10 @@ def send_chat(stack: Stack) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def send_tweet(stack: Stack, text: str) -> None:
+def send_tweet(stack: Stack, text: str, tweet_id: str = "1050118621198921999") -> None:
     payload = copy.deepcopy(X_TWEET_CREATE)
     tweet = payload["tweet_create_events"][0]
-    tweet.update({"id_str": "1050118621198921999", "text": text})
+    tweet.update({"id_str": tweet_id, "text": text})
     tweet["user"].update({"screen_name": "ana_l", "id_str": "777"})
     body = json.dumps(payload).encode()
     answer = httpx.post(
@@ -268,3 +268,49 @@ def processes_metric(url: str, name: str) -> float:
     from escalator.demo import processes
 
     return processes.scrape(f"{url}/metrics").get(name, 0.0)
+
+
+def customers_cli(stack: Stack, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "escalator", "customers", *args],
+        env={**os.environ, **stack.env},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def test_merge_and_split_change_where_later_messages_go(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = Topics(topic_prefix)
+    with escalator_stack(kafka_bootstrap, topic_prefix, tmp_path, **SECRETS) as stack:
+        stack.start_worker()
+        stack.start_ingress()
+        send_mail(stack, "ana@example.com", "e1@example.com")
+        [mail] = appended(kafka_bootstrap, topics, 1)
+        send_tweet(stack, "@acme my refund is late", tweet_id="1")
+        tweet = [e for e in appended(kafka_bootstrap, topics, 2) if e.case_id != mail.case_id]
+        assert len(tweet) == 1  # no evidence links the two: two customers, two cases
+        ana, tweeter = mail.payload["customer_id"], tweet[0].payload["customer_id"]
+        out = customers_cli(stack, "merge", tweeter, ana, "--reason", "same person, confirmed")
+        assert out.strip() == f"merged {tweeter} into {ana}"
+        [record] = consume_until(kafka_bootstrap, topics.identity, 1)
+        assert record.key == f"customer:{tweeter}".encode()
+        assert record.json()["reason"] == "same person, confirmed"
+        time.sleep(2)  # every worker follows the identity topic (polled every 0.5 s)
+        send_tweet(stack, "@acme any news?", tweet_id="2")
+        merged = appended(kafka_bootstrap, topics, 3)[-1]
+        customers_cli(stack, "split", tweeter, "--reason", "not her after all")
+        consume_until(kafka_bootstrap, topics.identity, 2)
+        time.sleep(2)
+        send_tweet(stack, "@acme hello again", tweet_id="3")
+        split = appended(kafka_bootstrap, topics, 4)[-1]
+    assert merged.payload["message_key"] == "twitter:2"
+    assert merged.case_id == mail.case_id
+    assert merged.payload["customer_id"] == ana
+    assert "merged into" in merged.payload["identity_evidence"]
+    assert "same person, confirmed" in merged.payload["identity_evidence"]
+    assert split.payload["message_key"] == "twitter:3"
+    assert (split.case_id, split.payload["customer_id"]) == (tweet[0].case_id, tweeter)
