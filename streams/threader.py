@@ -63,6 +63,11 @@ def is_staff_answer(message: InboundMessage) -> bool:
     return message.channel == "community" and bool(message.metadata.get("staff"))
 
 
+def _starts_topic(message: InboundMessage) -> bool:
+    """A forum post that opens its topic (its author is the one asking)."""
+    return message.metadata.get("kind") == "topic"
+
+
 def _tags(message: InboundMessage) -> list[str]:
     tags = message.metadata.get("tags")
     return [str(tag) for tag in tags] if isinstance(tags, list) else []
@@ -117,7 +122,8 @@ def thread(
         opens = True
         state.case_ids.append(case_id)
         _trim_list(state.case_ids, MAX_THREAD_REFS)
-    if not (automatic or staff):
+    joined_someone_elses_topic = evidence.startswith("forum topic") and not _starts_topic(message)
+    if not (automatic or staff or joined_someone_elses_topic):
         state.open_case_id = case_id
         state.open_case_at = at
     if message.thread_ref:

@@ -169,8 +169,10 @@ class ChannelSenders:
         mail["Date"] = formatdate(reply.at.timestamp(), usegmt=True)
         # the same reply always has the same id: a resent copy is recognisably the same mail
         mail["Message-ID"] = f"<{reply.action_id}.{reply.case_id}@{domain}>"
-        references = [_bracketed(ref) for ref in (reply.thread_ref, reply.in_reply_to) if ref]
-        if reply.in_reply_to:
+        # only real Message-IDs (a mail without one is known by a content hash instead)
+        ids = [ref for ref in (reply.thread_ref, reply.in_reply_to) if ref and "@" in ref]
+        references = [_bracketed(ref) for ref in ids]
+        if reply.in_reply_to and "@" in reply.in_reply_to:
             mail["In-Reply-To"] = _bracketed(reply.in_reply_to)
         if references:
             mail["References"] = " ".join(dict.fromkeys(references))

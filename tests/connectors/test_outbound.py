@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
+from connectors.outbound._model import reply_in
 from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
@@ -286,3 +287,17 @@ def test_escalation_notifications_go_to_slack_and_email(
     assert CASE in mail["Subject"]
     assert failed.payload["target"] == "nobody"
     assert failed.payload["reason"] == "not_configured"
+
+
+def test_reply_mail_without_a_customer_message_id_starts_no_false_thread() -> None:
+    config = OutboundConfig(reply_from="help@acme.test", smtp=SmtpRelay("127.0.0.1", 1))
+    event = reply_event(
+        "n1", "email", recipient="ana@example.com", subject="Re: [#C-AB2CD3EF4G] help"
+    )
+    event.payload["message"]["in_reply_to"] = "sha256:0f3a"  # the customer's mail had no id
+    reply = reply_in(event)
+    assert reply is not None
+    with httpx.Client() as client:
+        mail = ChannelSenders(config, client).email_message(reply)
+    assert mail["In-Reply-To"] is None and mail["References"] is None
+    assert mail["Subject"] == "Re: [#C-AB2CD3EF4G] help"  # the reference is not repeated

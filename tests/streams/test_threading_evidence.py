@@ -106,6 +106,10 @@ def test_forum_posts_share_their_topics_case_and_staff_posts_never_open_it() -> 
     assert threaded(answer).case_id == threaded(question).case_id
     assert not threaded(answer).opens_case
     assert state.open_case_id is None  # staff have no case of their own
+    helper = {**topic, "sender": "bob"}
+    state, answer = thread(None, resolved("p4", customer="cus_bob", **helper), POLICY)
+    assert threaded(answer).case_id == threaded(question).case_id
+    assert state.open_case_id is None  # bob's next email is not ana's forum question
 
 
 def stage_c(result: object, state: Any = None) -> Any:
