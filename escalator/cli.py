@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from escalator.commands import (
+    agents,
     broker,
     case_actions,
     cases,
@@ -12,6 +13,7 @@ from escalator.commands import (
     customers,
     db,
     demo,
+    desk,
     projection,
     rules,
     rules_publish_cmd,
@@ -37,6 +39,8 @@ app.command("worker")(worker.run_worker)
 app.command("broker")(broker.run_broker)
 app.command("demo")(demo.run_demo)
 app.command("projection")(projection.run_projection)
+app.command("desk")(desk.run_desk)
+app.add_typer(agents.app, name="agents")
 
 
 def main() -> None:

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     projection_metrics_port: int = 9464
+    desk_host: str = Field(default="127.0.0.1", description="Address the desk API listens on.")
+    desk_port: int = Field(default=8090, description="Port of the desk API and console.")
+    desk_assigner: bool = Field(
+        default=True, description="Desk processes elect one of them to assign push queues."
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     phone_region: str | None = Field(

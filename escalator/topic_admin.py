@@ -50,7 +50,9 @@ def ensure_topics(
     missing = [
         NewTopic(
             name,
-            num_partitions=1 if name == kafka.topics.rules else kafka.partitions,
+            num_partitions=1
+            if name in (kafka.topics.rules, kafka.topics.assigner)
+            else kafka.partitions,
             replication_factor=kafka.replication_factor,
             config=config,
         )

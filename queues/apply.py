@@ -17,10 +17,11 @@ from enum import StrEnum
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from queues.models import CaseEventRow, CaseRow, MessageRow
+from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow
 from queues.slo import SloSample, slo_samples
 from queues.working_set import WorkingSet
 from schemas import (
+    Case,
     CaseEvent,
     CaseEventType,
     CaseOpenedPayload,
@@ -195,6 +196,8 @@ def _apply_message_appended(rows: WorkingSet, event: CaseEvent) -> None:
             )
         )
         case.message_count += 1
+    if message.direction == "inbound":
+        case.channel = message.channel
     case.channels = _merged(case.channels, [message.channel])
     _touch(case, event.at)
 
@@ -215,7 +218,48 @@ def _apply_case_routed(rows: WorkingSet, event: CaseEvent) -> None:
     case.rules_version = payload.rules_version or routed.rules_version
     if case.opened_at is None:
         case.opened_at = routed.opened_at
+    case.sla_due_at = _earliest_due(routed)
+    _apply_ownership(rows, case, routed, event)
     _touch(case, event.at)
+
+
+_COUNTING = frozenset({"running", "warning", "breached"})
+
+
+def _earliest_due(routed: Case) -> datetime | None:
+    """The earliest due time of the clocks still counting: what orders a queue."""
+    due = [
+        clock.due_at
+        for clock in routed.sla.values()
+        if clock.due_at is not None and clock.state.value in _COUNTING
+    ]
+    return min(due, default=None)
+
+
+def _apply_ownership(rows: WorkingSet, case: CaseRow, routed: Case, event: CaseEvent) -> None:
+    """Follow the snapshot's owner; each change of owner ends one assignment and starts another."""
+    previous, pending_before = case.assignee, case.assignment_pending
+    case.assignee, case.assignment_pending = routed.assignee, routed.assignment_pending
+    if routed.assignee == previous:
+        current = rows.open_assignment(case.case_id)
+        if current is not None and pending_before and not routed.assignment_pending:
+            current.accepted_at = event.at
+        return
+    rows.end_assignment(case.case_id, event.at, event.reason)
+    if routed.assignee is not None:
+        rows.start_assignment(
+            AssignmentRow(
+                event_id=event.event_id,
+                case_id=case.case_id,
+                agent=routed.assignee,
+                queue=routed.queue,
+                started_at=event.at,
+                started_reason=event.reason,
+                accepted_at=None if routed.assignment_pending else event.at,
+                ended_at=None,
+                ended_reason=None,
+            )
+        )
 
 
 def _case_for(rows: WorkingSet, event: CaseEvent, customer_id: str) -> CaseRow:
@@ -237,6 +281,10 @@ def _case_for(rows: WorkingSet, event: CaseEvent, customer_id: str) -> CaseRow:
             updated_at=event.at,
             last_event_at=event.at,
             message_count=0,
+            assignee=None,
+            assignment_pending=False,
+            channel=None,
+            sla_due_at=None,
         )
         rows.add_case(case)
     return case

@@ -4,8 +4,10 @@ The schema is dialect-neutral: JSON columns use SQLAlchemy's generic `JSON` type
 every timestamp goes through `UtcDateTime`, which stores UTC and always reads back an
 aware datetime, on SQLite (which has no time zones) as on PostgreSQL (`timestamptz`).
 
-Agents and assignments (issue 6) will get their own tables and a nullable
-`cases.assigned_agent_id`; nothing here needs to change shape for them.
+Two kinds of rows live here. Projected rows (cases, messages, case events, assignments)
+come only from `cases.events` and a rebuild recreates them identically. Desk rows
+(agents, their queue memberships, and the settings columns of queues) are configuration
+written by `escalator agents` and the desk API; a rebuild keeps them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     ForeignKey,
@@ -73,12 +76,69 @@ class Base(DeclarativeBase):
 
 
 class QueueRow(Base):
-    """An agent queue, created the first time a case is routed to it."""
+    """An agent queue: created the first time a case is routed to it (or by `escalator agents`).
+
+    `strategy` (round_robin | least_loaded | skills) and `mode` (push | pull) decide how
+    its cases reach agents; `skills` are required of every agent who gets one of its cases.
+    """
 
     __tablename__ = "queues"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     created_at: Mapped[datetime]
+    strategy: Mapped[str] = mapped_column(String(16), default="least_loaded")
+    mode: Mapped[str] = mapped_column(String(8), default="push")
+    skills: Mapped[list[str]] = mapped_column(default=list)
+    accept_timeout_seconds: Mapped[int] = mapped_column(Integer, default=120)
+
+
+class AgentRow(Base):
+    """A person who works cases: role, skills, capacity per channel, presence, hashed token."""
+
+    __tablename__ = "agents"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+    skills: Mapped[list[str]]
+    capacity: Mapped[dict[str, Any]]
+    presence: Mapped[str] = mapped_column(String(8))
+    presence_at: Mapped[datetime]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+
+
+class QueueMemberRow(Base):
+    """An agent's membership of a queue: they see and work its cases."""
+
+    __tablename__ = "queue_members"
+
+    queue: Mapped[str] = mapped_column(
+        ForeignKey("queues.name", ondelete="CASCADE"), primary_key=True
+    )
+    agent: Mapped[str] = mapped_column(
+        ForeignKey("agents.name", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class AssignmentRow(Base):
+    """One stretch of a case's ownership by one agent, from the events that began and ended it."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        Index("ix_assignments_case_id", "case_id"),
+        Index("ix_assignments_agent_ended_at", "agent", "ended_at"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(64))
+    queue: Mapped[str | None] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    started_reason: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class CaseRow(Base):
@@ -88,6 +148,7 @@ class CaseRow(Base):
     __table_args__ = (
         Index("ix_cases_queue_status", "queue", "status"),
         Index("ix_cases_customer_id", "customer_id"),
+        Index("ix_cases_assignee", "assignee"),
     )
 
     case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -104,6 +165,12 @@ class CaseRow(Base):
     updated_at: Mapped[datetime]
     last_event_at: Mapped[datetime]
     message_count: Mapped[int] = mapped_column(Integer)
+    assignee: Mapped[str | None] = mapped_column(String(64), default=None)
+    assignment_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel: Mapped[str | None] = mapped_column(String(32), default=None)
+    """The channel of the latest customer message: where a reply goes, whose capacity it uses."""
+    sla_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    """The earliest due time of the clocks still counting (breached ones included)."""
 
     # Declared so the unit of work writes a new queue before the cases that point at it.
     queue_row: Mapped[QueueRow | None] = relationship(lazy="raise")

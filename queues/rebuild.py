@@ -16,10 +16,12 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+from sqlalchemy import delete
 
 from queues import migrate
 from queues.engine import make_engine, make_session_factory
 from queues.metrics import ProjectionMetrics
+from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow
 from queues.projection import Projection
 from queues.store import CaseStore, redacted_url
 from queues.writer import BatchResult
@@ -27,6 +29,9 @@ from queues.writer import BatchResult
 log = logging.getLogger(__name__)
 
 REBUILD_GROUP_PREFIX = "escalator-rebuild-"
+
+PROJECTED_ROWS = (AssignmentRow, CaseEventRow, MessageRow, CaseRow)
+"""Tables made only from `cases.events`, children first: what a rebuild empties."""
 
 
 class StoreNotEmptyError(Exception):
@@ -81,7 +86,11 @@ def rebuild(
 
 
 def _empty_store(database_url: str, *, force: bool) -> None:
-    """Drop the store's tables if it has any, refusing to drop cases unless forced."""
+    """Delete the projected rows if there are any, refusing to drop cases unless forced.
+
+    Desk configuration (agents, their queue memberships, queue settings) is not projected
+    from the topic, so it is kept.
+    """
     engine = make_engine(database_url)
     try:
         if migrate.current_revision(engine) is None:
@@ -95,7 +104,14 @@ def _empty_store(database_url: str, *, force: bool) -> None:
             "use --force to replace them"
         )
     log.info("emptying the case store at %s", redacted_url(database_url))
-    migrate.downgrade(database_url, "base")
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for row in PROJECTED_ROWS:
+                connection.execute(delete(row))
+    finally:
+        engine.dispose()
 
 
 def _delete_group(kafka_config: Mapping[str, Any], group_id: str) -> None:

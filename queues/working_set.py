@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from queues.models import CaseEventRow, CaseRow, MessageRow, QueueRow
+from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow, QueueRow
 from schemas import CaseEvent, CaseEventType
 
 
@@ -33,6 +33,7 @@ class WorkingSet:
         self._cases = {case.case_id: case for case in cases}
         self._message_keys = set(message_keys)
         self._queue_names = set(queue_names)
+        self._open_assignments: dict[str, AssignmentRow] = {}
 
     @classmethod
     def load(cls, session: Session, events: Sequence[CaseEvent]) -> WorkingSet:
@@ -55,6 +56,12 @@ class WorkingSet:
         if case_ids:
             for case in session.scalars(select(CaseRow).where(CaseRow.case_id.in_(case_ids))):
                 rows._cases[case.case_id] = case
+            for assignment in session.scalars(
+                select(AssignmentRow).where(
+                    AssignmentRow.case_id.in_(case_ids), AssignmentRow.ended_at.is_(None)
+                )
+            ):
+                rows._open_assignments[assignment.case_id] = assignment
         if message_keys:
             pair = tuple_(MessageRow.case_id, MessageRow.message_key)
             found = session.execute(
@@ -95,3 +102,19 @@ class WorkingSet:
         if name not in self._queue_names:
             self._queue_names.add(name)
             self.session.add(QueueRow(name=name, created_at=created_at))
+
+    def open_assignment(self, case_id: str) -> AssignmentRow | None:
+        """The case's current (not ended) assignment, if any."""
+        return self._open_assignments.get(case_id)
+
+    def start_assignment(self, row: AssignmentRow) -> None:
+        """Record a new assignment as the case's current one."""
+        self._open_assignments[row.case_id] = row
+        self.session.add(row)
+
+    def end_assignment(self, case_id: str, at: datetime, reason: str) -> None:
+        """End the case's current assignment, if it has one."""
+        row = self._open_assignments.pop(case_id, None)
+        if row is not None:
+            row.ended_at = at
+            row.ended_reason = reason

@@ -21,6 +21,8 @@ class AgentActionType(StrEnum):
     TRANSFER = "transfer"
     RESOLVE = "resolve"
     REOPEN = "reopen"
+    ASSIGN = "assign"
+    """Escalator's assigner (or a lead) gives the case to `to_agent`, who must accept it."""
 
 
 class AgentAction(Contract):
@@ -35,6 +37,19 @@ class AgentAction(Contract):
     status: CaseStatus | None = None
     queue: str | None = None
     to_agent: str | None = None
+    override: bool = Field(
+        default=False,
+        description="Set by a lead or admin: act on a case another agent owns (reassign).",
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="Why, in words (e.g. the assigner's choice); carried into the events.",
+    )
+    expected_owner: str | None = Field(
+        default=None,
+        description="Apply only if the case is still owned by this agent (else rejected).",
+    )
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> AgentAction:
@@ -49,4 +64,6 @@ class AgentAction(Contract):
                 raise ValueError(f"a {self.type.value} action needs `{field}`")
         if self.type is AgentActionType.TRANSFER and not (self.queue or self.to_agent):
             raise ValueError("a transfer action needs `queue` or `to_agent`")
+        if self.type is AgentActionType.ASSIGN and not self.to_agent:
+            raise ValueError("an assign action needs `to_agent`")
         return self

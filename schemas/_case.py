@@ -74,3 +74,9 @@ class Case(Contract):
     messages: list[CaseMessage] = Field(min_length=1)
     opened_at: AwareDatetime | None = None
     rules_version: str | None = None
+    assignee: str | None = Field(
+        default=None, description="The agent who owns the case (claimed or assigned), if any."
+    )
+    assignment_pending: bool = Field(
+        default=False, description="True while an assignment waits for the assignee to accept."
+    )

@@ -47,6 +47,11 @@ class Topics:
         return f"{self.prefix}customers.identity"
 
     @property
+    def assigner(self) -> str:
+        """Internal, one partition: the desk processes' assigner election (its group's leader)."""
+        return f"{self.prefix}desk.assigner"
+
+    @property
     def resolved(self) -> str:
         """Internal repartition topic: valid messages re-keyed by customer id."""
         return f"{self.prefix}messages.resolved"

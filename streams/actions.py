@@ -1,8 +1,9 @@
-"""Agent actions in stage C: claim, release, reply, note, status, transfer, resolve, reopen.
+"""Agent actions in stage C: claim, assign, release, reply, note, status, transfer, resolve, reopen.
 
 Each action changes the case, drives its SLA clocks and is recorded as events with the
-agent and the reason; the case is then republished to its queue. An action id already
-applied (a redelivery) changes nothing.
+agent and the reason; the case is then republished to its queue. An action the ownership
+rules refuse (`streams.ownership`) changes nothing but is recorded as `action.rejected`
+with the reason. An action id already applied (a redelivery) changes nothing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from schemas.ids import event_id_for
 from streams import metrics
 from streams.case_state import ACTIONS_REMEMBERED, MESSAGES_KEPT, CaseState
 from streams.casework import CaseUpdate, case_record
+from streams.ownership import Refusal, refusal
 from streams.sla import ClockChange, run_clocks, sla_view
 
 _EVENT_OF: dict[AgentActionType, CaseEventType] = {
     AgentActionType.CLAIM: CaseEventType.CASE_CLAIMED,
+    AgentActionType.ASSIGN: CaseEventType.CASE_ASSIGNED,
     AgentActionType.RELEASE: CaseEventType.CASE_RELEASED,
     AgentActionType.REPLY: CaseEventType.MESSAGE_APPENDED,
     AgentActionType.NOTE: CaseEventType.MESSAGE_APPENDED,
@@ -47,18 +50,24 @@ def apply_action(
         return CaseUpdate(state=state)
     state = state.model_copy(deep=True)
     state.processed_actions = [*state.processed_actions, action.action_id][-ACTIONS_REMEMBERED:]
+    refused = refusal(state.claimed_by, state.status, action)
+    if refused is not None:
+        metrics.AGENT_ACTIONS_REJECTED.labels(action.type.value, refused.code).inc()
+        return CaseUpdate(state=state, events=[_rejected_event(state, action, refused)])
     previous_queue = state.queue
-    change, reason = _change(state, action)
+    changes, reason = _change(state, action)
+    if action.reason:
+        reason = f"{reason}: {action.reason}"
     if state.status is CaseStatus.RESOLVED and state.resolved_at is None:
         state.resolved_at = action.at  # the reopen window counts from here
     elif state.status is not CaseStatus.RESOLVED:
         state.resolved_at = None
     events = [_action_event(state, action, reason)]
-    if change is not None:
+    for change in changes:
         events += run_clocks(state, ruleset, change, action.at)
     state.sla = sla_view(state) or state.sla
     routed = case_record(state)
-    events.append(_updated_event(state, action, routed))
+    events.append(_updated_event(state, action, routed, reason))
     metrics.AGENT_ACTIONS.labels(action.type.value).inc()
     return CaseUpdate(
         state=state,
@@ -68,40 +77,76 @@ def apply_action(
     )
 
 
-def _change(state: CaseState, action: AgentAction) -> tuple[ClockChange | None, str]:
-    """Change the case for the action; the clock transition it implies and the reason."""
+def _change(state: CaseState, action: AgentAction) -> tuple[list[ClockChange], str]:
+    """Change the case for the action; the clock transitions it implies and the reason."""
     who = action.agent_id
     kind = action.type
-    if kind is AgentActionType.CLAIM:
-        state.claimed_by = who
-        return clocks.claimed, f"claimed by {who}"
-    if kind is AgentActionType.RELEASE:
-        state.claimed_by = None
-        return clocks.released, f"released by {who}"
+    if kind in (AgentActionType.CLAIM, AgentActionType.ASSIGN, AgentActionType.RELEASE):
+        return _ownership(state, action)
     if kind in (AgentActionType.REPLY, AgentActionType.NOTE):
         reply = kind is AgentActionType.REPLY
         state.messages = [*state.messages, _agent_message(state, action)][-MESSAGES_KEPT:]
         if not reply:
-            return None, f"internal note by {who}"
+            return [], f"internal note by {who}"
         state.agent_replies += 1
         state.last_agent_reply_at = action.at
         state.awaiting_reply_since = None
         if state.status is CaseStatus.NEW:
             state.status = CaseStatus.OPEN
-        return clocks.agent_reply, f"reply by {who}"
+        return [clocks.agent_reply], f"reply by {who}"
     if kind is AgentActionType.STATUS and action.status is not None:
-        return _status(state, action.status), f"status set to {action.status.value} by {who}"
+        return [_status(state, action.status)], f"status set to {action.status.value} by {who}"
     if kind is AgentActionType.TRANSFER:
-        if action.queue:
-            state.queue = action.queue
-        if action.to_agent:
-            state.claimed_by = action.to_agent
-        target = action.queue or action.to_agent
-        return None, f"transferred to {target} by {who}"
+        return _transfer(state, action)
     if kind is AgentActionType.RESOLVE:
-        return _status(state, CaseStatus.RESOLVED), f"resolved by {who}"
+        return [_status(state, CaseStatus.RESOLVED)], f"resolved by {who}"
     state.reopened += 1
-    return _status(state, CaseStatus.OPEN), f"reopened by {who}"
+    return [_status(state, CaseStatus.OPEN)], f"reopened by {who}"
+
+
+def _ownership(state: CaseState, action: AgentAction) -> tuple[list[ClockChange], str]:
+    """Claim (or accept an assignment), assign, or release; the stage already allowed it."""
+    who = action.agent_id
+    accepted_before = state.claimed_by is not None and not state.assignment_pending
+    if action.type is AgentActionType.CLAIM:
+        if state.claimed_by == who:
+            reason = f"already claimed by {who}" if accepted_before else f"accepted by {who}"
+        elif state.claimed_by is not None:
+            reason = f"claimed by {who}, taking over from {state.claimed_by}"
+        else:
+            reason = f"claimed by {who}"
+        state.claimed_by, state.assignment_pending = who, False
+        return ([] if accepted_before else [clocks.claimed]), reason
+    if action.type is AgentActionType.ASSIGN:
+        target = action.to_agent or who
+        state.claimed_by, state.assignment_pending = target, target != who
+        reason = f"assigned to {target} by {who}"
+        if state.assignment_pending:
+            return ([clocks.released] if accepted_before else []), reason
+        return [clocks.claimed], reason
+    previous = state.claimed_by
+    state.claimed_by, state.assignment_pending = None, False
+    reason = f"released by {who}" if previous == who else f"{previous}'s case released by {who}"
+    return ([clocks.released] if accepted_before else []), reason
+
+
+def _transfer(state: CaseState, action: AgentAction) -> tuple[list[ClockChange], str]:
+    """Move the case to a queue (it waits there unowned) and/or give it to an agent."""
+    accepted_before = state.claimed_by is not None and not state.assignment_pending
+    changes: list[ClockChange] = []
+    if action.queue and action.queue != state.queue:
+        state.queue = action.queue
+        changes.append(clocks.routed)
+    if action.to_agent:
+        state.claimed_by, state.assignment_pending = action.to_agent, False
+        if not accepted_before:
+            changes.append(clocks.claimed)
+    elif action.queue:
+        state.claimed_by, state.assignment_pending = None, False
+        if accepted_before:
+            changes.insert(0, clocks.released)
+    target = " and ".join(t for t in (action.queue, action.to_agent) if t)
+    return changes, f"transferred to {target} by {action.agent_id}"
 
 
 def _status(state: CaseState, status: CaseStatus) -> ClockChange:
@@ -154,14 +199,31 @@ def _action_event(state: CaseState, action: AgentAction, reason: str) -> CaseEve
     )
 
 
-def _updated_event(state: CaseState, action: AgentAction, routed: Case) -> CaseEvent:
+def _rejected_event(state: CaseState, action: AgentAction, refused: Refusal) -> CaseEvent:
+    kind = CaseEventType.ACTION_REJECTED.value
+    return CaseEvent(
+        event_id=event_id_for(state.case_id, kind, action.action_id),
+        case_id=state.case_id,
+        type=kind,
+        at=action.at,
+        reason=refused.reason,
+        payload={
+            "action": action.model_dump(mode="json"),
+            "code": refused.code,
+            "owner": state.claimed_by,
+            "status": state.status.value,
+        },
+    )
+
+
+def _updated_event(state: CaseState, action: AgentAction, routed: Case, reason: str) -> CaseEvent:
     kind = CaseEventType.CASE_UPDATED.value
     return CaseEvent(
         event_id=event_id_for(state.case_id, kind, action.action_id),
         case_id=state.case_id,
         type=kind,
         at=action.at,
-        reason=f"after {action.type.value} by {action.agent_id}",
+        reason=f"after {action.type.value}: {reason}",
         payload=CaseRoutedPayload(
             case=routed,
             rules_version=state.rules_version or "",

@@ -49,6 +49,7 @@ class CaseState(BaseModel):
     clocks: dict[str, Any] | None = None
     next_deadline: datetime | None = None
     claimed_by: str | None = None
+    assignment_pending: bool = False
     processed_actions: list[str] = Field(default_factory=list)
 
     def facts(self, at: datetime) -> CaseFacts:

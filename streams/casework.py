@@ -291,6 +291,8 @@ def case_record(state: CaseState) -> Case:
         messages=list(state.messages),
         opened_at=state.opened_at,
         rules_version=state.rules_version,
+        assignee=state.claimed_by,
+        assignment_pending=state.assignment_pending,
     )
 
 

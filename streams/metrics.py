@@ -59,6 +59,11 @@ AGENT_ACTIONS = Counter(
     "Agent actions applied to cases, by type.",
     ["type"],
 )
+AGENT_ACTIONS_REJECTED = Counter(
+    "escalator_agent_actions_rejected",
+    "Agent actions refused by stage C's ownership rules, by type and reason code.",
+    ["type", "code"],
+)
 TIMER_LAG = Histogram(
     "escalator_sla_timer_lag_seconds",
     "How late an SLA deadline was processed after it fell due (wall clock).",

@@ -21,6 +21,7 @@ class Stack:
     worker_url: str = ""
     projection_url: str = ""
     replies_url: str = ""
+    desk_url: str = ""
 
     def start_worker(self) -> processes.ManagedProcess:
         """Start `escalator worker` and wait until its partitions are assigned."""
@@ -66,6 +67,20 @@ class Stack:
         self.replies_url = f"http://127.0.0.1:{port}"
         processes.wait_until_ready(f"{self.replies_url}/metrics", replies)
         return replies
+
+    def start_desk(self) -> processes.ManagedProcess:
+        """Start `escalator desk` (the agent API) on a free port and wait until it answers."""
+        port = processes.free_port()
+        desk = processes.start(
+            f"desk-{len(self.started)}",
+            ["desk", "--port", str(port)],
+            self.env,
+            self.workdir / "logs",
+        )
+        self.started.append(desk)
+        self.desk_url = f"http://127.0.0.1:{port}"
+        processes.wait_until_ready(f"{self.desk_url}/healthz", desk)
+        return desk
 
     def worker_metrics(self) -> dict[str, float]:
         """The worker's `/metrics`, summed by sample name."""

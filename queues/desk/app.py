@@ -1,0 +1,135 @@
+"""The desk: a FastAPI app serving the agent API under `/v1` (OpenAPI at `/openapi.json`).
+
+Reads come from the case store; every write is an agent action published to
+`agent.actions` and decided by the stream (see `queues.desk.gateway`). The console
+(pages under `/`) is mounted on the same app by `queues.desk.console` when present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Producer
+from fastapi import FastAPI
+
+from queues.desk import events, routes_cases, routes_desk
+from queues.desk.assigner import Assigner, AssignerService
+from queues.desk.context import DeskContext
+from queues.desk.directory import Directory
+from queues.desk.gateway import DEFAULT_OUTCOME_TIMEOUT_SECONDS, ActionGateway
+from queues.desk.leader import DEFAULT_GROUP_ID, Leadership
+from queues.desk.reads import DeskReads
+from queues.engine import make_engine, make_session_factory
+from schemas import AgentAction
+
+API_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class AssignerOptions:
+    """Where the assigner elects its leader, and how often it runs."""
+
+    kafka_config: Mapping[str, Any]
+    election_topic: str
+    group_id: str = DEFAULT_GROUP_ID
+    tick_seconds: float = 0.5
+
+
+def _start_assigner(
+    options: AssignerOptions,
+    directory: Directory,
+    reads: DeskReads,
+    producer_config: Mapping[str, Any],
+    actions_topic: str,
+) -> AssignerService:
+    producer = Producer(dict(producer_config))
+
+    def publish(actions: list[AgentAction]) -> None:
+        for action in actions:
+            producer.produce(
+                actions_topic,
+                key=action.case_id.encode("utf-8"),
+                value=action.model_dump_json().encode("utf-8"),
+            )
+        if producer.flush(30):
+            raise RuntimeError("assigner actions not acknowledged within 30 s")
+
+    leadership = Leadership(options.kafka_config, options.election_topic, options.group_id)
+
+    def close() -> None:
+        leadership.close()
+        producer.flush(10)
+
+    service = AssignerService(
+        Assigner(directory, reads, publish), leadership.keep_alive, close, options.tick_seconds
+    )
+    service.start()
+    return service
+
+
+def create_desk_app(
+    *,
+    database_url: str,
+    producer_config: Mapping[str, Any],
+    actions_topic: str,
+    outcome_timeout_seconds: float = DEFAULT_OUTCOME_TIMEOUT_SECONDS,
+    events_poll_seconds: float = 0.25,
+    assigner: AssignerOptions | None = None,
+) -> FastAPI:
+    """Build the desk app on a migrated case store and a Kafka producer configuration.
+
+    `producer_config` is a complete confluent-kafka configuration (connection, acks=all,
+    the murmur2 partitioner so actions land on their case's partition). With `assigner`,
+    the process also takes part in the assigner election and assigns while it leads.
+    """
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    reads = DeskReads(sessions)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway = ActionGateway(
+            producer_config=producer_config,
+            topic=actions_topic,
+            reads=reads,
+            outcome_timeout_seconds=outcome_timeout_seconds,
+        )
+        context = DeskContext(
+            directory=Directory(sessions),
+            reads=reads,
+            gateway=gateway,
+            events_poll_seconds=events_poll_seconds,
+        )
+        app.state.desk = context
+        app.state.directory = context.directory
+        service = (
+            None
+            if assigner is None
+            else _start_assigner(assigner, context.directory, reads, producer_config, actions_topic)
+        )
+        try:
+            yield
+        finally:
+            if service is not None:
+                service.stop()
+            gateway.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Escalator desk",
+        version=API_VERSION,
+        summary="Agent queues: cases, claims, replies, presence, live changes.",
+        lifespan=lifespan,
+    )
+    app.include_router(routes_desk.router)
+    app.include_router(routes_cases.router)
+    app.include_router(events.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,103 @@
+"""Server-sent events: the case changes of a queue or an agent, as the store records them.
+
+The stream follows the store, not the topic, so an event a client receives is already
+readable through the API. Its position is the last projected offset of each partition
+of `cases.events` (offsets grow within a partition, and the projection commits them in
+order), sent as the SSE `id`; a reconnecting EventSource sends it back in
+`Last-Event-ID` and misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from queues.desk.auth import CurrentAgent, require_lead, require_queue
+from queues.desk.context import DeskContext, desk
+from queues.desk.directory import Agent
+from queues.desk.reads import ChangedEvent
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+def encode_cursor(cursor: dict[int, int]) -> str:
+    """`0:12,1:7`: the last offset seen per partition."""
+    return ",".join(f"{p}:{o}" for p, o in sorted(cursor.items()))
+
+
+def decode_cursor(text: str) -> dict[int, int]:
+    """The inverse of `encode_cursor`; ValueError on anything else."""
+    cursor: dict[int, int] = {}
+    for part in filter(None, text.split(",")):
+        partition, _, offset = part.partition(":")
+        cursor[int(partition)] = int(offset)
+    return cursor
+
+
+def _wanted(event: ChangedEvent, agent: Agent, queue: str | None, owner: str | None) -> bool:
+    if queue is not None:
+        return event.queue == queue
+    if owner is not None:
+        return event.assignee == owner
+    return agent.sees(event.queue) or event.assignee == agent.name
+
+
+@router.get(
+    "/events",
+    summary="Server-sent events: case changes of a queue or an agent",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    request: Request,
+    agent: CurrentAgent,
+    context: Annotated[DeskContext, Depends(desk)],
+    queue: Annotated[str | None, Query(description="Only this queue's cases.")] = None,
+    for_agent: Annotated[
+        str | None, Query(alias="agent", description="Only cases this agent owns (`me`).")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Each event is `event: case` with the event's id, case, type, reason, queue and owner."""
+    if queue is not None:
+        require_queue(agent, queue)
+    owner = agent.name if for_agent == "me" else for_agent
+    if owner is not None and owner != agent.name:
+        require_lead(agent, "following another agent's cases")
+    try:
+        cursor = decode_cursor(last_event_id) if last_event_id else None
+    except ValueError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "malformed Last-Event-ID") from error
+    if cursor is None:
+        cursor = await asyncio.to_thread(context.reads.end_cursor)
+
+    async def stream() -> AsyncIterator[str]:
+        position = dict(cursor)
+        yield f"retry: 2000\nid: {encode_cursor(position)}\n: connected\n\n"
+        idle = 0.0
+        while not await request.is_disconnected():
+            changed = await asyncio.to_thread(context.reads.changes_after, position)
+            for event in changed:
+                position[event.partition] = max(position.get(event.partition, -1), event.offset)
+                if _wanted(event, agent, queue, owner):
+                    data = json.dumps(event.to_json())
+                    yield f"id: {encode_cursor(position)}\nevent: case\ndata: {data}\n\n"
+            if changed:
+                idle = 0.0
+                continue
+            await asyncio.sleep(context.events_poll_seconds)
+            idle += context.events_poll_seconds
+            if idle >= context.events_keepalive_seconds:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

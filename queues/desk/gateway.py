@@ -1,0 +1,146 @@
+"""Every desk write becomes an agent action on `agent.actions`; the stream decides it.
+
+The gateway publishes the action (keyed by case id, acknowledged by the broker) and then
+waits, bounded, for the stream's verdict to reach the case store: stage C answers every
+action with either `case.updated` (applied) or `action.rejected` (refused, with the
+reason), both with ids derived from the action id. So the API can tell a caller "done",
+"conflict: someone else owns it" or, when the verdict is late, "accepted, pending".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from queues.desk.reads import DeskReads
+from schemas import AgentAction, CaseEventType
+from schemas.ids import event_id_for
+
+DEFAULT_OUTCOME_TIMEOUT_SECONDS = 10.0
+_OUTCOME_POLL_SECONDS = 0.03
+
+
+class Verdict(StrEnum):
+    """What became of an action."""
+
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    PENDING = "pending"
+    """Published, but its outcome did not reach the store in time (it will be applied)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The stream's answer to one action."""
+
+    verdict: Verdict
+    action: AgentAction
+    reason: str = ""
+    code: str | None = None
+    owner: str | None = None
+
+
+class PublishError(Exception):
+    """The broker did not take the action."""
+
+
+class ActionGateway:
+    """Publishes agent actions and waits for the stream's verdict in the store."""
+
+    def __init__(
+        self,
+        *,
+        producer_config: Mapping[str, Any],
+        topic: str,
+        reads: DeskReads,
+        outcome_timeout_seconds: float = DEFAULT_OUTCOME_TIMEOUT_SECONDS,
+        delivery_timeout_seconds: float = 15.0,
+    ) -> None:
+        self._topic = topic
+        self._reads = reads
+        self._outcome_timeout = outcome_timeout_seconds
+        self._producer = Producer(
+            {
+                **producer_config,
+                "message.timeout.ms": int(delivery_timeout_seconds * 1000),
+            }
+        )
+        self._stopping = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="desk-producer", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            self._producer.poll(0.05)
+
+    async def publish(self, action: AgentAction) -> None:
+        """Publish one action and return once the broker acknowledged it."""
+        loop = asyncio.get_running_loop()
+        delivered: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(error: KafkaError | None, _message: Message[Any, Any]) -> None:
+            if error is None:
+                loop.call_soon_threadsafe(_settle, delivered, None)
+            else:
+                loop.call_soon_threadsafe(_settle, delivered, PublishError(str(error)))
+
+        self._producer.produce(
+            self._topic,
+            key=action.case_id.encode("utf-8"),
+            value=action.model_dump_json().encode("utf-8"),
+            on_delivery=on_delivery,
+        )
+        await delivered
+
+    async def submit(self, action: AgentAction, *, wait: bool = True) -> Outcome:
+        """Publish the action and wait (bounded) for the stream's verdict."""
+        await self.publish(action)
+        if not wait:
+            return Outcome(Verdict.PENDING, action)
+        return await self.verdict(action)
+
+    async def verdict(self, action: AgentAction) -> Outcome:
+        """Wait for the action's outcome event to reach the store."""
+        applied = event_id_for(action.case_id, CaseEventType.CASE_UPDATED.value, action.action_id)
+        rejected = event_id_for(
+            action.case_id, CaseEventType.ACTION_REJECTED.value, action.action_id
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._outcome_timeout
+        while True:
+            found = await asyncio.to_thread(self._reads.outcome, [applied, rejected])
+            if found is not None:
+                if found.event_id == applied:
+                    return Outcome(Verdict.APPLIED, action, reason=found.reason)
+                payload = found.payload
+                return Outcome(
+                    Verdict.REJECTED,
+                    action,
+                    reason=found.reason,
+                    code=str(payload.get("code") or "rejected"),
+                    owner=payload.get("owner"),
+                )
+            if loop.time() >= deadline:
+                return Outcome(Verdict.PENDING, action)
+            await asyncio.sleep(_OUTCOME_POLL_SECONDS)
+
+    def close(self) -> None:
+        """Deliver what is in flight, then stop."""
+        self._producer.flush(10)
+        self._stopping.set()
+        self._poller.join(timeout=5)
+
+
+def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

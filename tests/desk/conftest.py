@@ -1,0 +1,59 @@
+"""Fixtures of the desk tests: a migrated store with agents, and a desk app on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from queues import make_engine, make_session_factory, upgrade
+from queues.desk import Directory, Role, create_desk_app
+
+
+@dataclass
+class DeskWorld:
+    """A case store with a directory, and the tokens of the agents added to it."""
+
+    database_url: str
+    directory: Directory
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, *queues: str, role: Role = Role.AGENT, **options: object) -> str:
+        """Add an agent to `queues` and remember (and return) their token."""
+        _agent, token = self.directory.add_agent(name, role=role, queues=queues, **options)  # type: ignore[arg-type]
+        self.tokens[name] = token
+        return token
+
+    def auth(self, name: str) -> dict[str, str]:
+        """The Authorization header of an agent."""
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+@pytest.fixture
+def desk_world(tmp_path: Path) -> Iterator[DeskWorld]:
+    """A fresh migrated SQLite store with its directory."""
+    url = f"sqlite:///{(tmp_path / 'desk.db').as_posix()}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield DeskWorld(url, Directory(make_session_factory(engine)))
+    engine.dispose()
+
+
+def desk_client(
+    world: DeskWorld, bootstrap: str, actions_topic: str, **options: object
+) -> TestClient:
+    """A TestClient of a desk app on the world's store (use it as a context manager)."""
+    app = create_desk_app(
+        database_url=world.database_url,
+        producer_config={
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "partitioner": "murmur2_random",
+        },
+        actions_topic=actions_topic,
+        **options,  # type: ignore[arg-type]
+    )
+    return TestClient(app)

@@ -1,0 +1,115 @@
+"""Claims through the real stream: of two agents claiming at once exactly one wins; writes on a
+case someone else owns get 409; the store and the events agree."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from queues.desk import Role
+from tests.desk.stack import DeskStack, desk_stack
+
+
+@pytest.fixture(scope="module")
+def desk(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeskStack]:
+    with desk_stack(kafka_bootstrap, tmp_path_factory.mktemp("desk"), assigner=False) as world:
+        world.add("ana", "general")
+        world.add("bo", "general")
+        world.add("lee", "general", role=Role.LEAD)
+        world.directory.configure_queue("general", mode=None)
+        yield world
+
+
+def claim_at_once(desk: DeskStack, case_id: str, agents: list[str]) -> dict[str, httpx.Response]:
+    barrier = threading.Barrier(len(agents))
+    answers: dict[str, httpx.Response] = {}
+
+    def claim(agent: str) -> None:
+        barrier.wait()
+        answers[agent] = desk.call("POST", f"/v1/cases/{case_id}/claim", agent)
+
+    threads = [threading.Thread(target=claim, args=(agent,)) for agent in agents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_two_agents_claim_the_same_case_at_once_and_exactly_one_wins(desk: DeskStack) -> None:
+    customers = desk.send([f"race-{n}@example.com" for n in range(3)])
+    cases = desk.wait_for_cases(customers, "ana")
+    for case in cases.values():
+        case_id = case["case_id"]
+        answers = claim_at_once(desk, case_id, ["ana", "bo"])
+        codes = sorted(answer.status_code for answer in answers.values())
+        assert codes == [200, 409], {a: r.text for a, r in answers.items()}
+        [winner] = [agent for agent, answer in answers.items() if answer.status_code == 200]
+        [loser] = [agent for agent, answer in answers.items() if answer.status_code == 409]
+        refused = answers[loser].json()
+        assert refused["code"] == "owned_by_other" and refused["owner"] == winner
+        assert answers[winner].json()["case"]["assignee"] == winner
+        detail = desk.call("GET", f"/v1/cases/{case_id}", "lee").json()
+        assert detail["assignee"] == winner
+        types = [event["type"] for event in detail["events"]]
+        assert types.count("case.claimed") == 1
+        assert types.count("action.rejected") == 1
+        [assignment] = detail["assignments"]
+        assert assignment["agent"] == winner and assignment["ended_at"] is None
+
+
+def test_writes_on_a_case_someone_else_owns_get_409(desk: DeskStack) -> None:
+    [customer] = desk.send(["owned@example.com"])
+    case_id = desk.wait_for_cases([customer], "ana")[customer]["case_id"]
+    assert desk.call("POST", f"/v1/cases/{case_id}/claim", "ana").status_code == 200
+    reply = desk.call("POST", f"/v1/cases/{case_id}/reply", "bo", json={"text": "Hello!"})
+    assert reply.status_code == 409
+    assert reply.json()["detail"] == "reply by bo: the case is owned by ana"
+    note = desk.call("POST", f"/v1/cases/{case_id}/notes", "bo", json={"text": "VIP, be kind"})
+    assert note.status_code == 200
+    answer = desk.call("POST", f"/v1/cases/{case_id}/reply", "ana", json={"text": "On it"})
+    assert answer.status_code == 200 and answer.json()["outcome"] == "applied"
+    waiting = desk.call(
+        "POST", f"/v1/cases/{case_id}/status", "ana", json={"status": "waiting_on_customer"}
+    )
+    assert waiting.json()["case"]["status"] == "waiting_on_customer"
+    reopen = desk.call("POST", f"/v1/cases/{case_id}/reopen", "ana")
+    assert reopen.status_code == 409 and reopen.json()["code"] == "not_resolved"
+    detail = desk.call("GET", f"/v1/cases/{case_id}", "ana").json()
+    assert [(m["direction"], m["text"]) for m in detail["messages"]][1:] == [
+        ("note", "VIP, be kind"),
+        ("outbound", "On it"),
+    ]
+    paused = [e for e in detail["events"] if e["type"] == "sla.paused"]
+    assert paused, [e["type"] for e in detail["events"]]
+
+
+def test_a_lead_reassigns_and_release_and_resolve_work(desk: DeskStack) -> None:
+    [customer] = desk.send(["reassign@example.com"])
+    case_id = desk.wait_for_cases([customer], "ana")[customer]["case_id"]
+    assert desk.call("POST", f"/v1/cases/{case_id}/claim", "ana").status_code == 200
+    taken = desk.call("POST", f"/v1/cases/{case_id}/transfer", "bo", json={"to_agent": "bo"})
+    assert taken.status_code == 409
+    moved = desk.call("POST", f"/v1/cases/{case_id}/transfer", "lee", json={"to_agent": "bo"})
+    assert moved.status_code == 200 and moved.json()["case"]["assignee"] == "bo"
+    assert desk.call("POST", f"/v1/cases/{case_id}/release", "ana").status_code == 409
+    assert desk.call("POST", f"/v1/cases/{case_id}/resolve", "bo").status_code == 200
+    reopened = desk.call("POST", f"/v1/cases/{case_id}/reopen", "ana")
+    assert reopened.json()["case"]["status"] == "open"
+    detail = desk.call("GET", f"/v1/cases/{case_id}", "lee").json()
+    assert [a["agent"] for a in detail["assignments"]] == ["ana", "bo"]
+    assert detail["assignments"][0]["ended_reason"].startswith("after transfer")
+
+
+def test_idempotency_key_makes_a_retry_the_same_action(desk: DeskStack) -> None:
+    [customer] = desk.send(["retry@example.com"])
+    case_id = desk.wait_for_cases([customer], "ana")[customer]["case_id"]
+    key = {"Idempotency-Key": f"note-{case_id}"}
+    first = desk.call("POST", f"/v1/cases/{case_id}/notes", "ana", json={"text": "x"}, headers=key)
+    second = desk.call("POST", f"/v1/cases/{case_id}/notes", "ana", json={"text": "x"}, headers=key)
+    assert first.status_code == second.status_code == 200
+    detail = desk.call("GET", f"/v1/cases/{case_id}", "ana").json()
+    assert [m["direction"] for m in detail["messages"]].count("note") == 1
