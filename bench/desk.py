@@ -7,7 +7,9 @@ rows it measured; `main` runs the sections asked for (all by default) and prints
   `message.appended` and `case.routed` per message) is projected with the real
   `Projection` into SQLite and into PostgreSQL, then projected again (every event a
   duplicate). Baseline in the same run: consuming the topic without a database.
-- `api`: p50/p99 of claim and reply through the desk API (added with the desk).
+- `api`: p50/p99 of claim and reply through the desk API: a real worker, projection and
+  `escalator desk` on the broker, each write answered only once the stream's verdict is in
+  the store. Baseline in the same run: reading the same case (`GET /v1/cases/ID`).
 
 Run it with `make bench` or `python bench/desk.py [--only projection]`. PostgreSQL comes
 from `ESCALATOR_TEST_DATABASE_URL` or `deploy/postgres/postgres.sh ensure`.
@@ -34,6 +36,7 @@ sys.path.insert(0, str(REPO))
 from queues import Projection, make_engine, make_session_factory, upgrade  # noqa: E402
 from schemas import CaseEvent, Topics  # noqa: E402
 from tests import postgres_support  # noqa: E402
+from tests.desk.stack import desk_stack  # noqa: E402
 from tests.kafka_support import create_topics  # noqa: E402
 from tests.queues.case_event_builders import conversation, to_bytes  # noqa: E402
 
@@ -158,10 +161,61 @@ def bench_projection(args: argparse.Namespace) -> list[str]:
     ]
 
 
+# --- desk API latencies ------------------------------------------------------------------
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of `samples` (seconds)."""
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def bench_api(args: argparse.Namespace) -> list[str]:
+    timings: dict[str, list[float]] = {"read (baseline)": [], "claim": [], "reply": []}
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        desk_stack(BOOTSTRAP, Path(folder), assigner=False) as desk,
+    ):
+        desk.add("bench", "general")
+        customers = desk.send([f"bench-{n}@example.com" for n in range(args.api_cases)])
+        cases = desk.wait_for_cases(customers, "bench", timeout=300)
+        print(f"api: {len(cases)} cases in the store", flush=True)
+        for case in cases.values():
+            case_id = case["case_id"]
+            for name, method, path, body in (
+                ("read (baseline)", "GET", f"/v1/cases/{case_id}", None),
+                ("claim", "POST", f"/v1/cases/{case_id}/claim", None),
+                ("reply", "POST", f"/v1/cases/{case_id}/reply", {"text": "On it."}),
+            ):
+                started = time.perf_counter()
+                answer = desk.call(method, path, "bench", json=body)
+                timings[name].append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{name} {case_id}: {answer.status_code} {answer.text}")
+    baseline = percentile(timings["read (baseline)"], 0.5)
+    rows = []
+    for name, samples in timings.items():
+        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        print(f"  {name}: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms", flush=True)
+        rows.append(
+            f"| {name} | {len(samples)} | {p50 * 1000:.0f} | {p99 * 1000:.0f} "
+            f"| {p50 / baseline:.1f}x |"
+        )
+    return [
+        "Desk API, one agent, requests one after another (worker, projection, desk processes)",
+        "",
+        "| request | n | p50 ms | p99 ms | p50 vs read |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+    ]
+
+
 # --- sections ----------------------------------------------------------------------------
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
     "projection": bench_projection,
+    "api": bench_api,
 }
 
 
@@ -171,6 +225,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=3_000, help="projection: cases")
     parser.add_argument("--messages-per-case", type=int, default=3, help="projection")
     parser.add_argument("--batch-size", type=int, default=500, help="projection batch size")
+    parser.add_argument("--api-cases", type=int, default=200, help="api: cases claimed and replied")
     args = parser.parse_args()
     tables: list[str] = []
     for name in args.only or list(SECTIONS):

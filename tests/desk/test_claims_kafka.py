@@ -3,7 +3,9 @@ case someone else owns get 409; the store and the events agree."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -113,3 +115,51 @@ def test_idempotency_key_makes_a_retry_the_same_action(desk: DeskStack) -> None:
     assert first.status_code == second.status_code == 200
     detail = desk.call("GET", f"/v1/cases/{case_id}", "ana").json()
     assert [m["direction"] for m in detail["messages"]].count("note") == 1
+
+
+def read_events(
+    desk: DeskStack, agent: str, stop: threading.Event, out: list[str], **params: str
+) -> None:
+    """Collect the `data:` lines of the desk's event stream until `stop` is set."""
+    url = f"{desk.stack.desk_url}/v1/events"
+    with httpx.stream("GET", url, params=params, headers=desk.auth(agent), timeout=None) as answer:
+        out.append(f"status {answer.status_code}")
+        for line in answer.iter_lines():
+            if line.startswith("id: "):
+                out.append(line)
+            if line.startswith("data: "):
+                out.append(line.removeprefix("data: "))
+            if stop.is_set():
+                return
+
+
+def test_the_event_stream_tells_a_queue_about_changes(desk: DeskStack) -> None:
+    [customer] = desk.send(["watched@example.com"])
+    case_id = desk.wait_for_cases([customer], "ana")[customer]["case_id"]
+    seen: list[str] = []
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=read_events, args=(desk, "bo", stop, seen), kwargs={"queue": "general"}, daemon=True
+    )
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert seen[:1] == ["status 200"]
+    assert desk.call("POST", f"/v1/cases/{case_id}/claim", "ana").status_code == 200
+    while time.monotonic() < deadline:
+        changes = [json.loads(line) for line in seen if line.startswith("{")]
+        if any(c["type"] == "case.claimed" and c["case_id"] == case_id for c in changes):
+            break
+        time.sleep(0.1)
+    stop.set()
+    [claimed] = [c for c in changes if c["type"] == "case.claimed"]
+    assert (claimed["queue"], claimed["assignee"], claimed["reason"]) == (
+        "general",
+        "ana",
+        "claimed by ana",
+    )
+    positions = [line for line in seen if line.startswith("id: ")]
+    resumed = desk.call("GET", "/v1/events", "bo", headers={"Last-Event-ID": "not-a-position"})
+    assert resumed.status_code == 400
+    assert positions and all(":" in p for p in positions[1:])
