@@ -13,7 +13,7 @@ from schemas import CaseStatus
 from schemas.ids import successor_case_id
 from streams.case_state import CaseState
 from streams.records import ThreadedMessage
-from streams.threader import NotThreaded, ThreadingPolicy, is_auto_reply, is_staff_answer
+from streams.threader import NotThreaded, ThreadingPolicy, is_auto_reply, is_forum_answer
 
 
 def entry_for(
@@ -21,7 +21,7 @@ def entry_for(
 ) -> ThreadedMessage | NotThreaded | None:
     """None when the case takes the message; otherwise the message moved, or why it is dropped."""
     message = threaded.message
-    passive = is_auto_reply(message) or is_staff_answer(message)
+    passive = is_auto_reply(message) or is_forum_answer(message)
     if state is None:
         if threaded.opens_case:
             return None

@@ -29,7 +29,7 @@ from streams import metrics
 from streams.case_state import MESSAGES_KEPT, CaseState
 from streams.records import ThreadedMessage
 from streams.sla import run_clocks, sla_view, start_clocks
-from streams.threader import is_auto_reply, is_staff_answer
+from streams.threader import is_auto_reply, is_forum_answer
 
 
 @dataclass
@@ -67,7 +67,7 @@ def apply_message(
         events.append(_opened_event(state, threaded))
     else:
         state = state.model_copy(deep=True)
-    if state.queue is not None and (is_auto_reply(message) or is_staff_answer(message)):
+    if state.queue is not None and (is_auto_reply(message) or is_forum_answer(message)):
         return _passive(state, threaded, ruleset)
     case_message = _case_message(threaded, "inbound", [])
     state.messages = [*state.messages, case_message][-MESSAGES_KEPT:]
@@ -166,14 +166,18 @@ def _passive(state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleS
     at = threaded.arrived_at
     previous_queue = state.queue
     events: list[CaseEvent] = []
-    if is_staff_answer(message):
-        case_message = _case_message(threaded, "outbound", ["staff"])
+    if is_forum_answer(message):
+        accepted = bool(message.metadata.get("accepted_answer"))
+        case_message = _case_message(
+            threaded, "outbound", ["accepted_answer" if accepted else "staff"]
+        )
         state.agent_replies += 1
         state.last_agent_reply_at = at
         state.awaiting_reply_since = None
         if state.status is CaseStatus.NEW:
             state.status = CaseStatus.OPEN
-        evidence = f"staff answer on the forum: {threaded.evidence}"
+        kind = "accepted answer" if accepted else "staff answer"
+        evidence = f"{kind} on the forum: {threaded.evidence}"
     else:
         case_message = _case_message(threaded, "note", ["auto_reply"])
         why = message.metadata.get("auto_reply_reason") or "tagged auto_reply"
@@ -182,7 +186,7 @@ def _passive(state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleS
     state.message_keys.append(message.message_key)
     tagged = threaded.model_copy(update={"evidence": evidence})
     events.append(_appended_event(state, tagged, case_message))
-    if is_staff_answer(message):
+    if is_forum_answer(message):
         events.extend(run_clocks(state, ruleset, clocks.agent_reply, at))
     state.sla = sla_view(state) or state.sla
     routed = case_record(state)

@@ -58,9 +58,12 @@ def is_auto_reply(message: InboundMessage) -> bool:
     return bool(message.metadata.get("auto_reply")) or "auto_reply" in _tags(message)
 
 
-def is_staff_answer(message: InboundMessage) -> bool:
-    """A forum post by staff: an answer to the topic, not a customer contact."""
-    return message.channel == "community" and bool(message.metadata.get("staff"))
+def is_forum_answer(message: InboundMessage) -> bool:
+    """A forum post by staff, or an answer accepted as the solution: not a customer contact."""
+    metadata = message.metadata
+    return message.channel == "community" and bool(
+        metadata.get("staff") or metadata.get("accepted_answer")
+    )
 
 
 def _starts_topic(message: InboundMessage) -> bool:
@@ -101,7 +104,7 @@ def thread(
         return state, NotThreaded("duplicate", f"{key} was already processed")
     state = state.model_copy(deep=True)
     automatic = is_auto_reply(message)
-    staff = is_staff_answer(message)
+    staff = is_forum_answer(message)
     case_id, evidence = _existing_case(state, resolved, policy)
     opens = False
     if case_id is None and message.channel == "community" and message.thread_ref:

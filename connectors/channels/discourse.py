@@ -11,7 +11,7 @@ replies coming back: acknowledged and ignored, like a Slack bot's own messages.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,12 +33,18 @@ def discourse_signature(secret: str, body: bytes) -> str:
 
 
 def normalise(event: str, payload: dict[str, Any], own_username: str | None = None) -> Outcome:
-    """A Discourse event as an Outcome: created posts become messages, the rest is ignored."""
-    if event != "post_created":
+    """A Discourse event as an Outcome: created posts become messages, the rest is ignored.
+
+    `accepted_solution` (the Solved plugin's "Solved Event" webhook, a post payload) becomes
+    a message tagged `metadata.accepted_answer`: the topic has its answer.
+    """
+    if event not in ("post_created", "accepted_solution"):
         return Outcome(ignored=f"event {event or '(none)'!r}")
     post = payload.get("post")
     if not isinstance(post, dict):
-        raise Rejection(400, "malformed", "post_created without a post object")
+        raise Rejection(400, "malformed", f"{event} without a post object")
+    if event == "accepted_solution":
+        return Outcome(messages=[_accepted(post)])
     if post.get("post_type", _REGULAR_POST) != _REGULAR_POST or post.get("user_id", 0) < 0:
         return Outcome(ignored="system or whisper post")  # user_id < 0: the system user
     if own_username and str(post.get("username", "")).lower() == own_username.lower():
@@ -67,6 +73,26 @@ def normalise(event: str, payload: dict[str, Any], own_username: str | None = No
         },
     )
     return Outcome(messages=[message])
+
+
+def _accepted(post: dict[str, Any]) -> InboundMessage:
+    """The accepted answer of a topic, as an answer event (received now, not when written)."""
+    topic_id = post["topic_id"]
+    return InboundMessage(
+        channel="community",
+        external_id=f"accepted:{post['id']}",
+        sender=str(post["username"]),
+        text=str(post.get("raw") or html_to_text(str(post.get("cooked") or ""))),
+        sent_at=datetime.now(UTC),
+        subject=post.get("topic_title"),
+        thread_ref=str(topic_id),
+        metadata={
+            "kind": "accepted_answer",
+            "accepted_answer": True,
+            "post_number": post.get("post_number"),
+            "user_id": post.get("user_id"),
+        },
+    )
 
 
 def router(

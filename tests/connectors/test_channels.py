@@ -325,6 +325,24 @@ async def test_discourse_post_and_other_events(
         },
     )
     assert answer.json() == {"accepted": 0, "messages": [], "ignored": "our own reply"}
+    solved = json.dumps(DISCOURSE_POST_CREATED).encode()  # Solved sends the post payload
+    answer = await client.post(
+        "/v1/channels/discourse",
+        content=solved,
+        headers={
+            **headers,
+            "X-Discourse-Event-Type": "solved",
+            "X-Discourse-Event": "accepted_solution",
+            "X-Discourse-Event-Signature": discourse_signature("discourse-secret", solved),
+        },
+    )
+    assert answer.json()["messages"] == [
+        {"message_key": f"community:accepted:{DISCOURSE_POST_CREATED['post']['id']}"}
+    ]
+    accepted = [
+        m for m in published(kafka_bootstrap, topics, 2) if m.metadata.get("accepted_answer")
+    ]
+    assert len(accepted) == 1 and accepted[0].thread_ref == "7"
 
 
 def webhook_post(payload: Any, secret: str = "webhook-secret", age: int = 0) -> dict[str, Any]:

@@ -247,3 +247,19 @@ def test_unanswered_forum_question_escalates_and_a_staff_answer_stops_the_clock(
     assert "sla.met" in [e.type for e in answered.events]
     later = fire_clocks(answered.state, ruleset, T0 + timedelta(hours=5))
     assert later.state.queue == "general" and not later.events
+
+
+def test_an_accepted_answer_by_a_member_meets_the_first_response_clock() -> None:
+    from rules import compile_sources
+
+    ruleset = compile_sources({"forum.yaml": COMMUNITY_RULES})
+    topic = {"channel": "community", "thread_ref": "42", "sender": "ana"}
+    _, question = thread(None, resolved("p1", **topic, metadata={"kind": "topic"}), POLICY)
+    opened = apply_message(None, threaded(question), ruleset).state
+    at = T0 + timedelta(hours=2)
+    solution = {**topic, "sender": "bob", "metadata": {"accepted_answer": True}}
+    _, accepted = thread(None, resolved("accepted:9", at, customer="cus_bob", **solution), POLICY)
+    update = apply_message(opened, threaded(accepted), ruleset)
+    assert "sla.met" in [e.type for e in update.events]
+    assert update.state.messages[-1].tags == ["accepted_answer"]
+    assert update.state.contacts == 1 and update.state.agent_replies == 1
