@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+SLA_CLOCKS = ("first_response", "next_response", "resolution")
+"""The clock names a case's `sla` field can hold (the rule language's clocks)."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -107,16 +110,21 @@ def clock_states_by_queue(session: Session) -> dict[ClockState, Counter[tuple[st
     """Clocks of open cases in state `warning` and `breached`, counted by (queue, clock).
 
     Every (queue, clock) pair that an open case has gets a count, zero included, so a
-    dashboard shows 0 rather than no data.
+    dashboard shows 0 rather than no data. The database groups the JSON states itself
+    (one query per clock name), so a scrape does not read every case into Python.
     """
     counted = {ClockState.WARNING: Counter[tuple[str, str]](), ClockState.BREACHED: Counter()}
-    for queue, sla in session.execute(select(CaseRow.queue, CaseRow.sla).where(_open())):
-        for clock, view in (sla or {}).items():
-            if not isinstance(view, dict):
-                continue
-            pair = (str(queue), str(clock))
-            for state, counter in counted.items():
-                counter[pair] += 1 if view.get("state") == state.value else 0
+    for clock in SLA_CLOCKS:
+        state = CaseRow.sla[clock]["state"].as_string()
+        rows = session.execute(
+            select(CaseRow.queue, state, func.count())
+            .where(_open(), state.is_not(None))
+            .group_by(CaseRow.queue, state)
+        )
+        for queue, value, count in rows:
+            pair = (str(queue), clock)
+            for wanted, counter in counted.items():
+                counter[pair] += int(count) if value == wanted.value else 0
     return counted
 
 
