@@ -11,6 +11,8 @@
 #   ESCALATOR_PROJECTION_TARGETS  default 127.0.0.1:9464  (escalator projection)
 #   ESCALATOR_SMTP_TARGETS        default none (escalator connect smtp, e.g. 127.0.0.1:9466)
 #   ESCALATOR_IMAP_TARGETS        default none (escalator connect imap, e.g. 127.0.0.1:9467)
+#   ESCALATOR_REPLIES_TARGETS     default none (escalator connect replies, e.g. 127.0.0.1:9465)
+#   ESCALATOR_DESK_TARGETS        default none (escalator desk, e.g. 127.0.0.1:8090)
 #   PROMETHEUS_PORT               default 9090 (listens on 127.0.0.1 only)
 #   PROMETHEUS_DIR                default var/prometheus (configuration and TSDB)
 #   SCRAPE_INTERVAL               default 5s
@@ -23,6 +25,8 @@ INGRESS="${ESCALATOR_INGRESS_TARGETS:-127.0.0.1:8080}"
 PROJECTION="${ESCALATOR_PROJECTION_TARGETS:-127.0.0.1:9464}"
 SMTP="${ESCALATOR_SMTP_TARGETS:-}"
 IMAP="${ESCALATOR_IMAP_TARGETS:-}"
+REPLIES="${ESCALATOR_REPLIES_TARGETS:-}"
+DESK="${ESCALATOR_DESK_TARGETS:-}"
 PORT="${PROMETHEUS_PORT:-9090}"
 DIR="${PROMETHEUS_DIR:-$REPO/var/prometheus}"
 INTERVAL="${SCRAPE_INTERVAL:-5s}"
@@ -56,8 +60,8 @@ scrape_configs:
     static_configs:
       - targets: [$(targets "$PROJECTION")]
 YAML
-for job in smtp imap; do  # the mail connectors, only when their targets are given
-    list="SMTP"; [[ "$job" == imap ]] && list="IMAP"
+for job in smtp imap replies desk; do  # optional processes, only when their targets are given
+    list="${job^^}"
     if [[ -n "${!list}" ]]; then
         printf '  - job_name: escalator-%s\n    static_configs:\n      - targets: [%s]\n' \
             "$job" "$(targets "${!list}")" >>"$CONFIG"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -40,21 +40,51 @@ def run_desk(
     """Serve the desk API under /v1 (OpenAPI at /openapi.json) until SIGINT or SIGTERM."""
     import uvicorn
 
+    from escalator.observability.logs import configure_logging
+    from escalator.observability.web_routes import add_operational_routes
     from escalator.topic_admin import ensure_topics
     from queues import upgrade
 
     settings = Settings()
     kafka = KafkaSettings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
     if migrate:
         upgrade(settings.effective_database_url)
     ensure_topics(kafka, {kafka.topics.agent_actions: {}, kafka.topics.assigner: {}})
     app = desk_app(settings, kafka)
+    add_operational_routes(app, desk_readiness(settings, kafka))
     uvicorn.run(
         app,
         host=host or settings.desk_host,
         port=port or settings.desk_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our formatter (JSON, redaction) for uvicorn's loggers too
     )
+
+
+def desk_readiness(settings: Settings, kafka: KafkaSettings) -> Callable[[], dict[str, bool]]:
+    """The desk is ready when the case store answers and Kafka answers a metadata request."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from queues import make_engine
+
+    engine = make_engine(settings.effective_database_url)
+    admin = AdminClient(kafka.librdkafka())
+
+    def check() -> dict[str, bool]:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            database = True
+        except SQLAlchemyError:
+            database = False
+        try:
+            kafka_up = bool(admin.list_topics(timeout=1.0).brokers)
+        except KafkaException:
+            kafka_up = False
+        return {"database": database, "kafka": kafka_up}
+
+    return check

@@ -136,3 +136,24 @@ def test_reply_delivery_ready_once_it_holds_partitions(
     assert "# TYPE escalator_replies_sent_total counter" in page
     assert "# TYPE escalator_consumer_lag_records gauge" in page
     promtool_check(page)
+
+
+def test_desk_health_readiness_and_metrics(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, started: list[processes.ManagedProcess]
+) -> None:
+    port = processes.free_port()
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "ESCALATOR_TOPIC_PREFIX": topic_prefix,
+        "ESCALATOR_DATABASE_URL": f"sqlite:///{tmp_path / 'desk.db'}",
+        "ESCALATOR_LOG_LEVEL": "INFO",
+    }
+    desk = processes.start("desk", ["desk", "--port", str(port)], env, tmp_path / "logs")
+    started.append(desk)
+    base = f"http://127.0.0.1:{port}"
+    processes.wait_until_ready(f"{base}/healthz", desk, timeout_seconds=60)
+    assert wait_ready(base).json() == {
+        "status": "ready",
+        "checks": {"database": True, "kafka": True},
+    }
+    promtool_check(httpx.get(f"{base}/metrics", timeout=5).text)

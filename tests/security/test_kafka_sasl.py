@@ -2,8 +2,8 @@
 
 The broker (tests/security/conftest.py) refuses unauthenticated clients and wrong passwords.
 The worker (faust/aiokafka and its confluent-kafka clients), the HTTP ingress, the case store
-projection, reply delivery and the `escalator cases act` CLI all run against it with SCRAM,
-end to end; the ingress also with PLAIN.
+projection, reply delivery, the desk and the `escalator cases act` CLI all run against it with
+SCRAM, end to end; the ingress also with PLAIN.
 """
 
 from __future__ import annotations
@@ -98,6 +98,13 @@ def test_the_pipeline_runs_end_to_end_over_scram(sasl_broker: SaslBroker, tmp_pa
             assert time.monotonic() < deadline, "the reply never reached the case store"
             time.sleep(0.3)
         processes.wait_until_ready(f"http://127.0.0.1:{port}/readyz", replies, 60)
+        desk_port = processes.free_port()
+        desk = processes.start(
+            "desk", ["desk", "--port", str(desk_port)], stack.env, tmp_path / "logs"
+        )
+        stack.started.append(desk)
+        # ready = the case store answers and Kafka answers the desk's authenticated client
+        processes.wait_until_ready(f"http://127.0.0.1:{desk_port}/readyz", desk, 60)
         lag = httpx.get(f"{stack.worker_url}/metrics", timeout=5).text
         assert f'escalator_consumer_lag_records{{group="{prefix}worker"' in lag
 
