@@ -17,14 +17,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from escalator.settings import KafkaSettings, Settings
+from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from tests.deploy.promql import REPO, load_yaml
 
 COMPOSE_DIR = REPO / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "compose.yaml"
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
 DOCKERFILE = REPO / "Dockerfile"
-ESCALATOR_SERVICES = {"worker-1", "worker-2", "ingress", "projection"}
+ESCALATOR_SERVICES = {"worker-1", "worker-2", "ingress", "projection", "smtp", "replies", "desk"}
 
 # Variables our deployment files set that are not Escalator settings: read by the image's
 # healthcheck, or proposed settings (docs/operations.md, "Known gaps") that take effect once the
@@ -42,7 +42,7 @@ def compose() -> dict[str, Any]:
 def known_setting_names() -> set[str]:
     """Every environment variable Escalator's settings read."""
     names: set[str] = set()
-    for model in (Settings, KafkaSettings):
+    for model in (Settings, KafkaSettings, ChannelSettings, OutboundSettings):
         prefix = str(model.model_config.get("env_prefix", ""))
         for field_name, field in model.model_fields.items():
             names.add(f"{prefix}{field_name}".upper())
@@ -80,6 +80,9 @@ def test_the_stack_has_every_part() -> None:
     assert services["ingress"]["command"][:2] == ["connect", "http"]
     assert services["projection"]["command"] == ["projection"]
     assert "postgresql" in services["projection"]["environment"]["ESCALATOR_DATABASE_URL"]
+    assert services["smtp"]["command"][:2] == ["connect", "smtp"]
+    assert services["replies"]["command"] == ["connect", "replies"]
+    assert services["desk"]["command"][0] == "desk"
 
 
 def test_bind_mounts_and_build_context_exist() -> None:
@@ -126,11 +129,17 @@ def test_prometheus_scrapes_the_compose_services_and_loads_the_alerts() -> None:
         job["job_name"]: [t for c in job["static_configs"] for t in c["targets"]]
         for job in config["scrape_configs"]
     }
-    assert set(targets) == {"escalator-worker", "escalator-ingress", "escalator-projection"}
+    assert set(targets) == {
+        f"escalator-{job}" for job in ("worker", "ingress", "projection", "smtp", "replies", "desk")
+    }
     assert targets["escalator-worker"] == ["worker-1:6066", "worker-2:6066"]
     assert targets["escalator-ingress"] == ["ingress:8080"]
     projection_port = services["projection"]["environment"]["ESCALATOR_PROJECTION_METRICS_PORT"]
     assert targets["escalator-projection"] == [f"projection:{projection_port}"]
+    replies_port = services["replies"]["environment"]["ESCALATOR_REPLIES_METRICS_PORT"]
+    assert targets["escalator-replies"] == [f"replies:{replies_port}"]
+    assert targets["escalator-smtp"] == ["smtp:9466"]  # its --metrics-port
+    assert targets["escalator-desk"] == ["desk:8090"]  # its --port
 
 
 def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
