@@ -23,6 +23,7 @@ CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "escalator"
 KUBERNETES_VERSIONS = ("1.25.0", "1.31.0", kubernetes_validate.latest_version())
 JOBS = {"worker": "escalator-worker", "ingress": "escalator-ingress"}
 JOBS["projection"] = "escalator-projection"
+JOBS |= {"desk": "escalator-desk", "replies": "escalator-replies"}
 SECURE = {
     "serviceMonitor.enabled": "true",
     "kafka.securityProtocol": "SASL_SSL",
@@ -98,11 +99,9 @@ def test_the_validator_rejects_a_broken_manifest() -> None:
         kubernetes_validate.validate(deployment, "1.31.0", strict=True)
 
 
-def test_deployments_are_worker_ingress_projection_with_probes_and_non_root() -> None:
+def test_deployments_are_every_process_with_probes_and_non_root() -> None:
     deployments = by_kind(render(), "Deployment")
-    assert set(deployments) == {"esc-escalator-worker", "esc-escalator-ingress"} | {
-        "esc-escalator-projection"
-    }
+    assert set(deployments) == {f"esc-escalator-{component}" for component in JOBS}
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
@@ -115,6 +114,11 @@ def test_deployments_are_worker_ingress_projection_with_probes_and_non_root() ->
     assert worker["spec"]["replicas"] == 2
     ready = worker["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     assert ready["exec"]["command"][-1] == "http://127.0.0.1:6066/readyz"
+    for component in ("ingress", "projection", "desk", "replies"):
+        container = deployments[f"esc-escalator-{component}"]["spec"]["template"]["spec"]
+        probes = container["containers"][0]
+        assert probes["livenessProbe"]["httpGet"]["path"] == "/healthz", component
+        assert probes["readinessProbe"]["httpGet"]["path"] == "/readyz", component
 
 
 def test_sasl_tls_and_database_reach_every_process_from_secrets() -> None:
@@ -148,7 +152,7 @@ def test_service_monitors_select_the_services_and_name_the_alert_jobs() -> None:
     manifests = render(SECURE)
     services = by_kind(manifests, "Service")
     monitors = by_kind(manifests, "ServiceMonitor")
-    assert len(monitors) == 3
+    assert len(monitors) == len(JOBS)
     jobs = set()
     for name, monitor in monitors.items():
         spec = monitor["spec"]
