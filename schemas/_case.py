@@ -34,6 +34,9 @@ class SlaClockView(Contract):
 
     due_at: AwareDatetime | None = None
     state: ClockState = ClockState.RUNNING
+    warn_at: AwareDatetime | None = Field(
+        default=None, description="When the clock turns to `warning` (the policy's `warn_at`)."
+    )
 
 
 class CaseMessage(Contract):

@@ -1,8 +1,8 @@
 """The desk: a FastAPI app serving the agent API under `/v1` (OpenAPI at `/openapi.json`).
 
 Reads come from the case store; every write is an agent action published to
-`agent.actions` and decided by the stream (see `queues.desk.gateway`). The console
-(pages under `/`) is mounted on the same app by `queues.desk.console` when present.
+`agent.actions` and decided by the stream (see `queues.desk.gateway`). The agent
+console (pages under `/console`) is served by the same app (`queues.desk.console`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from queues.desk import events, routes_cases, routes_desk
 from queues.desk.assigner import Assigner, AssignerService
+from queues.desk.console import mount_console
 from queues.desk.context import DeskContext
 from queues.desk.directory import Directory
 from queues.desk.gateway import DEFAULT_OUTCOME_TIMEOUT_SECONDS, ActionGateway
@@ -127,6 +128,7 @@ def create_desk_app(
     app.include_router(routes_desk.router)
     app.include_router(routes_cases.router)
     app.include_router(events.router)
+    mount_console(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

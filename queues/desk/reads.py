@@ -103,6 +103,11 @@ class DeskReads:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._sessions = session_factory
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory, for the read-only queries of other views (the console)."""
+        return self._sessions
+
     def case(self, case_id: str) -> CaseRow | None:
         """One case row (detached, read-only use), or None."""
         with self._sessions() as session:

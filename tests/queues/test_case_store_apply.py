@@ -79,7 +79,11 @@ def test_a_conversation_builds_the_case_its_messages_and_its_queue(
         assert case.message_count == 2
         assert case.rules_version == "rules-v1"
         assert case.sla == {
-            "first_response": {"due_at": "2026-03-02T17:00:00Z", "state": "running"}
+            "first_response": {
+                "due_at": "2026-03-02T17:00:00Z",
+                "state": "running",
+                "warn_at": None,
+            }
         }
         assert case.opened_at == T0
         assert case.last_event_at == events[-1].at

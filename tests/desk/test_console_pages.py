@@ -1,0 +1,289 @@
+"""The console's pages without the stream: log in, guards, what the queue and a case show,
+and (in Debian's chromium, on a controlled clock) the SLA countdowns turning amber and red.
+
+The store is filled by applying case events directly; nothing here publishes an action.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from playwright.sync_api import expect
+
+from queues import EventApplier, SourceRecord, make_engine, make_session_factory
+from queues.desk import create_desk_app
+from schemas import CaseEvent, Priority
+from tests.desk.browser import chromium, screenshot_path
+from tests.desk.conftest import DeskWorld, desk_client
+from tests.queues.case_event_builders import (
+    appended,
+    case_id,
+    conversation,
+    opened,
+    routed,
+    to_bytes,
+)
+
+UNUSED_BROKER = "localhost:1"  # these tests publish nothing
+
+
+def rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def with_clock(event: CaseEvent, **clock: datetime | str) -> CaseEvent:
+    """The routing event with its case's first_response clock replaced."""
+    payload = dict(event.payload)
+    case = dict(payload["case"])
+    case["sla"] = {
+        "first_response": {
+            key: rfc3339(value) if isinstance(value, datetime) else value
+            for key, value in clock.items()
+        }
+    }
+    payload["case"] = case
+    return event.model_copy(update={"payload": payload})
+
+
+def apply(world: DeskWorld, events: list[CaseEvent]) -> None:
+    engine = make_engine(world.database_url)
+    with make_session_factory(engine).begin() as session:
+        EventApplier().apply_batch(
+            session,
+            [SourceRecord(to_bytes(e), partition=0, offset=n) for n, e in enumerate(events)],
+        )
+    engine.dispose()
+
+
+def seed(world: DeskWorld) -> None:
+    """general: an urgent and a normal case (the urgent one matched a rule); billing: one case.
+    The customer `ana` has a second, older case."""
+    apply(
+        world,
+        [
+            *conversation("ana", messages=2),
+            opened("bo"),
+            appended("bo", 1, channel="sms", text="Lawyer letter incoming"),
+            routed(
+                "bo",
+                priority=Priority.URGENT,
+                matched=["legal-threat"],
+                tags=["legal"],
+                routing="legal",
+            ),
+            *conversation("cy", messages=1, queue="billing"),
+        ],
+    )
+
+
+def login(http: TestClient, world: DeskWorld, agent: str) -> None:
+    answer = http.post(
+        "/console/login", data={"token": world.tokens[agent]}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+
+
+def client(world: DeskWorld) -> TestClient:
+    return desk_client(world, UNUSED_BROKER, "t.agent.actions")
+
+
+def test_logging_in_keeps_the_token_in_an_httponly_strict_cookie(desk_world: DeskWorld) -> None:
+    desk_world.add("gina", "general")
+    with client(desk_world) as http:
+        assert http.get("/console/queue", follow_redirects=False).headers["location"] == (
+            "/console/login"
+        )
+        wrong = http.post("/console/login", data={"token": "esk_wrong"})
+        assert wrong.status_code == 401
+        assert "That token is not valid" in wrong.text
+        assert "escalator_token" not in http.cookies
+
+        answer = http.post(
+            "/console/login", data={"token": desk_world.tokens["gina"]}, follow_redirects=False
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/console/queue"
+        cookie = answer.headers["set-cookie"]
+        assert cookie.startswith("escalator_token=")
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+        # The API takes the same cookie: the page's script follows /v1/events with it.
+        assert http.get("/v1/me").json()["name"] == "gina"
+
+        http.post("/console/logout")
+        assert http.get("/console/queue", follow_redirects=False).status_code == 303
+        assert http.get("/console/queue/rows").status_code == 401
+
+
+def test_my_queue_lists_my_queues_most_urgent_first(desk_world: DeskWorld) -> None:
+    seed(desk_world)
+    desk_world.add("gina", "general")
+    with client(desk_world) as http:
+        login(http, desk_world, "gina")
+        page = http.get("/console/queue").text
+        rows = http.get("/console/queue/rows").text
+
+    listed = re.findall(r'data-case-id="([^"]+)"', rows)
+    assert listed == [case_id("bo"), case_id("ana")]  # urgent first; billing's case not shown
+    assert case_id("cy") not in page
+    assert "Lawyer letter incoming" in rows  # the latest customer message as the preview
+    assert 'class="channel channel-sms"' in rows and ">SMS<" in rows
+    assert 'data-live-queue="/console/queue/rows"' in page
+
+
+def test_the_case_page_shows_the_conversation_the_decisions_and_the_actions(
+    desk_world: DeskWorld,
+) -> None:
+    seed(desk_world)
+    desk_world.add("gina", "general")
+    with client(desk_world) as http:
+        login(http, desk_world, "gina")
+        page = http.get(f"/console/cases/{case_id('bo')}").text
+        own = http.get(f"/console/cases/{case_id('ana')}").text
+
+    assert "Lawyer letter incoming" in page
+    assert "<code>legal-threat</code>" in page  # the matched rule
+    assert "root route: queue general, priority urgent" in page  # the decision's reason
+    assert "Message to the customer, sent by SMS" in page  # the reply goes on the case's channel
+    for words in ("Claim", "Waiting on customer", "Resolve"):
+        assert f">{words}</button>" in page
+    assert own.count('class="message message-inbound"') == 2
+
+
+def test_other_queues_cases_and_cross_site_posts_are_refused(desk_world: DeskWorld) -> None:
+    seed(desk_world)
+    desk_world.add("gina", "general")
+    with client(desk_world) as http:
+        login(http, desk_world, "gina")
+        forbidden = http.get(f"/console/cases/{case_id('cy')}")
+        assert forbidden.status_code == 403
+        assert "Not your queue" in forbidden.text
+        assert http.get("/console/cases/C-NOSUCHCASE").status_code == 404
+        cross_site = http.post(
+            f"/console/cases/{case_id('ana')}/act",
+            data={"action": "claim"},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert cross_site.status_code == 403
+        unknown = http.post(f"/console/cases/{case_id('ana')}/act", data={"action": "delete"})
+        assert unknown.status_code == 422
+
+
+# --- countdowns in a real browser ---------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(desk_world: DeskWorld) -> Iterator[str]:
+    """The desk app served over HTTP on a free port (a browser needs a real server)."""
+    app: FastAPI = create_desk_app(
+        database_url=desk_world.database_url,
+        producer_config={"bootstrap.servers": UNUSED_BROKER},
+        actions_topic="t.agent.actions",
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the desk did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_countdowns_turn_amber_at_warning_and_red_at_breach(
+    desk_world: DeskWorld, served: str
+) -> None:
+    now = datetime.now(UTC)
+    later = routed("later", priority=Priority.HIGH, routing="clock")
+    warned = routed("warned", priority=Priority.HIGH, routing="clock")
+    breached = routed("breached", priority=Priority.HIGH, routing="clock")
+    events: list[Any] = []
+    for customer in ("later", "warned", "breached"):
+        events += [opened(customer), appended(customer, 1, text=f"message of {customer}")]
+    apply(
+        desk_world,
+        [
+            *events,
+            with_clock(
+                later,
+                due_at=now + timedelta(minutes=20),
+                warn_at=now + timedelta(minutes=15),
+                state="running",
+            ),
+            with_clock(
+                warned,
+                due_at=now + timedelta(minutes=5),
+                warn_at=now - timedelta(minutes=1),
+                state="warning",
+            ),
+            with_clock(
+                breached,
+                due_at=now - timedelta(minutes=2),
+                warn_at=now - timedelta(minutes=8),
+                state="breached",
+            ),
+        ],
+    )
+    desk_world.add("gina", "general")
+
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.clock.install(time=now)  # the page's timers run on a clock the test moves
+        page.goto(f"{served}/console/login")
+        page.get_by_label("Agent token").fill(desk_world.tokens["gina"])
+        page.get_by_role("button", name="Log in").click()
+
+        def clock_of(customer: str) -> Any:
+            return page.locator(f"tr[data-case-id='{case_id(customer)}'] .sla")
+
+        rows = page.locator("#queue-rows tr[data-case-id]")
+        expect(rows).to_have_count(3)
+        # The order is the SLA's: breached first, then the warned one, then the later one.
+        assert [row.get_attribute("data-case-id") for row in rows.all()] == [
+            case_id("breached"),
+            case_id("warned"),
+            case_id("later"),
+        ]
+        page.clock.run_for(1000)
+        expect(clock_of("later")).to_have_class(re.compile(r"\bsla-running\b"))
+        expect(clock_of("later").locator(".sla-time")).to_have_text(
+            re.compile(r"^\d+m \d\ds left$")
+        )
+        expect(clock_of("warned")).to_have_class(re.compile(r"\bsla-warning\b"))
+        expect(clock_of("warned").locator(".sla-time")).to_contain_text("left · warning")
+        expect(clock_of("breached")).to_have_class(re.compile(r"\bsla-breached\b"))
+        expect(clock_of("breached").locator(".sla-time")).to_contain_text("overdue 2m")
+        colours = {
+            customer: clock_of(customer).evaluate("el => getComputedStyle(el).backgroundColor")
+            for customer in ("later", "warned", "breached")
+        }
+        assert len(set(colours.values())) == 3, colours
+        page.screenshot(path=screenshot_path("console-queue-clocks.png"), full_page=True)
+
+        # Without a reload, the later case's clock turns amber at its warning time, red at due.
+        page.clock.fast_forward("15:01")
+        expect(clock_of("later")).to_have_class(re.compile(r"\bsla-warning\b"))
+        expect(clock_of("later")).to_have_css("background-color", colours["warned"])
+        page.clock.fast_forward("05:00")
+        expect(clock_of("later")).to_have_class(re.compile(r"\bsla-breached\b"))
+        expect(clock_of("later")).to_have_css("background-color", colours["breached"])
+        expect(clock_of("later").locator(".sla-time")).to_contain_text("overdue 0m")
