@@ -55,6 +55,13 @@ def with_clock(event: CaseEvent, **clock: datetime | str) -> CaseEvent:
     return event.model_copy(update={"payload": payload})
 
 
+def with_status(event: CaseEvent, status: str) -> CaseEvent:
+    """The routing event with its case in another status."""
+    payload = dict(event.payload)
+    payload["case"] = {**payload["case"], "status": status}
+    return event.model_copy(update={"payload": payload})
+
+
 def apply(world: DeskWorld, events: list[CaseEvent]) -> None:
     engine = make_engine(world.database_url)
     with make_session_factory(engine).begin() as session:
@@ -65,12 +72,25 @@ def apply(world: DeskWorld, events: list[CaseEvent]) -> None:
     engine.dispose()
 
 
+def as_customer(event: CaseEvent, customer_id: str) -> CaseEvent:
+    """The event rewritten as if another customer had sent it (same case id)."""
+    payload = dict(event.payload)
+    if "customer_id" in payload:
+        payload["customer_id"] = customer_id
+    if "case" in payload:
+        payload["case"] = {**payload["case"], "customer_id": customer_id}
+    return event.model_copy(update={"payload": payload})
+
+
 def seed(world: DeskWorld) -> None:
     """general: an urgent and a normal case (the urgent one matched a rule); billing: one case.
-    The customer `ana` has a second, older case."""
+    The customer `ana` also has an earlier case, resolved long ago."""
+    earlier = [as_customer(e, "ana") for e in conversation("ana-earlier", messages=1)]
+    earlier[-1] = with_status(earlier[-1], "resolved")
     apply(
         world,
         [
+            *earlier,
             *conversation("ana", messages=2),
             opened("bo"),
             appended("bo", 1, channel="sms", text="Lawyer letter incoming"),
@@ -157,6 +177,9 @@ def test_the_case_page_shows_the_conversation_the_decisions_and_the_actions(
     for words in ("Claim", "Waiting on customer", "Resolve"):
         assert f">{words}</button>" in page
     assert own.count('class="message message-inbound"') == 2
+    # The customer's earlier case is linked from the page, and not the other way round.
+    assert f'href="/console/cases/{case_id("ana-earlier")}"' in own
+    assert "None: this is their first case." in page
 
 
 def test_other_queues_cases_and_cross_site_posts_are_refused(desk_world: DeskWorld) -> None:
