@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import DEFAULT_PREFIX, Topics
@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     embedded_broker: Literal["tansu"] | None = Field(
         default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
     )
+
+    @field_validator("thread_window", "reopen_window", mode="before")
+    @classmethod
+    def _seconds_or_iso(cls, value: object) -> object:
+        """A plain number (as environment variables are strings) counts seconds."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
 
     @property
     def verified_channel_set(self) -> frozenset[str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
-from escalator.settings import ChannelSettings, KafkaSettings, Settings
+from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from escalator.wiring import build_ingress_app, channel_config
 
 
@@ -48,3 +49,21 @@ async def test_ingress_serves_only_configured_channels(
         assert (await http.post("/v1/channels/discourse", content=b"{}")).status_code == 401
         assert (await http.post("/v1/channels/twilio", content=b"")).status_code == 404
         assert (await http.get("/healthz")).status_code == 200
+
+
+def test_identity_threading_and_outbound_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ESCALATOR_THREAD_WINDOW", "P3D")
+    monkeypatch.setenv("ESCALATOR_REOPEN_WINDOW", "3600")
+    monkeypatch.setenv("ESCALATOR_VERIFIED_CHANNELS", "chat, WebForm,")
+    monkeypatch.setenv("ESCALATOR_NOTIFY_SLACK_WEBHOOKS", '{"team-leads": "https://hooks.test/x"}')
+    monkeypatch.setenv("ESCALATOR_NOTIFY_EMAILS", '{"team-leads": ["lead@acme.test"]}')
+    settings = Settings()
+    assert settings.thread_window == timedelta(days=3)
+    assert settings.reopen_window == timedelta(hours=1)
+    assert settings.verified_channel_set == frozenset({"chat", "webform"})
+    outbound = OutboundSettings()
+    assert outbound.notify_slack_webhooks == {"team-leads": "https://hooks.test/x"}
+    assert outbound.notify_emails == {"team-leads": ["lead@acme.test"]}
+    assert outbound.reply_attempts == 6
