@@ -5,7 +5,8 @@ case store on the real PostgreSQL server; Playwright drives Debian's chromium he
 An agent logs in with a token, a customer message posted to the ingress appears in the
 queue without a reload, and the agent claims it, replies (by keyboard), sets it waiting
 on the customer and resolves it. Then the store and the `cases.events` topic must agree.
-Screenshots of the queue and the case view land in tests/artifacts/.
+A second test works at 200% zoom by keyboard only, and sees another agent's claim appear on
+the open case page without a reload. Screenshots of the queue and the case view land in tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def desk(
             ESCALATOR_DATABASE_URL=url,
         ) as world:
             world.add("ana", "general")
+            world.add("bo", "general")
             world.stack.start_ingress()
             yield world
     finally:
@@ -262,7 +264,7 @@ def test_an_agent_works_a_new_case_from_the_queue_to_resolved(
     assert all(a["action_id"].startswith("console-") for a in actions)
 
 
-def test_the_console_reads_at_200_percent_zoom_and_works_by_keyboard(
+def test_at_200_percent_zoom_by_keyboard_and_live_when_another_agent_claims(
     desk: DeskStack, browser: Browser, tmp_path: Path
 ) -> None:
     # 200% zoom of a 1280x900 window lays the page out in 640x450 CSS pixels at 2x density.
@@ -331,4 +333,12 @@ def test_the_console_reads_at_200_percent_zoom_and_works_by_keyboard(
         assert any(name.startswith(control) for name in reached), (control, reached)
     assert any(name.startswith("Message to the customer") for name in reached), reached
     page.screenshot(path=screenshot_path("console-case-200pct.png"), full_page=True)
+
+    # Another agent claims the case through the API: the open page shows it without a reload.
+    page.evaluate("window.__notReloaded = true")
+    case_id = page.url.rsplit("/", 1)[-1]
+    claimed = desk.call("POST", f"/v1/cases/{case_id}/claim", "bo")
+    assert claimed.status_code == 200, claimed.text
+    expect(page.locator("#case-owner")).to_have_text("bo", timeout=TIMEOUT_MS)
+    assert page.evaluate("window.__notReloaded === true"), "the case page was reloaded"
     context.close()
