@@ -6,7 +6,8 @@ An agent logs in with a token, a customer message posted to the ingress appears 
 queue without a reload, and the agent claims it, replies (by keyboard), sets it waiting
 on the customer and resolves it. Then the store and the `cases.events` topic must agree.
 A second test works at 200% zoom by keyboard only, and sees another agent's claim appear on
-the open case page without a reload. Screenshots of the queue and the case view land in tests/artifacts/.
+the open case page without a reload. Screenshots of the queue and the case view land in
+tests/artifacts/.
 """
 
 from __future__ import annotations
