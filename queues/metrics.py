@@ -55,6 +55,8 @@ class ProjectionMetrics:
             ["reason"],
             registry=target,
         )
+        for reason in ErrorReason:  # every reason shows from the start, at 0
+            self.errors.labels(reason.value)
         self.batch_seconds = Histogram(
             "escalator_projection_batch_seconds",
             "Time to apply one batch of records in one database transaction.",

@@ -1,6 +1,7 @@
 """The demo run: broker, worker, ingress and projection, fed with sample traffic.
 
-It sends traffic through the real HTTP ingress until the duration ends (or Ctrl-C),
+It sends traffic through the real HTTP ingress until the duration ends (or Ctrl-C), while
+simulated agents answer and resolve cases under short SLA targets (`escalator.demo.agents`),
 then waits until every accepted message has been routed, stops everything it started,
 and prints a tally. The tally's `messages_unrouted` must be 0.
 """
@@ -23,6 +24,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from escalator.demo import processes
+from escalator.demo.agents import DEMO_RULES, DemoAgents
 from escalator.demo.traffic import TrafficGenerator
 from escalator.embedded_broker import EmbeddedBroker
 from queues import CaseStore, StoreNotInitialisedError
@@ -51,6 +53,8 @@ class Tally:
     cases_in_store: int = 0
     dead_lettered: int = 0
     raw_invalid_sent: int = 0
+    agent_replies: int = 0
+    cases_resolved: int = 0
     ingest_to_routed_p50_seconds: float | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
 
@@ -190,6 +194,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
     """Run the whole demo and return its tally."""
     demo = Demo(duration, rate, console)
     workdir = Path(tempfile.mkdtemp(prefix="escalator-demo-"))
+    rules = workdir / "rules.yaml"
+    rules.write_text(DEMO_RULES)
     with EmbeddedBroker() as broker:
         ports = {name: processes.free_port() for name in ("ingress", "worker", "projection")}
         env = {
@@ -199,6 +205,7 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "ESCALATOR_PROJECTION_METRICS_PORT": str(ports["projection"]),
             "ESCALATOR_EMBEDDED_BROKER": "tansu",
             "ESCALATOR_LOG_LEVEL": "WARNING",
+            "ESCALATOR_RULES": str(rules),
         }
         endpoints = Endpoints(
             ingress=f"http://127.0.0.1:{ports['ingress']}",
@@ -244,11 +251,15 @@ async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Conso
     demo.started = time.monotonic()
     raw_inbound = RawInbound(endpoints.kafka, endpoints.inbound_topic)
     traffic = asyncio.create_task(demo.send_traffic(endpoints.ingress, raw_inbound))
+    agents = DemoAgents(endpoints.kafka, Topics(), demo.database_url or "")
     live = None if as_json else Live(demo.view(), console=console, refresh_per_second=2)
     with live or contextlib.nullcontext():
         try:
             while not traffic.done():
                 await asyncio.sleep(0.5)
+                await asyncio.to_thread(agents.step)
+                demo.tally.agent_replies = agents.replies
+                demo.tally.cases_resolved = agents.resolutions
                 demo.refresh(endpoints)
                 if live:
                     live.update(demo.view())
@@ -256,6 +267,7 @@ async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Conso
             demo.stop()
         await traffic
         raw_inbound.close()
+        agents.close()
         deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             demo.refresh(endpoints)
