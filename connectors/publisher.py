@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -25,10 +25,6 @@ PRODUCER_DEFAULTS: dict[str, str | int | bool] = {
     # The Java client's partitioner, so records keyed alike land alike from every client.
     "partitioner": "murmur2_random",
 }
-
-
-if TYPE_CHECKING:
-    DeliveryCallback = Callable[[KafkaError | None, Message[Any, Any]], None]
 
 
 class PublishError(Exception):
@@ -122,26 +118,22 @@ class KafkaPublisher:
         if producer is None:
             raise PublishError("the publisher is closed")
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
+        done: asyncio.Future[None] = loop.create_future()
+        batch = _Batch(loop, done, len(records))
         for record in records:
-            future: asyncio.Future[None] = loop.create_future()
-            futures.append(future)
             try:
                 producer.produce(
                     record.topic,
                     value=record.value,
                     key=record.key,
                     headers=list(record.headers) or None,
-                    on_delivery=_resolver(loop, future),
+                    on_delivery=batch.on_delivery,
                     # -1 is librdkafka's "unassigned": the partitioner decides from the key
                     partition=-1 if record.partition is None else record.partition,
                 )
             except (BufferError, KafkaException) as exc:
-                future.set_exception(PublishError(f"could not enqueue record: {exc}"))
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        failures = [result for result in results if isinstance(result, BaseException)]
-        if failures:
-            raise PublishError(str(failures[0]))
+                batch.settle_one(f"could not enqueue record: {exc}")
+        await done
         self._all_brokers_down.clear()
 
     def check_connection(self, timeout_seconds: float = 2.0) -> bool:
@@ -168,14 +160,38 @@ class KafkaPublisher:
         self._producer = None
 
 
-def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> DeliveryCallback:
-    def on_delivery(error: KafkaError | None, _message: Message[Any, Any]) -> None:
-        if error is None:
-            loop.call_soon_threadsafe(_settle, future, None)
-        else:
-            loop.call_soon_threadsafe(_settle, future, PublishError(f"not written: {error.str()}"))
+class _Batch:
+    """Counts a publish call's acknowledgements; resolves its one future when all are in.
 
-    return on_delivery
+    Delivery callbacks come from librdkafka's poll (the poll thread, or `flush` at close),
+    so the count is guarded by a lock and the future is settled on the event loop.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], count: int
+    ) -> None:
+        self._loop = loop
+        self._done = done
+        self._remaining = count
+        self._error: str | None = None
+        self._lock = threading.Lock()
+        if count == 0:
+            done.set_result(None)
+
+    def on_delivery(self, error: KafkaError | None, _message: Message[Any, Any]) -> None:
+        """librdkafka's delivery report for one record of the batch."""
+        self.settle_one(None if error is None else f"not written: {error.str()}")
+
+    def settle_one(self, error: str | None) -> None:
+        """One record is settled (written, or failed with `error`)."""
+        with self._lock:
+            if error is not None and self._error is None:
+                self._error = error
+            self._remaining -= 1
+            if self._remaining:
+                return
+            failure = None if self._error is None else PublishError(self._error)
+        self._loop.call_soon_threadsafe(_settle, self._done, failure)
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:

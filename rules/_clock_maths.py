@@ -7,10 +7,10 @@ is the same with `warn_at` (a fraction) of the target's open time in place of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock
+from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock, replace
 from rules._decision import PlannedEscalation
 from rules._ruleset import CompiledRuleSet, SlaPolicy
 from rules.calendar import Duration, parse_duration

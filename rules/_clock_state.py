@@ -6,10 +6,10 @@ times are UTC-aware datetimes; `to_dict`/`from_dict` round-trip exactly through 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from rules._decision import PlannedEscalation
 from schemas import ClockState, Priority, SlaClockView
@@ -41,6 +41,26 @@ class ClockEventKind(StrEnum):
     WARNING = "sla.warning"
     BREACHED = "sla.breached"
     ESCALATED = "case.escalated"
+
+
+_Value = TypeVar("_Value")
+
+
+def replace(value: _Value, /, **changes: Any) -> _Value:
+    """A copy of a frozen value here with some fields changed (`dataclasses.replace`).
+
+    The values here have no `__post_init__` and no slots, so copying their `__dict__` is
+    exact; it skips the per-call field introspection that made `dataclasses.replace` a
+    sixth of the cost of firing a case's clocks.
+    """
+    fields = value.__dict__
+    unknown = changes.keys() - fields.keys()
+    if unknown:
+        raise TypeError(f"{type(value).__name__} has no field {sorted(unknown)}")
+    copy = object.__new__(type(value))
+    copy.__dict__.update(fields)
+    copy.__dict__.update(changes)
+    return copy
 
 
 def _iso(moment: datetime) -> str:

@@ -6,7 +6,6 @@ falls due. Escalation delays and repeat intervals count open time of the SLA cal
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from rules._clock_maths import ClockPolicy, describe, iso, retarget, span_text
@@ -17,6 +16,7 @@ from rules._clock_state import (
     EscalationAction,
     EscalationTimer,
     SlaClock,
+    replace,
 )
 from rules._decision import PlannedEscalation
 from schemas import ClockState, Priority

@@ -15,7 +15,6 @@ derives from the case id and `event.discriminator`. See docs/sla.md for the sema
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 
 from rules._clock_maths import (
@@ -35,6 +34,7 @@ from rules._clock_state import (
     EscalationAction,
     EscalationTimer,
     SlaClock,
+    replace,
 )
 from rules._escalation import advance, arm_unclaimed, next_deadline, stop_for_claim, stop_for_clock
 from schemas import CaseStatus, ClockState, Priority

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -35,20 +35,30 @@ from schemas import AgentAction, DeadLetter, Topics
 from streams import metrics, omni_metrics
 from streams.actions import apply_action
 from streams.case_entry import entry_for
-from streams.case_state import CaseState
+from streams.case_state import CaseState, state_dictionary
 from streams.casework import CaseUpdate, apply_message, fire_clocks
+from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.identity import IdentityDirectory
 from streams.intake import RawRecord, dead_letter, intake
 from streams.output import OutputRecord, Publisher, ReliableWriter
+from streams.prepared import Firing, PreparedFirings
 from streams.records import ResolvedMessage, ThreadedMessage
-from streams.state_store import ChangelogState
+from streams.sla import count_events
+from streams.state_store import ChangelogState, Deadlines, EncodedState, StateCodec
 from streams.threader import CustomerState, NotThreaded, ThreadingPolicy, thread
+from streams.timer import SlaTimer
 
 log = logging.getLogger(__name__)
 
 CRASH_EXIT_CODE = 70
 """Exit status when a batch fails and the worker dies rather than acknowledge it."""
+
+FIRE_SLICE = 200
+"""Cases fired per slice: each slice is written while the next one is computed."""
+
+PREPARE_SLICE = 100
+"""Cases prepared between two looks at the clock (a deadline that came goes first)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,13 @@ class WorkerConfig:
     batch_within_seconds: float = 0.01
     faust_settings: Mapping[str, Any] = field(default_factory=dict)
     sla_tick_seconds: float = 0.2
-    """How often the SLA timer looks for due deadlines (a breach fires within about this)."""
+    """Longest SLA timer sleep: it wakes at the next deadline, and at least this often."""
+    sla_lateness_seconds: float = 0.25
+    """How long after a deadline the timer fires it, so actions stamped before it land first."""
+    sla_prepare_seconds: float = 60.0
+    """How far ahead the timer computes firings while idle (0: never ahead)."""
+    sla_prepare_limit: int = 20_000
+    """Most firings kept computed ahead (bounds their memory: a few KB each)."""
     connection: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     """librdkafka connection settings, for restoring state from the changelogs."""
 
@@ -125,6 +141,7 @@ class Pipeline:
         deadlines: DeadlineIndex,
         identity: IdentityDirectory | None = None,
         threading: ThreadingPolicy | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.topics = config.topics
         self.identity = identity or IdentityDirectory()
@@ -134,6 +151,9 @@ class Pipeline:
         self.customers = customers
         self.cases = cases
         self.deadlines = deadlines
+        self.clock = clock or WallClock()
+        self.prepare_ahead = timedelta(seconds=config.sla_prepare_seconds)
+        self.prepared = PreparedFirings(config.sla_prepare_limit)
         # stage C's agent and the SLA timer both change cases: one at a time
         self.case_lock = asyncio.Lock()
 
@@ -217,6 +237,7 @@ class Pipeline:
                         continue
                     updates.append((update, threaded))
                 dirty[key] = (partition, update.state)
+                count_events(update.events)
                 outputs.extend(self._case_outputs(update))
             metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
             await self._commit(outputs, dirty)
@@ -225,37 +246,125 @@ class Pipeline:
             self._count(update, threaded, now)
 
     async def fire_due(self, now: datetime) -> None:
-        """SLA timer: run the clocks of every case whose next deadline has come."""
-        due = self.deadlines.pop_due(now)
-        if not due:
+        """SLA timer: run the clocks of every case whose next deadline is at or before `now`.
+
+        Each case fires as of its deadline (event time), so when it fires does not change
+        what it emits. Cases go in slices of `FIRE_SLICE`: a slice's outputs, then its
+        state, are written (each acknowledged) while the next slice is computed, so the
+        first breaches of a burst leave at once. Cases whose next deadline has also
+        passed by then fire again in the same call.
+        """
+        if self.deadlines.next_deadline() is None:
             return
         async with self.case_lock:
-            ruleset = self.rules.current
-            dirty: dict[bytes, tuple[int, CaseState]] = {}
-            outputs: list[OutputRecord] = []
-            for partition, key, deadline in due:
-                if partition not in self.cases.partitions:
-                    continue  # moved to another worker meanwhile
-                state = self.cases.load(partition, key, CaseState)
-                if state is None:
-                    continue
-                update = fire_clocks(state, ruleset, now)
-                metrics.TIMER_LAG.observe(max(0.0, (now - deadline).total_seconds()))
-                if update.changed:
-                    dirty[key] = (partition, update.state)
-                    outputs.extend(self._case_outputs(update))
-                else:  # nothing fell due after all (e.g. its policy was removed): stop timing it
-                    self.deadlines.schedule(partition, key, None)
-            await self._commit(outputs, dirty)
+            while due := self.deadlines.pop_due(now):
+                ruleset = self.rules.current
+                commits: list[asyncio.Future[None]] = []
+                for start in range(0, len(due), FIRE_SLICE):
+                    part = due[start : start + FIRE_SLICE]
+                    outputs, dirty = self._fire_slice(part, ruleset)
+                    commits.append(asyncio.ensure_future(self._fired(outputs, dirty, part)))
+                    await asyncio.sleep(0)  # let acknowledgements of earlier slices in
+                await asyncio.gather(*commits)
+
+    async def prepare_upcoming(self, now: datetime) -> None:
+        """Compute ahead the firings of cases due within `sla_prepare_seconds` of `now`.
+
+        Reads held states without the case lock: a firing records the state it came from
+        and is used only if that state is still the one held (see `streams.prepared`).
+        Stops as soon as a deadline falls due, so firing always goes first.
+        """
+        if self.prepare_ahead <= timedelta(0):
+            return
+        self.prepared.drop_before(now)
+        ruleset = self.rules.current
+        todo = [
+            (partition, key, deadline)
+            for partition, key, deadline in self.deadlines.upcoming(
+                now + self.prepare_ahead, self.prepared.limit
+            )
+            if not self.prepared.ready(
+                partition, key, self.cases.version(partition, key), ruleset.version, deadline
+            )
+        ]
+        for start in range(0, len(todo), PREPARE_SLICE):
+            for partition, key, deadline in todo[start : start + PREPARE_SLICE]:
+                if self.prepared.full:
+                    return
+                if partition in self.cases.partitions:
+                    firing = self._firing(partition, key, deadline, ruleset)
+                    if firing is not None:
+                        self.prepared.put(partition, key, firing)
+            await asyncio.sleep(0)  # let stage C and acknowledgements in
+            upcoming = self.deadlines.next_deadline()
+            if upcoming is not None and upcoming <= self.clock.now():
+                return
+
+    def _firing(
+        self, partition: int, key: bytes, deadline: datetime, ruleset: CompiledRuleSet
+    ) -> Firing | None:
+        """Fire one held case as of its deadline, into ready-to-write records."""
+        version = self.cases.version(partition, key)
+        if version is None:
+            return None
+        state = self.cases.load(partition, key, CaseState)
+        assert state is not None
+        update = fire_clocks(state, ruleset, deadline)
+        if not update.changed:
+            return Firing(version, ruleset.version, deadline)
+        return Firing(
+            version,
+            ruleset.version,
+            deadline,
+            self._case_outputs(update),
+            update.events,
+            self.cases.encode(update.state),
+        )
+
+    def _fire_slice(
+        self, due: Sequence[tuple[int, bytes, datetime]], ruleset: CompiledRuleSet
+    ) -> tuple[list[OutputRecord], dict[bytes, tuple[int, EncodedState]]]:
+        dirty: dict[bytes, tuple[int, EncodedState]] = {}
+        outputs: list[OutputRecord] = []
+        for partition, key, deadline in due:
+            if partition not in self.cases.partitions:
+                continue  # moved to another worker meanwhile
+            version = self.cases.version(partition, key)
+            firing = self.prepared.take(
+                partition, key, version, ruleset.version, deadline
+            ) or self._firing(partition, key, deadline, ruleset)
+            if firing is None:
+                continue
+            if firing.state is None:  # nothing fell due after all (e.g. its policy was removed)
+                self.deadlines.schedule(partition, key, None)  # stop timing it
+                continue
+            count_events(firing.events)
+            dirty[key] = (partition, firing.state)
+            outputs.extend(firing.outputs)
+        return outputs, dirty
+
+    async def _fired(
+        self,
+        outputs: list[OutputRecord],
+        dirty: dict[bytes, tuple[int, EncodedState]],
+        due: Sequence[tuple[int, bytes, datetime]],
+    ) -> None:
+        await self._commit(outputs, dirty)
+        written = self.clock.now()
+        for _partition, _key, deadline in due:
+            metrics.TIMER_LAG.observe(max(0.0, (written - deadline).total_seconds()))
 
     async def _commit(
-        self, outputs: list[OutputRecord], dirty: dict[bytes, tuple[int, CaseState]]
+        self,
+        outputs: list[OutputRecord],
+        dirty: Mapping[bytes, tuple[int, CaseState | EncodedState]],
     ) -> None:
         """Outputs first, then state, each acknowledged; then the deadlines they imply."""
         await self.writer.write(outputs)
         await self.cases.save(self.writer, dirty)
         for key, (partition, state) in dirty.items():
-            self.deadlines.schedule(partition, key, state.next_deadline)
+            deadline = state.next_deadline if isinstance(state, CaseState) else state.deadline
+            self.deadlines.schedule(partition, key, deadline)
 
     def _moved(
         self, threaded: ThreadedMessage, moved: ThreadedMessage | NotThreaded
@@ -318,19 +427,23 @@ class Pipeline:
         )
 
 
-def _rebuild_deadlines(deadlines: DeadlineIndex, cases: ChangelogState) -> None:
-    """Index the next deadline of every case held, after an assignment changed what is held."""
-    held = cases.partitions
+def case_store(config: WorkerConfig) -> ChangelogState:
+    """Stage C's state: cases held compressed, next deadlines in the changelog headers."""
+    return ChangelogState(
+        "cases",
+        config.topics.state_changelog("cases"),
+        config.topics.threaded,
+        config.connection,
+        codec=StateCodec(state_dictionary()),
+        deadline_field="next_deadline",
+    )
+
+
+def rebuild_deadlines(deadlines: DeadlineIndex, held: frozenset[int], restored: Deadlines) -> None:
+    """After an assignment: forget partitions no longer held, index the restored ones."""
     deadlines.keep_only(held)
-    for partition in held:
-        deadlines.replace_partition(
-            partition,
-            (
-                (key, datetime.fromisoformat(raw["next_deadline"]))
-                for key, raw in cases.items(partition)
-                if raw.get("next_deadline")
-            ),
-        )
+    for partition, entries in restored.items():
+        deadlines.replace_partition(partition, entries)
 
 
 async def _restored_then(
@@ -370,8 +483,12 @@ def build_app(
     publisher: Publisher,
     identity: IdentityDirectory | None = None,
     threading: ThreadingPolicy | None = None,
+    clock: Clock | None = None,
 ) -> faust.App:
-    """Create the faust app with its topics, agents, state and `/metrics` page."""
+    """Create the faust app with its topics, agents, state and `/metrics` page.
+
+    `clock` drives the SLA timer (the wall clock unless given).
+    """
     settings: dict[str, Any] = {
         "broker": config.broker_url,
         "store": "memory://",
@@ -408,12 +525,19 @@ def build_app(
     customers = ChangelogState(
         "customers", topics.state_changelog("customers"), topics.resolved, config.connection
     )
-    cases = ChangelogState(
-        "cases", topics.state_changelog("cases"), topics.threaded, config.connection
-    )
+    cases = case_store(config)
     deadlines = DeadlineIndex()
+    clock = clock or WallClock()
     pipeline = Pipeline(
-        config, rules, ReliableWriter(publisher), customers, cases, deadlines, identity, threading
+        config,
+        rules,
+        ReliableWriter(publisher),
+        customers,
+        cases,
+        deadlines,
+        identity,
+        threading,
+        clock,
     )
 
     @app.on_partitions_assigned.connect
@@ -421,10 +545,14 @@ def build_app(
         # runs during the rebalance; stages still wait for it themselves (`_restored_then`)
         assigned: set[Any] = args[0] if args else kwargs["assigned"]
         loop = asyncio.get_running_loop()
-        for store in (customers, cases):
-            partitions = {tp.partition for tp in assigned if tp.topic == store.source_topic}
-            await loop.run_in_executor(None, store.assign, partitions)
-        _rebuild_deadlines(deadlines, cases)
+
+        def partitions(store: ChangelogState) -> set[int]:
+            return {tp.partition for tp in assigned if tp.topic == store.source_topic}
+
+        await loop.run_in_executor(None, customers.assign, partitions(customers))
+        restored = await loop.run_in_executor(None, cases.assign, partitions(cases))
+        rebuild_deadlines(deadlines, cases.partitions, restored)
+        pipeline.prepared.clear()
 
     batch, within = config.batch_max, config.batch_within_seconds
 
@@ -443,10 +571,19 @@ def build_app(
         async for events in stream.take_events(batch, within=within):
             await _or_die(_restored_then(cases, events, pipeline.cases_batch))
 
-    async def sla_timer() -> None:
-        await _or_die(pipeline.fire_due(datetime.now(UTC)))
+    timer = SlaTimer(
+        lambda now: _or_die(pipeline.fire_due(now)),
+        deadlines.next_deadline,
+        clock,
+        config.sla_tick_seconds,
+        prepare=lambda now: _or_die(pipeline.prepare_upcoming(now)),
+        lateness_seconds=config.sla_lateness_seconds,
+    )
 
-    app.timer(interval=config.sla_tick_seconds)(sla_timer)
+    async def sla_timer() -> None:
+        await timer.run()
+
+    app.task(sla_timer)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

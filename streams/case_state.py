@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules import CaseFacts
-from schemas import CaseMessage, CaseStatus, Priority, SlaClockView
+from rules import CaseFacts, PlannedEscalation, clocks
+from schemas import CaseMessage, CaseStatus, ClockState, Priority, SlaClockView
 
 MESSAGES_KEPT = 20
 """Latest messages a case carries in its state and on its queue record."""
@@ -65,3 +66,65 @@ class CaseState(BaseModel):
             agent_replies=self.agent_replies,
             priority=self.priority,
         )
+
+
+def state_dictionary() -> bytes:
+    """Typical JSON of a case state: the preset dictionary its in-memory compression uses.
+
+    Field names, clock and timer structure and common values, with no customer text: a
+    held state then costs little more than what is particular to its case.
+    """
+    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    step = PlannedEscalation(on="breach", clock=None, queue="tier2", priority="+1", repeat=0)
+    clock = clocks.SlaClock(
+        name="first_response",
+        state=ClockState.RUNNING,
+        started_at=at,
+        target="8h",
+        due_at=at,
+        warn_at=at,
+    )
+    case_clocks = clocks.CaseClocks(
+        policy="standard",
+        calendar="business-hours",
+        priority=Priority.NORMAL,
+        status=CaseStatus.OPEN.value,
+        opened_at=at,
+        as_of=at,
+        escalation_policy="standard",
+        rule="vip",
+        routed_at=at,
+        unclaimed_since=at,
+        clocks=(clock, *(replace(clock, name=name) for name in clocks.CLOCK_NAMES[1:])),
+        timers=(clocks.EscalationTimer(0, "breach:first_response#1", at, at, step),),
+    )
+    message = CaseMessage(
+        channel="email", text="", sent_at=at, sender="", external_id="", subject=""
+    )
+    sample = CaseState(
+        case_id="C-0000000000",
+        customer_id="cus-00000000",
+        opened_at=at,
+        status=CaseStatus.OPEN,
+        queue="general",
+        decided_queue="general",
+        priority=Priority.NORMAL,
+        channels=["email"],
+        messages=[message, message.model_copy(update={"direction": "outbound"})],
+        message_keys=["email:"],
+        last_customer_message_at=at,
+        awaiting_reply_since=at,
+        last_agent_reply_at=at,
+        rules_version="sha256:000000000000",
+        sla={
+            name: SlaClockView(due_at=at, state=ClockState.RUNNING) for name in clocks.CLOCK_NAMES
+        },
+        sla_policy="standard",
+        escalation_policy="standard",
+        policy_rule="vip",
+        clocks=case_clocks.to_dict(),
+        next_deadline=at,
+        claimed_by="agent",
+        processed_actions=["00000000-0000-0000-0000-000000000000"],
+    )
+    return sample.model_dump_json().encode("utf-8")

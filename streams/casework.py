@@ -218,12 +218,11 @@ def _snapshot(
 
 def fire_clocks(state: CaseState, ruleset: CompiledRuleSet, now: datetime) -> CaseUpdate:
     """The SLA timer came for a case: emit what fell due and apply its escalations."""
-    state = state.model_copy(deep=True)
+    state = state.model_copy()  # the clock code replaces fields, never mutates them in place
     previous_queue = state.queue
     events = run_clocks(state, ruleset, clocks.due, now)
     if not events:
         return CaseUpdate(state=state)
-    state.sla = sla_view(state) or state.sla
     routed = case_record(state)
     kind = CaseEventType.CASE_UPDATED.value
     events.append(

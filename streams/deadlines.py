@@ -33,6 +33,33 @@ class DeadlineIndex:
         self._current[(partition, key)] = deadline
         heapq.heappush(self._heap, (deadline, partition, key))
 
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline indexed, if any (stale heap entries are dropped on the way)."""
+        heap = self._heap
+        while heap:
+            deadline, partition, key = heap[0]
+            if self._current.get((partition, key)) == deadline:
+                return deadline
+            heapq.heappop(heap)
+        return None
+
+    def upcoming(self, until: datetime, limit: int) -> list[tuple[int, bytes, datetime]]:
+        """Up to `limit` cases due at or before `until`, earliest first, left in the index."""
+        heap, found, frontier = self._heap, [], [0] if self._heap else []
+        # walk the heap from its root: a child is never earlier than its parent
+        candidates: list[tuple[datetime, int, bytes]] = []
+        while frontier:
+            at = frontier.pop()
+            entry = heap[at]
+            if entry[0] > until:
+                continue
+            if self._current.get((entry[1], entry[2])) == entry[0]:
+                candidates.append(entry)
+            frontier.extend(child for child in (2 * at + 1, 2 * at + 2) if child < len(heap))
+        for deadline, partition, key in heapq.nsmallest(limit, candidates):
+            found.append((partition, key, deadline))
+        return found
+
     def pop_due(self, now: datetime) -> list[tuple[int, bytes, datetime]]:
         """Remove and return every case whose deadline is at or before `now`."""
         due: list[tuple[int, bytes, datetime]] = []
@@ -46,8 +73,11 @@ class DeadlineIndex:
     def replace_partition(self, partition: int, entries: Iterable[tuple[bytes, datetime]]) -> None:
         """Forget a partition's deadlines and index these instead (after a restore)."""
         self.drop_partitions({partition})
-        for key, deadline in entries:
-            self.schedule(partition, key, deadline)
+        added = [(deadline, partition, key) for key, deadline in entries]
+        for deadline, _partition, key in added:
+            self._current[(partition, key)] = deadline
+        self._heap.extend(added)
+        heapq.heapify(self._heap)  # O(n), where pushing one by one is O(n log n)
 
     def keep_only(self, partitions: Iterable[int]) -> None:
         """Forget every deadline outside these partitions (the others moved elsewhere)."""

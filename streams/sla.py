@@ -8,7 +8,7 @@ retargeted), extra tags; its `notify` targets travel in the event for the connec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from rules import CompiledRuleSet
@@ -51,7 +51,25 @@ def run_clocks(
         events.append(_case_event(state, event))
     state.clocks = clocks.to_dict()
     state.next_deadline = sla.next_deadline(clocks)
+    state.sla = clocks.views()
     return events
+
+
+def count_events(events: Iterable[CaseEvent]) -> None:
+    """Count the warnings, breaches and escalation steps among events about to be written."""
+    for event in events:
+        payload = event.payload
+        if event.type == sla.ClockEventKind.WARNING.value:
+            counter = metrics.SLA_WARNINGS
+        elif event.type == sla.ClockEventKind.BREACHED.value:
+            counter = metrics.SLA_BREACHES
+        else:
+            if event.type == sla.ClockEventKind.ESCALATED.value:
+                step = payload.get("escalation") or {}
+                metrics.ESCALATIONS.labels(step.get("on", ""), str(step.get("step", ""))).inc()
+            continue
+        labels = (payload.get("policy") or "", payload.get("clock") or "", payload.get("queue"))
+        counter.labels(labels[0], labels[1], labels[2] or "").inc()
 
 
 def start_clocks(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> list[CaseEvent]:
@@ -79,7 +97,6 @@ def _apply_escalation(
     action: sla.EscalationAction,
     at: datetime,
 ) -> sla.CaseClocks:
-    metrics.ESCALATIONS.labels(action.on, str(action.step)).inc()
     if action.queue:
         state.queue = action.queue
     state.tags = state.tags + [tag for tag in action.tags if tag not in state.tags]
@@ -93,13 +110,6 @@ def _case_event(state: CaseState, event: sla.ClockEvent) -> CaseEvent:
     payload.update(
         {"policy": state.sla_policy, "queue": state.queue, "priority": _value(state.priority)}
     )
-    if event.kind in (sla.ClockEventKind.WARNING, sla.ClockEventKind.BREACHED):
-        counter = (
-            metrics.SLA_WARNINGS
-            if event.kind is sla.ClockEventKind.WARNING
-            else (metrics.SLA_BREACHES)
-        )
-        counter.labels(state.sla_policy or "", event.clock or "", state.queue or "").inc()
     return CaseEvent(
         event_id=event_id_for(state.case_id, event.kind.value, event.discriminator),
         case_id=state.case_id,

@@ -9,6 +9,13 @@ before any stream resumes, keeps faust on its plain path, where the seek happens
 Each changelog partition holds the state of the input partition of the same number.
 Records are `key → JSON state`, written by `save` only after the stage's outputs were
 acknowledged; a restore reads the partition from the beginning to its high watermark.
+A store that indexes deadlines (`deadline_field`) also puts the state's next deadline in
+the record header `next-deadline` (RFC 3339 UTC, empty for none), so a restore rebuilds
+the deadline index without parsing a single state.
+
+In memory each state is its JSON, zlib-compressed (`StateCodec`), and is decoded only when
+a key is touched: a million held cases cost well under a GiB instead of several GiB of
+Python objects.
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import zlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
 from streams.output import OutputRecord, ReliableWriter
@@ -28,9 +38,55 @@ log = logging.getLogger(__name__)
 
 StateT = TypeVar("StateT", bound=BaseModel)
 
+DEADLINE_HEADER = "next-deadline"
+"""Changelog record header carrying the state's next deadline (empty value: none)."""
+
+RESTORE_BATCH = 10_000
+"""Changelog records taken per consume call while restoring."""
+
+Deadlines = dict[int, list[tuple[bytes, datetime]]]
+"""Per input partition, the keys that have a next deadline, with it."""
+
+
+@dataclass(frozen=True)
+class EncodedState:
+    """A state ready to save: its changelog value and headers, and its packed in-memory form."""
+
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    packed: bytes
+    deadline: datetime | None = None
+    """The state's next deadline, when the store indexes deadlines."""
+
+
+class StateCodec:
+    """How states are held in memory: JSON bytes compressed with zlib and a preset dictionary.
+
+    The dictionary (typical JSON of the stage's state, field names and common values) is
+    only ever used in memory, never written anywhere, so changing it needs no migration.
+    """
+
+    def __init__(self, dictionary: bytes = b"", level: int = 1) -> None:
+        self._dictionary = dictionary
+        self._level = level
+
+    def pack(self, document: bytes) -> bytes:
+        """Compress one JSON document."""
+        if not self._dictionary:
+            return zlib.compress(document, self._level)
+        packer = zlib.compressobj(self._level, zdict=self._dictionary)
+        return packer.compress(document) + packer.flush()
+
+    def unpack(self, packed: bytes) -> bytes:
+        """The JSON document `pack` was given."""
+        if not self._dictionary:
+            return zlib.decompress(packed)
+        unpacker = zlib.decompressobj(zdict=self._dictionary)
+        return unpacker.decompress(packed) + unpacker.flush()
+
 
 class ChangelogState:
-    """The state of one stage: `partition → key → JSON object`, restored on assignment."""
+    """The state of one stage: `partition → key → packed JSON`, restored on assignment."""
 
     def __init__(
         self,
@@ -38,12 +94,17 @@ class ChangelogState:
         changelog_topic: str,
         source_topic: str,
         connection: Mapping[str, str | int | float | bool],
+        *,
+        codec: StateCodec | None = None,
+        deadline_field: str | None = None,
     ) -> None:
         self.name = name
         self.changelog_topic = changelog_topic
         self.source_topic = source_topic
+        self.codec = codec or StateCodec()
+        self.deadline_field = deadline_field
         self._connection = dict(connection)
-        self._partitions: dict[int, dict[bytes, Any]] = {}
+        self._partitions: dict[int, dict[bytes, bytes]] = {}
         self._ready = threading.Condition()
 
     @property
@@ -51,14 +112,29 @@ class ChangelogState:
         """The input partitions whose state is held here."""
         return frozenset(self._partitions)
 
-    def load(self, partition: int, key: bytes, model: type[StateT]) -> StateT | None:
-        """The state stored under `key` for an input partition, if any."""
-        raw = self._partitions[partition].get(key)
-        return None if raw is None else model.model_validate(raw)
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._partitions.values())
 
-    def items(self, partition: int) -> list[tuple[bytes, Any]]:
-        """The raw (JSON) states of one held partition."""
-        return list(self._partitions.get(partition, {}).items())
+    def load(self, partition: int, key: bytes, model: type[StateT]) -> StateT | None:
+        """The state stored under `key` for an input partition, if any (decoded afresh)."""
+        packed = self._partitions[partition].get(key)
+        return None if packed is None else model.model_validate_json(self.codec.unpack(packed))
+
+    def version(self, partition: int, key: bytes) -> bytes | None:
+        """The held (packed) state of a key: a new object after every save, None if absent.
+
+        Lets a caller tell, by identity, whether a state changed since it last looked.
+        """
+        held = self._partitions.get(partition)
+        return None if held is None else held.get(key)
+
+    def hold(self, partition: int, states: Iterable[tuple[bytes, bytes]]) -> None:
+        """Hold a partition, adding these `(key, JSON)` states, without a changelog (tests)."""
+        with self._ready:
+            held = self._partitions.setdefault(partition, {})
+            for key, document in states:
+                held[key] = self.codec.pack(document)
+            self._ready.notify_all()
 
     def wait_until_held(self, partitions: Iterable[int], timeout_seconds: float = 300.0) -> None:
         """Block until the state of these partitions is restored (faust does not wait)."""
@@ -67,48 +143,59 @@ class ChangelogState:
             if not self._ready.wait_for(lambda: wanted <= set(self._partitions), timeout_seconds):
                 raise TimeoutError(f"{self.name}: state of {sorted(wanted)} not restored")
 
+    def encode(self, state: BaseModel) -> EncodedState:
+        """A state as its changelog record and its in-memory form (done ahead of `save`)."""
+        value = state.model_dump_json().encode("utf-8")
+        headers: tuple[tuple[str, bytes], ...] = ()
+        deadline: datetime | None = None
+        if self.deadline_field is not None:
+            deadline = getattr(state, self.deadline_field)
+            headers = ((DEADLINE_HEADER, _deadline_text(deadline)),)
+        return EncodedState(value, headers, self.codec.pack(value), deadline)
+
     async def save(
-        self, writer: ReliableWriter, dirty: Mapping[bytes, tuple[int, BaseModel]]
+        self, writer: ReliableWriter, dirty: Mapping[bytes, tuple[int, BaseModel | EncodedState]]
     ) -> None:
         """Write changed states to the changelog (acknowledged), then keep them in memory."""
         encoded = {
-            key: (partition, state.model_dump(mode="json"))
+            key: (partition, state if isinstance(state, EncodedState) else self.encode(state))
             for key, (partition, state) in dirty.items()
         }
         await writer.write(
             [
-                OutputRecord(
-                    self.changelog_topic,
-                    key,
-                    json.dumps(value).encode("utf-8"),
-                    partition=partition,
-                )
-                for key, (partition, value) in encoded.items()
+                OutputRecord(self.changelog_topic, key, state.value, state.headers, partition)
+                for key, (partition, state) in encoded.items()
             ]
         )
-        for key, (partition, value) in encoded.items():
-            self._partitions[partition][key] = value
+        for key, (partition, state) in encoded.items():
+            self._partitions[partition][key] = state.packed
 
-    def assign(self, partitions: Iterable[int]) -> None:
-        """Hold exactly these partitions: drop the others, restore the ones not held yet."""
+    def assign(self, partitions: Iterable[int]) -> Deadlines:
+        """Hold exactly these partitions: drop the others, restore the ones not held yet.
+
+        Returns the deadlines found in the restored partitions (none without
+        `deadline_field`); partitions held before keep theirs wherever they are indexed.
+        """
         wanted = set(partitions)
         with self._ready:
             for gone in set(self._partitions) - wanted:
                 del self._partitions[gone]
         missing = sorted(wanted - set(self._partitions))
-        if missing:
-            restored = self._restore(missing)
-            with self._ready:
-                self._partitions.update(restored)
-                self._ready.notify_all()
-            log.info(
-                "%s: restored %d keys for partitions %s",
-                self.name,
-                sum(len(keys) for keys in restored.values()),
-                missing,
-            )
+        if not missing:
+            return {}
+        restored, deadlines = self._restore(missing)
+        with self._ready:
+            self._partitions.update(restored)
+            self._ready.notify_all()
+        log.info(
+            "%s: restored %d keys for partitions %s",
+            self.name,
+            sum(len(keys) for keys in restored.values()),
+            missing,
+        )
+        return deadlines
 
-    def _restore(self, partitions: list[int]) -> dict[int, dict[bytes, Any]]:
+    def _restore(self, partitions: list[int]) -> tuple[dict[int, dict[bytes, bytes]], Deadlines]:
         """Read changelog partitions from the start to their high watermarks (blocking)."""
         consumer = Consumer(
             {
@@ -118,7 +205,9 @@ class ChangelogState:
                 "enable.partition.eof": True,
             }
         )
-        restored: dict[int, dict[bytes, Any]] = {partition: {} for partition in partitions}
+        restored: dict[int, dict[bytes, bytes]] = {partition: {} for partition in partitions}
+        # the last deadline seen per key; None = the key has none (or was deleted)
+        due: dict[int, dict[bytes, datetime | None]] = {partition: {} for partition in partitions}
         try:
             ends = {
                 partition: consumer.get_watermark_offsets(
@@ -134,24 +223,54 @@ class ChangelogState:
                 ]
             )
             while pending:
-                message = consumer.poll(5.0)
-                if message is None:
-                    continue
-                partition = message.partition() or 0
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        raise RuntimeError(f"restoring {self.changelog_topic}: {error}")
-                elif message.key() is not None:
-                    key: bytes = message.key()  # type: ignore[assignment]
-                    value = message.value()
-                    if value is None:
-                        restored[partition].pop(key, None)
-                    else:
-                        restored[partition][key] = json.loads(value)
-                offset = message.offset()
-                if offset is not None and offset + 1 >= ends[partition]:
-                    pending.discard(partition)
+                for message in consumer.consume(RESTORE_BATCH, 1.0):
+                    partition = message.partition() or 0
+                    error = message.error()
+                    if error is not None:
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            raise RuntimeError(f"restoring {self.changelog_topic}: {error}")
+                    elif message.key() is not None:
+                        self._take(message, restored[partition], due[partition])
+                    offset = message.offset()
+                    if offset is not None and offset + 1 >= ends[partition]:
+                        pending.discard(partition)
         finally:
             consumer.close()
-        return restored
+        deadlines = {
+            partition: [(key, at) for key, at in keyed.items() if at is not None]
+            for partition, keyed in due.items()
+        }
+        return restored, deadlines
+
+    def _take(
+        self,
+        message: Message[Any, Any],
+        states: dict[bytes, bytes],
+        due: dict[bytes, datetime | None],
+    ) -> None:
+        """Apply one changelog record to the partition being restored."""
+        key: bytes = message.key()  # type: ignore[assignment]
+        value: bytes | None = message.value()
+        if value is None:
+            states.pop(key, None)
+            due.pop(key, None)
+            return
+        states[key] = self.codec.pack(value)
+        if self.deadline_field is not None:
+            due[key] = self._record_deadline(message, value)
+
+    def _record_deadline(self, message: Message[Any, Any], value: bytes) -> datetime | None:
+        """The deadline in the record's header; records written before it existed: parsed."""
+        headers = message.headers() or ()
+        for name, found in headers.items() if isinstance(headers, dict) else headers:
+            if name == DEADLINE_HEADER:
+                text = found.decode() if isinstance(found, bytes) else found
+                return datetime.fromisoformat(text) if text else None
+        raw = json.loads(value).get(self.deadline_field or "")
+        return datetime.fromisoformat(raw) if raw else None
+
+
+def _deadline_text(deadline: datetime | None) -> bytes:
+    if deadline is None:
+        return b""
+    return deadline.isoformat().replace("+00:00", "Z").encode()

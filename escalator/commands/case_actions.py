@@ -52,6 +52,9 @@ def act(
     kafka = KafkaSettings()
     # the worker finds a case's state on the partition murmur2 (Java's partitioner) picks
     producer = Producer({**PRODUCER_DEFAULTS, **kafka.librdkafka()})
+    # stamp the action once connected: its time is when it is sent, not before connecting
+    producer.list_topics(kafka.topics.agent_actions, timeout=10)
+    record = record.model_copy(update={"at": datetime.now(UTC)})
     failures: list[str] = []
     producer.produce(
         kafka.topics.agent_actions,

@@ -1,0 +1,91 @@
+"""Firings computed ahead of their deadline, so that at the deadline only the writes remain.
+
+A deadline is known as soon as it is scheduled, and firing a case as of its deadline is a
+pure function of (held state, rule set, deadline). The timer therefore computes, while it
+would otherwise sleep, what the cases due within the next minute will emit, and keeps the
+ready records. At the deadline a prepared firing is used only if the case's held state is
+still the very same object, the rule set the same version and the deadline the same;
+anything else (a message, an agent action, a rule reload, a rebalance) makes the timer
+compute the firing afresh, with the same result it would have had anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas import CaseEvent
+from streams.output import OutputRecord
+from streams.state_store import EncodedState
+
+__all__ = ["Firing", "PreparedFirings"]
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What firing one case as of one deadline produces."""
+
+    version: bytes
+    """The held state it was computed from (compared by identity)."""
+    rules_version: str
+    deadline: datetime
+    outputs: list[OutputRecord] = field(default_factory=list)
+    events: list[CaseEvent] = field(default_factory=list)
+    state: EncodedState | None = None
+    """The state to save; None when nothing fell due (the case stops being timed)."""
+
+
+class PreparedFirings:
+    """Prepared firings by `(partition, key)`, at most `limit` of them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._firings: dict[tuple[int, bytes], Firing] = {}
+
+    def __len__(self) -> int:
+        return len(self._firings)
+
+    @property
+    def full(self) -> bool:
+        """True when no more firings may be kept."""
+        return len(self._firings) >= self.limit
+
+    def put(self, partition: int, key: bytes, firing: Firing) -> None:
+        """Keep a firing (replacing an older one of the case), unless full."""
+        if (partition, key) in self._firings or not self.full:
+            self._firings[(partition, key)] = firing
+
+    def ready(
+        self, partition: int, key: bytes, version: bytes | None, rules: str, deadline: datetime
+    ) -> bool:
+        """True when a firing for exactly this state, rule set and deadline is kept."""
+        firing = self._firings.get((partition, key))
+        return firing is not None and self.ready_firing(firing, version, rules, deadline)
+
+    def take(
+        self, partition: int, key: bytes, version: bytes | None, rules: str, deadline: datetime
+    ) -> Firing | None:
+        """Remove the case's firing; return it if it is for this state, rules and deadline."""
+        firing = self._firings.pop((partition, key), None)
+        if firing is None or not self.ready_firing(firing, version, rules, deadline):
+            return None
+        return firing
+
+    @staticmethod
+    def ready_firing(firing: Firing, version: bytes | None, rules: str, deadline: datetime) -> bool:
+        """True when `firing` is for exactly this state, rule set and deadline."""
+        return (
+            firing.version is version
+            and firing.rules_version == rules
+            and firing.deadline == deadline
+        )
+
+    def drop_before(self, moment: datetime) -> None:
+        """Forget firings for deadlines before `moment` (their case was rescheduled)."""
+        stale = [pk for pk, firing in self._firings.items() if firing.deadline < moment]
+        for pk in stale:
+            del self._firings[pk]
+
+    def clear(self) -> None:
+        """Forget everything (after a rebalance)."""
+        self._firings.clear()
