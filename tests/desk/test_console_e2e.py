@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.engine import make_url
 
 from queues import make_engine, make_session_factory
+from queues.desk import Role
 from queues.desk.reads import DeskReads
 from schemas import CaseEvent
 from tests import postgres_support
@@ -56,6 +57,7 @@ def desk(
         ) as world:
             world.add("ana", "general")
             world.add("bo", "general")
+            world.add("lee", "general", "tier2", role=Role.LEAD)
             world.stack.start_ingress()
             yield world
     finally:
@@ -342,4 +344,25 @@ def test_at_200_percent_zoom_by_keyboard_and_live_when_another_agent_claims(
     assert claimed.status_code == 200, claimed.text
     expect(page.locator("#case-owner")).to_have_text("bo", timeout=TIMEOUT_MS)
     assert page.evaluate("window.__notReloaded === true"), "the case page was reloaded"
+
+    # Acting on a case someone else owns is refused by the stream, and the page says why.
+    page.get_by_role("button", name="Claim").click()
+    notice = page.locator("#notice")
+    expect(notice).to_contain_text("Claim: not done.", timeout=TIMEOUT_MS)
+    expect(notice).to_contain_text("bo")
+    expect(notice).to_have_attribute("role", "alert")
     context.close()
+
+    # A lead gives the case to ana, then moves it to another queue.
+    lead = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(lead, desk, "lee")
+    lead.goto(f"{desk.stack.desk_url}/console/cases/{case_id}")
+    lead.get_by_label("Assign to").select_option("ana")
+    lead.get_by_role("button", name="Assign", exact=True).click()
+    expect_notice(lead, "Assign")
+    expect(lead.locator("#case-owner")).to_have_text("ana (not accepted yet)")
+    lead.get_by_label("Move to queue").select_option("tier2")
+    lead.get_by_role("button", name="Move").click()
+    expect_notice(lead, "Transfer")
+    expect(lead.locator(".facts")).to_contain_text("tier2")
+    lead.close()

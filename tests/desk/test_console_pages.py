@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
 from queues import EventApplier, SourceRecord, make_engine, make_session_factory
-from queues.desk import create_desk_app
+from queues.desk import Role, create_desk_app
 from schemas import CaseEvent, Priority
 from tests.desk.browser import chromium, screenshot_path
 from tests.desk.conftest import DeskWorld, desk_client
@@ -106,6 +106,12 @@ def seed(world: DeskWorld) -> None:
     )
 
 
+def options(html: str, select: str) -> list[str] | None:
+    """The option values of the page's select called `select`, or None without one."""
+    found = re.search(rf'<select[^>]*name="{select}"[^>]*>(.*?)</select>', html, re.S)
+    return None if found is None else re.findall(r'<option value="([^"]*)"', found.group(1))
+
+
 def login(http: TestClient, world: DeskWorld, agent: str) -> None:
     answer = http.post(
         "/console/login", data={"token": world.tokens[agent]}, follow_redirects=False
@@ -164,11 +170,14 @@ def test_the_case_page_shows_the_conversation_the_decisions_and_the_actions(
     desk_world: DeskWorld,
 ) -> None:
     seed(desk_world)
-    desk_world.add("gina", "general")
+    desk_world.add("gina", "general", "billing")
+    desk_world.add("lee", "general", role=Role.LEAD)
     with client(desk_world) as http:
         login(http, desk_world, "gina")
         page = http.get(f"/console/cases/{case_id('bo')}").text
         own = http.get(f"/console/cases/{case_id('ana')}").text
+        login(http, desk_world, "lee")
+        as_lead = http.get(f"/console/cases/{case_id('bo')}").text
 
     assert "Lawyer letter incoming" in page
     assert "<code>legal-threat</code>" in page  # the matched rule
@@ -177,9 +186,10 @@ def test_the_case_page_shows_the_conversation_the_decisions_and_the_actions(
     for words in ("Claim", "Waiting on customer", "Resolve"):
         assert f">{words}</button>" in page
     assert own.count('class="message message-inbound"') == 2
-    # The customer's earlier case is linked from the page, and not the other way round.
-    assert f'href="/console/cases/{case_id("ana-earlier")}"' in own
-    assert "None: this is their first case." in page
+    # Agents move cases between their own queues; only leads assign, to the queue's members.
+    assert options(page, "queue") == ["billing"]
+    assert options(page, "to_agent") is None
+    assert options(as_lead, "to_agent") == ["gina", "lee"]
 
 
 def test_other_queues_cases_and_cross_site_posts_are_refused(desk_world: DeskWorld) -> None:

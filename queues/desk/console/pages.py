@@ -180,7 +180,17 @@ def _page(context: DeskContext, agent: Agent, case_id: str) -> views.CasePage:
     history = context.reads.history(case_id)
     if history is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
-    return views.case_page(history, agent)
+    queue, owner = history.get("queue"), history.get("assignee")
+    directory = context.directory
+    transfer_queues = [
+        settings.name
+        for settings in directory.queues()
+        if settings.name != queue and agent.sees(settings.name)
+    ]
+    assignees = []
+    if agent.may_reassign and queue:
+        assignees = [other.name for other in directory.agents(queue) if other.name != owner]
+    return views.case_page(history, agent, transfer_queues=transfer_queues, assignees=assignees)
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -266,6 +276,62 @@ async def act(
         agent = signed_in(request)
         fields = {"override": bool(agent and agent.may_reassign)}
     return await _submit(request, context, case_id, kind, action, action_id, **fields)
+
+
+@router.post("/cases/{case_id}/transfer")
+async def transfer(
+    request: Request,
+    case_id: str,
+    context: Desk,
+    queue: Annotated[str, Form(max_length=100)],
+    action_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Move the case to another of my queues (it waits there unowned)."""
+    agent = signed_in(request)
+    if agent is None:
+        return to_login()
+    if context.directory.queue(queue) is None or not agent.sees(queue):
+        return _back(case_id, "transfer", "rejected", f"you cannot move cases to queue {queue!r}")
+    return await _submit(
+        request,
+        context,
+        case_id,
+        AgentActionType.TRANSFER,
+        "transfer",
+        action_id,
+        queue=queue,
+        override=agent.may_reassign,
+    )
+
+
+@router.post("/cases/{case_id}/assign")
+async def assign(
+    request: Request,
+    case_id: str,
+    context: Desk,
+    to_agent: Annotated[str, Form(max_length=64)],
+    action_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """A lead gives the case to an agent of its queue, who accepts it by claiming."""
+    agent = signed_in(request)
+    if agent is None:
+        return to_login()
+    if not agent.may_reassign:
+        return _back(case_id, "assign", "rejected", "assigning a case needs the lead role")
+    row = await asyncio.to_thread(context.reads.case, case_id)
+    target = context.directory.agent(to_agent)
+    if row is None or target is None or not target.sees(row.queue):
+        return _back(case_id, "assign", "rejected", f"{to_agent} cannot take this case")
+    return await _submit(
+        request,
+        context,
+        case_id,
+        AgentActionType.ASSIGN,
+        "assign",
+        action_id,
+        to_agent=to_agent,
+        override=True,
+    )
 
 
 @router.post("/cases/{case_id}/reply")

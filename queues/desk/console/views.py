@@ -159,6 +159,10 @@ class CasePage:
     decisions: list[Decision]
     customer_cases: list[dict[str, Any]]
     mine: bool
+    transfer_queues: list[str] = field(default_factory=list)
+    """Other queues the agent may move the case to (queues they see)."""
+    assignees: list[str] = field(default_factory=list)
+    """Agents a lead may give the case to (members of its queue, not its owner)."""
 
     @property
     def version(self) -> str:
@@ -234,7 +238,13 @@ def _preview(text: str) -> str:
     return flat if len(flat) <= PREVIEW_CHARS else flat[: PREVIEW_CHARS - 1] + "…"
 
 
-def case_page(history: dict[str, Any], agent: Agent) -> CasePage:
+def case_page(
+    history: dict[str, Any],
+    agent: Agent,
+    *,
+    transfer_queues: list[str] | None = None,
+    assignees: list[str] | None = None,
+) -> CasePage:
     """The case page's data from the desk's case history (`DeskReads.history`)."""
     events = history.get("events", [])
     return CasePage(
@@ -261,6 +271,8 @@ def case_page(history: dict[str, Any], agent: Agent) -> CasePage:
         ],
         customer_cases=list(history.get("customer_cases", [])),
         mine=history.get("assignee") == agent.name,
+        transfer_queues=list(transfer_queues or []),
+        assignees=list(assignees or []),
     )
 
 
