@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         description="A message to a resolved case reopens it within this time of the "
         "resolution; later ones open a new case (seconds or ISO 8601).",
     )
+    history_window: timedelta = Field(
+        default=timedelta(days=30),
+        description="history.recent_cases counts the customer's other cases opened at most "
+        "this long before the message (seconds or ISO 8601, e.g. P30D).",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json`: one JSON object per log line, with case_id, trace_id."
     )
@@ -124,7 +129,7 @@ class Settings(BaseSettings):
         default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
     )
 
-    @field_validator("thread_window", "reopen_window", mode="before")
+    @field_validator("thread_window", "reopen_window", "history_window", mode="before")
     @classmethod
     def _seconds_or_iso(cls, value: object) -> object:
         """A plain number (as environment variables are strings) counts seconds."""

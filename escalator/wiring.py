@@ -94,7 +94,9 @@ def build_worker_app(
     publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
     identity = _identity_directory(settings, kafka)
     threading = ThreadingPolicy(
-        thread_window=settings.thread_window, reopen_window=settings.reopen_window
+        thread_window=settings.thread_window,
+        reopen_window=settings.reopen_window,
+        history_window=settings.history_window,
     )
     app = build_app(config, holder, publisher, identity, threading)
     watcher.start()

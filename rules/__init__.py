@@ -1,6 +1,12 @@
 """The YAML rule language: load, validate, compile and evaluate; calendars and SLA maths. No I/O."""
 
-from rules._decision import CaseFacts, Decision, PlannedEscalation, RuleEvaluator
+from rules._decision import (
+    CaseFacts,
+    CustomerHistory,
+    Decision,
+    PlannedEscalation,
+    RuleEvaluator,
+)
 from rules._load import compile_sources, default_ruleset, ruleset_version
 from rules._problems import RuleProblem, RuleSetError
 from rules._ruleset import CompiledRuleSet, Explanation, QueueSettings, RouteTrial, SlaPolicy
@@ -14,6 +20,7 @@ __all__ = [
     "ClockEventKind",
     "ClockPolicy",
     "CompiledRuleSet",
+    "CustomerHistory",
     "Decision",
     "Explanation",
     "PlannedEscalation",

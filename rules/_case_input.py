@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
-from rules._decision import CaseFacts
+from rules._decision import CaseFacts, CustomerHistory
 from rules.calendar import parse_duration
 from schemas import Priority
 
@@ -33,6 +40,25 @@ Span = Annotated[
 ]
 
 
+class HistoryInput(BaseModel):
+    """The customer's earlier cases (`history.*`), as a CASE.json or a rule test states them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cases: Annotated[int, Field(ge=0)] = 0
+    recent_cases: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _recent_are_among_all(self) -> HistoryInput:
+        if self.recent_cases > self.cases:
+            raise ValueError("recent_cases cannot exceed cases (recent cases are among them)")
+        return self
+
+    def to_history(self) -> CustomerHistory:
+        """The `CustomerHistory` the rules see."""
+        return CustomerHistory(cases=self.cases, recent_cases=self.recent_cases)
+
+
 class CaseFactsInput(BaseModel):
     """The case a message belongs to, as far as rules can see it; every key is optional."""
 
@@ -46,6 +72,8 @@ class CaseFactsInput(BaseModel):
     unanswered_for: Span = timedelta(0)
     agent_replies: Annotated[int, Field(ge=0)] = 0
     priority: Priority | None = None
+    channel_switches: Annotated[int, Field(ge=0)] = 0
+    history: HistoryInput = Field(default_factory=HistoryInput)
 
     def to_facts(self, channel: str) -> CaseFacts:
         """The `CaseFacts` for a message on `channel` (the case's channels default to it)."""
@@ -58,6 +86,8 @@ class CaseFactsInput(BaseModel):
             unanswered_for=self.unanswered_for,
             agent_replies=self.agent_replies,
             priority=self.priority,
+            channel_switches=self.channel_switches,
+            history=self.history.to_history(),
         )
 
 

@@ -99,7 +99,7 @@ class ConditionCompiler:
                 path,
                 f"unknown field {key!r}{hint}; fields are channel, text, subject, language, "
                 "sender, "
-                "attachments, sentiment, customer.*, case.*, metadata.*",
+                "attachments, sentiment, customer.*, case.*, history.*, metadata.*",
                 on_key=True,
             )
             return MATCH_ALL

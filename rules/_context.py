@@ -120,7 +120,14 @@ CASE_FIELDS: dict[str, tuple[FieldKind, Getter]] = {
     "unanswered_for": ("duration", lambda f: f.case.unanswered_for),
     "agent_replies": ("number", lambda f: f.case.agent_replies),
     "priority": ("string", lambda f: f.case.priority.value if f.case.priority else None),
+    "channel_switches": ("number", lambda f: f.case.channel_switches),
 }
+
+HISTORY_FIELDS: dict[str, tuple[FieldKind, Getter]] = {
+    "cases": ("number", lambda f: f.case.history.cases),
+    "recent_cases": ("number", lambda f: f.case.history.recent_cases),
+}
+"""The customer's history (`history.*`): counted by Escalator, never sent by a connector."""
 
 CUSTOMER_KINDS: dict[str, FieldKind] = {
     "id": "string",
@@ -140,6 +147,7 @@ INDEXED_FIELDS = frozenset(
 KNOWN_FIELDS: tuple[str, ...] = (
     *MESSAGE_FIELDS,
     *(f"case.{name}" for name in CASE_FIELDS),
+    *(f"history.{name}" for name in HISTORY_FIELDS),
     *(f"customer.{name}" for name in CUSTOMER_KINDS),
     "message.sentiment",
 )
@@ -157,6 +165,9 @@ def resolve_field(name: str) -> tuple[str, FieldKind, Getter] | None:
     head, _, rest = name.partition(".")
     if head == "case" and rest in CASE_FIELDS:
         kind, getter = CASE_FIELDS[rest]
+        return name, kind, getter
+    if head == "history" and rest in HISTORY_FIELDS:
+        kind, getter = HISTORY_FIELDS[rest]
         return name, kind, getter
     if head == "customer" and rest and "." not in rest:
         return name, CUSTOMER_KINDS.get(rest, "any"), _customer(rest)

@@ -14,8 +14,22 @@ from schemas import InboundMessage, Priority
 
 
 @dataclass(frozen=True)
+class CustomerHistory:
+    """The customer's earlier cases, as Escalator counted them (`history.*` in conditions)."""
+
+    cases: int = 0
+    """The customer's other cases, opened before this message arrived."""
+    recent_cases: int = 0
+    """Those of them opened within the history window before this message arrived."""
+
+
+@dataclass(frozen=True)
 class CaseFacts:
-    """What the rules may know about the case a message belongs to (`case.*` in conditions)."""
+    """What the rules may know about the case a message belongs to (`case.*` in conditions).
+
+    `history` is about the customer rather than the case (`history.*`); it travels here so
+    that one value carries everything stage C knows beyond the message itself.
+    """
 
     contacts: int = 1
     channels: tuple[str, ...] = ()
@@ -25,6 +39,8 @@ class CaseFacts:
     unanswered_for: timedelta = timedelta(0)
     agent_replies: int = 0
     priority: Priority | None = None
+    channel_switches: int = 0
+    history: CustomerHistory = CustomerHistory()
 
 
 @dataclass(frozen=True)

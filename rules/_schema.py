@@ -168,8 +168,8 @@ Condition = Annotated[
         {
             "type": "object",
             "description": "Conditions, all of which must hold. Keys: a field (channel, text, "
-            "subject, language, sender, attachments, sentiment, customer.*, case.*, metadata.*) "
-            "or all_of / any_of / not / during / outside.",
+            "subject, language, sender, attachments, sentiment, customer.*, case.*, history.*, "
+            "metadata.*) or all_of / any_of / not / during / outside.",
             "properties": {
                 "all_of": {"type": "array", "items": {"type": "object"}},
                 "any_of": {"type": "array", "items": {"type": "object"}},

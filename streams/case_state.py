@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules import CaseFacts, PlannedEscalation, clocks
+from rules import CaseFacts, CustomerHistory, PlannedEscalation, clocks
 from schemas import CaseMessage, CaseStatus, ClockState, Priority, SlaClockView
 
 MESSAGES_KEPT = 20
@@ -52,9 +52,25 @@ class CaseState(BaseModel):
     claimed_by: str | None = None
     assignment_pending: bool = False
     processed_actions: list[str] = Field(default_factory=list)
+    channel_switches: int = 0
+    """How often consecutive customer messages changed channel (email → tweet → sms = 2)."""
+    last_customer_channel: str | None = None
 
-    def facts(self, at: datetime) -> CaseFacts:
-        """The `case.*` facts the rules see for a message arriving at `at`."""
+    def note_customer_channel(self, channel: str) -> None:
+        """Count a channel switch if this customer message came on another channel than the last.
+
+        State written before this fact existed has no `last_customer_channel`; the latest
+        inbound message it kept stands in for it.
+        """
+        previous = self.last_customer_channel or next(
+            (m.channel for m in reversed(self.messages) if m.direction == "inbound"), None
+        )
+        if previous is not None and previous != channel:
+            self.channel_switches += 1
+        self.last_customer_channel = channel
+
+    def facts(self, at: datetime, history: CustomerHistory | None = None) -> CaseFacts:
+        """The `case.*` facts (and the customer's `history.*`) for a message arriving at `at`."""
         waiting = self.awaiting_reply_since
         return CaseFacts(
             contacts=self.contacts,
@@ -65,6 +81,8 @@ class CaseState(BaseModel):
             unanswered_for=at - waiting if waiting else timedelta(0),
             agent_replies=self.agent_replies,
             priority=self.priority,
+            channel_switches=self.channel_switches,
+            history=history or CustomerHistory(),
         )
 
 

@@ -70,6 +70,7 @@ def apply_message(
     if state.queue is not None and (is_auto_reply(message) or is_forum_answer(message)):
         return _passive(state, threaded, ruleset)
     case_message = _case_message(threaded, "inbound", [])
+    state.note_customer_channel(message.channel)
     state.messages = [*state.messages, case_message][-MESSAGES_KEPT:]
     state.message_keys.append(key)
     state.contacts += 1
@@ -84,7 +85,7 @@ def apply_message(
     events.append(_appended_event(state, threaded, case_message))
 
     with metrics.RULE_EVALUATION.time():
-        decision = ruleset.evaluate(message, state.facts(at), at)
+        decision = ruleset.evaluate(message, state.facts(at, threaded.history_facts()), at)
     previous_queue = state.queue
     previous = (state.queue, state.priority, tuple(state.tags))
     new_case = previous_queue is None

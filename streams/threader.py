@@ -13,18 +13,23 @@ never open one. The case id of a new case is derived from the customer and the m
 so a replay decides the same. Whether the chosen case can still take the message (it may
 be resolved past the reopen window, or unknown) is stage C's call: it then moves the
 message to the case's deterministic successor (`successor_case_id`).
+
+Every threaded message carries the customer's history (`history.*` in rules: their other
+cases, and those opened within the history window), counted from this state and the
+message's arrival time only, so a replay counts the same.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import InboundMessage
 from schemas.ids import case_id_for, case_references, successor_case_id, thread_case_id
-from streams.records import ResolvedMessage, ThreadedMessage
+from streams.records import HistoryRecord, ResolvedMessage, ThreadedMessage
 
 DEDUP_RETENTION = timedelta(days=7)
 """How long a message key is remembered for deduplication."""
@@ -43,6 +48,8 @@ class ThreadingPolicy:
     """An open case takes the customer's next message if its last one is at most this old."""
     reopen_window: timedelta = timedelta(days=7)
     """A resolved case reopens for a message at most this long after it was resolved."""
+    history_window: timedelta = timedelta(days=30)
+    """`history.recent_cases` counts the customer's cases opened at most this long ago."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ class CustomerState(BaseModel):
     thread_refs: dict[str, str] = Field(default_factory=dict)
     seen: dict[str, tuple[str, datetime]] = Field(default_factory=dict)
     case_ids: list[str] = Field(default_factory=list)
+    opened: dict[str, datetime] = Field(default_factory=dict)
+    """The customer's cases with when they opened (the history; state without it still loads)."""
 
 
 def thread(
@@ -125,6 +134,10 @@ def thread(
         opens = True
         state.case_ids.append(case_id)
         _trim_list(state.case_ids, MAX_THREAD_REFS)
+    history = _history(state, case_id, at, policy.history_window)
+    if opens and (case_id in state.case_ids or _starts_topic(message)):
+        state.opened.setdefault(case_id, at)  # a new case, or a forum topic this customer started
+        _trim(state.opened, MAX_THREAD_REFS)
     joined_someone_elses_topic = evidence.startswith("forum topic") and not _starts_topic(message)
     if not (automatic or staff or joined_someone_elses_topic):
         state.open_case_id = case_id
@@ -143,7 +156,23 @@ def thread(
         ingested_at=at,
         identity_evidence=resolved.identity_evidence,
         successor_case_id=successor_case_id(resolved.customer_id, case_id),
+        history=history,
     )
+
+
+def _history(state: CustomerState, case_id: str, at: datetime, window: timedelta) -> HistoryRecord:
+    """The customer's cases other than `case_id`, and those opened within `window` of `at`.
+
+    Cases remembered only by id (state written before the history existed) count as
+    cases, not as recent ones: when they opened is not known.
+    """
+    recent = sum(
+        1
+        for other, opened_at in state.opened.items()
+        if other != case_id and at - opened_at <= window
+    )
+    others = {other for other in (*state.case_ids, *state.opened) if other != case_id}
+    return HistoryRecord(cases=len(others), recent_cases=recent, window=window)
 
 
 def _existing_case(
@@ -175,7 +204,7 @@ def _trim_list(items: list[str], limit: int) -> None:
     del items[:-limit]
 
 
-def _trim(mapping: dict[str, str], limit: int) -> None:
+def _trim(mapping: dict[str, Any], limit: int) -> None:
     while len(mapping) > limit:
         del mapping[next(iter(mapping))]
 

@@ -56,12 +56,14 @@ def test_identity_threading_and_outbound_settings_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ESCALATOR_THREAD_WINDOW", "P3D")
     monkeypatch.setenv("ESCALATOR_REOPEN_WINDOW", "3600")
+    monkeypatch.setenv("ESCALATOR_HISTORY_WINDOW", "P14D")
     monkeypatch.setenv("ESCALATOR_VERIFIED_CHANNELS", "chat, WebForm,")
     monkeypatch.setenv("ESCALATOR_NOTIFY_SLACK_WEBHOOKS", '{"team-leads": "https://hooks.test/x"}')
     monkeypatch.setenv("ESCALATOR_NOTIFY_EMAILS", '{"team-leads": ["lead@acme.test"]}')
     settings = Settings()
     assert settings.thread_window == timedelta(days=3)
     assert settings.reopen_window == timedelta(hours=1)
+    assert settings.history_window == timedelta(days=14)
     assert settings.verified_channel_set == frozenset({"chat", "webform"})
     outbound = OutboundSettings()
     assert outbound.notify_slack_webhooks == {"team-leads": "https://hooks.test/x"}
