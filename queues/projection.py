@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP_ID = "escalator-projection"
 """The consumer group of the long-running projection."""
 
+_FILL_SECONDS = 0.02
+"""How long a batch that has its first record waits for more."""
 _METADATA_TIMEOUT_SECONDS = 10.0
 _METADATA_RETRY_SECONDS = 0.5
 
@@ -182,7 +184,18 @@ class Projection:
     def _poll(self, target: EndOffsets | None) -> list[SourceRecord]:
         """One batch of records; end-of-partition markers advance `target`."""
         consumer = self._ensure_consumer()
-        messages = consumer.consume(num_messages=self._batch_size, timeout=self._batch_timeout)
+        # Wait (up to the timeout) for a first record, then only briefly for the batch to
+        # fill: a lone event (an agent's claim) is applied within milliseconds instead of
+        # after the whole timeout, while under load the batch still fills at once.
+        first = consumer.poll(self._batch_timeout)
+        if first is None:
+            return []
+        rest = (
+            consumer.consume(num_messages=self._batch_size - 1, timeout=_FILL_SECONDS)
+            if self._batch_size > 1
+            else []
+        )
+        messages = [first, *rest]
         records: list[SourceRecord] = []
         for message in messages:
             error = message.error()

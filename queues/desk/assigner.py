@@ -149,6 +149,10 @@ class Assigner:
                 if flight.action.type is AgentActionType.ASSIGN and target in loads:
                     loads[target][flight.channel or "*"] += 1
             last = self._reads.last_assigned(names, queue.name)
+            for flight in self._in_flight.values():  # not in the store yet, but decided
+                target = flight.action.to_agent
+                if flight.action.type is AgentActionType.ASSIGN and target in loads:
+                    last[target] = max(last.get(target, flight.action.at), flight.action.at)
             for case in self._reads.waiting(queue.name, WAITING_PER_PASS):
                 if case.case_id in self._in_flight or case.status not in ACTIVE_STATUSES:
                     continue
@@ -165,19 +169,21 @@ class Assigner:
                 )
                 if choice is None:
                     continue
+                # distinct instants within a pass, so round robin sees the order it made
+                at = now + timedelta(microseconds=len(actions))
                 action = AgentAction(
                     action_id=str(uuid.uuid4()),
                     case_id=case.case_id,
                     agent_id=ASSIGNER_AGENT_ID,
                     type=AgentActionType.ASSIGN,
-                    at=now,
+                    at=at,
                     to_agent=choice.agent,
                     reason=f"{choice.reason}; case priority {case.priority}, "
                     f"next SLA due {_iso(case.sla_due_at)}",
                 )
                 self._in_flight[case.case_id] = _InFlight(action, queue.name, case.channel)
                 loads[choice.agent][case.channel or "*"] += 1
-                last[choice.agent] = now
+                last[choice.agent] = at
                 actions.append(action)
         return actions
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import delete, select
@@ -23,6 +23,8 @@ DEFAULT_CAPACITY_KEY = "*"
 """Capacity key that applies to every channel without its own entry."""
 DEFAULT_CAPACITY = 5
 """Open cases per channel an agent takes when nothing else is configured."""
+SEEN_RESOLUTION = timedelta(minutes=1)
+"""`last_seen_at` is written at most this often per agent (a write per request would not scale)."""
 
 
 class Role(StrEnum):
@@ -71,6 +73,7 @@ class Agent:
     presence: Presence
     presence_at: datetime
     queues: frozenset[str] = field(default_factory=frozenset)
+    last_seen_at: datetime | None = None
 
     def capacity_for(self, channel: str | None) -> int:
         """Open cases this agent takes at once on `channel`."""
@@ -95,8 +98,9 @@ class Agent:
             "skills": sorted(self.skills),
             "capacity": dict(self.capacity),
             "presence": self.presence.value,
-            "presence_at": self.presence_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "presence_at": _iso(self.presence_at),
             "queues": sorted(self.queues),
+            "last_seen_at": _iso(self.last_seen_at),
         }
 
 
@@ -209,12 +213,18 @@ class Directory:
         return token
 
     def authenticate(self, token: str, *, now: datetime | None = None) -> Agent | None:
-        """The agent whose token this is, or None."""
+        """The agent whose token this is, or None; notes when the agent was last seen."""
+        at = now or datetime.now(UTC)
         with self._sessions() as session:
             row = session.scalars(
                 select(AgentRow).where(AgentRow.token_hash == token_hash(token))
             ).one_or_none()
-            return None if row is None else _agent(session, row)
+            if row is None:
+                return None
+            if row.last_seen_at is None or at - row.last_seen_at >= SEEN_RESOLUTION:
+                row.last_seen_at = at
+                session.commit()
+            return _agent(session, row)
 
     def agent(self, name: str) -> Agent | None:
         """One agent, or None."""
@@ -326,7 +336,12 @@ def _agent(session: Session, row: AgentRow) -> Agent:
         presence=Presence(row.presence),
         presence_at=row.presence_at,
         queues=frozenset(queues),
+        last_seen_at=row.last_seen_at,
     )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _queue(row: QueueRow) -> QueueSettings:

@@ -41,9 +41,13 @@ class Leadership:
                 "enable.auto.commit": False,
                 "session.timeout.ms": int(session_timeout_seconds * 1000),
                 "heartbeat.interval.ms": int(session_timeout_seconds * 1000 / 4),
+                # a process joining does not take the partition from the one that holds it
+                "partition.assignment.strategy": "cooperative-sticky",
             }
         )
-        self._consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._consumer.subscribe(
+            [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
 
     @property
     def leading(self) -> bool:
@@ -63,6 +67,11 @@ class Leadership:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions and self._leading.is_set():
             log.info("this desk process no longer runs the assigner")
+            self._leading.clear()
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._leading.is_set():
+            log.warning("this desk process lost the assigner partition (session expired)")
         self._leading.clear()
 
     def close(self) -> None:

@@ -129,10 +129,14 @@ class DeskReads:
         if where.channel is not None:
             query = query.where(CaseRow.channel == where.channel)
         with self._sessions() as session:
-            rows = list(session.scalars(urgency_order(query)))
-        if where.tag is not None:  # JSON containment differs per dialect: filter here
-            rows = [row for row in rows if where.tag in row.tags]
-        return len(rows), rows[offset : offset + limit]
+            if where.tag is not None:  # JSON containment differs per dialect: filter here
+                rows = [
+                    row for row in session.scalars(urgency_order(query)) if where.tag in row.tags
+                ]
+                return len(rows), rows[offset : offset + limit]
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            page = session.scalars(urgency_order(query).limit(limit).offset(offset))
+            return total, list(page)
 
     def queue_counts(self, queues: Iterable[str], now: datetime) -> dict[str, dict[str, int]]:
         """Per queue: unresolved, unassigned, waiting on customer and breached-or-due cases."""

@@ -32,10 +32,13 @@ class DeskWorld:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
 
 
-@pytest.fixture
-def desk_world(tmp_path: Path) -> Iterator[DeskWorld]:
-    """A fresh migrated SQLite store with its directory."""
-    url = f"sqlite:///{(tmp_path / 'desk.db').as_posix()}"
+@pytest.fixture(params=("sqlite", "postgresql"))
+def desk_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeskWorld]:
+    """A fresh migrated store with its directory, on SQLite and on PostgreSQL in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{(tmp_path / 'desk.db').as_posix()}"
+    else:
+        url = request.getfixturevalue("postgres_database_url")
     upgrade(url)
     engine = make_engine(url)
     yield DeskWorld(url, Directory(make_session_factory(engine)))
