@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from queues.desk import metrics
 from queues.desk.choose import Candidate, choose, required_skills
 from queues.desk.directory import Directory, Mode, Presence
 from queues.desk.reads import ACTIVE_STATUSES, UNRESOLVED_STATUSES, DeskReads
@@ -117,6 +118,7 @@ class Assigner:
                 if case.case_id not in self._in_flight:
                     reason = f"{agent.name} went offline: back to queue {case.queue}"
                     actions.append(self._release(case.case_id, agent.name, reason, now))
+                    metrics.ASSIGNER_DECISIONS.labels("release_offline").inc()
         return actions
 
     def _requeue_unaccepted(self, now: datetime) -> list[AgentAction]:
@@ -130,6 +132,7 @@ class Assigner:
                 self._declined[(case.case_id, case.assignee)] = now
                 reason = f"not accepted by {case.assignee} within {timeout}s"
                 actions.append(self._release(case.case_id, case.assignee, reason, now))
+                metrics.ASSIGNER_DECISIONS.labels("release_unaccepted").inc()
         return actions
 
     def _assign(self, now: datetime) -> list[AgentAction]:
@@ -185,6 +188,7 @@ class Assigner:
                 loads[choice.agent][case.channel or "*"] += 1
                 last[choice.agent] = at
                 actions.append(action)
+                metrics.ASSIGNER_DECISIONS.labels("assign").inc()
         return actions
 
 

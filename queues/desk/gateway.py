@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from queues.desk import metrics
 from queues.desk.reads import DeskReads
 from schemas import AgentAction, CaseEventType
 from schemas.ids import event_id_for
@@ -100,10 +101,14 @@ class ActionGateway:
 
     async def submit(self, action: AgentAction, *, wait: bool = True) -> Outcome:
         """Publish the action and wait (bounded) for the stream's verdict."""
+        started = asyncio.get_running_loop().time()
         await self.publish(action)
-        if not wait:
-            return Outcome(Verdict.PENDING, action)
-        return await self.verdict(action)
+        outcome = await self.verdict(action) if wait else Outcome(Verdict.PENDING, action)
+        kind = action.type.value
+        metrics.ACTIONS.labels(kind, outcome.verdict.value).inc()
+        if outcome.verdict is not Verdict.PENDING:
+            metrics.ACTION_SECONDS.labels(kind).observe(asyncio.get_running_loop().time() - started)
+        return outcome
 
     async def verdict(self, action: AgentAction) -> Outcome:
         """Wait for the action's outcome event to reach the store."""

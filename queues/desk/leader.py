@@ -17,6 +17,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from queues.desk.metrics import ASSIGNER_LEADER
+
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP_ID = "escalator-assigner"
@@ -63,18 +65,22 @@ class Leadership:
         if partitions:
             log.info("this desk process now runs the assigner")
             self._leading.set()
+            ASSIGNER_LEADER.set(1)
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if partitions and self._leading.is_set():
             log.info("this desk process no longer runs the assigner")
             self._leading.clear()
+            ASSIGNER_LEADER.set(0)
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._leading.is_set():
             log.warning("this desk process lost the assigner partition (session expired)")
         self._leading.clear()
+        ASSIGNER_LEADER.set(0)
 
     def close(self) -> None:
         """Leave the group, so another member takes over at once."""
         self._leading.clear()
+        ASSIGNER_LEADER.set(0)
         self._consumer.close()

@@ -150,10 +150,12 @@ def scraped_stack(
         stack.start_worker()
         stack.start_ingress()
         stack.start_projection()
+        stack.start_desk()
         urls = {
             "worker": stack.worker_url,
             "ingress": stack.ingress_url,
             "projection": stack.projection_url,
+            "desk": stack.desk_url,
         }
         accepted = httpx.post(f"{stack.ingress_url}/v1/messages", json=VALID_MESSAGE, timeout=30)
         assert accepted.status_code == 202, accepted.text

@@ -29,7 +29,7 @@ def promtool() -> str:
     return found
 
 
-@pytest.mark.parametrize("process", ["worker", "ingress", "projection"])
+@pytest.mark.parametrize("process", ["worker", "ingress", "projection", "desk"])
 def test_promtool_check_metrics_passes(scraped_stack: ScrapedStack, process: str) -> None:
     exposition = scraped_stack.expositions[process]
     assert "escalator_" in exposition
