@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Producer
-from fastapi import FastAPI, Request, Response
-from prometheus_client import REGISTRY
-from prometheus_client.exposition import choose_encoder
+from fastapi import FastAPI
 
 from queues.desk import events, routes_cases, routes_desk
 from queues.desk.assigner import Assigner, AssignerService
@@ -135,11 +133,5 @@ def create_desk_app(
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
-
-    @app.get("/metrics", include_in_schema=False)
-    def prometheus_metrics(request: Request) -> Response:
-        # OpenMetrics when the scraper asks for it, else the text format promtool reads
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
 
     return app
