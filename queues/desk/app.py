@@ -21,7 +21,7 @@ from queues.desk.console import mount_console
 from queues.desk.context import DeskContext
 from queues.desk.directory import Directory
 from queues.desk.gateway import DEFAULT_OUTCOME_TIMEOUT_SECONDS, ActionGateway
-from queues.desk.leader import DEFAULT_GROUP_ID, Leadership
+from queues.desk.leader import Leadership
 from queues.desk.reads import DeskReads
 from queues.engine import make_engine, make_session_factory
 from schemas import AgentAction
@@ -35,7 +35,8 @@ class AssignerOptions:
 
     kafka_config: Mapping[str, Any]
     election_topic: str
-    group_id: str = DEFAULT_GROUP_ID
+    group_id: str | None = None
+    """Default: the election topic's name, so deployments sharing a cluster never mix."""
     tick_seconds: float = 0.5
 
 

@@ -21,8 +21,6 @@ from queues.desk.metrics import ASSIGNER_LEADER
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GROUP_ID = "escalator-assigner"
-
 
 class Leadership:
     """Membership of the assigner group; `leading` while this member owns partition 0."""
@@ -31,7 +29,7 @@ class Leadership:
         self,
         kafka_config: Mapping[str, Any],
         topic: str,
-        group_id: str = DEFAULT_GROUP_ID,
+        group_id: str | None = None,
         session_timeout_seconds: float = 10.0,
     ) -> None:
         self.topic = topic
@@ -39,7 +37,8 @@ class Leadership:
         self._consumer = Consumer(
             {
                 **kafka_config,
-                "group.id": group_id,
+                # one group per deployment: named after its (prefixed) election topic
+                "group.id": group_id or topic,
                 "enable.auto.commit": False,
                 "session.timeout.ms": int(session_timeout_seconds * 1000),
                 "heartbeat.interval.ms": int(session_timeout_seconds * 1000 / 4),
