@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     projection_metrics_port: int = 9464
     desk_host: str = Field(default="127.0.0.1", description="Address the desk API listens on.")
     desk_port: int = Field(default=8090, description="Port of the desk API and console.")
+    desk_verdict_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a desk write waits for the stream's verdict before answering 202.",
+    )
     desk_assigner: bool = Field(
         default=True, description="Desk processes elect one of them to assign push queues."
     )

@@ -26,6 +26,7 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
         producer_config={**PRODUCER_DEFAULTS, **kafka.librdkafka()},
         actions_topic=kafka.topics.agent_actions,
         assigner=assigner,
+        outcome_timeout_seconds=settings.desk_verdict_timeout_seconds,
         **options,
     )
 

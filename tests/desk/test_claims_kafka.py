@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -163,3 +164,26 @@ def test_the_event_stream_tells_a_queue_about_changes(desk: DeskStack) -> None:
     resumed = desk.call("GET", "/v1/events", "bo", headers={"Last-Event-ID": "not-a-position"})
     assert resumed.status_code == 400
     assert positions and all(":" in p for p in positions[1:])
+
+
+def test_a_write_while_the_worker_is_down_is_accepted_then_applied(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    with desk_stack(
+        kafka_bootstrap, tmp_path, assigner=False, ESCALATOR_DESK_VERDICT_TIMEOUT_SECONDS="2"
+    ) as desk:
+        desk.add("ana", "general")
+        [customer] = desk.send(["patient@example.com"])
+        case_id = desk.wait_for_cases([customer], "ana")[customer]["case_id"]
+        [worker] = [p for p in desk.stack.started if p.name.startswith("worker")]
+        worker.stop()
+        accepted = desk.call("POST", f"/v1/cases/{case_id}/claim", "ana")
+        assert accepted.status_code == 202
+        assert accepted.json()["outcome"] == "pending"
+        desk.stack.start_worker()
+        detail = desk.wait_for(f"/v1/cases/{case_id}", "ana", lambda c: c["assignee"], timeout=90)
+        assert detail["assignee"] == "ana"
+        claims = [e for e in detail["events"] if e["type"] == "case.claimed"]
+        assert [e["payload"]["action"]["action_id"] for e in claims] == [
+            accepted.json()["action_id"]
+        ]
