@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from escalator.settings import Settings
+from queues.desk.directory import Mode, Role, Strategy
 
 if TYPE_CHECKING:
     from queues.desk import Directory
@@ -39,19 +40,19 @@ def add(
     name: Annotated[str, typer.Argument(help="Login name: lowercase letters, digits, . _ -")],
     skills: Annotated[str, typer.Option(help="Comma-separated skills, e.g. billing,german.")] = "",
     queues: Annotated[str, typer.Option(help="Comma-separated queues the agent works.")] = "",
-    role: Annotated[str, typer.Option(help="agent, lead or admin.")] = "agent",
+    role: Annotated[Role, typer.Option(help="What the agent may do.")] = Role.AGENT,
     capacity: Annotated[
         str, typer.Option(help="Open cases per channel, e.g. chat=3,email=10,*=5 (or one number).")
     ] = "",
 ) -> None:
     """Create an agent and print their API token. It is shown this once and stored hashed."""
-    from queues.desk import DirectoryError, Role
+    from queues.desk import DirectoryError
     from queues.desk.directory import parse_capacity, split_list
 
     try:
         agent, token = _directory().add_agent(
             name,
-            role=Role(role),
+            role=role,
             skills=split_list(skills),
             queues=split_list(queues),
             capacity=parse_capacity(capacity) or None,
@@ -117,10 +118,8 @@ def set_queues(
 @app.command("queue")
 def configure_queue(
     queue: Annotated[str, typer.Argument(help="The queue (created if new).")],
-    strategy: Annotated[
-        str | None, typer.Option(help="round_robin, least_loaded or skills.")
-    ] = None,
-    mode: Annotated[str | None, typer.Option(help="push (Escalator assigns) or pull.")] = None,
+    strategy: Annotated[Strategy | None, typer.Option(help="How an agent is picked.")] = None,
+    mode: Annotated[Mode | None, typer.Option(help="push (Escalator assigns) or pull.")] = None,
     skills: Annotated[
         str | None, typer.Option(help="Comma-separated skills every agent needs.")
     ] = None,
@@ -129,14 +128,14 @@ def configure_queue(
     ] = None,
 ) -> None:
     """Show or change how a queue hands out its cases."""
-    from queues.desk import DirectoryError, Mode, Strategy
+    from queues.desk import DirectoryError
     from queues.desk.directory import split_list
 
     try:
         settings = _directory().configure_queue(
             queue,
-            strategy=Strategy(strategy) if strategy else None,
-            mode=Mode(mode) if mode else None,
+            strategy=strategy,
+            mode=mode,
             skills=split_list(skills) if skills is not None else None,
             accept_timeout_seconds=accept_timeout,
         )
