@@ -140,11 +140,12 @@ class CaseDetail:
         }
 
 
-_PRIORITY_RANK = case(
+PRIORITY_RANK = case(
     {priority.value: priority.rank for priority in PRIORITY_ORDER},
     value=CaseRow.priority,
     else_=len(PRIORITY_ORDER),
 )
+"""SQL: a case's priority as its rank (0 urgent … 3 low; unknown last), for ordering."""
 
 
 class CaseStore:
@@ -179,7 +180,7 @@ class CaseStore:
     ) -> list[CaseSummary]:
         """Cases, most urgent first, then oldest first; optionally of one queue or status."""
         query = select(CaseRow).order_by(
-            _PRIORITY_RANK,
+            PRIORITY_RANK,
             CaseRow.opened_at.is_(None),  # NULLs last on every dialect
             CaseRow.opened_at,
             CaseRow.case_id,

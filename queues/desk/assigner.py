@@ -111,14 +111,12 @@ class Assigner:
 
     def _requeue_offline(self, now: datetime) -> list[AgentAction]:
         actions: list[AgentAction] = []
-        for agent in self._directory.agents():
-            if agent.presence is not Presence.OFFLINE:
-                continue
-            for case in self._reads.owned(agent.name, UNRESOLVED_STATUSES):
-                if case.case_id not in self._in_flight:
-                    reason = f"{agent.name} went offline: back to queue {case.queue}"
-                    actions.append(self._release(case.case_id, agent.name, reason, now))
-                    metrics.ASSIGNER_DECISIONS.labels("release_offline").inc()
+        offline = [a.name for a in self._directory.agents() if a.presence is Presence.OFFLINE]
+        for case in self._reads.owned_by(offline, UNRESOLVED_STATUSES):
+            if case.assignee is not None and case.case_id not in self._in_flight:
+                reason = f"{case.assignee} went offline: back to queue {case.queue}"
+                actions.append(self._release(case.case_id, case.assignee, reason, now))
+                metrics.ASSIGNER_DECISIONS.labels("release_offline").inc()
         return actions
 
     def _requeue_unaccepted(self, now: datetime) -> list[AgentAction]:

@@ -240,7 +240,16 @@ class Directory:
                 query = query.join(QueueMemberRow, QueueMemberRow.agent == AgentRow.name).where(
                     QueueMemberRow.queue == queue
                 )
-            return [_agent(session, row) for row in session.scalars(query)]
+            rows = list(session.scalars(query))
+            memberships: dict[str, set[str]] = {row.name: set() for row in rows}
+            found = session.execute(
+                select(QueueMemberRow.agent, QueueMemberRow.queue).where(
+                    QueueMemberRow.agent.in_(list(memberships))
+                )
+            )
+            for agent, member_of in found:
+                memberships[agent].add(member_of)
+            return [_agent(session, row, memberships[row.name]) for row in rows]
 
     def set_presence(self, name: str, presence: Presence, *, now: datetime | None = None) -> Agent:
         """Change an agent's presence (offline gives their cases back to the queue)."""
@@ -326,8 +335,11 @@ def _ensure_queue(session: Session, name: str, at: datetime) -> QueueRow:
     return row
 
 
-def _agent(session: Session, row: AgentRow) -> Agent:
-    queues = session.scalars(select(QueueMemberRow.queue).where(QueueMemberRow.agent == row.name))
+def _agent(session: Session, row: AgentRow, queues: Iterable[str] | None = None) -> Agent:
+    if queues is None:
+        queues = session.scalars(
+            select(QueueMemberRow.queue).where(QueueMemberRow.agent == row.name)
+        )
     return Agent(
         name=row.name,
         role=Role(row.role),

@@ -16,7 +16,7 @@ from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow
-from queues.store import _PRIORITY_RANK, rfc3339
+from queues.store import PRIORITY_RANK, rfc3339
 from schemas import CaseStatus
 
 ACTIVE_STATUSES = (CaseStatus.NEW.value, CaseStatus.OPEN.value, CaseStatus.PENDING.value)
@@ -28,7 +28,7 @@ UNRESOLVED_STATUSES = (*ACTIVE_STATUSES, CaseStatus.WAITING_ON_CUSTOMER.value)
 def urgency_order(query: Select[Any]) -> Select[Any]:
     """Order cases most urgent first: priority, earliest SLA due time, oldest, id."""
     return query.order_by(
-        _PRIORITY_RANK,
+        PRIORITY_RANK,
         CaseRow.sla_due_at.is_(None),
         CaseRow.sla_due_at,
         CaseRow.opened_at.is_(None),
@@ -254,16 +254,18 @@ class DeskReads:
 
     def owned(self, agent: str, statuses: Sequence[str] = UNRESOLVED_STATUSES) -> list[CaseRow]:
         """The agent's cases in these statuses, most urgent first."""
+        return self.owned_by([agent], statuses)
+
+    def owned_by(
+        self, agents: Iterable[str], statuses: Sequence[str] = UNRESOLVED_STATUSES
+    ) -> list[CaseRow]:
+        """The cases these agents own in these statuses, most urgent first (one query)."""
+        names = list(agents)
+        if not names:
+            return []
+        query = select(CaseRow).where(CaseRow.assignee.in_(names), CaseRow.status.in_(statuses))
         with self._sessions() as session:
-            return list(
-                session.scalars(
-                    urgency_order(
-                        select(CaseRow).where(
-                            CaseRow.assignee == agent, CaseRow.status.in_(statuses)
-                        )
-                    )
-                )
-            )
+            return list(session.scalars(urgency_order(query)))
 
     def pending_assignments(self) -> list[tuple[CaseRow, datetime]]:
         """Cases assigned and not yet accepted, with when the assignment began."""
