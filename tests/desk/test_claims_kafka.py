@@ -187,3 +187,40 @@ def test_a_write_while_the_worker_is_down_is_accepted_then_applied(
         assert [e["payload"]["action"]["action_id"] for e in claims] == [
             accepted.json()["action_id"]
         ]
+
+
+def test_many_agents_racing_for_many_cases_each_case_gets_one_owner(desk: DeskStack) -> None:
+    for name in ("r1", "r2", "r3", "r4"):
+        desk.add(name, "general")
+    customers = desk.send([f"crowd-{n}@example.com" for n in range(8)])
+    case_ids = [c["case_id"] for c in desk.wait_for_cases(customers, "r1").values()]
+    barrier = threading.Barrier(4)
+    answers: list[tuple[str, str, int, dict[str, object]]] = []
+    lock = threading.Lock()
+
+    def agent_claims_everything(agent: str) -> None:
+        barrier.wait()
+        for case_id in case_ids:
+            answer = desk.call("POST", f"/v1/cases/{case_id}/claim", agent)
+            with lock:
+                answers.append((agent, case_id, answer.status_code, answer.json()))
+
+    threads = [
+        threading.Thread(target=agent_claims_everything, args=(a,))
+        for a in ("r1", "r2", "r3", "r4")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {status for _, _, status, _ in answers} <= {200, 409}
+    winners = {case_id: agent for agent, case_id, status, _ in answers if status == 200}
+    assert sorted(winners) == sorted(case_ids)  # every case won exactly once ...
+    assert len([a for a in answers if a[2] == 200]) == len(case_ids)  # ... and only once
+    for agent, case_id, status, body in answers:
+        if status == 409:
+            assert body["owner"] == winners[case_id] != agent
+    for case_id, winner in winners.items():
+        detail = desk.call("GET", f"/v1/cases/{case_id}", "r1").json()
+        assert detail["assignee"] == winner
+        assert [a["agent"] for a in detail["assignments"]] == [winner]
