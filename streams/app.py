@@ -276,7 +276,7 @@ class Pipeline:
         """
         if self.prepare_ahead <= timedelta(0):
             return
-        self.prepared.drop_before(now)
+        self.prepared.keep_current(self.deadlines.deadline_of)
         ruleset = self.rules.current
         todo = [
             (partition, key, deadline)
@@ -349,7 +349,12 @@ class Pipeline:
         dirty: dict[bytes, tuple[int, EncodedState]],
         due: Sequence[tuple[int, bytes, datetime]],
     ) -> None:
-        await self._commit(outputs, dirty)
+        await self.writer.write(outputs)
+        self._fired_out(due)
+        await self._save_cases(dirty)
+
+    def _fired_out(self, due: Sequence[tuple[int, bytes, datetime]]) -> None:
+        """The events of these fired deadlines are acknowledged: observe how late they are."""
         written = self.clock.now()
         for _partition, _key, deadline in due:
             metrics.TIMER_LAG.observe(max(0.0, (written - deadline).total_seconds()))
@@ -361,6 +366,12 @@ class Pipeline:
     ) -> None:
         """Outputs first, then state, each acknowledged; then the deadlines they imply."""
         await self.writer.write(outputs)
+        await self._save_cases(dirty)
+
+    async def _save_cases(
+        self, dirty: Mapping[bytes, tuple[int, CaseState | EncodedState]]
+    ) -> None:
+        """Write changed cases to their changelog (acknowledged), then index their deadlines."""
         await self.cases.save(self.writer, dirty)
         for key, (partition, state) in dirty.items():
             deadline = state.next_deadline if isinstance(state, CaseState) else state.deadline

@@ -33,6 +33,10 @@ class DeadlineIndex:
         self._current[(partition, key)] = deadline
         heapq.heappush(self._heap, (deadline, partition, key))
 
+    def deadline_of(self, partition: int, key: bytes) -> datetime | None:
+        """The deadline a case is scheduled for, if any."""
+        return self._current.get((partition, key))
+
     def next_deadline(self) -> datetime | None:
         """The earliest deadline indexed, if any (stale heap entries are dropped on the way)."""
         heap = self._heap

@@ -172,13 +172,17 @@ async def test_prepared_firings_write_exactly_what_firing_at_the_deadline_writes
         await worker.open_case()
         running = asyncio.create_task(worker.timer.run())
         try:
-            # in steps smaller than the horizon, so firings are prepared before they are due
+            # in steps smaller than the horizon, so firings are prepared before they are due;
+            # off the whole second, so a step lands within the lateness after a deadline
+            worker.clock.advance(0.1)
             await worker.run_until(T0 + timedelta(hours=9), step=timedelta(minutes=4))
         finally:
             running.cancel()
         runs.append(worker.publisher.records)
         if prepare_seconds:
             assert len(worker.of("case.escalated")) == 4  # three unclaimed, one breach
+            # unclaimed x3, warning, breach: each was ready when its deadline came
+            assert worker.pipeline.prepared.used == 5
     unprepared, prepared = runs
     assert [(r.topic, r.key, r.value, tuple(r.headers)) for r in prepared] == [
         (r.topic, r.key, r.value, tuple(r.headers)) for r in unprepared
