@@ -7,6 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from queues.desk.directory import Mode, Presence, Strategy
 from schemas import CaseStatus
 
+UNPROCESSABLE = 422
+"""Status of a well-formed request naming something that does not exist (an agent, a queue).
+
+A literal: Starlette renamed its constant for 422, and both names do not exist in every
+supported version.
+"""
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")

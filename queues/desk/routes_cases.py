@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 from fastapi.responses import JSONResponse
 
 from queues.desk.auth import CurrentAgent, require_lead, require_queue
-from queues.desk.bodies import AssignBody, StatusBody, TextBody, TransferBody
+from queues.desk.bodies import UNPROCESSABLE, AssignBody, StatusBody, TextBody, TransferBody
 from queues.desk.context import DeskContext, desk
 from queues.desk.directory import Agent
 from queues.desk.gateway import Outcome, Verdict
@@ -154,16 +154,16 @@ async def transfer(
     if body.to_agent is not None:
         target = context.directory.agent(body.to_agent)
         if target is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no agent {body.to_agent!r}")
+            raise HTTPException(UNPROCESSABLE, f"no agent {body.to_agent!r}")
         row = context.reads.case(case_id)
         queue = body.queue or (row.queue if row is not None else None)
         if not target.sees(queue):
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                UNPROCESSABLE,
                 f"agent {target.name} is not a member of queue {queue!r}",
             )
     if body.queue is not None and context.directory.queue(body.queue) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no queue {body.queue!r}")
+        raise HTTPException(UNPROCESSABLE, f"no queue {body.queue!r}")
     return await act(
         context,
         agent,
@@ -184,7 +184,7 @@ async def assign(
     require_lead(agent, "assigning a case")
     target = context.directory.agent(body.to_agent)
     if target is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no agent {body.to_agent!r}")
+        raise HTTPException(UNPROCESSABLE, f"no agent {body.to_agent!r}")
     return await act(
         context,
         agent,

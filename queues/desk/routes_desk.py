@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from queues.desk.auth import CurrentAgent, require_lead, require_queue
-from queues.desk.bodies import PresenceBody, QueueSettingsBody
+from queues.desk.bodies import UNPROCESSABLE, PresenceBody, QueueSettingsBody
 from queues.desk.choose import Candidate, required_skills, why_not
 from queues.desk.context import DeskContext, desk
 from queues.desk.directory import Agent, DirectoryError, Role
@@ -99,7 +99,7 @@ def configure_queue(
             accept_timeout_seconds=body.accept_timeout_seconds,
         )
     except DirectoryError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from error
+        raise HTTPException(UNPROCESSABLE, str(error)) from error
     return settings.to_json()
 
 
