@@ -39,12 +39,35 @@ def decode_cursor(text: str) -> dict[int, int]:
     return cursor
 
 
-def _wanted(event: ChangedEvent, agent: Agent, queue: str | None, owner: str | None) -> bool:
-    if queue is not None:
-        return event.queue == queue
-    if owner is not None:
-        return event.assignee == owner
-    return agent.sees(event.queue) or event.assignee == agent.name
+class _Followed:
+    """Which cases a stream follows: those that match its filter, and those that just left it.
+
+    A case moved to another queue (or given to another agent) no longer matches, but the
+    subscriber must hear that it left, so the stream remembers the cases it has seen match.
+    """
+
+    def __init__(
+        self, agent: Agent, queue: str | None, owner: str | None, matching: set[str]
+    ) -> None:
+        self._agent, self._queue, self._owner = agent, queue, owner
+        self._matching = matching
+
+    def _matches(self, event: ChangedEvent) -> bool:
+        if self._queue is not None:
+            return event.queue == self._queue
+        if self._owner is not None:
+            return event.assignee == self._owner
+        return self._agent.sees(event.queue) or event.assignee == self._agent.name
+
+    def wanted(self, event: ChangedEvent) -> bool:
+        """Whether to send the event (and note whether its case still matches)."""
+        if self._matches(event):
+            self._matching.add(event.case_id)
+            return True
+        if event.case_id in self._matching:
+            self._matching.discard(event.case_id)
+            return True
+        return False
 
 
 @router.get(
@@ -76,6 +99,9 @@ async def events(
     if cursor is None:
         cursor = await asyncio.to_thread(context.reads.end_cursor)
 
+    matching = await asyncio.to_thread(_matching_now, context, queue, owner)
+    followed = _Followed(agent, queue, owner, matching)
+
     async def stream() -> AsyncIterator[str]:
         position = dict(cursor)
         yield f"retry: 2000\nid: {encode_cursor(position)}\n: connected\n\n"
@@ -84,7 +110,7 @@ async def events(
             changed = await asyncio.to_thread(context.reads.changes_after, position)
             for event in changed:
                 position[event.partition] = max(position.get(event.partition, -1), event.offset)
-                if _wanted(event, agent, queue, owner):
+                if followed.wanted(event):
                     data = json.dumps(event.to_json())
                     yield f"id: {encode_cursor(position)}\nevent: case\ndata: {data}\n\n"
             if changed:
@@ -101,3 +127,12 @@ async def events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _matching_now(context: DeskContext, queue: str | None, owner: str | None) -> set[str]:
+    """Ids of the unresolved cases the filter matches when the stream starts."""
+    if queue is not None:
+        return context.reads.case_ids(queue=queue)
+    if owner is not None:
+        return {case.case_id for case in context.reads.owned(owner)}
+    return set()

@@ -138,6 +138,14 @@ class DeskReads:
             page = session.scalars(urgency_order(query).limit(limit).offset(offset))
             return total, list(page)
 
+    def case_ids(self, *, queue: str) -> set[str]:
+        """Ids of the queue's unresolved cases."""
+        query = select(CaseRow.case_id).where(
+            CaseRow.queue == queue, CaseRow.status.in_(UNRESOLVED_STATUSES)
+        )
+        with self._sessions() as session:
+            return set(session.scalars(query))
+
     def queue_counts(self, queues: Iterable[str], now: datetime) -> dict[str, dict[str, int]]:
         """Per queue: unresolved, unassigned, waiting on customer and breached-or-due cases."""
         names = list(queues)

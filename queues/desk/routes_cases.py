@@ -163,7 +163,11 @@ async def transfer(
                 f"agent {target.name} is not a member of queue {queue!r}",
             )
     if body.queue is not None and context.directory.queue(body.queue) is None:
-        raise HTTPException(UNPROCESSABLE, f"no queue {body.queue!r}")
+        raise HTTPException(
+            UNPROCESSABLE,
+            f"no queue {body.queue!r} (a queue exists once a case is routed to it "
+            "or an admin creates it with `escalator agents queue`)",
+        )
     return await act(
         context,
         agent,

@@ -23,6 +23,7 @@ def desk(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         world.add("bo", "general")
         world.add("lee", "general", role=Role.LEAD)
         world.directory.configure_queue("general", mode=None)
+        world.directory.configure_queue("tier2")
         yield world
 
 
@@ -153,7 +154,16 @@ def test_the_event_stream_tells_a_queue_about_changes(desk: DeskStack) -> None:
         if any(c["type"] == "case.claimed" and c["case_id"] == case_id for c in changes):
             break
         time.sleep(0.1)
+    moved = desk.call("POST", f"/v1/cases/{case_id}/transfer", "ana", json={"queue": "tier2"})
+    assert moved.status_code == 200
+    while time.monotonic() < deadline:
+        changes = [json.loads(line) for line in seen if line.startswith("{")]
+        if any(c["type"] == "case.transferred" for c in changes):
+            break
+        time.sleep(0.1)
     stop.set()
+    [left] = [c for c in changes if c["type"] == "case.transferred"]
+    assert (left["case_id"], left["queue"]) == (case_id, "tier2")  # general hears it left
     [claimed] = [c for c in changes if c["type"] == "case.claimed"]
     assert (claimed["queue"], claimed["assignee"], claimed["reason"]) == (
         "general",
