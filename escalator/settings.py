@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a desk write waits for the stream's verdict before answering 202.",
     )
+    desk_presence_timeout_seconds: float = Field(
+        default=90.0,
+        gt=0,
+        description="An agent with no heartbeat for this long goes offline (cases back to queue).",
+    )
     desk_assigner: bool = Field(
         default=True, description="Desk processes elect one of them to assign push queues."
     )

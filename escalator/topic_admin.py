@@ -29,6 +29,7 @@ def core_topics(
         # the audit log: kept forever, so `escalator db rebuild` can replay every case
         topics.case_events: {"retention.ms": "-1"},
         topics.agent_actions: {},
+        topics.agent_presence: {"cleanup.policy": "compact"},
         topics.resolved: {},
         topics.threaded: {},
         topics.rules: {"cleanup.policy": "compact"},

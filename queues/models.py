@@ -106,6 +106,10 @@ class AgentRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime | None]
+    presence_id: Mapped[str | None] = mapped_column(String(128))
+    """The last presence record (`agents.presence`) applied to this row."""
+    heartbeat_at: Mapped[datetime | None]
+    """The agent's last heartbeat (console open, event stream, or `POST .../heartbeat`)."""
 
 
 class QueueMemberRow(Base):

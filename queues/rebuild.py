@@ -1,5 +1,7 @@
 """Rebuild the case store from scratch by replaying `cases.events` from the beginning.
 
+Agents' presence is replayed from `agents.presence` as well (when its topic is given).
+
 The replay uses a fresh consumer group, stops at the end offsets seen when it started,
 and deletes its group afterwards. Stop the running projection first: its group keeps
 its own offsets, and whatever it reads after restarting that the rebuild already
@@ -16,12 +18,13 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete, update
 
 from queues import migrate
 from queues.engine import make_engine, make_session_factory
 from queues.metrics import ProjectionMetrics
-from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow
+from queues.models import AgentRow, AssignmentRow, CaseEventRow, CaseRow, MessageRow
+from queues.presence_projection import PresenceProjection
 from queues.projection import Projection
 from queues.store import CaseStore, redacted_url
 from queues.writer import BatchResult
@@ -57,8 +60,12 @@ def rebuild(
     timeout_seconds: float = 600.0,
     metrics: ProjectionMetrics | None = None,
     batch_size: int = 1000,
+    presence_topic: str | None = None,
 ) -> RebuildReport:
     """Empty (or create) the store at `database_url`, migrate it, and replay `topic` into it.
+
+    With `presence_topic`, every agent's presence is reset to offline and then replayed
+    from that topic too, so presence is what the stream says, as the cases are.
 
     Raises `StoreNotEmptyError` if the store holds cases and `force` is false, and
     `TimeoutError` if the replay does not reach the end offsets in time.
@@ -78,11 +85,33 @@ def rebuild(
         ) as projection:
             records = projection.catch_up(timeout_seconds)
             outcomes = projection.totals
+        if presence_topic is not None:
+            records += _replay_presence(engine, kafka_config, presence_topic, timeout_seconds)
         cases = CaseStore(engine).count_cases()
     finally:
         engine.dispose()
     _delete_group(kafka_config, group_id)
     return RebuildReport(records=records, cases=cases, outcomes=outcomes, group_id=group_id)
+
+
+def _replay_presence(
+    engine: Engine, kafka_config: Mapping[str, Any], topic: str, timeout_seconds: float
+) -> int:
+    """Reset every agent to offline, then apply the presence topic from its start."""
+    with engine.begin() as connection:
+        connection.execute(update(AgentRow).values(presence="offline", presence_id=None))
+    group_id = f"{REBUILD_GROUP_PREFIX}presence-{uuid.uuid4().hex[:12]}"
+    projection = PresenceProjection(
+        kafka_config=kafka_config,
+        topic=topic,
+        session_factory=make_session_factory(engine),
+        group_id=group_id,
+    )
+    try:
+        return projection.catch_up(timeout_seconds)
+    finally:
+        projection.stop()
+        _delete_group(kafka_config, group_id)
 
 
 def _empty_store(database_url: str, *, force: bool) -> None:

@@ -13,6 +13,7 @@ from schemas._events import (
 )
 from schemas._identity import IdentityKind, IdentityRecord
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
+from schemas._presence import AgentPresence, PresenceState
 from schemas._rules import ACTIVE_RULESET_KEY, RuleSetRecord
 from schemas.export import CONTRACTS, export_json_schemas
 from schemas.topics import DEFAULT_PREFIX, Topics
@@ -25,6 +26,7 @@ __all__ = [
     "PRIORITY_ORDER",
     "AgentAction",
     "AgentActionType",
+    "AgentPresence",
     "Attachment",
     "Case",
     "CaseEvent",
@@ -41,6 +43,7 @@ __all__ = [
     "IdentityRecord",
     "InboundMessage",
     "MessageAppendedPayload",
+    "PresenceState",
     "Priority",
     "RuleSetRecord",
     "SlaClockView",

@@ -13,6 +13,7 @@ from schemas._dlq import DeadLetter
 from schemas._events import CaseEvent
 from schemas._identity import IdentityRecord
 from schemas._inbound import InboundMessage
+from schemas._presence import AgentPresence
 from schemas._rules import RuleSetRecord
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -20,6 +21,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "case": Case,
     "case-event": CaseEvent,
     "agent-action": AgentAction,
+    "agent-presence": AgentPresence,
     "dead-letter": DeadLetter,
     "ruleset": RuleSetRecord,
     "identity": IdentityRecord,

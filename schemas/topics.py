@@ -37,6 +37,11 @@ class Topics:
         return f"{self.prefix}agent.actions"
 
     @property
+    def agent_presence(self) -> str:
+        """Compacted: each agent's presence (online, away, offline), keyed by agent id."""
+        return f"{self.prefix}agents.presence"
+
+    @property
     def rules(self) -> str:
         """Compacted: the active rule set, for hot reload across workers."""
         return f"{self.prefix}rules"

@@ -39,7 +39,7 @@ def rebuild_command(
         float, typer.Option(help="Seconds to wait for the replay to reach the end.")
     ] = 600.0,
 ) -> None:
-    """Rebuild the case store by replaying the case events topic from the beginning.
+    """Rebuild the case store by replaying the case events (and agent presence) topics.
 
     Stop `escalator projection` first. The replay stops at the end offsets seen at start.
     """
@@ -52,6 +52,7 @@ def rebuild_command(
             database_url=url,
             kafka_config=kafka.librdkafka(),
             topic=kafka.topics.case_events,
+            presence_topic=kafka.topics.agent_presence,
             force=force,
             timeout_seconds=timeout,
         )

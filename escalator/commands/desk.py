@@ -26,6 +26,9 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
         producer_config={**PRODUCER_DEFAULTS, **kafka.librdkafka()},
         actions_topic=kafka.topics.agent_actions,
         assigner=assigner,
+        presence_topic=kafka.topics.agent_presence,
+        presence_timeout_seconds=settings.desk_presence_timeout_seconds,
+        consumer_config=kafka.librdkafka(),
         outcome_timeout_seconds=settings.desk_verdict_timeout_seconds,
         **options,
     )
@@ -51,7 +54,14 @@ def run_desk(
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
     if migrate:
         upgrade(settings.effective_database_url)
-    ensure_topics(kafka, {kafka.topics.agent_actions: {}, kafka.topics.assigner: {}})
+    ensure_topics(
+        kafka,
+        {
+            kafka.topics.agent_actions: {},
+            kafka.topics.assigner: {},
+            kafka.topics.agent_presence: {"cleanup.policy": "compact"},
+        },
+    )
     app = desk_app(settings, kafka)
     add_operational_routes(app, desk_readiness(settings, kafka))
     uvicorn.run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from confluent_kafka import Producer
@@ -22,9 +23,11 @@ from queues.desk.context import DeskContext
 from queues.desk.directory import Directory
 from queues.desk.gateway import DEFAULT_OUTCOME_TIMEOUT_SECONDS, ActionGateway
 from queues.desk.leader import Leadership
+from queues.desk.presence import DEFAULT_PRESENCE_TIMEOUT
 from queues.desk.reads import DeskReads
 from queues.engine import make_engine, make_session_factory
-from schemas import AgentAction
+from queues.presence_projection import PresenceProjection
+from schemas import AgentAction, AgentPresence
 
 API_VERSION = "1"
 
@@ -46,6 +49,7 @@ def _start_assigner(
     reads: DeskReads,
     producer_config: Mapping[str, Any],
     actions_topic: str,
+    presence: tuple[str, float] | None,
 ) -> AssignerService:
     producer = Producer(dict(producer_config))
 
@@ -59,15 +63,33 @@ def _start_assigner(
         if producer.flush(30):
             raise RuntimeError("assigner actions not acknowledged within 30 s")
 
+    def publish_presence(records: list[AgentPresence]) -> None:
+        assert presence is not None
+        for record in records:
+            producer.produce(
+                presence[0],
+                key=record.agent_id.encode("utf-8"),
+                value=record.model_dump_json().encode("utf-8"),
+            )
+        if producer.flush(30):
+            raise RuntimeError("presence records not acknowledged within 30 s")
+
     leadership = Leadership(options.kafka_config, options.election_topic, options.group_id)
 
     def close() -> None:
         leadership.close()
         producer.flush(10)
 
-    service = AssignerService(
-        Assigner(directory, reads, publish), leadership.keep_alive, close, options.tick_seconds
+    assigner = Assigner(
+        directory,
+        reads,
+        publish,
+        publish_presence=None if presence is None else publish_presence,
+        presence_timeout=timedelta(
+            seconds=presence[1] if presence else DEFAULT_PRESENCE_TIMEOUT.total_seconds()
+        ),
     )
+    service = AssignerService(assigner, leadership.keep_alive, close, options.tick_seconds)
     service.start()
     return service
 
@@ -80,12 +102,18 @@ def create_desk_app(
     outcome_timeout_seconds: float = DEFAULT_OUTCOME_TIMEOUT_SECONDS,
     events_poll_seconds: float = 0.25,
     assigner: AssignerOptions | None = None,
+    presence_topic: str | None = None,
+    presence_timeout_seconds: float = DEFAULT_PRESENCE_TIMEOUT.total_seconds(),
+    consumer_config: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """Build the desk app on a migrated case store and a Kafka producer configuration.
 
     `producer_config` is a complete confluent-kafka configuration (connection, acks=all,
     the murmur2 partitioner so actions land on their case's partition). With `assigner`,
     the process also takes part in the assigner election and assigns while it leads.
+    With `presence_topic`, presence changes are records on it, applied to the store by
+    this process's presence projection (`consumer_config`: the connection settings,
+    default the producer's `bootstrap.servers`), and the assigner expires silent agents.
     """
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
@@ -97,6 +125,7 @@ def create_desk_app(
             producer_config=producer_config,
             topic=actions_topic,
             reads=reads,
+            presence_topic=presence_topic,
             outcome_timeout_seconds=outcome_timeout_seconds,
         )
         context = DeskContext(
@@ -104,19 +133,34 @@ def create_desk_app(
             reads=reads,
             gateway=gateway,
             events_poll_seconds=events_poll_seconds,
+            presence_timeout_seconds=presence_timeout_seconds,
         )
         app.state.desk = context
         app.state.directory = context.directory
+        projection = None
+        if presence_topic is not None:
+            projection = PresenceProjection(
+                kafka_config=consumer_config
+                or {"bootstrap.servers": producer_config["bootstrap.servers"]},
+                topic=presence_topic,
+                session_factory=sessions,
+            )
+            projection.start()
+        presence = None if presence_topic is None else (presence_topic, presence_timeout_seconds)
         service = (
             None
             if assigner is None
-            else _start_assigner(assigner, context.directory, reads, producer_config, actions_topic)
+            else _start_assigner(
+                assigner, context.directory, reads, producer_config, actions_topic, presence
+            )
         )
         try:
             yield
         finally:
             if service is not None:
                 service.stop()
+            if projection is not None:
+                projection.stop()
             gateway.close()
             engine.dispose()
 

@@ -5,6 +5,9 @@ loads, waiting cases) and publishes `assign` and `release` actions with their re
 stage C, the only writer of a case, applies or refuses each one (`action.rejected`), so
 a case is never owned twice whatever the assigner believed. One pass:
 
+0. agents silent for longer than the presence timeout go offline (an `AgentPresence`
+   record on `agents.presence`; see `queues.desk.presence`), so step 1 frees their cases
+   once the record is in the store;
 1. cases of offline agents go back to their queue (`release`, `expected_owner` = agent);
 2. assignments not accepted within the queue's timeout go back, and that agent is not
    offered the same case again for a while;
@@ -27,8 +30,9 @@ from datetime import UTC, datetime, timedelta
 from queues.desk import metrics
 from queues.desk.choose import Candidate, choose, required_skills
 from queues.desk.directory import Directory, Mode, Presence
+from queues.desk.presence import DEFAULT_PRESENCE_TIMEOUT, expired
 from queues.desk.reads import ACTIVE_STATUSES, UNRESOLVED_STATUSES, DeskReads
-from schemas import AgentAction, AgentActionType, CaseEventType
+from schemas import AgentAction, AgentActionType, AgentPresence, CaseEventType
 from schemas.ids import event_id_for
 
 log = logging.getLogger(__name__)
@@ -62,18 +66,24 @@ class Assigner:
         reads: DeskReads,
         publish: Callable[[list[AgentAction]], None],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        publish_presence: Callable[[list[AgentPresence]], None] | None = None,
+        presence_timeout: timedelta = DEFAULT_PRESENCE_TIMEOUT,
     ) -> None:
         self._directory = directory
         self._reads = reads
         self._publish = publish
         self._clock = clock
+        self._publish_presence = publish_presence
+        self._presence_timeout = presence_timeout
         self._in_flight: dict[str, _InFlight] = {}
         self._declined: dict[tuple[str, str], datetime] = {}
+        self._expiring: dict[str, tuple[str | None, datetime]] = {}
 
     def run_once(self) -> list[AgentAction]:
         """Do one pass; the actions it published."""
         now = self._clock()
         self._settle(now)
+        self._expire_presence(now)
         actions = self._requeue_offline(now) + self._requeue_unaccepted(now)
         actions += self._assign(now)
         if actions:
@@ -95,6 +105,25 @@ class Assigner:
         for key, at in list(self._declined.items()):
             if now - at > DECLINED_MEMORY:
                 del self._declined[key]
+
+    def _expire_presence(self, now: datetime) -> list[AgentPresence]:
+        """Publish `offline` for agents silent past the timeout (once per presence record)."""
+        if self._publish_presence is None:
+            return []
+        records: list[AgentPresence] = []
+        for expiry in expired(self._directory.agents(), now, self._presence_timeout):
+            agent = expiry.agent
+            sent = self._expiring.get(agent.name)
+            if sent is not None and sent[0] == agent.presence_id and now - sent[1] < IN_FLIGHT_TTL:
+                continue  # published; the projection has not applied it yet
+            records.append(expiry.record(ASSIGNER_AGENT_ID, now, self._presence_timeout))
+            self._expiring[agent.name] = (agent.presence_id, now)
+        if records:
+            self._publish_presence(records)
+            for record in records:
+                log.info("presence %s %s: %s", record.agent_id, record.presence, record.reason)
+                metrics.ASSIGNER_DECISIONS.labels("presence_expired").inc()
+        return records
 
     def _release(self, case_id: str, owner: str, reason: str, now: datetime) -> AgentAction:
         action = AgentAction(

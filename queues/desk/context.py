@@ -20,6 +20,7 @@ class DeskContext:
     gateway: ActionGateway
     events_poll_seconds: float = 0.25
     events_keepalive_seconds: float = 15.0
+    presence_timeout_seconds: float = 90.0
 
 
 def desk(request: Request) -> DeskContext:

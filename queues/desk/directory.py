@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from queues.desk.tokens import new_token, token_hash
 from queues.models import AgentRow, QueueMemberRow, QueueRow
+from schemas import PresenceState
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 DEFAULT_CAPACITY_KEY = "*"
@@ -35,12 +36,8 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-class Presence(StrEnum):
-    """Online agents get new cases, away agents keep theirs, offline agents give theirs back."""
-
-    ONLINE = "online"
-    AWAY = "away"
-    OFFLINE = "offline"
+Presence = PresenceState
+"""Online agents get new cases, away agents keep theirs, offline agents give theirs back."""
 
 
 class Strategy(StrEnum):
@@ -74,6 +71,8 @@ class Agent:
     presence_at: datetime
     queues: frozenset[str] = field(default_factory=frozenset)
     last_seen_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    presence_id: str | None = None
 
     def capacity_for(self, channel: str | None) -> int:
         """Open cases this agent takes at once on `channel`."""
@@ -101,6 +100,7 @@ class Agent:
             "presence_at": _iso(self.presence_at),
             "queues": sorted(self.queues),
             "last_seen_at": _iso(self.last_seen_at),
+            "heartbeat_at": _iso(self.heartbeat_at),
         }
 
 
@@ -251,8 +251,19 @@ class Directory:
                 memberships[agent].add(member_of)
             return [_agent(session, row, memberships[row.name]) for row in rows]
 
-    def set_presence(self, name: str, presence: Presence, *, now: datetime | None = None) -> Agent:
-        """Change an agent's presence (offline gives their cases back to the queue)."""
+    def set_presence(
+        self,
+        name: str,
+        presence: Presence,
+        *,
+        now: datetime | None = None,
+        presence_id: str | None = None,
+    ) -> Agent:
+        """Write an agent's presence to the store (offline gives their cases back).
+
+        The desk's presence projection calls this for each record of `agents.presence`;
+        the API never writes presence here directly.
+        """
         with self._sessions.begin() as session:
             row = session.get(AgentRow, name)
             if row is None:
@@ -260,9 +271,18 @@ class Directory:
             if row.presence != presence.value:
                 row.presence = presence.value
                 row.presence_at = now or datetime.now(UTC)
+            if presence_id is not None:
+                row.presence_id = presence_id
         agent = self.agent(name)
         assert agent is not None
         return agent
+
+    def heartbeat(self, name: str, *, now: datetime | None = None) -> None:
+        """Note that the agent's console or client is still there (presence stays as it is)."""
+        with self._sessions.begin() as session:
+            row = session.get(AgentRow, name)
+            if row is not None:
+                row.heartbeat_at = now or datetime.now(UTC)
 
     def set_membership(self, name: str, queues: Iterable[str]) -> Agent:
         """Make the agent a member of exactly these queues."""
@@ -349,6 +369,8 @@ def _agent(session: Session, row: AgentRow, queues: Iterable[str] | None = None)
         presence_at=row.presence_at,
         queues=frozenset(queues),
         last_seen_at=row.last_seen_at,
+        heartbeat_at=row.heartbeat_at,
+        presence_id=row.presence_id,
     )
 
 

@@ -106,7 +106,13 @@ async def events(
         position = dict(cursor)
         yield f"retry: 2000\nid: {encode_cursor(position)}\n: connected\n\n"
         idle = 0.0
+        loop = asyncio.get_running_loop()
+        beat_at = -float("inf")
         while not await request.is_disconnected():
+            if loop.time() - beat_at >= context.events_keepalive_seconds:
+                # an open stream is a heartbeat: the agent's console or client is there
+                beat_at = loop.time()
+                await asyncio.to_thread(context.directory.heartbeat, agent.name)
             changed = await asyncio.to_thread(context.reads.changes_after, position)
             for event in changed:
                 position[event.partition] = max(position.get(event.partition, -1), event.offset)

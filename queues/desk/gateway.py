@@ -1,5 +1,7 @@
 """Every desk write becomes an agent action on `agent.actions`; the stream decides it.
 
+(Presence changes are records on `agents.presence` instead; see `record_presence`.)
+
 The gateway publishes the action (keyed by case id, acknowledged by the broker) and then
 waits, bounded, for the stream's verdict to reach the case store: stage C answers every
 action with either `case.updated` (applied) or `action.rejected` (refused, with the
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,7 +22,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from queues.desk import metrics
 from queues.desk.reads import DeskReads
-from schemas import AgentAction, CaseEventType
+from schemas import AgentAction, AgentPresence, CaseEventType
 from schemas.ids import event_id_for
 
 DEFAULT_OUTCOME_TIMEOUT_SECONDS = 10.0
@@ -60,10 +62,12 @@ class ActionGateway:
         producer_config: Mapping[str, Any],
         topic: str,
         reads: DeskReads,
+        presence_topic: str | None = None,
         outcome_timeout_seconds: float = DEFAULT_OUTCOME_TIMEOUT_SECONDS,
         delivery_timeout_seconds: float = 15.0,
     ) -> None:
         self._topic = topic
+        self._presence_topic = presence_topic
         self._reads = reads
         self._outcome_timeout = outcome_timeout_seconds
         self._producer = Producer(
@@ -82,6 +86,22 @@ class ActionGateway:
 
     async def publish(self, action: AgentAction) -> None:
         """Publish one action and return once the broker acknowledged it."""
+        await self._produce(self._topic, action.case_id, action.model_dump_json())
+
+    async def record_presence(self, record: AgentPresence, recorded: Callable[[str], bool]) -> bool:
+        """Publish a presence change; whether `recorded(presence_id)` held within the wait."""
+        if self._presence_topic is None:
+            raise PublishError("this desk has no presence topic configured")
+        await self._produce(self._presence_topic, record.agent_id, record.model_dump_json())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._outcome_timeout
+        while not await asyncio.to_thread(recorded, record.presence_id):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(_OUTCOME_POLL_SECONDS)
+        return True
+
+    async def _produce(self, topic: str, key: str, value: str) -> None:
         loop = asyncio.get_running_loop()
         delivered: asyncio.Future[None] = loop.create_future()
 
@@ -92,10 +112,7 @@ class ActionGateway:
                 loop.call_soon_threadsafe(_settle, delivered, PublishError(str(error)))
 
         self._producer.produce(
-            self._topic,
-            key=action.case_id.encode("utf-8"),
-            value=action.model_dump_json().encode("utf-8"),
-            on_delivery=on_delivery,
+            topic, key=key.encode("utf-8"), value=value.encode("utf-8"), on_delivery=on_delivery
         )
         await delivered
 

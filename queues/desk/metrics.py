@@ -17,7 +17,8 @@ ACTION_SECONDS = Histogram(
 )
 ASSIGNER_DECISIONS = Counter(
     "escalator_assigner_decisions",
-    "Actions the assigner proposed: assign, release_offline, release_unaccepted.",
+    "Decisions the assigner published: assign, release_offline, release_unaccepted, "
+    "presence_expired.",
     ["decision"],
 )
 ASSIGNER_LEADER = Gauge(

@@ -122,8 +122,16 @@ async def release(
 async def reply(
     case_id: str, body: TextBody, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
-    """A public reply, sent on the case's channel; it meets the response clocks."""
-    return await act(context, agent, case_id, AgentActionType.REPLY, key, text=body.text)
+    """A public reply, sent on the case's channel (leads: on anyone's case too)."""
+    return await act(
+        context,
+        agent,
+        case_id,
+        AgentActionType.REPLY,
+        key,
+        text=body.text,
+        override=agent.may_reassign,
+    )
 
 
 @router.post("/{case_id}/notes", responses=_ACTED, summary="Add an internal note")
@@ -131,15 +139,31 @@ async def note(
     case_id: str, body: TextBody, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """An internal note: agents see it, the customer does not."""
-    return await act(context, agent, case_id, AgentActionType.NOTE, key, text=body.text)
+    return await act(
+        context,
+        agent,
+        case_id,
+        AgentActionType.NOTE,
+        key,
+        text=body.text,
+        override=agent.may_reassign,
+    )
 
 
 @router.post("/{case_id}/status", responses=_ACTED, summary="Set the status")
 async def set_status(
     case_id: str, body: StatusBody, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
-    """Set new, open, pending or waiting_on_customer (which pauses the SLA clocks)."""
-    return await act(context, agent, case_id, AgentActionType.STATUS, key, status=body.status)
+    """Set new, open, pending or waiting_on_customer (pauses the SLA clocks); leads: any case."""
+    return await act(
+        context,
+        agent,
+        case_id,
+        AgentActionType.STATUS,
+        key,
+        status=body.status,
+        override=agent.may_reassign,
+    )
 
 
 @router.post("/{case_id}/transfer", responses=_ACTED, summary="Transfer to a queue or an agent")
@@ -204,8 +228,10 @@ async def assign(
 async def resolve(
     case_id: str, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
-    """Resolve the case: the resolution clock is met and the agent's capacity frees up."""
-    return await act(context, agent, case_id, AgentActionType.RESOLVE, key)
+    """Resolve the case: the resolution clock is met, the owner's capacity frees up."""
+    return await act(
+        context, agent, case_id, AgentActionType.RESOLVE, key, override=agent.may_reassign
+    )
 
 
 @router.post("/{case_id}/reopen", responses=_ACTED, summary="Reopen a resolved case")

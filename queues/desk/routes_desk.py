@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from queues.desk.auth import CurrentAgent, require_lead, require_queue
 from queues.desk.bodies import UNPROCESSABLE, PresenceBody, QueueSettingsBody
 from queues.desk.choose import Candidate, required_skills, why_not
 from queues.desk.context import DeskContext, desk
-from queues.desk.directory import Agent, DirectoryError, Role
-from queues.desk.gateway import Verdict
+from queues.desk.directory import Agent, DirectoryError, Presence, Role
+from queues.desk.gateway import PublishError, Verdict
 from queues.desk.reads import CaseFilter, case_json
 from queues.desk.routes_cases import verdict_response
-from schemas import AgentAction, AgentActionType, CaseStatus, Priority
+from schemas import AgentAction, AgentActionType, AgentPresence, CaseStatus, Priority
 
 router = APIRouter(prefix="/v1", tags=["desk"])
 
@@ -38,10 +40,70 @@ def me(agent: CurrentAgent, context: Desk) -> dict[str, Any]:
     return _agent_json(context, agent)
 
 
-@router.put("/me/presence", summary="Set my presence")
-def set_my_presence(body: PresenceBody, agent: CurrentAgent, context: Desk) -> dict[str, Any]:
+_PRESENCE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Recorded: the agent as they are now."},
+    202: {"description": "Published; the presence projection had not applied it in time."},
+}
+
+
+async def record_presence(
+    context: DeskContext, name: str, presence: Presence, by: Agent
+) -> Agent | None:
+    """Publish a presence change to `agents.presence`; the agent once it is in the store.
+
+    None if the projection did not apply it within the verdict timeout (it will).
+    """
+    if by.name == name:  # changing one's own presence is a sign of life
+        await asyncio.to_thread(context.directory.heartbeat, name)
+    record = AgentPresence(
+        presence_id=str(uuid.uuid4()),
+        agent_id=name,
+        presence=presence,
+        at=datetime.now(UTC),
+        by=by.name,
+        reason=f"set by {by.name}",
+    )
+
+    def recorded(presence_id: str) -> bool:
+        now = context.directory.agent(name)
+        return now is not None and now.presence_id == presence_id
+
+    try:
+        done = await context.gateway.record_presence(record, recorded)
+    except PublishError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
+    return context.directory.agent(name) if done else None
+
+
+async def _presence_response(
+    context: DeskContext, name: str, presence: Presence, by: Agent
+) -> Response:
+    agent = await record_presence(context, name, presence, by)
+    if agent is None:
+        return JSONResponse(
+            {"outcome": "pending", "detail": f"presence of {name} published, not applied yet"},
+            status_code=status.HTTP_202_ACCEPTED,
+        )
+    return JSONResponse(_agent_json(context, agent))
+
+
+@router.put("/me/presence", summary="Set my presence", responses=_PRESENCE_ANSWERS)
+async def set_my_presence(body: PresenceBody, agent: CurrentAgent, context: Desk) -> Response:
     """online takes new cases; away keeps mine but takes no new ones; offline gives mine back."""
-    return _agent_json(context, context.directory.set_presence(agent.name, body.presence))
+    return await _presence_response(context, agent.name, body.presence, agent)
+
+
+@router.post("/me/heartbeat", summary="I am still here (keeps my presence)")
+def heartbeat(agent: CurrentAgent, context: Desk) -> dict[str, Any]:
+    """Send one at least every `timeout_seconds` / 3; silent agents go offline after the timeout.
+
+    An open event stream (`/v1/events`) counts as a heartbeat too.
+    """
+    context.directory.heartbeat(agent.name)
+    return {
+        "presence": agent.presence.value,
+        "timeout_seconds": context.presence_timeout_seconds,
+    }
 
 
 @router.get("/me/cases", summary="My cases, most urgent first")
@@ -62,17 +124,23 @@ def agents(agent: CurrentAgent, context: Desk) -> dict[str, Any]:
     return {"agents": [{**other.to_json(), "load": dict(loads[other.name])} for other in found]}
 
 
-@router.put("/agents/{name}/presence", summary="Set an agent's presence (self, or leads)")
-def set_presence(
+@router.put(
+    "/agents/{name}/presence",
+    summary="Set an agent's presence (self, or leads)",
+    responses=_PRESENCE_ANSWERS,
+)
+async def set_presence(
     name: str, body: PresenceBody, agent: CurrentAgent, context: Desk
-) -> dict[str, Any]:
+) -> Response:
     """Leads and admins may set the presence of agents in their queues (e.g. end a shift)."""
     if name != agent.name:
         require_lead(agent, "setting another agent's presence")
         other = context.directory.agent(name)
         if other is None or not (agent.role is Role.ADMIN or other.queues & agent.queues):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {name!r} in your queues")
-    return _agent_json(context, context.directory.set_presence(name, body.presence))
+    elif context.directory.agent(name) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {name!r}")
+    return await _presence_response(context, name, body.presence, agent)
 
 
 @router.get("/queues", summary="My queues, with their settings and counts")

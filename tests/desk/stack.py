@@ -107,6 +107,8 @@ def desk_stack(
     env = {
         "ESCALATOR_RULES": str(RULES),
         "ESCALATOR_DESK_ASSIGNER": "true" if assigner else "false",
+        # agents set online in the store send no heartbeats: only tests of expiry expire them
+        "ESCALATOR_DESK_PRESENCE_TIMEOUT_SECONDS": "3600",
         **extra_env,
     }
     try:

@@ -12,10 +12,12 @@ from pydantic import ValidationError
 
 from schemas import (
     AgentAction,
+    AgentPresence,
     Case,
     CaseEvent,
     DeadLetter,
     InboundMessage,
+    PresenceState,
     Priority,
     Topics,
     export_json_schemas,
@@ -162,3 +164,23 @@ def test_json_schemas_export(tmp_path: Path) -> None:
     schema = json.loads((tmp_path / "inbound-message.schema.json").read_text())
     assert set(schema["required"]) == {"channel", "external_id", "sender", "text", "sent_at"}
     assert schema["additionalProperties"] is False
+
+
+def test_agent_presence_contract_topic_and_schema(tmp_path: Path) -> None:
+    record = AgentPresence.model_validate(
+        {
+            "presence_id": "p-1",
+            "agent_id": "ana",
+            "presence": "away",
+            "at": "2026-11-26T09:00:00Z",
+            "by": "lee",
+        }
+    )
+    assert record.presence is PresenceState.AWAY and record.expected_presence_id is None
+    assert errors_of(AgentPresence, {**record.model_dump(), "presence": "busy"}).keys() == {
+        "presence"
+    }
+    assert Topics("x.").agent_presence == "x.agents.presence"
+    export_json_schemas(tmp_path)
+    schema = json.loads((tmp_path / "agent-presence.schema.json").read_text())
+    assert set(schema["required"]) == {"presence_id", "agent_id", "presence", "at", "by"}

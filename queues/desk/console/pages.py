@@ -27,6 +27,7 @@ from queues.desk.context import DeskContext, desk
 from queues.desk.directory import Agent, Presence
 from queues.desk.gateway import PublishError, Verdict
 from queues.desk.routes_cases import visible_case
+from queues.desk.routes_desk import record_presence
 from schemas import AgentAction, AgentActionType, CaseStatus
 
 HERE = Path(__file__).resolve().parent
@@ -126,7 +127,7 @@ def logout() -> RedirectResponse:
 
 
 @router.post("/presence")
-def set_presence(
+async def set_presence(
     request: Request,
     presence: Annotated[Presence, Form()],
     back: Annotated[str, Form(max_length=300)] = "",
@@ -137,7 +138,7 @@ def set_presence(
         return to_login()
     if not same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site form post refused")
-    request.app.state.directory.set_presence(agent.name, presence)
+    await record_presence(desk(request), agent.name, presence, agent)
     target = back if back.startswith(f"{PREFIX}/") else f"{PREFIX}/queue"
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
@@ -272,10 +273,16 @@ async def act(
     if action not in STATUS_BUTTONS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown action {action!r}")
     kind, fields, _words = STATUS_BUTTONS[action]
-    if kind is AgentActionType.RELEASE:
+    if kind in _LEADS_OVERRIDE:
         agent = signed_in(request)
-        fields = {"override": bool(agent and agent.may_reassign)}
+        fields = {**fields, "override": bool(agent and agent.may_reassign)}
     return await _submit(request, context, case_id, kind, action, action_id, **fields)
+
+
+_LEADS_OVERRIDE = frozenset(
+    {AgentActionType.RELEASE, AgentActionType.STATUS, AgentActionType.RESOLVE}
+)
+"""Buttons a lead may press on another agent's case (a claim is never forced)."""
 
 
 @router.post("/cases/{case_id}/transfer")
@@ -347,7 +354,11 @@ async def reply(
     kind = AgentActionType.NOTE if internal else AgentActionType.REPLY
     if not text.strip():
         return _back(case_id, kind.value, "rejected", "write something first")
-    return await _submit(request, context, case_id, kind, kind.value, action_id, text=text)
+    agent = signed_in(request)
+    override = bool(agent and agent.may_reassign)
+    return await _submit(
+        request, context, case_id, kind, kind.value, action_id, text=text, override=override
+    )
 
 
 async def _submit(

@@ -140,6 +140,29 @@
     });
   }
 
+  // Heartbeat: tells the desk this console is still open. Without one for the presence
+  // timeout (ESCALATOR_DESK_PRESENCE_TIMEOUT_SECONDS) the agent goes offline and their
+  // cases go back to the queue; the selector then shows what the desk decided.
+  function heartbeat() {
+    const select = document.getElementById("presence");
+    if (!select) return;
+    const beat = async () => {
+      try {
+        const response = await fetch("/v1/me/heartbeat", { method: "POST", credentials: "same-origin" });
+        if (!response.ok) return;
+        const state = await response.json();
+        if (state.presence && document.activeElement !== select && select.value !== state.presence) {
+          select.value = state.presence;
+        }
+      } catch (error) {
+        // offline for a moment: the next beat tries again
+      }
+    };
+    beat();
+    setInterval(beat, 30000);
+  }
+
+  heartbeat();
   formatTimes(document);
   tickClocks();
   setInterval(tickClocks, 1000);
