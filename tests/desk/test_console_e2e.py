@@ -155,6 +155,11 @@ def test_an_agent_works_a_new_case_from_the_queue_to_resolved(
     expect(page.get_by_label("Presence")).to_have_value("online")
     agent = desk.directory.agent("ana")
     assert agent is not None and agent.presence.value == "online"
+    deadline = time.monotonic() + 30
+    while agent is None or agent.heartbeat_at is None:  # the open console sends heartbeats
+        assert time.monotonic() < deadline, "the console sent no heartbeat"
+        time.sleep(0.2)
+        agent = desk.directory.agent("ana")
     rows = page.locator("#queue-rows tr[data-case-id]")
     expect(rows).to_have_count(0)
     page.evaluate("window.__notReloaded = true")

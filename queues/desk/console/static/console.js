@@ -146,13 +146,17 @@
   function heartbeat() {
     const select = document.getElementById("presence");
     if (!select) return;
+    let known = select.value; // the presence the desk last reported
     const beat = async () => {
       try {
         const response = await fetch("/v1/me/heartbeat", { method: "POST", credentials: "same-origin" });
         if (!response.ok) return;
         const state = await response.json();
-        if (state.presence && document.activeElement !== select && select.value !== state.presence) {
-          select.value = state.presence;
+        if (state.presence && state.presence !== known) {
+          // show a change made elsewhere (e.g. expiry), never undo a choice the agent is making
+          const untouched = select.value === known && document.activeElement !== select;
+          known = state.presence;
+          if (untouched) select.value = state.presence;
         }
       } catch (error) {
         // offline for a moment: the next beat tries again
