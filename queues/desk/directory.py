@@ -251,18 +251,11 @@ class Directory:
                 memberships[agent].add(member_of)
             return [_agent(session, row, memberships[row.name]) for row in rows]
 
-    def set_presence(
-        self,
-        name: str,
-        presence: Presence,
-        *,
-        now: datetime | None = None,
-        presence_id: str | None = None,
-    ) -> Agent:
-        """Write an agent's presence to the store (offline gives their cases back).
+    def set_presence(self, name: str, presence: Presence, *, now: datetime | None = None) -> Agent:
+        """Write an agent's presence straight to the store, bypassing `agents.presence`.
 
-        The desk's presence projection calls this for each record of `agents.presence`;
-        the API never writes presence here directly.
+        For seeding a store (tests, tools). The desk records every presence change as an
+        `AgentPresence` record instead, which `queues.presence_projection` applies.
         """
         with self._sessions.begin() as session:
             row = session.get(AgentRow, name)
@@ -271,8 +264,6 @@ class Directory:
             if row.presence != presence.value:
                 row.presence = presence.value
                 row.presence_at = now or datetime.now(UTC)
-            if presence_id is not None:
-                row.presence_id = presence_id
         agent = self.agent(name)
         assert agent is not None
         return agent

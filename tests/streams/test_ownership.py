@@ -95,6 +95,24 @@ def test_a_lead_reassigns_with_override_and_the_assignee_accepts() -> None:
     assert not state.assignment_pending
 
 
+def test_a_lead_works_another_agents_case_with_override_and_the_owner_stays() -> None:
+    state, outcomes = run(
+        new_case(),
+        action(1, "ana", "claim"),
+        action(2, "lee", "reply", text="Lead here"),
+        action(3, "lee", "reply", text="Lead here", override=True),
+        action(4, "lee", "status", status="pending", override=True),
+        action(5, "lee", "resolve", override=True),
+    )
+    assert outcomes[1] == "action.rejected: reply by lee: the case is owned by ana"
+    assert [o.split(":")[0] for o in outcomes[2:]] == [
+        "message.appended",
+        "case.status_changed",
+        "case.resolved",
+    ]
+    assert state.claimed_by == "ana" and state.status is CaseStatus.RESOLVED
+
+
 def test_assigner_release_only_applies_to_the_expected_owner() -> None:
     state, outcomes = run(
         new_case(),
