@@ -8,7 +8,7 @@ engine and the confluent-kafka writer), each next to its floor measured in the s
    bytes) plus their deadline index; floor: the process before holding anything;
 2. the cost of a timer step when nothing is due (the real `SlaTimer.step`);
 3. breach latency when 10,000 more cases fall due in the same second, with the N held:
-   the timer wakes at the deadline, fires the cases (0.25 s later: the allowed lateness)
+   the timer wakes at the deadline, fires the cases (0.2 s later: the allowed lateness)
    in slices and writes each slice's events and queue records, then its state (acks=all);
    a breach's latency is the acknowledgement of its slice's events minus its deadline.
    Twice: with nothing prepared (every case computed at the deadline) and as the worker
@@ -159,10 +159,10 @@ class MeasuredPipeline(Pipeline):
     breach_at: datetime | None = None
     records = 0
 
-    async def _fired(self, outputs, dirty, due):  # type: ignore[no-untyped-def]
+    async def _fired(self, outputs, due):  # type: ignore[no-untyped-def]
         if any(deadline == self.breach_at for _p, _k, deadline in due):
-            self.records += len(outputs) + len(dirty)
-        await super()._fired(outputs, dirty, due)
+            self.records += len(outputs) + len(due)  # and one state record per case
+        await super()._fired(outputs, due)
 
     def _fired_out(self, due: Sequence[tuple[int, bytes, datetime]]) -> None:
         super()._fired_out(due)

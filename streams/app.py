@@ -77,7 +77,7 @@ class WorkerConfig:
     faust_settings: Mapping[str, Any] = field(default_factory=dict)
     sla_tick_seconds: float = 0.2
     """Longest SLA timer sleep: it wakes at the next deadline, and at least this often."""
-    sla_lateness_seconds: float = 0.25
+    sla_lateness_seconds: float = 0.2
     """How long after a deadline the timer fires it, so actions stamped before it land first."""
     sla_prepare_seconds: float = 60.0
     """How far ahead the timer computes firings while idle (0: never ahead)."""
@@ -249,23 +249,27 @@ class Pipeline:
         """SLA timer: run the clocks of every case whose next deadline is at or before `now`.
 
         Each case fires as of its deadline (event time), so when it fires does not change
-        what it emits. Cases go in slices of `FIRE_SLICE`: a slice's outputs, then its
-        state, are written (each acknowledged) while the next slice is computed, so the
-        first breaches of a burst leave at once. Cases whose next deadline has also
-        passed by then fire again in the same call.
+        what it emits. Cases go in slices of `FIRE_SLICE`: a slice's events and queue
+        records are written while the next slice is computed, so the first breaches of a
+        burst leave at once; the states follow in one write once every slice's outputs
+        are acknowledged (so they never hold up a later slice's events). Cases whose next
+        deadline has also passed by then fire again in the same call.
         """
         if self.deadlines.next_deadline() is None:
             return
         async with self.case_lock:
             while due := self.deadlines.pop_due(now):
                 ruleset = self.rules.current
-                commits: list[asyncio.Future[None]] = []
+                writes: list[asyncio.Future[None]] = []
+                dirty: dict[bytes, tuple[int, EncodedState]] = {}
                 for start in range(0, len(due), FIRE_SLICE):
                     part = due[start : start + FIRE_SLICE]
-                    outputs, dirty = self._fire_slice(part, ruleset)
-                    commits.append(asyncio.ensure_future(self._fired(outputs, dirty, part)))
+                    outputs, changed = self._fire_slice(part, ruleset)
+                    dirty.update(changed)
+                    writes.append(asyncio.ensure_future(self._fired(outputs, part)))
                     await asyncio.sleep(0)  # let acknowledgements of earlier slices in
-                await asyncio.gather(*commits)
+                await asyncio.gather(*writes)
+                await self._save_cases(dirty)
 
     async def prepare_upcoming(self, now: datetime) -> None:
         """Compute ahead the firings of cases due within `sla_prepare_seconds` of `now`.
@@ -344,14 +348,10 @@ class Pipeline:
         return outputs, dirty
 
     async def _fired(
-        self,
-        outputs: list[OutputRecord],
-        dirty: dict[bytes, tuple[int, EncodedState]],
-        due: Sequence[tuple[int, bytes, datetime]],
+        self, outputs: list[OutputRecord], due: Sequence[tuple[int, bytes, datetime]]
     ) -> None:
         await self.writer.write(outputs)
         self._fired_out(due)
-        await self._save_cases(dirty)
 
     def _fired_out(self, due: Sequence[tuple[int, bytes, datetime]]) -> None:
         """The events of these fired deadlines are acknowledged: observe how late they are."""
