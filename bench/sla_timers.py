@@ -203,7 +203,7 @@ async def burst(
     count: int,
     prepare_seconds: float,
     tag: str,
-) -> tuple[list[float], int, float]:
+) -> tuple[list[float], int, float, int]:
     """`count` more held cases fall due in the same second; the worker's timer fires them."""
     config = WorkerConfig(
         broker_url=f"kafka://{BOOTSTRAP}",
@@ -235,17 +235,18 @@ async def burst(
     publisher.close()
     sample = [value for _key, value in states(text, case_id, 1000, tag)]
     floor = produce_floor(topics.case_events, sample * (pipeline.records // len(sample) + 1))
-    return sorted(pipeline.latencies), pipeline.records, floor
+    return sorted(pipeline.latencies), pipeline.records, floor, pipeline.prepared.used
 
 
-def report_burst(name: str, result: tuple[list[float], int, float]) -> None:
-    latencies, records, floor = result
+def report_burst(name: str, result: tuple[list[float], int, float, int]) -> None:
+    latencies, records, floor, used = result
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     print(
         f"   {name}: breach latency p50 {statistics.median(latencies):.2f}s, p99 {p99:.2f}s, "
         f"max {latencies[-1]:.2f}s ({records:,} event, queue and state records); floor: a "
         f"bare producer writes as many records of a case's size (acks=all, one flush) in "
-        f"{floor:.2f}s; load average {os.getloadavg()[0]:.1f}"
+        f"{floor:.2f}s; {used:,} firings (warnings and breaches) were ready; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
 
 

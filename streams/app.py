@@ -250,8 +250,8 @@ class Pipeline:
 
         Each case fires as of its deadline (event time), so when it fires does not change
         what it emits. Cases go in slices of `FIRE_SLICE`: a slice's events and queue
-        records are written while the next slice is computed, so the first breaches of a
-        burst leave at once; the states follow in one write once every slice's outputs
+        records are written while the next slice is computed, so writing starts with the
+        first slice, not after the last; the states follow in one write once every slice's outputs
         are acknowledged (so they never hold up a later slice's events). Cases whose next
         deadline has also passed by then fire again in the same call.
         """
