@@ -27,6 +27,7 @@ from schemas import AgentPresence
 log = logging.getLogger(__name__)
 
 _BATCH = 500
+_FILL_SECONDS = 0.01
 
 
 def apply_presence(session: Session, record: AgentPresence) -> bool:
@@ -99,7 +100,11 @@ class PresenceProjection:
         return handled
 
     def _step(self, target: EndOffsets | None) -> int:
-        messages = self._consumer.consume(_BATCH, timeout=self._poll_seconds)
+        # wait for a first record, then only briefly for more: a lone change applies at once
+        first = self._consumer.poll(self._poll_seconds)
+        if first is None:
+            return 0
+        messages = [first, *self._consumer.consume(_BATCH - 1, timeout=_FILL_SECONDS)]
         records: list[Message[Any, Any]] = []
         for message in messages:
             error = message.error()
