@@ -1,6 +1,8 @@
 """Records on the worker's internal repartition topics (`messages.resolved`, `messages.threaded`).
 
-These are private to the worker; the public contracts are in `schemas`.
+These are private to the worker; the public contracts are in `schemas`. They ignore fields they
+do not know, so during a rolling upgrade a worker still on the previous release reads what a newer
+one wrote (it drops the new fields) instead of failing the batch and restarting in a loop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from schemas import InboundMessage
 class ResolvedMessage(BaseModel):
     """A valid message with its customer decided; keyed by `customer_id`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     customer_id: str
     message: InboundMessage
@@ -27,7 +29,7 @@ class ResolvedMessage(BaseModel):
 class HistoryRecord(BaseModel):
     """The customer's earlier cases when the message arrived, as stage B counted them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     cases: int = Field(default=0, ge=0)
     """The customer's other cases, opened before this message arrived."""
@@ -44,7 +46,7 @@ class HistoryRecord(BaseModel):
 class ThreadedMessage(BaseModel):
     """A message with its case decided; keyed by `case_id`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     case_id: str
     customer_id: str

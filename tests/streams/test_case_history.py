@@ -289,3 +289,15 @@ def test_someone_elses_case_is_not_the_customers_history(ruleset: CompiledRuleSe
     )
     moved = threaded(entry_for(case, bob, POLICY))
     assert moved.history == bob.history
+
+
+def test_a_record_from_a_newer_release_loads_without_its_new_fields(
+    ruleset: CompiledRuleSet,
+) -> None:
+    """Rolling upgrades: a worker reads records a newer worker wrote with fields it lacks."""
+    _, [record] = run_b([resolved("a1")])
+    newer = record.model_dump(mode="json")
+    newer["added_in_a_later_release"] = {"anything": 1}
+    loaded = ThreadedMessage.model_validate(newer)
+    assert loaded == record
+    assert apply_message(None, loaded, ruleset).state.queue == "general"
