@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, Select, case, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,24 @@ def rfc3339(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def messages_of(case_id: str) -> Select[MessageRow]:
+    """A case's messages on every channel, by time sent."""
+    return (
+        select(MessageRow)
+        .where(MessageRow.case_id == case_id)
+        .order_by(MessageRow.sent_at, MessageRow.message_key)
+    )
+
+
+def events_of(case_id: str) -> Select[CaseEventRow]:
+    """A case's events in the order they happened (then as the stream wrote them)."""
+    return (
+        select(CaseEventRow)
+        .where(CaseEventRow.case_id == case_id)
+        .order_by(CaseEventRow.at, CaseEventRow.kafka_offset, CaseEventRow.event_id)
+    )
 
 
 def redacted_url(database_url: str) -> str:
@@ -198,16 +216,8 @@ class CaseStore:
             row = session.get(CaseRow, case_id)
             if row is None:
                 return None
-            messages = session.scalars(
-                select(MessageRow)
-                .where(MessageRow.case_id == case_id)
-                .order_by(MessageRow.sent_at, MessageRow.message_key)
-            )
-            events = session.scalars(
-                select(CaseEventRow)
-                .where(CaseEventRow.case_id == case_id)
-                .order_by(CaseEventRow.at, CaseEventRow.kafka_offset, CaseEventRow.event_id)
-            )
+            messages = session.scalars(messages_of(case_id))
+            events = session.scalars(events_of(case_id))
             return CaseDetail(
                 summary=_summary(row),
                 matched=list(row.matched),

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow
-from queues.store import PRIORITY_RANK, rfc3339
+from queues.models import AssignmentRow, CaseEventRow, CaseRow
+from queues.store import PRIORITY_RANK, events_of, messages_of, rfc3339
 from schemas import CaseStatus
 
 ACTIVE_STATUSES = (CaseStatus.NEW.value, CaseStatus.OPEN.value, CaseStatus.PENDING.value)
@@ -173,16 +173,8 @@ class DeskReads:
             row = session.get(CaseRow, case_id)
             if row is None:
                 return None
-            messages = session.scalars(
-                select(MessageRow)
-                .where(MessageRow.case_id == case_id)
-                .order_by(MessageRow.sent_at, MessageRow.message_key)
-            )
-            events = session.scalars(
-                select(CaseEventRow)
-                .where(CaseEventRow.case_id == case_id)
-                .order_by(CaseEventRow.at, CaseEventRow.kafka_offset, CaseEventRow.event_id)
-            )
+            messages = session.scalars(messages_of(case_id))
+            events = session.scalars(events_of(case_id))
             assignments = session.scalars(
                 select(AssignmentRow)
                 .where(AssignmentRow.case_id == case_id)
