@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from escalator.commands._service import MigrateFirst, start_service
 from escalator.settings import KafkaSettings, Settings
 
 
@@ -37,23 +38,15 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
 def run_desk(
     host: Annotated[str | None, typer.Option(help="Listen address (ESCALATOR_DESK_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (ESCALATOR_DESK_PORT, 8090).")] = None,
-    migrate: Annotated[
-        bool, typer.Option(help="Upgrade the case store schema before starting.")
-    ] = True,
+    migrate: MigrateFirst = True,
 ) -> None:
     """Serve the desk API under /v1 (OpenAPI at /openapi.json) until SIGINT or SIGTERM."""
     import uvicorn
 
-    from escalator.observability.logs import configure_logging
     from escalator.observability.web_routes import add_operational_routes
     from escalator.topic_admin import ensure_topics
-    from queues import upgrade
 
-    settings = Settings()
-    kafka = KafkaSettings()
-    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    if migrate:
-        upgrade(settings.effective_database_url)
+    settings, kafka = start_service(migrate)
     ensure_topics(
         kafka,
         {

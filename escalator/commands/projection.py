@@ -11,14 +11,13 @@ import typer
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from escalator.settings import KafkaSettings, Settings
+from escalator.commands._service import MigrateFirst, start_service
 from queues import (
     DEFAULT_GROUP_ID,
     Projection,
     ProjectionMetrics,
     make_engine,
     make_session_factory,
-    upgrade,
 )
 from queues.store import redacted_url
 from queues.store_metrics import CaseStoreCollector
@@ -32,23 +31,16 @@ def run_projection(
         typer.Option(help="Port of /metrics (default ESCALATOR_PROJECTION_METRICS_PORT, 9464)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Records per transaction, at most.")] = 500,
-    migrate: Annotated[
-        bool, typer.Option(help="Upgrade the case store schema before starting.")
-    ] = True,
+    migrate: MigrateFirst = True,
 ) -> None:
     """Project case events into the case store until SIGINT or SIGTERM."""
     from escalator.observability.health_server import HealthServer
     from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
-    from escalator.observability.logs import configure_logging
     from escalator.topic_admin import ensure_topics
     from escalator.wiring import consumer_config
 
-    settings = Settings()
-    kafka = KafkaSettings()
-    configure_logging(settings.log_level, settings.log_format, settings.log_redact)
+    settings, kafka = start_service(migrate)
     url = settings.effective_database_url
-    if migrate:
-        upgrade(url)
     port = settings.projection_metrics_port if metrics_port is None else metrics_port
     engine = make_engine(url)
     session_factory = make_session_factory(engine)
