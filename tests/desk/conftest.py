@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from queues import make_engine, make_session_factory, upgrade
+from queues import EventApplier, SourceRecord, make_engine, make_session_factory, upgrade
 from queues.desk import Directory, Role, create_desk_app
+from schemas import CaseEvent
+from tests.queues.case_event_builders import to_bytes
 
 
 @dataclass
@@ -30,6 +32,16 @@ class DeskWorld:
     def auth(self, name: str) -> dict[str, str]:
         """The Authorization header of an agent."""
         return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    def apply(self, events: Sequence[CaseEvent]) -> None:
+        """Project case events into the store, in order, as the projection would."""
+        engine = make_engine(self.database_url)
+        with make_session_factory(engine).begin() as session:
+            EventApplier().apply_batch(
+                session,
+                [SourceRecord(to_bytes(e), partition=0, offset=n) for n, e in enumerate(events)],
+            )
+        engine.dispose()
 
 
 @pytest.fixture(params=("sqlite", "postgresql"))

@@ -20,7 +20,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
-from queues import EventApplier, SourceRecord, make_engine, make_session_factory
 from queues.desk import Role, create_desk_app
 from schemas import CaseEvent, Priority
 from tests.desk.browser import chromium, screenshot_path
@@ -31,7 +30,6 @@ from tests.queues.case_event_builders import (
     conversation,
     opened,
     routed,
-    to_bytes,
 )
 
 UNUSED_BROKER = "localhost:1"  # these tests publish nothing
@@ -62,16 +60,6 @@ def with_status(event: CaseEvent, status: str) -> CaseEvent:
     return event.model_copy(update={"payload": payload})
 
 
-def apply(world: DeskWorld, events: list[CaseEvent]) -> None:
-    engine = make_engine(world.database_url)
-    with make_session_factory(engine).begin() as session:
-        EventApplier().apply_batch(
-            session,
-            [SourceRecord(to_bytes(e), partition=0, offset=n) for n, e in enumerate(events)],
-        )
-    engine.dispose()
-
-
 def as_customer(event: CaseEvent, customer_id: str) -> CaseEvent:
     """The event rewritten as if another customer had sent it (same case id)."""
     payload = dict(event.payload)
@@ -87,8 +75,7 @@ def seed(world: DeskWorld) -> None:
     The customer `ana` also has an earlier case, resolved long ago."""
     earlier = [as_customer(e, "ana") for e in conversation("ana-earlier", messages=1)]
     earlier[-1] = with_status(earlier[-1], "resolved")
-    apply(
-        world,
+    world.apply(
         [
             *earlier,
             *conversation("ana", messages=2),
@@ -252,8 +239,7 @@ def test_countdowns_turn_amber_at_warning_and_red_at_breach(
     events: list[Any] = []
     for customer in ("later", "warned", "breached"):
         events += [opened(customer), appended(customer, 1, text=f"message of {customer}")]
-    apply(
-        desk_world,
+    desk_world.apply(
         [
             *events,
             with_clock(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from queues import EventApplier, SourceRecord, make_engine, make_session_factory
 from queues.desk import Role
 from schemas import Priority
 from tests.desk.conftest import DeskWorld, desk_client
-from tests.queues.case_event_builders import case_id, conversation, routed, to_bytes
+from tests.queues.case_event_builders import case_id, conversation, routed
 
 UNUSED_BROKER = "localhost:1"  # these tests publish nothing
 
@@ -21,13 +20,7 @@ def seed(world: DeskWorld) -> None:
         routed("bo", priority=Priority.URGENT, routing="urgent"),
         *conversation("cy", messages=1, queue="billing"),
     ]
-    engine = make_engine(world.database_url)
-    with make_session_factory(engine).begin() as session:
-        EventApplier().apply_batch(
-            session,
-            [SourceRecord(to_bytes(e), partition=0, offset=n) for n, e in enumerate(events)],
-        )
-    engine.dispose()
+    world.apply(events)
 
 
 def client(world: DeskWorld) -> TestClient:
