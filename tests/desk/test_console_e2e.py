@@ -113,14 +113,19 @@ def case_events_on_topic(desk: DeskStack, case_id: str, done: Any) -> list[CaseE
     return events(records)
 
 
-def stored_events(desk: DeskStack, case_id: str) -> dict[str, dict[str, Any]]:
+def stored_history(desk: DeskStack, case_id: str) -> dict[str, Any]:
+    """The case as the desk's store holds it (messages, events, status)."""
     engine = make_engine(desk.stack.env["ESCALATOR_DATABASE_URL"])
     try:
         history = DeskReads(make_session_factory(engine)).history(case_id)
     finally:
         engine.dispose()
     assert history is not None
-    return {event["event_id"]: event for event in history["events"]}
+    return history
+
+
+def stored_events(desk: DeskStack, case_id: str) -> dict[str, dict[str, Any]]:
+    return {event["event_id"]: event for event in stored_history(desk, case_id)["events"]}
 
 
 def store_and_topic_agree(
@@ -234,12 +239,7 @@ def test_an_agent_works_a_new_case_from_the_queue_to_resolved(
     page.close()
 
     # The store and the events agree.
-    engine = make_engine(desk.stack.env["ESCALATOR_DATABASE_URL"])
-    try:
-        history = DeskReads(make_session_factory(engine)).history(case_id)
-    finally:
-        engine.dispose()
-    assert history is not None
+    history = stored_history(desk, case_id)
     assert history["status"] == "resolved"
     assert [(m["direction"], m["channel"]) for m in history["messages"]] == [
         ("inbound", "chat"),
