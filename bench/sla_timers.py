@@ -8,7 +8,7 @@ engine and the confluent-kafka writer), each next to its floor measured in the s
    bytes) plus their deadline index; floor: the process before holding anything;
 2. the cost of a timer step when nothing is due (the real `SlaTimer.step`);
 3. breach latency when 10,000 more cases fall due in the same second, with the N held:
-   the timer wakes at the deadline, fires the cases (0.2 s later: the allowed lateness)
+   the timer wakes at the deadline, fires the cases (after the allowed lateness, 0.1 s)
    in slices and writes each slice's events and queue records, then its state (acks=all);
    a breach's latency is the acknowledgement of its slice's events minus its deadline.
    Twice: with nothing prepared (every case computed at the deadline) and as the worker
@@ -337,7 +337,8 @@ def main() -> None:
     ready_seconds = time.perf_counter() - started
     # the changelog also holds the burst cases, written twice (warning, breach) by the timer
     assert len(store) == args.cases + 2 * args.burst, len(store)
-    assert floor_count == args.cases + 4 * args.burst, floor_count
+    # 4 per burst case written, fewer once the broker compacted superseded states away
+    assert args.cases + 2 * args.burst <= floor_count <= args.cases + 4 * args.burst, floor_count
     print(
         f"4. restart: {len(store):,} states restored from Kafka in {restore_seconds:.1f}s, "
         f"ready with {len(deadlines):,} deadlines indexed in {ready_seconds:.1f}s (target <= "

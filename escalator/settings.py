@@ -135,6 +135,20 @@ class Settings(BaseSettings):
     lag_refresh_seconds: float = Field(
         default=5.0, gt=0, description="How often consumer lag and the DLQ size are measured."
     )
+    sla_lateness_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        description="The SLA timer fires a deadline this long after it passes, so an agent "
+        "action stamped just before it (a claim, a reply) reaches the case first.",
+    )
+    sla_prepare_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How far ahead the SLA timer works out firings while idle (0: never).",
+    )
+    sla_prepare_limit: int = Field(
+        default=20_000, ge=0, description="Most SLA firings kept worked out ahead (a few KB each)."
+    )
     embedded_broker: Literal["tansu"] | None = Field(
         default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
     )

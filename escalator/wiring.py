@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -67,6 +68,30 @@ def faust_security(kafka: KafkaSettings) -> dict[str, Any]:
     return {"broker_credentials": credentials}
 
 
+def worker_config(
+    settings: Settings, kafka: KafkaSettings, data_dir: Path, extra_faust: dict[str, Any] | None
+) -> WorkerConfig:
+    """The worker's configuration from the settings (topics, ports, SLA timer, faust)."""
+    return WorkerConfig(
+        broker_url=faust_broker_url(kafka),
+        topics=kafka.topics,
+        partitions=kafka.partitions,
+        app_id=f"{kafka.topic_prefix}worker",
+        web_port=settings.worker_web_port,
+        web_host=settings.worker_web_host,
+        data_dir=str(data_dir),
+        connection=kafka.librdkafka(),
+        sla_lateness_seconds=settings.sla_lateness_seconds,
+        sla_prepare_seconds=settings.sla_prepare_seconds,
+        sla_prepare_limit=settings.sla_prepare_limit,
+        faust_settings={
+            **faust_security(kafka),
+            **_embedded_broker_tuning(settings),
+            **(extra_faust or {}),
+        },
+    )
+
+
 def build_worker_app(
     settings: Settings, kafka: KafkaSettings, extra_faust: dict[str, Any] | None = None
 ) -> faust.App:
@@ -76,21 +101,7 @@ def build_worker_app(
     ensure_topics(kafka, core_topics(kafka, holder.current.queues.keys()))
     data_dir = settings.data_dir / "worker"
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = WorkerConfig(
-        broker_url=faust_broker_url(kafka),
-        topics=kafka.topics,
-        partitions=kafka.partitions,
-        app_id=f"{kafka.topic_prefix}worker",
-        web_port=settings.worker_web_port,
-        web_host=settings.worker_web_host,
-        data_dir=str(data_dir),
-        connection=kafka.librdkafka(),
-        faust_settings={
-            **faust_security(kafka),
-            **_embedded_broker_tuning(settings),
-            **(extra_faust or {}),
-        },
-    )
+    config = worker_config(settings, kafka, data_dir, extra_faust)
     publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
     identity = _identity_directory(settings, kafka)
     threading = ThreadingPolicy(

@@ -39,6 +39,7 @@ from streams.case_state import CaseState, state_dictionary
 from streams.casework import CaseUpdate, apply_message, fire_clocks
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
+from streams.gc_pause import gc_paused
 from streams.identity import IdentityDirectory
 from streams.intake import RawRecord, dead_letter, intake
 from streams.output import OutputRecord, Publisher, ReliableWriter
@@ -77,7 +78,7 @@ class WorkerConfig:
     faust_settings: Mapping[str, Any] = field(default_factory=dict)
     sla_tick_seconds: float = 0.2
     """Longest SLA timer sleep: it wakes at the next deadline, and at least this often."""
-    sla_lateness_seconds: float = 0.2
+    sla_lateness_seconds: float = 0.1
     """How long after a deadline the timer fires it, so actions stamped before it land first."""
     sla_prepare_seconds: float = 60.0
     """How far ahead the timer computes firings while idle (0: never ahead)."""
@@ -252,8 +253,9 @@ class Pipeline:
         what it emits. Cases go in slices of `FIRE_SLICE`: a slice's events and queue
         records are written while the next slice is computed, so writing starts with the
         first slice, not after the last; the states follow in one write once every slice's outputs
-        are acknowledged (so they never hold up a later slice's events). Cases whose next
-        deadline has also passed by then fire again in the same call.
+        are acknowledged (so they never hold up a later slice's events). The garbage collector
+        waits until the events are acknowledged. Cases whose next deadline has also passed by
+        then fire again in the same call.
         """
         if self.deadlines.next_deadline() is None:
             return
@@ -262,13 +264,14 @@ class Pipeline:
                 ruleset = self.rules.current
                 writes: list[asyncio.Future[None]] = []
                 dirty: dict[bytes, tuple[int, EncodedState]] = {}
-                for start in range(0, len(due), FIRE_SLICE):
-                    part = due[start : start + FIRE_SLICE]
-                    outputs, changed = self._fire_slice(part, ruleset)
-                    dirty.update(changed)
-                    writes.append(asyncio.ensure_future(self._fired(outputs, part)))
-                    await asyncio.sleep(0)  # let acknowledgements of earlier slices in
-                await asyncio.gather(*writes)
+                with gc_paused():  # no full collection between a deadline and its events
+                    for start in range(0, len(due), FIRE_SLICE):
+                        part = due[start : start + FIRE_SLICE]
+                        outputs, changed = self._fire_slice(part, ruleset)
+                        dirty.update(changed)
+                        writes.append(asyncio.ensure_future(self._fired(outputs, part)))
+                        await asyncio.sleep(0)  # let acknowledgements of earlier slices in
+                    await asyncio.gather(*writes)
                 await self._save_cases(dirty)
 
     async def prepare_upcoming(self, now: datetime) -> None:
