@@ -10,10 +10,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from kafkaio import PublishError, Record
+
+__all__ = ["PRODUCER_DEFAULTS", "KafkaPublisher", "OutboundRecord", "PublishError", "RecordLike"]
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +28,6 @@ PRODUCER_DEFAULTS: dict[str, str | int | bool] = {
     # The Java client's partitioner, so records keyed alike land alike from every client.
     "partitioner": "murmur2_random",
 }
-
-
-class PublishError(Exception):
-    """The broker did not acknowledge a record; nothing may be reported as accepted."""
 
 
 class RecordLike(Protocol):
@@ -60,15 +59,8 @@ class RecordLike(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class OutboundRecord:
-    """One record to write: topic, key and value bytes, optional headers."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Sequence[tuple[str, bytes]] = ()
-    partition: int | None = None
+OutboundRecord = Record
+"""The record type connectors publish (kafkaio's one record type)."""
 
 
 class KafkaPublisher:

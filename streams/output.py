@@ -10,21 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
+
+from kafkaio import Record
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class OutputRecord:
-    """One record the worker writes."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: Sequence[tuple[str, bytes]] = ()
-    partition: int | None = None
+OutputRecord = Record
+"""One record the worker writes (kafkaio's one record type)."""
 
 
 class Publisher(Protocol):
