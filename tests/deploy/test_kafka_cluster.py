@@ -1,0 +1,120 @@
+"""kafka.sh's cluster profile: three KRaft nodes on one machine survive the loss of a leader.
+
+The fault-injection runs (`make chaos`) stand on this: topics replicated three times with
+`min.insync.replicas` 2, so an acknowledged write outlives any one broker. The cluster runs on
+its own ports and in a private data dir; it never touches the shared broker on 9092.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.cimpl import NewTopic
+
+REPO = Path(__file__).resolve().parents[2]
+KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
+CLUSTER_PORT = os.environ.get("ESCALATOR_TEST_CLUSTER_PORT", "19092")
+
+pytestmark = pytest.mark.kafka
+
+
+def _kafka_sh(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    result = subprocess.run(
+        ["bash", str(KAFKA_SH), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"kafka.sh {' '.join(args)} failed:\n{result.stderr}"
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Environment of a running 3-node cluster; stopped when the module's tests are done."""
+    env = {
+        **os.environ,
+        "KAFKA_CLUSTER_PORT": CLUSTER_PORT,
+        "KAFKA_CLUSTER_DIR": str(tmp_path_factory.mktemp("kafka-cluster")),
+    }
+    try:
+        _kafka_sh(env, "cluster-start", timeout=600)
+        yield env
+    finally:
+        _kafka_sh(env, "cluster-stop", timeout=120)
+
+
+def _leader_and_isr(admin: AdminClient, topic: str) -> tuple[int, list[int], list[int]]:
+    partition = admin.list_topics(topic=topic, timeout=10).topics[topic].partitions[0]
+    return partition.leader, list(partition.replicas), list(partition.isrs)
+
+
+def _wait(condition: object, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_three_nodes_replicate_and_survive_a_killed_leader(cluster: dict[str, str]) -> None:
+    bootstrap = _kafka_sh(cluster, "cluster-bootstrap")
+    assert len(bootstrap.split(",")) == 3
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    assert len(admin.list_topics(timeout=10).brokers) == 3
+
+    topic = f"cluster-{uuid.uuid4().hex[:8]}"
+    for future in admin.create_topics([NewTopic(topic, num_partitions=1)]).values():
+        future.result(30)  # the brokers' defaults: replication 3, min.insync.replicas 2
+    _wait(lambda: len(_leader_and_isr(admin, topic)[2]) == 3, "three in-sync replicas")
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    configs = admin.describe_configs([resource])[resource].result(30)
+    assert configs["min.insync.replicas"].value == "2"
+
+    leader, replicas, _ = _leader_and_isr(admin, topic)
+    assert sorted(replicas) == [1, 2, 3]
+    _kafka_sh(cluster, "node-kill", str(leader))
+    try:
+        producer = Producer(
+            {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True}
+        )
+        failures: list[object] = []
+        for i in range(500):
+            producer.produce(
+                topic,
+                key=str(i).encode(),
+                value=b"acknowledged",
+                on_delivery=lambda error, _msg: failures.append(error) if error else None,
+            )
+        assert producer.flush(120) == 0
+        assert failures == []
+        new_leader, _, isr = _leader_and_isr(admin, topic)
+        assert new_leader != leader
+        assert leader not in isr
+
+        consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": f"g-{topic}", "enable.auto.commit": False}
+        )
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        keys: set[bytes] = set()
+        deadline = time.monotonic() + 60
+        while len(keys) < 500 and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is not None and message.error() is None:
+                keys.add(message.key() or b"")
+        consumer.close()
+        assert len(keys) == 500
+    finally:
+        _kafka_sh(cluster, "node-start", str(leader), timeout=300)
+    _wait(lambda: len(_leader_and_isr(admin, topic)[2]) == 3, "the killed node back in sync")
