@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DURATION ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint kafka kafka-stop bench clean
+.PHONY: venv demo test lint kafka kafka-stop bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ kafka-stop:
 bench: $(STAMP)
 	bash deploy/kafka/kafka.sh start
 	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
+
+# Fault injection: a three-broker cluster, real processes, one fault per scenario, invariants
+# checked; the last line is the JSON report. PROFILE=ci is the short run CI makes.
+PROFILE ?= full
+chaos: $(STAMP)
+	bash deploy/kafka/kafka.sh ensure-jars
+	$(BIN)/python -m chaos --profile $(PROFILE) $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""The three-broker KRaft cluster of kafka.sh's cluster profile, driven from Python."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+REPO = Path(__file__).resolve().parent.parent
+KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
+
+
+@dataclass
+class Cluster:
+    """A running cluster: its bootstrap list and the commands that hurt it."""
+
+    data_dir: Path
+    port: int = 19092
+    size: int = 3
+
+    @property
+    def env(self) -> dict[str, str]:
+        """kafka.sh's environment for this cluster."""
+        return {
+            **os.environ,
+            "KAFKA_CLUSTER_DIR": str(self.data_dir),
+            "KAFKA_CLUSTER_PORT": str(self.port),
+            "KAFKA_CLUSTER_SIZE": str(self.size),
+        }
+
+    def _run(self, *args: str, timeout: float = 600) -> str:
+        result = subprocess.run(
+            ["bash", str(KAFKA_SH), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"kafka.sh {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+        return result.stdout.strip()
+
+    def start(self) -> None:
+        """Start every node (formatting fresh storage) and wait until all answer."""
+        self._run("cluster-start")
+
+    def stop(self) -> None:
+        """Stop every node."""
+        self._run("cluster-stop", timeout=120)
+
+    @property
+    def bootstrap(self) -> str:
+        """`host:port,...` of every node."""
+        return ",".join(f"localhost:{self.port + i}" for i in range(self.size))
+
+    def kill(self, node: int) -> None:
+        """SIGKILL one node: a crash, no controlled shutdown."""
+        self._run("node-kill", str(node))
+
+    def stop_node(self, node: int) -> None:
+        """Stop one node gracefully."""
+        self._run("node-stop", str(node), timeout=120)
+
+    def start_node(self, node: int) -> None:
+        """Start one node again and wait until it answers."""
+        self._run("node-start", str(node))
+
+    def leader_counts(self, topics: list[str]) -> dict[int, int]:
+        """How many partitions of these topics each node leads."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        metadata = admin.list_topics(timeout=15)
+        counts: dict[int, int] = {}
+        for name in topics:
+            topic = metadata.topics.get(name)
+            if topic is None:
+                continue
+            for partition in topic.partitions.values():
+                counts[partition.leader] = counts.get(partition.leader, 0) + 1
+        return counts
