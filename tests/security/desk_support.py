@@ -51,7 +51,9 @@ def desk_app(world: DeskWorld, bootstrap: str = UNUSED_BROKER, **options: Any) -
 def served(app: FastAPI) -> Iterator[str]:
     """`app` served by uvicorn on a free local port, with uvicorn's default proxy settings."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", log_config=None)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -152,17 +152,32 @@ def routes(case: str) -> list[Route]:
 ROLES = ("gina", "otto", "lee", "root", None)
 """An agent of general, an agent of billing only, a lead of general and tier2, an admin, nobody."""
 
-ALLOWED_TO_WORK_THE_CASE = {"gina": "allowed", "otto": "forbidden", "lee": "allowed", "root": "allowed"}
+ALLOWED_TO_WORK_THE_CASE = {
+    "gina": "allowed",
+    "otto": "forbidden",
+    "lee": "allowed",
+    "root": "allowed",
+}
 
 EXPECTED: dict[str, dict[str, str]] = {
-    **{
-        name: ALLOWED_TO_WORK_THE_CASE
-        for name in ("claim", "release", "status", "resolve", "reopen", "reply", "note")
-    },
+    **dict.fromkeys(
+        ("claim", "release", "status", "resolve", "reopen", "reply", "note"),
+        ALLOWED_TO_WORK_THE_CASE,
+    ),
     # Moving a case needs a destination the mover sees, that exists, and (when given) an
     # agent who sees it.
-    "transfer to tier2": {"gina": "forbidden", "otto": "forbidden", "lee": "allowed", "root": "allowed"},
-    "transfer to billing": {"gina": "forbidden", "otto": "forbidden", "lee": "forbidden", "root": "allowed"},
+    "transfer to tier2": {
+        "gina": "forbidden",
+        "otto": "forbidden",
+        "lee": "allowed",
+        "root": "allowed",
+    },
+    "transfer to billing": {
+        "gina": "forbidden",
+        "otto": "forbidden",
+        "lee": "forbidden",
+        "root": "allowed",
+    },
     "transfer to a queue that does not exist": {
         "gina": "forbidden",
         "otto": "forbidden",
@@ -177,7 +192,12 @@ EXPECTED: dict[str, dict[str, str]] = {
         "root": "unprocessable",
     },
     # Assigning needs the lead role and an agent who sees the case's queue.
-    "assign to gina": {"gina": "forbidden", "otto": "forbidden", "lee": "allowed", "root": "allowed"},
+    "assign to gina": {
+        "gina": "forbidden",
+        "otto": "forbidden",
+        "lee": "allowed",
+        "root": "allowed",
+    },
     **{
         f"assign to {target}": {
             "gina": "forbidden",
@@ -202,9 +222,7 @@ def call_console(desk: Desk, route: Route, role: str | None) -> str:
     headers = {"Origin": ORIGIN}
     if role:
         headers["Cookie"] = f"escalator_token={desk.world.tokens[role]}"
-    answer = desk.http.post(
-        path, data={**form, "action_id": uuid.uuid4().hex}, headers=headers
-    )
+    answer = desk.http.post(path, data={**form, "action_id": uuid.uuid4().hex}, headers=headers)
     return console_verdict(answer)
 
 
@@ -212,7 +230,10 @@ def test_every_action_of_both_doors_gives_every_role_the_same_verdict(desk: Desk
     walked: dict[tuple[str, str | None], tuple[str, str]] = {}
     for route in routes(CASE):
         for role in ROLES:
-            walked[route.name, role] = (call_api(desk, route, role), call_console(desk, route, role))
+            walked[route.name, role] = (
+                call_api(desk, route, role),
+                call_console(desk, route, role),
+            )
     differ = {key: verdicts for key, verdicts in walked.items() if verdicts[0] != verdicts[1]}
     assert not differ, differ
     for (name, role), (verdict, _same) in walked.items():

@@ -84,7 +84,9 @@ def test_a_token_in_the_query_is_refused_and_never_reaches_the_access_log(
         with httpx.stream("GET", f"{url}/v1/events?access_token={token}", timeout=30) as answer:
             refused = answer.status_code
         # The console's way: its cookie (EventSource sends it; scripts cannot read it).
-        with httpx.stream("GET", f"{url}/v1/events", headers=cookie(world, "gina"), timeout=30) as ok:
+        with httpx.stream(
+            "GET", f"{url}/v1/events", headers=cookie(world, "gina"), timeout=30
+        ) as ok:
             followed = ok.status_code
     assert refused == 401
     assert followed == 200
