@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from queues.desk import Role
@@ -120,6 +122,32 @@ def test_cookie_authenticated_api_writes_need_our_origin(world: DeskWorld) -> No
         # A bearer token is no ambient credential: no other site can make a browser send it.
         bearer = {**world.auth("root"), "Origin": EVIL}
         assert http.patch("/v1/queues/general", headers=bearer, **settings).status_code == 200
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every route, also inside included routers (FastAPI keeps those apart since 0.16x)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            found += api_routes(route.original_router.routes)
+    return found
+
+
+def test_every_write_route_refuses_the_cookie_from_another_site(world: DeskWorld) -> None:
+    app = desk_app(world)
+    writes = [
+        (method, re.sub(r"\{[^}]+\}", "x", route.path))
+        for route in api_routes(app.routes)
+        for method in sorted(route.methods - {"GET", "HEAD", "OPTIONS"})
+    ]
+    assert len(writes) >= 15, writes  # every API write and every console form
+    with TestClient(app) as http:
+        for method, path in writes:
+            answer = http.request(method, path, headers={**cookie(world, "root"), "Origin": EVIL})
+            assert answer.status_code == 403, (method, path, answer.status_code)
+            assert "cross-site request refused" in answer.text, (method, path)
 
 
 def test_console_form_posts_without_origin_or_referer_are_refused(world: DeskWorld) -> None:
@@ -245,3 +273,25 @@ def test_logins_of_one_agent_are_limited_whatever_the_address(world: DeskWorld) 
         client = TestClient(app, client=("192.0.2.200", 40000), follow_redirects=False)
         root = client.post("/console/login", data={"token": world.tokens["root"]}, headers=origin)
         assert root.status_code == 303
+
+
+def test_the_desk_command_passes_the_security_settings_on() -> None:
+    from escalator.commands.desk import desk_app as command_app
+    from escalator.settings import KafkaSettings, Settings
+    from queues.desk.hardening import WebSecurity
+
+    settings = Settings(
+        database_url="sqlite://",
+        desk_assigner=False,
+        desk_plain_http=True,
+        desk_login_failures_per_address=4,
+        desk_logins_per_agent=3,
+        desk_login_window_seconds=60,
+    )
+    app = command_app(settings, KafkaSettings())
+    assert app.state.web_security == WebSecurity(
+        plain_http=True, login_failures_per_address=4, logins_per_agent=3, window_seconds=60
+    )
+    assert command_app(Settings(database_url="sqlite://"), KafkaSettings()).state.web_security == (
+        WebSecurity()
+    )

@@ -8,8 +8,8 @@ from the desk's event stream. The token lives in an HttpOnly, SameSite=Strict, S
 cookie, which the API also accepts, so the page's scripts can follow `/v1/events`.
 
 What an action does, and who may, is `queues.desk.actions` and `queues.desk.authz` (which
-the API calls too): the console only reads forms and shows outcomes. Cross-site posts are refused before they
-get here (`queues.desk.hardening`).
+the API calls too): the console only reads forms and shows outcomes. Cross-site posts are
+refused before they get here (`queues.desk.hardening`).
 """
 
 from __future__ import annotations
