@@ -194,6 +194,9 @@ def create_desk_app(
         version=API_VERSION,
         summary="Agent queues: cases, claims, replies, presence, live changes.",
         lifespan=lifespan,
+        responses={
+            429: {"description": "Too many failed sign-ins from this address; see Retry-After."}
+        },
     )
     security = web_security or WebSecurity()
     app.state.web_security = security
