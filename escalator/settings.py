@@ -94,6 +94,19 @@ class Settings(BaseSettings):
     desk_assigner: bool = Field(
         default=True, description="Desk processes elect one of them to assign push queues."
     )
+    desk_plain_http: bool = Field(
+        default=False,
+        description="Development over plain HTTP only: the console's cookie is not marked Secure.",
+    )
+    desk_login_failures_per_address: int = Field(
+        default=10, ge=1, description="Failed desk sign-ins one address may make per window."
+    )
+    desk_logins_per_agent: int = Field(
+        default=10, ge=1, description="Console logins one agent may make per window."
+    )
+    desk_login_window_seconds: float = Field(
+        default=300.0, gt=0, description="The window of the desk's sign-in limits."
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     phone_region: str | None = Field(

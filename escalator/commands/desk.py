@@ -16,6 +16,7 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
     from connectors.publisher import PRODUCER_DEFAULTS
     from queues.desk import create_desk_app
     from queues.desk.app import AssignerOptions
+    from queues.desk.hardening import WebSecurity
 
     assigner = (
         AssignerOptions(kafka_config=kafka.librdkafka(), election_topic=kafka.topics.assigner)
@@ -31,6 +32,12 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
         presence_timeout_seconds=settings.desk_presence_timeout_seconds,
         consumer_config=kafka.librdkafka(),
         outcome_timeout_seconds=settings.desk_verdict_timeout_seconds,
+        web_security=WebSecurity(
+            plain_http=settings.desk_plain_http,
+            login_failures_per_address=settings.desk_login_failures_per_address,
+            logins_per_agent=settings.desk_logins_per_agent,
+            window_seconds=settings.desk_login_window_seconds,
+        ),
         **options,
     )
 

@@ -14,14 +14,23 @@ from datetime import timedelta
 from typing import Any
 
 from confluent_kafka import Producer
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from queues.desk import events, routes_cases, routes_desk
 from queues.desk.assigner import Assigner, AssignerService
+from queues.desk.authz import RefusedError
 from queues.desk.console import mount_console
 from queues.desk.context import DeskContext
 from queues.desk.directory import Directory
 from queues.desk.gateway import DEFAULT_OUTCOME_TIMEOUT_SECONDS, ActionGateway
+from queues.desk.hardening import (
+    DeskGuard,
+    RateLimitedError,
+    SignInLimits,
+    WebSecurity,
+    redact_access_log,
+)
 from queues.desk.leader import Leadership
 from queues.desk.presence import DEFAULT_PRESENCE_TIMEOUT
 from queues.desk.reads import DeskReads
@@ -94,6 +103,20 @@ def _start_assigner(
     return service
 
 
+async def _refused(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RefusedError)
+    return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+
+async def _rate_limited(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RateLimitedError)
+    return JSONResponse(
+        {"detail": error.detail},
+        status_code=429,
+        headers={"Retry-After": str(error.retry_after)},
+    )
+
+
 def create_desk_app(
     *,
     database_url: str,
@@ -105,6 +128,7 @@ def create_desk_app(
     presence_topic: str | None = None,
     presence_timeout_seconds: float = DEFAULT_PRESENCE_TIMEOUT.total_seconds(),
     consumer_config: Mapping[str, Any] | None = None,
+    web_security: WebSecurity | None = None,
 ) -> FastAPI:
     """Build the desk app on a migrated case store and a Kafka producer configuration.
 
@@ -114,6 +138,7 @@ def create_desk_app(
     With `presence_topic`, presence changes are records on it, applied to the store by
     this process's presence projection (`consumer_config`: the connection settings,
     default the producer's `bootstrap.servers`), and the assigner expires silent agents.
+    `web_security`: the cookie, origin, header and sign-in rules (`queues.desk.hardening`).
     """
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
@@ -169,7 +194,17 @@ def create_desk_app(
         version=API_VERSION,
         summary="Agent queues: cases, claims, replies, presence, live changes.",
         lifespan=lifespan,
+        responses={
+            429: {"description": "Too many failed sign-ins from this address; see Retry-After."}
+        },
     )
+    security = web_security or WebSecurity()
+    app.state.web_security = security
+    app.state.sign_in_limits = SignInLimits(security)
+    app.add_middleware(DeskGuard)
+    app.add_exception_handler(RefusedError, _refused)
+    app.add_exception_handler(RateLimitedError, _rate_limited)
+    redact_access_log()
     app.include_router(routes_desk.router)
     app.include_router(routes_cases.router)
     app.include_router(events.router)

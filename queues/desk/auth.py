@@ -1,9 +1,10 @@
-"""Who is calling: per-agent bearer tokens, and what their role lets them see.
+"""Who is calling: per-agent bearer tokens, checked with sign-in limits.
 
-A token comes in the `Authorization: Bearer` header, or the `escalator_token` cookie the
-console sets (HttpOnly, SameSite=Strict), or, for the event stream only (browsers'
-EventSource cannot send headers), an `access_token` query parameter. A missing or
-unknown token is 401; a queue the agent is not a member of is 403.
+A token comes in the `Authorization: Bearer` header, or in the `escalator_token` cookie the
+console sets (HttpOnly, SameSite=Strict, Secure). Never in a URL: URLs end up in access
+logs, browser histories and `Referer` headers. A missing or unknown token is 401; too many
+unknown ones from one address are 429 (`queues.desk.hardening`). What an agent may do once
+known is `queues.desk.authz`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from queues.desk.directory import Agent, Directory
+from queues.desk.hardening import TOKEN_COOKIE, SignInLimits
 
-TOKEN_COOKIE = "escalator_token"
-"""The cookie the console keeps the token in."""
+__all__ = ["TOKEN_COOKIE", "CurrentAgent", "authenticate", "client_address", "current_agent"]
 
 _bearer = HTTPBearer(auto_error=False, description="An agent token from `escalator agents add`.")
 
@@ -29,16 +30,23 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def token_of(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    """The token the request carries, wherever it carries it."""
-    if credentials is not None and credentials.scheme.lower() == "bearer":
-        return credentials.credentials
-    cookie = request.cookies.get(TOKEN_COOKIE)
-    if cookie:
-        return cookie
-    if request.url.path.endswith("/events"):
-        return request.query_params.get("access_token")
-    return None
+def client_address(request: Request) -> str:
+    """The caller's address as uvicorn reports it (the proxy's own, unless uvicorn trusts the
+    proxy's `X-Forwarded-For`: see `FORWARDED_ALLOW_IPS` in docs/operations.md)."""
+    return request.client.host if request.client else "unknown"
+
+
+def authenticate(request: Request, token: str) -> Agent | None:
+    """The agent holding `token`, or None; counts failures against the caller's address and
+    raises `RateLimitedError` while the address has used up its failures."""
+    limits: SignInLimits = request.app.state.sign_in_limits
+    address = client_address(request)
+    limits.check_address(address)
+    directory: Directory = request.app.state.directory
+    agent = directory.authenticate(token)
+    if agent is None:
+        limits.failed(address)
+    return agent
 
 
 def current_agent(
@@ -46,11 +54,13 @@ def current_agent(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Agent:
     """The authenticated agent (401 without a valid token)."""
-    token = token_of(request, credentials)
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token: str | None = credentials.credentials
+    else:
+        token = request.cookies.get(TOKEN_COOKIE)
     if not token:
         raise _unauthorized("missing credentials: send `Authorization: Bearer <token>`")
-    directory: Directory = request.app.state.directory
-    agent = directory.authenticate(token)
+    agent = authenticate(request, token)
     if agent is None:
         raise _unauthorized("invalid token")
     return agent
@@ -58,21 +68,3 @@ def current_agent(
 
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
 """The calling agent, as a FastAPI dependency."""
-
-
-def require_queue(agent: Agent, queue: str | None) -> None:
-    """403 unless the agent may see `queue`."""
-    if not agent.sees(queue):
-        raise HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN,
-            detail=f"{agent.name} is not a member of queue {queue!r}",
-        )
-
-
-def require_lead(agent: Agent, what: str) -> None:
-    """403 unless the agent is a lead or an admin."""
-    if not agent.may_reassign:
-        raise HTTPException(
-            status_code=status.HTTP_403_FORBIDDEN,
-            detail=f"{what} needs the lead or admin role; {agent.name} is an {agent.role.value}",
-        )

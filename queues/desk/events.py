@@ -17,7 +17,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from queues.desk.auth import CurrentAgent, require_lead, require_queue
+from queues.desk import authz
+from queues.desk.auth import CurrentAgent
 from queues.desk.context import DeskContext, desk
 from queues.desk.directory import Agent
 from queues.desk.reads import ChangedEvent
@@ -87,11 +88,8 @@ async def events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Each event is `event: case` with the event's id, case, type, reason, queue and owner."""
-    if queue is not None:
-        require_queue(agent, queue)
     owner = agent.name if for_agent == "me" else for_agent
-    if owner is not None and owner != agent.name:
-        require_lead(agent, "following another agent's cases")
+    authz.may_follow(agent, queue, owner)
     try:
         cursor = decode_cursor(last_event_id) if last_event_id else None
     except ValueError as error:

@@ -1,22 +1,22 @@
-"""Case endpoints: read a case, and every write (claim, reply, status, ...) as an agent action."""
+"""Case endpoints: read a case, and every write (claim, reply, status, ...) as an agent action.
+
+The writes parse JSON and render the outcome; what they do, and who may, is
+`queues.desk.actions` (which the console calls too).
+"""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 from fastapi.responses import JSONResponse
 
-from queues.desk.auth import CurrentAgent, require_lead, require_queue
-from queues.desk.bodies import UNPROCESSABLE, AssignBody, StatusBody, TextBody, TransferBody
+from queues.desk import actions
+from queues.desk.auth import CurrentAgent
+from queues.desk.bodies import AssignBody, StatusBody, TextBody, TransferBody
 from queues.desk.context import DeskContext, desk
-from queues.desk.directory import Agent
 from queues.desk.gateway import Outcome, Verdict
 from queues.desk.reads import case_json
-from queues.models import CaseRow
-from schemas import AgentAction, AgentActionType
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
@@ -37,47 +37,21 @@ _ACTED: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such case."},
     409: {"description": "Refused by the stream: the case changed (e.g. someone else owns it)."},
 }
-
-
-def visible_case(context: DeskContext, agent: Agent, case_id: str) -> CaseRow:
-    """The case, if it exists (404) and the agent may see it (403)."""
-    row = context.reads.case(case_id)
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
-    if row.assignee != agent.name:
-        require_queue(agent, row.queue)
-    return row
+_CHECKED: dict[int | str, dict[str, Any]] = {
+    **_ACTED,
+    403: {"description": "Not a member of the case's or the destination's queue, or not a lead."},
+    422: {"description": "No such queue or agent, or the agent is not a member of the queue."},
+}
 
 
 @router.get("/{case_id}", summary="A case: cross-channel history, SLA clocks, assignments")
 def get_case(case_id: str, agent: CurrentAgent, context: Desk) -> dict[str, Any]:
     """The case: messages on every channel, events, SLA clocks, the customer's other cases."""
-    visible_case(context, agent, case_id)
+    actions.visible_case(context, agent, case_id)
     detail = context.reads.history(case_id)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
     return detail
-
-
-async def act(
-    context: DeskContext,
-    agent: Agent,
-    case_id: str,
-    kind: AgentActionType,
-    idempotency_key: str | None,
-    **fields: Any,
-) -> Response:
-    """Publish an action for the case and answer with the stream's verdict."""
-    visible_case(context, agent, case_id)
-    action = AgentAction(
-        action_id=idempotency_key or str(uuid.uuid4()),
-        case_id=case_id,
-        agent_id=agent.name,
-        type=kind,
-        at=datetime.now(UTC),
-        **fields,
-    )
-    return verdict_response(context, await context.gateway.submit(action))
 
 
 def verdict_response(context: DeskContext, outcome: Outcome) -> Response:
@@ -105,7 +79,7 @@ async def claim(
     case_id: str, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """Take the case. 409 if someone else owns it; claiming an assignment to you accepts it."""
-    return await act(context, agent, case_id, AgentActionType.CLAIM, key)
+    return verdict_response(context, await actions.claim(context, agent, case_id, action_id=key))
 
 
 @router.post("/{case_id}/release", responses=_ACTED, summary="Give the case back to its queue")
@@ -113,9 +87,7 @@ async def release(
     case_id: str, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """Release your case (leads: anyone's case) back to the queue."""
-    return await act(
-        context, agent, case_id, AgentActionType.RELEASE, key, override=agent.may_reassign
-    )
+    return verdict_response(context, await actions.release(context, agent, case_id, action_id=key))
 
 
 @router.post("/{case_id}/reply", responses=_ACTED, summary="Reply to the customer")
@@ -123,15 +95,8 @@ async def reply(
     case_id: str, body: TextBody, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """A public reply, sent on the case's channel (leads: on anyone's case too)."""
-    return await act(
-        context,
-        agent,
-        case_id,
-        AgentActionType.REPLY,
-        key,
-        text=body.text,
-        override=agent.may_reassign,
-    )
+    outcome = await actions.reply(context, agent, case_id, body.text, action_id=key)
+    return verdict_response(context, outcome)
 
 
 @router.post("/{case_id}/notes", responses=_ACTED, summary="Add an internal note")
@@ -139,15 +104,8 @@ async def note(
     case_id: str, body: TextBody, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """An internal note: agents see it, the customer does not."""
-    return await act(
-        context,
-        agent,
-        case_id,
-        AgentActionType.NOTE,
-        key,
-        text=body.text,
-        override=agent.may_reassign,
-    )
+    outcome = await actions.note(context, agent, case_id, body.text, action_id=key)
+    return verdict_response(context, outcome)
 
 
 @router.post("/{case_id}/status", responses=_ACTED, summary="Set the status")
@@ -155,18 +113,11 @@ async def set_status(
     case_id: str, body: StatusBody, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """Set new, open, pending or waiting_on_customer (pauses the SLA clocks); leads: any case."""
-    return await act(
-        context,
-        agent,
-        case_id,
-        AgentActionType.STATUS,
-        key,
-        status=body.status,
-        override=agent.may_reassign,
-    )
+    outcome = await actions.set_status(context, agent, case_id, body.status, action_id=key)
+    return verdict_response(context, outcome)
 
 
-@router.post("/{case_id}/transfer", responses=_ACTED, summary="Transfer to a queue or an agent")
+@router.post("/{case_id}/transfer", responses=_CHECKED, summary="Transfer to a queue or an agent")
 async def transfer(
     case_id: str,
     body: TransferBody,
@@ -174,54 +125,22 @@ async def transfer(
     context: Desk,
     key: IdempotencyKey = None,
 ) -> Response:
-    """Move the case to another queue (it waits there unowned) and/or give it to an agent."""
-    if body.to_agent is not None:
-        target = context.directory.agent(body.to_agent)
-        if target is None:
-            raise HTTPException(UNPROCESSABLE, f"no agent {body.to_agent!r}")
-        row = context.reads.case(case_id)
-        queue = body.queue or (row.queue if row is not None else None)
-        if not target.sees(queue):
-            raise HTTPException(
-                UNPROCESSABLE,
-                f"agent {target.name} is not a member of queue {queue!r}",
-            )
-    if body.queue is not None and context.directory.queue(body.queue) is None:
-        raise HTTPException(
-            UNPROCESSABLE,
-            f"no queue {body.queue!r} (a queue exists once a case is routed to it "
-            "or an admin creates it with `escalator agents queue`)",
-        )
-    return await act(
-        context,
-        agent,
-        case_id,
-        AgentActionType.TRANSFER,
-        key,
-        queue=body.queue,
-        to_agent=body.to_agent,
-        override=agent.may_reassign,
+    """Move the case to another of your queues (it waits there unowned) and/or give it to an
+    agent of its queue."""
+    outcome = await actions.transfer(
+        context, agent, case_id, queue=body.queue, to_agent=body.to_agent, action_id=key
     )
+    return verdict_response(context, outcome)
 
 
-@router.post("/{case_id}/assign", responses=_ACTED, summary="Assign to an agent (leads)")
+@router.post("/{case_id}/assign", responses=_CHECKED, summary="Assign to an agent (leads)")
 async def assign(
     case_id: str, body: AssignBody, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
-    """A lead assigns the case; the agent accepts by claiming it. Reassigns an owned case."""
-    require_lead(agent, "assigning a case")
-    target = context.directory.agent(body.to_agent)
-    if target is None:
-        raise HTTPException(UNPROCESSABLE, f"no agent {body.to_agent!r}")
-    return await act(
-        context,
-        agent,
-        case_id,
-        AgentActionType.ASSIGN,
-        key,
-        to_agent=body.to_agent,
-        override=True,
-    )
+    """A lead assigns the case to an agent of its queue, who accepts by claiming it.
+    Reassigns an owned case."""
+    outcome = await actions.assign(context, agent, case_id, body.to_agent, action_id=key)
+    return verdict_response(context, outcome)
 
 
 @router.post("/{case_id}/resolve", responses=_ACTED, summary="Resolve")
@@ -229,9 +148,7 @@ async def resolve(
     case_id: str, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """Resolve the case: the resolution clock is met, the owner's capacity frees up."""
-    return await act(
-        context, agent, case_id, AgentActionType.RESOLVE, key, override=agent.may_reassign
-    )
+    return verdict_response(context, await actions.resolve(context, agent, case_id, action_id=key))
 
 
 @router.post("/{case_id}/reopen", responses=_ACTED, summary="Reopen a resolved case")
@@ -239,4 +156,4 @@ async def reopen(
     case_id: str, agent: CurrentAgent, context: Desk, key: IdempotencyKey = None
 ) -> Response:
     """Reopen a resolved case (409 if it is not resolved)."""
-    return await act(context, agent, case_id, AgentActionType.REOPEN, key)
+    return verdict_response(context, await actions.reopen(context, agent, case_id, action_id=key))

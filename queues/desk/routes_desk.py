@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from queues.desk.auth import CurrentAgent, require_lead, require_queue
+from queues.desk import actions, authz
+from queues.desk.auth import CurrentAgent
 from queues.desk.bodies import UNPROCESSABLE, PresenceBody, QueueSettingsBody
 from queues.desk.choose import Candidate, required_skills, why_not
 from queues.desk.context import DeskContext, desk
-from queues.desk.directory import Agent, DirectoryError, Presence, Role
+from queues.desk.directory import Agent, DirectoryError, Presence
 from queues.desk.gateway import PublishError, Verdict
 from queues.desk.reads import CaseFilter, case_json
 from queues.desk.routes_cases import verdict_response
-from schemas import AgentAction, AgentActionType, AgentPresence, CaseStatus, Priority
+from schemas import CaseStatus, Priority
 
 router = APIRouter(prefix="/v1", tags=["desk"])
 
@@ -46,39 +45,13 @@ _PRESENCE_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def record_presence(
-    context: DeskContext, name: str, presence: Presence, by: Agent
-) -> Agent | None:
-    """Publish a presence change to `agents.presence`; the agent once it is in the store.
-
-    None if the projection did not apply it within the verdict timeout (it will).
-    """
-    if by.name == name:  # changing one's own presence is a sign of life
-        await asyncio.to_thread(context.directory.heartbeat, name)
-    record = AgentPresence(
-        presence_id=str(uuid.uuid4()),
-        agent_id=name,
-        presence=presence,
-        at=datetime.now(UTC),
-        by=by.name,
-        reason=f"set by {by.name}",
-    )
-
-    def recorded(presence_id: str) -> bool:
-        now = context.directory.agent(name)
-        return now is not None and now.presence_id == presence_id
-
-    try:
-        done = await context.gateway.record_presence(record, recorded)
-    except PublishError as error:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
-    return context.directory.agent(name) if done else None
-
-
 async def _presence_response(
     context: DeskContext, name: str, presence: Presence, by: Agent
 ) -> Response:
-    agent = await record_presence(context, name, presence, by)
+    try:
+        agent = await actions.set_presence(context, by, name, presence)
+    except PublishError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
     if agent is None:
         return JSONResponse(
             {"outcome": "pending", "detail": f"presence of {name} published, not applied yet"},
@@ -115,11 +88,7 @@ def my_cases(agent: CurrentAgent, context: Desk) -> dict[str, Any]:
 @router.get("/agents", summary="Agents of the queues I see")
 def agents(agent: CurrentAgent, context: Desk) -> dict[str, Any]:
     """Agents who share a queue with me (admins: all), with presence and load."""
-    found = [
-        other
-        for other in context.directory.agents()
-        if agent.role is Role.ADMIN or other.queues & agent.queues
-    ]
+    found = [other for other in context.directory.agents() if authz.shares_a_queue(agent, other)]
     loads = context.reads.loads([other.name for other in found])
     return {"agents": [{**other.to_json(), "load": dict(loads[other.name])} for other in found]}
 
@@ -133,13 +102,6 @@ async def set_presence(
     name: str, body: PresenceBody, agent: CurrentAgent, context: Desk
 ) -> Response:
     """Leads and admins may set the presence of agents in their queues (e.g. end a shift)."""
-    if name != agent.name:
-        require_lead(agent, "setting another agent's presence")
-        other = context.directory.agent(name)
-        if other is None or not (agent.role is Role.ADMIN or other.queues & agent.queues):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {name!r} in your queues")
-    elif context.directory.agent(name) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no agent {name!r}")
     return await _presence_response(context, name, body.presence, agent)
 
 
@@ -156,8 +118,7 @@ def configure_queue(
     queue: str, body: QueueSettingsBody, agent: CurrentAgent, context: Desk
 ) -> dict[str, Any]:
     """Strategy, mode, required skills and the accept timeout of pushed assignments."""
-    if agent.role is not Role.ADMIN:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "changing a queue needs the admin role")
+    authz.require_admin(agent, "changing a queue")
     try:
         settings = context.directory.configure_queue(
             queue,
@@ -192,7 +153,7 @@ def queue_cases(
     """Ordered by priority, then SLA due time (closest to breaching first), then age."""
     if context.directory.queue(queue) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue {queue!r}")
-    require_queue(agent, queue)
+    authz.require_queue(agent, queue)
     where = CaseFilter(
         statuses=[s.value for s in case_status] if case_status else None,
         assignee=agent.name if assignee == "me" else assignee,
@@ -220,21 +181,18 @@ async def pull_next(queue: str, agent: CurrentAgent, context: Desk) -> Response:
     settings = context.directory.queue(queue)
     if settings is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no queue {queue!r}")
-    require_queue(agent, queue)
+    authz.require_queue(agent, queue)
     me_now = Candidate(agent, context.reads.loads([agent.name])[agent.name])
     tried = 0
     for row in context.reads.waiting(queue, limit=50):
         if why_not(me_now, row.channel, required_skills(settings, row.tags), online=False):
             continue
-        action = AgentAction(
-            action_id=str(uuid.uuid4()),
-            case_id=row.case_id,
-            agent_id=agent.name,
-            type=AgentActionType.CLAIM,
-            at=datetime.now(UTC),
+        outcome = await actions.claim(
+            context,
+            agent,
+            row.case_id,
             reason=f"pulled as the most urgent case of {queue} {agent.name} can take",
         )
-        outcome = await context.gateway.submit(action)
         if outcome.verdict is not Verdict.REJECTED:
             return verdict_response(context, outcome)
         tried += 1

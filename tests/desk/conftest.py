@@ -60,7 +60,11 @@ def desk_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeskW
 def desk_client(
     world: DeskWorld, bootstrap: str, actions_topic: str, **options: object
 ) -> TestClient:
-    """A TestClient of a desk app on the world's store (use it as a context manager)."""
+    """A TestClient of a desk app on the world's store (use it as a context manager).
+
+    It talks to the desk over https (the session cookie is Secure) and, like a browser on the
+    console's pages, sends the desk's own `Origin` with every request.
+    """
     app = create_desk_app(
         database_url=world.database_url,
         producer_config={
@@ -71,4 +75,7 @@ def desk_client(
         actions_topic=actions_topic,
         **options,  # type: ignore[arg-type]
     )
-    return TestClient(app)
+    return TestClient(app, base_url=DESK_ORIGIN, headers={"Origin": DESK_ORIGIN})
+
+
+DESK_ORIGIN = "https://testserver"

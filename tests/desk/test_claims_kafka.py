@@ -154,7 +154,14 @@ def test_the_event_stream_tells_a_queue_about_changes(desk: DeskStack) -> None:
         if any(c["type"] == "case.claimed" and c["case_id"] == case_id for c in changes):
             break
         time.sleep(0.1)
-    moved = desk.call("POST", f"/v1/cases/{case_id}/transfer", "ana", json={"queue": "tier2"})
+    # A case moves only to a queue the mover is a member of (both doors' rule).
+    refused = desk.call("POST", f"/v1/cases/{case_id}/transfer", "ana", json={"queue": "tier2"})
+    assert refused.status_code == 403, refused.text
+    desk.directory.set_membership("ana", ["general", "tier2"])
+    try:
+        moved = desk.call("POST", f"/v1/cases/{case_id}/transfer", "ana", json={"queue": "tier2"})
+    finally:
+        desk.directory.set_membership("ana", ["general"])
     assert moved.status_code == 200
     while time.monotonic() < deadline:
         changes = [json.loads(line) for line in seen if line.startswith("{")]

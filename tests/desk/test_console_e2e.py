@@ -70,6 +70,23 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
+def csp_violations(page: Page) -> list[str]:
+    """Collects what chromium refuses under the desk's Content-Security-Policy on `page`:
+    its console errors about the policy, and the page's own violation events."""
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            found.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (event) => console.error("
+        "`Content Security Policy violation: ${event.violatedDirective} ${event.blockedURI}`));"
+    )
+    return found
+
+
 def log_in(page: Page, desk: DeskStack, agent: str) -> None:
     page.goto(f"{desk.stack.desk_url}/console/login")
     page.get_by_label("Agent token").fill(desk.tokens[agent])
@@ -154,6 +171,7 @@ def test_an_agent_works_a_new_case_from_the_queue_to_resolved(
     desk: DeskStack, browser: Browser
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    refused = csp_violations(page)
     log_in(page, desk, "ana")
     page.get_by_label("Presence").select_option("online")
     page.get_by_role("button", name="Set presence").click()
@@ -231,11 +249,14 @@ def test_an_agent_works_a_new_case_from_the_queue_to_resolved(
     again = page.request.post(
         f"{desk.stack.desk_url}/console/cases/{case_id}/act",
         form={"action": "resolve", "action_id": form["action_id"][0]},
+        headers={"Origin": desk.stack.desk_url},  # as the browser sends it with a form
     )
     assert again.ok
     assert re.search(r"Resolve</strong>:\s*done\.", again.text()), again.text()[:2000]
     page.goto(f"{desk.stack.desk_url}/console/queue")
     expect(rows.filter(has_text="Parcel stuck in customs")).to_have_count(0)
+    # Everything above ran under the desk's strict Content-Security-Policy.
+    assert refused == [], refused
     page.close()
 
     # The store and the events agree.
@@ -278,6 +299,7 @@ def test_at_200_percent_zoom_by_keyboard_and_live_when_another_agent_claims(
     # 200% zoom of a 1280x900 window lays the page out in 640x450 CSS pixels at 2x density.
     context = browser.new_context(viewport={"width": 640, "height": 450}, device_scale_factor=2)
     page = context.new_page()
+    refused = csp_violations(page)
     log_in(page, desk, "ana")
     sender = f"zoom-{uuid.uuid4().hex[:6]}@example.com"
     post_message(desk, sender, "Refund", "Where is my refund?", channel="email")
@@ -356,10 +378,12 @@ def test_at_200_percent_zoom_by_keyboard_and_live_when_another_agent_claims(
     expect(notice).to_contain_text("Claim: not done.", timeout=TIMEOUT_MS)
     expect(notice).to_contain_text("bo")
     expect(notice).to_have_attribute("role", "alert")
+    assert refused == [], refused
     context.close()
 
     # A lead gives the case to ana, then moves it to another queue.
     lead = browser.new_page(viewport={"width": 1280, "height": 900})
+    lead_refused = csp_violations(lead)
     log_in(lead, desk, "lee")
     lead.goto(f"{desk.stack.desk_url}/console/cases/{case_id}")
     lead.get_by_label("Assign to").select_option("ana")
@@ -370,4 +394,5 @@ def test_at_200_percent_zoom_by_keyboard_and_live_when_another_agent_claims(
     lead.get_by_role("button", name="Move").click()
     expect_notice(lead, "Transfer")
     expect(lead.locator(".facts")).to_contain_text("tier2")
+    assert lead_refused == [], lead_refused
     lead.close()

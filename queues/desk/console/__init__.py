@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from queues.desk.console import forms
 from queues.desk.console.pages import PREFIX, STATIC_DIR, router
 
 __all__ = ["PREFIX", "mount_console"]
@@ -18,6 +19,7 @@ __all__ = ["PREFIX", "mount_console"]
 def mount_console(app: FastAPI) -> None:
     """Serve the console from `app` (a desk app: it needs `app.state.desk`)."""
     app.include_router(router)
+    app.include_router(forms.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 
     @app.get("/", include_in_schema=False)

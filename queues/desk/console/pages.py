@@ -1,34 +1,39 @@
-"""The console's routes under `/console`: log in, my queue, a case, and the case's actions.
+"""The console's pages under `/console`: log in and out, presence, my queue, and a case.
 
 Pages are rendered on the server and work without JavaScript: every action is a form
-that posts here and redirects back (post/redirect/get) with the stream's verdict.
+that posts to the console (`forms`) and redirects back (post/redirect/get) with the
+stream's verdict.
 `console.js` adds the live parts: SLA countdowns, and refreshing the queue and the case
-from the desk's event stream. The token lives in an HttpOnly, SameSite=Strict cookie,
-which the API also accepts, so the page's scripts can follow `/v1/events`.
+from the desk's event stream. The token lives in an HttpOnly, SameSite=Strict, Secure
+cookie, which the API also accepts, so the page's scripts can follow `/v1/events`.
+
+What an action does, and who may, is `queues.desk.actions` and `queues.desk.authz` (which
+the API calls too): the console only reads forms and shows outcomes. Cross-site posts are
+refused before they get here (`queues.desk.hardening`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from queues.desk.auth import TOKEN_COOKIE
+from queues.desk import actions, authz
+from queues.desk.auth import TOKEN_COOKIE, authenticate
+from queues.desk.authz import RefusedError
 from queues.desk.console import views
 from queues.desk.console.icons import CHANNEL_LABELS, channel_icon
 from queues.desk.context import DeskContext, desk
 from queues.desk.directory import Agent, Presence
-from queues.desk.gateway import PublishError, Verdict
-from queues.desk.routes_cases import visible_case
-from queues.desk.routes_desk import record_presence
-from schemas import AgentAction, AgentActionType, CaseStatus
+from queues.desk.gateway import PublishError
+from queues.desk.hardening import RateLimitedError, WebSecurity
+from schemas import AgentActionType, CaseStatus
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -65,21 +70,12 @@ def signed_in(request: Request) -> Agent | None:
     token = request.cookies.get(TOKEN_COOKIE)
     if not token:
         return None
-    agent: Agent | None = request.app.state.directory.authenticate(token)
-    return agent
+    return authenticate(request, token)
 
 
 def to_login() -> RedirectResponse:
     """Send the browser to the login page."""
     return RedirectResponse(f"{PREFIX}/login", status_code=status.HTTP_303_SEE_OTHER)
-
-
-def same_origin(request: Request) -> bool:
-    """False when a form post comes from another site (a second guard beside SameSite)."""
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.url.netloc
 
 
 @router.get("", include_in_schema=False)
@@ -98,7 +94,19 @@ def login_page(request: Request) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, token: Annotated[str, Form(max_length=512)] = "") -> Response:
     """Check the token; on success keep it in an HttpOnly cookie and go to my queue."""
-    agent = request.app.state.directory.authenticate(token.strip()) if token.strip() else None
+    security: WebSecurity = request.app.state.web_security
+    try:
+        agent = authenticate(request, token.strip()) if token.strip() else None
+        if agent is not None:
+            request.app.state.sign_in_limits.log_in(agent.name)
+    except RateLimitedError as error:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"error": f"Too many attempts. Try again in {error.retry_after} seconds."},
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(error.retry_after)},
+        )
     if agent is None:
         return templates.TemplateResponse(
             request,
@@ -112,7 +120,7 @@ def login(request: Request, token: Annotated[str, Form(max_length=512)] = "") ->
         token.strip(),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=not security.plain_http,
         path="/",
     )
     return response
@@ -136,9 +144,12 @@ async def set_presence(
     agent = signed_in(request)
     if agent is None:
         return to_login()
-    if not same_origin(request):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site form post refused")
-    await record_presence(desk(request), agent.name, presence, agent)
+    try:
+        await actions.set_presence(desk(request), agent, agent.name, presence)
+    except RefusedError as error:
+        return refused_page(request, agent, error)
+    except PublishError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(error)) from error
     target = back if back.startswith(f"{PREFIX}/") else f"{PREFIX}/queue"
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
@@ -177,7 +188,7 @@ async def queue_rows(request: Request, context: Desk) -> Response:
 
 
 def _page(context: DeskContext, agent: Agent, case_id: str) -> views.CasePage:
-    visible_case(context, agent, case_id)
+    actions.visible_case(context, agent, case_id)
     history = context.reads.history(case_id)
     if history is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
@@ -186,11 +197,15 @@ def _page(context: DeskContext, agent: Agent, case_id: str) -> views.CasePage:
     transfer_queues = [
         settings.name
         for settings in directory.queues()
-        if settings.name != queue and agent.sees(settings.name)
+        if settings.name != queue and _allowed(authz.may_move_to, agent, settings.name, True)
     ]
     assignees = []
-    if agent.may_reassign and queue:
-        assignees = [other.name for other in directory.agents(queue) if other.name != owner]
+    if _allowed(authz.require_lead, agent, "assigning") and queue:
+        assignees = [
+            other.name
+            for other in directory.agents(queue)
+            if other.name != owner and _allowed(authz.may_take, other.name, other, queue)
+        ]
     return views.case_page(history, agent, transfer_queues=transfer_queues, assignees=assignees)
 
 
@@ -202,8 +217,10 @@ async def case_view(request: Request, case_id: str, context: Desk) -> Response:
         return to_login()
     try:
         page = await asyncio.to_thread(_page, context, agent, case_id)
+    except RefusedError as error:
+        return refused_page(request, agent, error)
     except HTTPException as error:
-        return _error_page(request, agent, error)
+        return error_page(request, agent, error.status_code, str(error.detail))
     notice = {key: request.query_params.get(key) for key in ("did", "verdict", "reason")}
     return templates.TemplateResponse(
         request,
@@ -227,7 +244,7 @@ async def case_live(request: Request, case_id: str, context: Desk) -> Response:
         return Response(status_code=status.HTTP_401_UNAUTHORIZED)
     try:
         page = await asyncio.to_thread(_page, context, agent, case_id)
-    except HTTPException as error:
+    except (RefusedError, HTTPException) as error:
         return Response(status_code=error.status_code)
     return templates.TemplateResponse(
         request,
@@ -261,155 +278,27 @@ def _buttons(page: views.CasePage, agent: Agent) -> list[tuple[str, str]]:
     return [(value, STATUS_BUTTONS[value][2]) for value in wanted]
 
 
-@router.post("/cases/{case_id}/act")
-async def act(
-    request: Request,
-    case_id: str,
-    context: Desk,
-    action: Annotated[str, Form()],
-    action_id: Annotated[str, Form(max_length=64)] = "",
+def error_page(
+    request: Request, agent: Agent, status_code: int, detail: str, refusal: str | None = None
 ) -> Response:
-    """A status button: publish its action and come back to the case with the verdict."""
-    if action not in STATUS_BUTTONS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown action {action!r}")
-    kind, fields, _words = STATUS_BUTTONS[action]
-    if kind in _LEADS_OVERRIDE:
-        agent = signed_in(request)
-        fields = {**fields, "override": bool(agent and agent.may_reassign)}
-    return await _submit(request, context, case_id, kind, action, action_id, **fields)
-
-
-_LEADS_OVERRIDE = frozenset(
-    {AgentActionType.RELEASE, AgentActionType.STATUS, AgentActionType.RESOLVE}
-)
-"""Buttons a lead may press on another agent's case (a claim is never forced)."""
-
-
-@router.post("/cases/{case_id}/transfer")
-async def transfer(
-    request: Request,
-    case_id: str,
-    context: Desk,
-    queue: Annotated[str, Form(max_length=100)],
-    action_id: Annotated[str, Form(max_length=64)] = "",
-) -> Response:
-    """Move the case to another of my queues (it waits there unowned)."""
-    agent = signed_in(request)
-    if agent is None:
-        return to_login()
-    if context.directory.queue(queue) is None or not agent.sees(queue):
-        return _back(case_id, "transfer", "rejected", f"you cannot move cases to queue {queue!r}")
-    return await _submit(
-        request,
-        context,
-        case_id,
-        AgentActionType.TRANSFER,
-        "transfer",
-        action_id,
-        queue=queue,
-        override=agent.may_reassign,
-    )
-
-
-@router.post("/cases/{case_id}/assign")
-async def assign(
-    request: Request,
-    case_id: str,
-    context: Desk,
-    to_agent: Annotated[str, Form(max_length=64)],
-    action_id: Annotated[str, Form(max_length=64)] = "",
-) -> Response:
-    """A lead gives the case to an agent of its queue, who accepts it by claiming."""
-    agent = signed_in(request)
-    if agent is None:
-        return to_login()
-    if not agent.may_reassign:
-        return _back(case_id, "assign", "rejected", "assigning a case needs the lead role")
-    row = await asyncio.to_thread(context.reads.case, case_id)
-    target = context.directory.agent(to_agent)
-    if row is None or target is None or not target.sees(row.queue):
-        return _back(case_id, "assign", "rejected", f"{to_agent} cannot take this case")
-    return await _submit(
-        request,
-        context,
-        case_id,
-        AgentActionType.ASSIGN,
-        "assign",
-        action_id,
-        to_agent=to_agent,
-        override=True,
-    )
-
-
-@router.post("/cases/{case_id}/reply")
-async def reply(
-    request: Request,
-    case_id: str,
-    context: Desk,
-    text: Annotated[str, Form(max_length=MAX_TEXT)] = "",
-    action_id: Annotated[str, Form(max_length=64)] = "",
-    internal: Annotated[str, Form()] = "",
-) -> Response:
-    """Send a reply on the case's channel, or add an internal note."""
-    kind = AgentActionType.NOTE if internal else AgentActionType.REPLY
-    if not text.strip():
-        return _back(case_id, kind.value, "rejected", "write something first")
-    agent = signed_in(request)
-    override = bool(agent and agent.may_reassign)
-    return await _submit(
-        request, context, case_id, kind, kind.value, action_id, text=text, override=override
-    )
-
-
-async def _submit(
-    request: Request,
-    context: DeskContext,
-    case_id: str,
-    kind: AgentActionType,
-    did: str,
-    action_id: str,
-    **fields: Any,
-) -> Response:
-    agent = signed_in(request)
-    if agent is None:
-        return to_login()
-    if not same_origin(request):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site form post refused")
-    try:
-        await asyncio.to_thread(visible_case, context, agent, case_id)
-    except HTTPException as error:
-        return _error_page(request, agent, error)
-    action = AgentAction(
-        # The form's nonce with what was pressed: the same form submitted twice (a double
-        # click, a resent POST) is one action, applied once; another button is another action.
-        action_id=f"console-{action_id or uuid.uuid4().hex}-{did}",
-        case_id=case_id,
-        agent_id=agent.name,
-        type=kind,
-        at=datetime.now(UTC),
-        **fields,
-    )
-    try:
-        outcome = await context.gateway.submit(action)
-    except PublishError as error:
-        return _back(case_id, did, "failed", f"Kafka did not take the action: {error}")
-    reason = outcome.reason
-    if outcome.verdict is Verdict.PENDING:
-        reason = "sent; the stream has not confirmed it yet"
-    return _back(case_id, did, outcome.verdict.value, reason)
-
-
-def _back(case_id: str, did: str, verdict: str, reason: str) -> RedirectResponse:
-    query = urlencode({"did": did, "verdict": verdict, "reason": reason[:MAX_REASON_CHARS]})
-    return RedirectResponse(
-        f"{PREFIX}/cases/{case_id}?{query}", status_code=status.HTTP_303_SEE_OTHER
-    )
-
-
-def _error_page(request: Request, agent: Agent, error: HTTPException) -> Response:
+    """A page saying why the agent cannot have what they asked for."""
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"agent": agent, "status_code": error.status_code, "detail": error.detail},
-        status_code=error.status_code,
+        {"agent": agent, "status_code": status_code, "detail": detail, "refusal": refusal},
+        status_code=status_code,
     )
+
+
+def refused_page(request: Request, agent: Agent, error: RefusedError) -> Response:
+    """A refusal with the status and the words the API would answer with."""
+    return error_page(request, agent, error.status_code, error.detail, error.refusal.value)
+
+
+def _allowed(rule: Callable[..., None], *args: Any) -> bool:
+    """Whether an `authz` rule lets it through (to offer only what the desk would accept)."""
+    try:
+        rule(*args)
+    except RefusedError:
+        return False
+    return True
