@@ -14,6 +14,7 @@ from escalator.commands import (
     db,
     demo,
     desk,
+    kafka_cmd,
     projection,
     rules,
     rules_publish_cmd,
@@ -41,6 +42,7 @@ app.command("demo")(demo.run_demo)
 app.command("projection")(projection.run_projection)
 app.command("desk")(desk.run_desk)
 app.add_typer(agents.app, name="agents")
+app.add_typer(kafka_cmd.app, name="kafka")
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Consumer lag, dead-letter queue size and unrouted messages, read from Kafka's own offsets.
 
-A background thread asks the broker every `refresh_seconds` (one AdminClient: committed
-offsets of the watched consumer groups, start/end offsets and the offsets at a timestamp),
+A background thread asks the broker every `refresh_seconds` (an AdminClient for start/end
+offsets and the offsets at a timestamp; a non-joining consumer per watched group for its
+committed offsets),
 and the collector serves the last answer, so a scrape never waits on Kafka.
 
 - `escalator_consumer_lag_records{group,topic,partition}`: end offset minus committed offset
@@ -21,7 +22,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # the class admin re-exports
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -63,6 +64,8 @@ class KafkaLagCollector(Collector):
         refresh_seconds: float = 5.0,
     ) -> None:
         self._admin = AdminClient(dict(admin_config))
+        self._config = dict(admin_config)
+        self._group_readers: dict[str, Consumer] = {}
         self._groups = list(groups)
         self._dead_letter_topic = dead_letter_topic
         self._unrouted = unrouted
@@ -88,6 +91,8 @@ class KafkaLagCollector(Collector):
             except (KafkaException, RuntimeError, ValueError) as error:
                 log.warning("could not measure consumer lag: %s", error)
             self._stop.wait(self._refresh)
+        for consumer in self._group_readers.values():
+            consumer.close()
 
     def measure(self) -> LagSnapshot:
         """Read the offsets now (blocking, a few broker round trips)."""
@@ -166,17 +171,25 @@ class KafkaLagCollector(Collector):
     def _committed(
         self, group: str, partitions: Sequence[TopicPartition]
     ) -> dict[tuple[str, int], int]:
+        """The group's committed offsets, asked through a consumer of that group.
+
+        Not the admin API's ListConsumerGroupOffsets: librdkafka (2.16 and before) dereferences
+        a null consumer group when that call's OffsetFetch meets NOT_COORDINATOR or a loading
+        coordinator (confluentinc/librdkafka#5040), which happens after every coordinator move
+        and killed the whole process with SIGSEGV. A consumer that never subscribes has a
+        group handle that retries those errors, and does not join the group.
+        """
         if not partitions:
             return {}
-        request = ConsumerGroupTopicPartitions(group, list(partitions))
-        futures = self._admin.list_consumer_group_offsets(
-            [request], request_timeout=_TIMEOUT_SECONDS
-        )
-        answer = futures[group].result()
+        consumer = self._group_readers.get(group)
+        if consumer is None:
+            consumer = Consumer({**self._config, "group.id": group, "enable.auto.commit": False})
+            self._group_readers[group] = consumer
+        answer = consumer.committed(list(partitions), timeout=_TIMEOUT_SECONDS)
         return {
             (tp.topic, tp.partition): tp.offset
-            for tp in answer.topic_partitions
-            if tp.error is None
+            for tp in answer
+            if tp.error is None and tp.offset >= 0
         }
 
     def collect(self) -> Iterable[Metric]:

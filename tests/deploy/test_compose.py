@@ -161,3 +161,19 @@ def test_compose_and_chart_never_embed_a_real_secret() -> None:
     for path in [COMPOSE, *Path(REPO / "deploy" / "helm").rglob("values.yaml")]:
         text = path.read_text()
         assert not re.search(r"BEGIN [A-Z ]*PRIVATE KEY", text), path
+
+
+def test_each_escalator_service_reads_its_own_kafka_principal() -> None:
+    services = compose()["services"]
+    expected = {
+        "worker-1": "worker",
+        "worker-2": "worker",
+        "ingress": "ingress",
+        "smtp": "ingress",
+        "projection": "projection",
+        "replies": "replies",
+        "desk": "desk",
+    }
+    for name, component in expected.items():
+        env_file = services[name]["env_file"]
+        assert env_file == [{"path": f"kafka-{component}.env", "required": False}], name

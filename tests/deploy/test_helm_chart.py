@@ -191,3 +191,22 @@ def test_the_default_rules_in_the_configmap_pass_rules_check(tmp_path: Path) -> 
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_component_can_run_as_its_own_kafka_principal() -> None:
+    components = ("worker", "ingress", "projection", "desk", "replies")
+    values = {
+        "kafka.securityProtocol": "SASL_SSL",
+        "kafka.sasl.mechanism": "SCRAM-SHA-512",
+        **{f"kafka.sasl.principals.{c}.username": f"escalator-{c}" for c in components},
+        **{f"kafka.sasl.principals.{c}.password": f"{c}-pw" for c in components},
+    }
+    manifests = render(values)
+    secret = by_kind(manifests, "Secret")["esc-escalator"]["stringData"]
+    assert secret == {f"kafka-sasl-password-{c}": f"{c}-pw" for c in components}
+    for component in components:
+        deployment = by_kind(manifests, "Deployment")[f"esc-escalator-{component}"]
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["ESCALATOR_KAFKA_SASL_USERNAME"]["value"] == f"escalator-{component}"
+        key = env["ESCALATOR_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"]
+        assert key == f"kafka-sasl-password-{component}"

@@ -79,3 +79,50 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslBroker
         yield broker
     finally:
         _kafka_sh("stop", env)
+
+
+ACL_PORT = int(os.environ.get("ESCALATOR_TEST_ACL_PORT", "9392"))
+COMPONENTS = ("ingress", "worker", "desk", "projection", "replies", "rules")
+
+
+@dataclass(frozen=True)
+class AclBroker:
+    """A SASL broker with the ACL authorizer: `admin` is its one super user, and every
+    component has its own SCRAM user (`escalator-<component>`) with no rights until granted."""
+
+    admin: SaslBroker
+
+    @property
+    def bootstrap(self) -> str:
+        """Where it listens."""
+        return self.admin.bootstrap
+
+    def principal(self, component: str) -> SaslBroker:
+        """The credentials of one component's principal."""
+        return SaslBroker(self.bootstrap, f"escalator-{component}", f"{component}-secret")
+
+
+@pytest.fixture(scope="session")
+def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclBroker]:
+    """Start the SASL broker with ACLs enforced for the session; stop it afterwards."""
+    broker = AclBroker(SaslBroker(f"localhost:{ACL_PORT}", "escalator", "acl-admin-secret"))
+    users = ",".join(
+        f"{broker.principal(c).username}={broker.principal(c).password}" for c in COMPONENTS
+    )
+    env = {
+        "KAFKA_PORT": str(ACL_PORT),
+        "KAFKA_CONTROLLER_PORT": str(ACL_PORT + 1),
+        "KAFKA_DATA_DIR": str(tmp_path_factory.mktemp("kafka-acl")),
+        "KAFKA_SASL_USERNAME": broker.admin.username,
+        "KAFKA_SASL_PASSWORD": broker.admin.password,
+        "KAFKA_SASL_USERS": users,
+        "KAFKA_ACLS": "true",
+        "KAFKA_HEAP_OPTS": "-Xms256m -Xmx512m",
+    }
+    started = _kafka_sh("start", env)
+    if started.returncode != 0:
+        pytest.fail(f"the ACL broker did not start:\n{started.stdout}{started.stderr}")
+    try:
+        yield broker
+    finally:
+        _kafka_sh("stop", env)

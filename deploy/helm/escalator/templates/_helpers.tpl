@@ -43,19 +43,6 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.kafka.replicationFactor | quote }}
 - name: ESCALATOR_KAFKA_SECURITY_PROTOCOL
   value: {{ .Values.kafka.securityProtocol | quote }}
-{{- with .Values.kafka.sasl }}
-{{- if .mechanism }}
-- name: ESCALATOR_KAFKA_SASL_MECHANISM
-  value: {{ .mechanism | quote }}
-- name: ESCALATOR_KAFKA_SASL_USERNAME
-  value: {{ required "kafka.sasl.username is required with kafka.sasl.mechanism" .username | quote }}
-- name: ESCALATOR_KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .existingSecret | default (include "escalator.secretName" $) }}
-      key: {{ .passwordKey }}
-{{- end }}
-{{- end }}
 {{- if .Values.kafka.tls.caSecret }}
 - name: ESCALATOR_KAFKA_SSL_CAFILE
   value: /etc/escalator/kafka-ca/{{ .Values.kafka.tls.caKey }}
@@ -117,4 +104,27 @@ exec:
     - -c
     - "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=4)"
     - {{ . | quote }}
+{{- end -}}
+
+{{/* One process's Kafka principal: kafka.sasl.principals.<component> when set (least
+privilege: docs/operations.md), else the shared kafka.sasl user. Called with
+(dict "root" . "component" "worker"). */}}
+{{- define "escalator.kafkaPrincipal" -}}
+{{- $sasl := .root.Values.kafka.sasl }}
+{{- if $sasl.mechanism }}
+{{- $own := index ($sasl.principals | default dict) .component | default dict }}
+- name: ESCALATOR_KAFKA_SASL_MECHANISM
+  value: {{ $sasl.mechanism | quote }}
+- name: ESCALATOR_KAFKA_SASL_USERNAME
+  {{- if $own.username }}
+  value: {{ $own.username | quote }}
+  {{- else }}
+  value: {{ required "kafka.sasl.username (or kafka.sasl.principals.<component>) is required with kafka.sasl.mechanism" $sasl.username | quote }}
+  {{- end }}
+- name: ESCALATOR_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.existingSecret | default (include "escalator.secretName" .root) }}
+      key: {{ if $own.username }}{{ $sasl.passwordKey }}-{{ .component }}{{ else }}{{ $sasl.passwordKey }}{{ end }}
+{{- end }}
 {{- end -}}
