@@ -325,7 +325,8 @@ async def test_discourse_post_and_other_events(
         },
     )
     assert answer.json() == {"accepted": 0, "messages": [], "ignored": "our own reply"}
-    solved = json.dumps(DISCOURSE_POST_CREATED).encode()  # Solved sends the post payload
+    # Solved sends the post under its event type's key, as Discourse wraps every payload
+    solved = json.dumps({"solved": DISCOURSE_POST_CREATED["post"]}).encode()
     answer = await client.post(
         "/v1/channels/discourse",
         content=solved,
