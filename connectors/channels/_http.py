@@ -77,7 +77,7 @@ class MessageSink:
         if messages:
             await self.publisher.publish([to_record(message, self.topic) for message in messages])
         for message in messages:
-            metrics.ACCEPTED.labels(message.channel).inc()
+            metrics.ACCEPTED.labels(metrics.channel_label(message.channel)).inc()
 
 
 Handler = Callable[[Request, bytes], Awaitable[Outcome]]

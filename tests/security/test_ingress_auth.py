@@ -68,7 +68,6 @@ async def ingress(
     monkeypatch.setenv("ESCALATOR_TOPIC_PREFIX", topic_prefix)
     monkeypatch.setenv("ESCALATOR_INGRESS_KEYS_FILE", str(keys_file))
     monkeypatch.delenv("ESCALATOR_INGRESS_AUTH", raising=False)
-    keys_command(keys_file, "list")  # creates the empty file, as `keys add` would
     app = build_ingress_app(Settings(), KafkaSettings(), ChannelSettings())
     async with (
         app.router.lifespan_context(app),
