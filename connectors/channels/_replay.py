@@ -25,7 +25,7 @@ from collections.abc import Callable
 from prometheus_client import Counter
 
 DEFAULT_MAX_ENTRIES = 100_000
-"""Deliveries remembered per process (about 100 bytes each)."""
+"""Deliveries remembered per process (about 180 bytes each: 100,000 take some 18 MB)."""
 
 DEFAULT_MAX_AGE_SECONDS = 86_400.0
 """How long a delivery is remembered: a day covers the retries of Twilio, X, Discourse and
