@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
@@ -124,7 +125,8 @@ def create_app(
 
     app = FastAPI(title="Escalator ingress", version="1", lifespan=lifespan)
 
-    @app.post("/v1/messages", status_code=202)
+    # declares the bearer key in the OpenAPI document; `auth` does the checking
+    @app.post("/v1/messages", status_code=202, dependencies=[Depends(HTTPBearer(auto_error=False))])
     async def post_messages(request: Request) -> Response:
         """Accept one inbound message or a JSON array of them."""
         started = time.perf_counter()
