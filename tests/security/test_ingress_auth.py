@@ -25,6 +25,7 @@ from escalator.settings import ChannelSettings, KafkaSettings, Settings
 from escalator.wiring import build_ingress_app
 from schemas import InboundMessage, Topics
 from tests.kafka_support import consume_until
+from tests.stack_support import escalator_stack
 
 MESSAGE: dict[str, Any] = {
     "channel": "chat",
@@ -237,3 +238,33 @@ def test_the_ingress_process_keeps_metrics_off_its_public_port(
         ingress.stop()
     log = ingress.log_path.read_text()
     assert "ESCALATOR_INGRESS_AUTH=none" in log and "WARNING" in log
+
+
+def test_a_key_holder_cannot_mint_channel_labels_in_the_worker_either(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """The deployed processes: an ingress with a keys file, a worker behind it."""
+    keys_file = tmp_path / "ingress-keys.json"
+    token = new_key(keys_file, "partner", "--channels", "*")
+    with escalator_stack(
+        kafka_bootstrap,
+        topic_prefix,
+        tmp_path,
+        ESCALATOR_INGRESS_AUTH="keys",
+        ESCALATOR_INGRESS_KEYS_FILE=str(keys_file),
+    ) as stack:
+        stack.start_worker()
+        stack.start_ingress()
+        anonymous = httpx.post(f"{stack.ingress_url}/v1/messages", json=MESSAGE, timeout=30)
+        assert anonymous.status_code == 401
+        minted = {**MESSAGE, "channel": "zz-minted-worker", "external_id": "w-1"}
+        answer = httpx.post(
+            f"{stack.ingress_url}/v1/messages", json=minted, headers=bearer(token), timeout=30
+        )
+        assert answer.status_code == 202, answer.text
+        consume_until(kafka_bootstrap, Topics(topic_prefix).queue("general"), 1, timeout=90)
+        exposition = httpx.get(f"{stack.worker_url}/metrics", timeout=10).text
+        ingested = [line for line in exposition.splitlines() if "messages_ingested_total{" in line]
+        assert ingested, exposition[:2000]
+        assert "zz-minted-worker" not in exposition
+        assert any('channel="other"' in line for line in ingested)
