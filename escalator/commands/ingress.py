@@ -40,7 +40,7 @@ def _keys_file(path: Path | None) -> Path:
 
 
 def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print(f"[red]{message}[/red]", markup=False)
+    Console(stderr=True, soft_wrap=True).print(message, style="red", markup=False)
     return typer.Exit(code=2)
 
 
