@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +268,84 @@ def test_a_key_holder_cannot_mint_channel_labels_in_the_worker_either(
         assert ingested, exposition[:2000]
         assert "zz-minted-worker" not in exposition
         assert any('channel="other"' in line for line in ingested)
+
+
+PUBLIC_WITHOUT_CREDENTIALS = {
+    "/healthz",
+    "/readyz",
+    "/openapi.json",  # the schema of the API, as the desk publishes its own; no data
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+}
+
+
+def every_route(routes: list[Any]) -> Iterator[tuple[str, str]]:
+    """(method, path) of every route, also inside included routers (FastAPI keeps those
+    apart as `_IncludedRouter`, with the router as `original_router`)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from every_route(included.routes)
+        for method in getattr(route, "methods", None) or ():
+            if method != "HEAD":
+                yield method, route.path
+
+
+async def test_no_route_of_the_ingress_gives_anything_to_a_stranger(
+    kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every route of the ingress as deployed (every channel on, keys, metrics on their own
+    port), called with no credential and no signature: only health and the API's own
+    description answer 2xx."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    monkeypatch.setenv("ESCALATOR_TOPIC_PREFIX", topic_prefix)
+    monkeypatch.setenv("ESCALATOR_INGRESS_KEYS_FILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("ESCALATOR_INGRESS_METRICS_PORT", "9468")
+    monkeypatch.delenv("ESCALATOR_INGRESS_AUTH", raising=False)
+    new_key(tmp_path / "keys.json", "someone", "--channels", "*")
+    secrets = {
+        "TWILIO_AUTH_TOKEN": "t",
+        "PUBLIC_URL": "https://help.example.com",
+        "SLACK_SIGNING_SECRET": "s",
+        "META_APP_SECRET": "m",
+        "META_VERIFY_TOKEN": "v",
+        "X_CONSUMER_SECRET": "x",
+        "DISCOURSE_SECRET": "d",
+        "WEBHOOK_SECRET": "w",
+        "EMAIL_WEBHOOK_SECRET": "e",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(f"ESCALATOR_{name}", value)
+    app = build_ingress_app(Settings(), KafkaSettings(), ChannelSettings())
+    described = {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+    }
+    routes = sorted(set(every_route(app.routes)) | described)
+    for channel_route in [
+        ("POST", "/v1/channels/email/inbound"),
+        ("POST", "/v1/channels/slack/events"),
+        ("GET", "/v1/channels/x"),
+        ("GET", "/v1/channels/meta"),
+        ("POST", "/v1/channels/twilio"),
+        ("POST", "/v1/channels/discourse"),
+        ("POST", "/v1/channels/webhook"),
+    ]:
+        assert channel_route in routes  # every channel is mounted and walked
+    assert "/metrics" not in {path for _method, path in routes}
+    answers: dict[tuple[str, str], int] = {}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://i") as http,
+    ):
+        for method, path in routes:
+            body = json.dumps(MESSAGE) if method == "POST" else None
+            answer = await http.request(
+                method, path, content=body, headers={"content-type": "application/json"}
+            )
+            answers[(method, path)] = answer.status_code
+    opened = {route: status for route, status in answers.items() if status < 300}
+    assert {path for _method, path in opened} <= PUBLIC_WITHOUT_CREDENTIALS, answers
+    assert answers[("POST", "/v1/messages")] == 401
