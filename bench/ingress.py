@@ -32,6 +32,7 @@ import httpx
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from connectors import ingress_keys
 from connectors.channels import MessageSink
 from connectors.email.smtp import SmtpConnector
 from connectors.http_ingress import to_record
@@ -77,14 +78,20 @@ def bare_produce(topics: Topics, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def start_ingress(topics: Topics) -> tuple[subprocess.Popen[bytes], int]:
-    """`escalator connect http` as its own process (as deployed), once it answers."""
+def start_ingress(topics: Topics) -> tuple[subprocess.Popen[bytes], int, str]:
+    """`escalator connect http` as its own process (as deployed, with an API key), once it
+    answers; returns the process, its port and the key to send."""
     port = free_port()
+    keys_file = Path(f"/tmp/escalator-bench-keys-{uuid.uuid4().hex[:8]}.json")
+    keys = ingress_keys.KeysFile()
+    key = ingress_keys.add(keys, "bench", ["*"])
+    ingress_keys.save(keys_file, keys)
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
         "ESCALATOR_TOPIC_PREFIX": topics.prefix,
         "ESCALATOR_LOG_LEVEL": "WARNING",
+        "ESCALATOR_INGRESS_KEYS_FILE": str(keys_file),
     }
     escalator = str(Path(sys.executable).parent / "escalator")
     process = subprocess.Popen([escalator, "connect", "http", "--port", str(port)], env=env)
@@ -99,7 +106,7 @@ def start_ingress(topics: Topics) -> tuple[subprocess.Popen[bytes], int]:
             process.kill()
             raise RuntimeError("escalator connect http did not start")
         time.sleep(0.2)
-    return process, port
+    return process, port, key
 
 
 def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
@@ -108,7 +115,8 @@ def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
     The server runs as its own process, so the load generator does not share its
     interpreter lock (but shares the machine's two cores).
     """
-    process, port = start_ingress(topics)
+    process, port, key = start_ingress(topics)
+    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
     bodies = [message(i).model_dump_json().encode() for i in range(count)]
 
     async def drive() -> float:
@@ -121,9 +129,7 @@ def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
             for body in queue:
                 if time.monotonic() > deadline:
                     return
-                answer = await http.post(
-                    "/v1/messages", content=body, headers={"content-type": "application/json"}
-                )
+                answer = await http.post("/v1/messages", content=body, headers=headers)
                 accepted += answer.status_code == 202
 
         limits = httpx.Limits(max_connections=concurrency)
@@ -149,7 +155,8 @@ request = function()
     '{"channel":"chat","external_id":"wrk-%s-%d","sender":"visitor-%d",' ..
     '"text":"%s","sent_at":"2026-11-20T09:30:00Z"}',
     "RUN", counter, counter % 500, "TEXT")
-  return wrk.format("POST", "/v1/messages", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/v1/messages",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer KEY"}, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -170,8 +177,10 @@ def wrk_ingress(topics: Topics, seconds: int, connections: int) -> tuple[float, 
         return None
     script = Path(f"/tmp/escalator-bench-{uuid.uuid4().hex[:8]}.lua")
     text = message(0).text.strip()
-    script.write_text(WRK_SCRIPT.replace("RUN", uuid.uuid4().hex[:8]).replace("TEXT", text))
-    process, port = start_ingress(topics)
+    process, port, key = start_ingress(topics)
+    script.write_text(
+        WRK_SCRIPT.replace("RUN", uuid.uuid4().hex[:8]).replace("TEXT", text).replace("KEY", key)
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         result = subprocess.run(

@@ -5,6 +5,9 @@ refused whole (422, naming each message index, field and problem), so a client n
 has to work out which half of its batch landed. Valid requests are written to
 `messages.inbound`, keyed by sender, and answered 202 only after Kafka acknowledged
 every record. When Kafka cannot take them, the answer is 503 with `Retry-After`.
+
+Callers authenticate with an API key (`connectors.ingress_auth`): 401 without one, 403 for a
+channel the key may not publish to, 422 for a trust field it may not set.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
 
 from connectors import metrics
+from connectors.ingress_auth import IngressAuth, Refusal
 from connectors.publisher import OutboundRecord, PublishError
 from schemas import InboundMessage, Topics
 
@@ -102,11 +107,15 @@ def create_app(
     topics: Topics,
     max_body_bytes: int = 1_048_576,
     routers: Sequence[APIRouter] = (),
+    *,
+    auth: IngressAuth,
+    serve_metrics: bool = True,
 ) -> FastAPI:
     """Build the ingress ASGI app around an injected publisher.
 
     `routers` are mounted beside `/v1/messages`: the channel webhooks (`connectors.channels`),
-    built by the composition root with the same publisher.
+    built by the composition root with the same publisher. `auth` decides who may publish;
+    `serve_metrics=False` leaves `/metrics` to a separate, private port.
     """
 
     @asynccontextmanager
@@ -116,10 +125,14 @@ def create_app(
 
     app = FastAPI(title="Escalator ingress", version="1", lifespan=lifespan)
 
-    @app.post("/v1/messages", status_code=202)
+    # declares the bearer key in the OpenAPI document; `auth` does the checking
+    @app.post("/v1/messages", status_code=202, dependencies=[Depends(HTTPBearer(auto_error=False))])
     async def post_messages(request: Request) -> Response:
         """Accept one inbound message or a JSON array of them."""
         started = time.perf_counter()
+        caller = auth.authenticate(request.headers.get("authorization"))
+        if isinstance(caller, Refusal):
+            return refused(caller)
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             metrics.REJECTED.labels("too_large").inc()
@@ -131,6 +144,9 @@ def create_app(
         parsed = parse_messages(body)
         if isinstance(parsed, Response):
             return parsed
+        refusal = auth.check(parsed, caller)
+        if refusal is not None:
+            return refused(refusal)
         try:
             await publisher.publish([to_record(message, topics.inbound) for message in parsed])
         except PublishError as exc:
@@ -142,7 +158,7 @@ def create_app(
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         for message in parsed:
-            metrics.ACCEPTED.labels(message.channel).inc()
+            metrics.ACCEPTED.labels(metrics.channel_label(message.channel)).inc()
         metrics.PUBLISH_SECONDS.observe(time.perf_counter() - started)
         return JSONResponse(
             status_code=202,
@@ -152,11 +168,13 @@ def create_app(
             },
         )
 
-    @app.get("/metrics")
-    async def prometheus_metrics(request: Request) -> Response:
-        """Prometheus exposition of this process's metrics (OpenMetrics when asked for)."""
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
+    if serve_metrics:
+
+        @app.get("/metrics")
+        async def prometheus_metrics(request: Request) -> Response:
+            """Prometheus exposition of this process's metrics (OpenMetrics when asked for)."""
+            encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+            return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -173,6 +191,12 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def refused(refusal: Refusal) -> Response:
+    """The answer to a request the ingress's authentication refused (counted by reason)."""
+    metrics.REJECTED.labels(refusal.error).inc()
+    return problem(refusal.status, refusal.error, refusal.detail, refusal.headers)
 
 
 async def read_limited(request: Request, limit: int) -> bytes | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from schemas import channel_label
+
 ACCEPTED = Counter(
     "escalator_ingress_messages_accepted",
     "Messages accepted by the ingress and acknowledged by Kafka.",
@@ -19,3 +21,5 @@ PUBLISH_SECONDS = Histogram(
     "Time from a request's arrival to Kafka's acknowledgement of all its messages.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+__all__ = ["ACCEPTED", "PUBLISH_SECONDS", "REJECTED", "channel_label"]

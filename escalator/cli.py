@@ -14,6 +14,7 @@ from escalator.commands import (
     db,
     demo,
     desk,
+    ingress,
     kafka_cmd,
     projection,
     rules,
@@ -43,6 +44,7 @@ app.command("projection")(projection.run_projection)
 app.command("desk")(desk.run_desk)
 app.add_typer(agents.app, name="agents")
 app.add_typer(kafka_cmd.app, name="kafka")
+app.add_typer(ingress.app, name="ingress")
 
 
 def main() -> None:

@@ -78,6 +78,29 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    ingress_auth: Literal["keys", "none"] = Field(
+        default="keys",
+        description="`keys`: POST /v1/messages needs an API key from ESCALATOR_INGRESS_KEYS_FILE; "
+        "`none`: anyone may publish and set trust fields (development only; warned at start).",
+    )
+    ingress_keys_file: Path | None = Field(
+        default=None,
+        description="The ingress's API keys (hashes only), written by `escalator ingress keys`; "
+        "re-read when it changes. Unset with auth `keys`: every POST /v1/messages gets 401.",
+    )
+    ingress_metrics_port: int | None = Field(
+        default=None,
+        description="Serve the ingress's /metrics on this port (and not on ESCALATOR_HTTP_PORT).",
+    )
+    ingress_metrics_host: str = Field(
+        default="127.0.0.1", description="Address of the ingress's separate /metrics port."
+    )
+    webhook_replay_cache_size: int = Field(
+        default=100_000, ge=1, description="Webhook deliveries remembered per ingress process."
+    )
+    webhook_replay_window_seconds: float = Field(
+        default=86_400.0, gt=0, description="How long a webhook delivery is remembered."
+    )
     projection_metrics_port: int = 9464
     desk_host: str = Field(default="127.0.0.1", description="Address the desk API listens on.")
     desk_port: int = Field(default=8090, description="Port of the desk API and console.")

@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from connectors.channels import ChannelConfig, MessageSink, channel_routers
+from connectors.channels import ChannelConfig, MessageSink, ReplayCache, channel_routers
 from connectors.email.imap import ImapConfig, ImapPoller
 from connectors.email.smtp import SmtpConnector
 from connectors.http_ingress import create_app
+from connectors.ingress_auth import IngressAuth
 from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
@@ -195,14 +196,41 @@ def build_ingress_app(
         ensure_topics(kafka, {kafka.topics.inbound: {}}, timeout_seconds=5.0)
     except Exception as exc:  # the ingress must start (and answer 503) while Kafka is down
         log.warning("could not check topics at start: %s", exc)
+    auth = ingress_auth(settings)
     publisher = KafkaPublisher(kafka.librdkafka())
+    replays = ReplayCache(
+        settings.webhook_replay_cache_size, settings.webhook_replay_window_seconds
+    )
     routers = channel_routers(
         channel_config(channels or ChannelSettings()),
-        MessageSink(publisher, kafka.topics.inbound),
+        MessageSink(publisher, kafka.topics.inbound, replays),
         settings.max_body_bytes,
     )
     log.info("channels on: %s", ", ".join(routers) or "none (set their secrets to serve them)")
-    return create_app(publisher, kafka.topics, settings.max_body_bytes, list(routers.values()))
+    return create_app(
+        publisher,
+        kafka.topics,
+        settings.max_body_bytes,
+        list(routers.values()),
+        auth=auth,
+        serve_metrics=settings.ingress_metrics_port is None,
+    )
+
+
+def ingress_auth(settings: Settings) -> IngressAuth:
+    """Who may call `POST /v1/messages`, from ESCALATOR_INGRESS_AUTH and _KEYS_FILE."""
+    if settings.ingress_auth == "none":
+        log.warning(
+            "ESCALATOR_INGRESS_AUTH=none: POST /v1/messages takes messages from anyone and "
+            "believes their customer ids, verified handles and staff answers; never expose it"
+        )
+        return IngressAuth.without_keys()
+    if settings.ingress_keys_file is None:
+        log.warning(
+            "no ESCALATOR_INGRESS_KEYS_FILE: POST /v1/messages refuses every request (401); "
+            "create keys with `escalator ingress keys add`"
+        )
+    return IngressAuth.from_keys_file(settings.ingress_keys_file)
 
 
 def _secret(value: SecretStr | None) -> str | None:

@@ -2,7 +2,13 @@
 
 from schemas._actions import AgentAction, AgentActionType
 from schemas._case import Case, CaseMessage, CaseStatus, ClockState, SlaClockView
-from schemas._common import KNOWN_CHANNELS, PRIORITY_ORDER, ChannelName, Priority
+from schemas._common import (
+    KNOWN_CHANNELS,
+    PRIORITY_ORDER,
+    ChannelName,
+    Priority,
+    channel_label,
+)
 from schemas._dlq import DeadLetter
 from schemas._events import (
     CaseEvent,
@@ -48,5 +54,6 @@ __all__ = [
     "RuleSetRecord",
     "SlaClockView",
     "Topics",
+    "channel_label",
     "export_json_schemas",
 ]

@@ -49,6 +49,13 @@ KNOWN_CHANNELS: tuple[str, ...] = (
 )
 """Channels Escalator's own connectors produce. The field is open: any lowercase name is valid."""
 
+
+def channel_label(channel: str) -> str:
+    """A message's channel as a metric label: a known channel, or `other`, so senders cannot
+    mint label values (each one a new time series in every Prometheus that scrapes us)."""
+    return channel if channel in KNOWN_CHANNELS else "other"
+
+
 ChannelName = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$"),

@@ -31,7 +31,7 @@ from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ValidationError
 
 from rules import CompiledRuleSet
-from schemas import AgentAction, DeadLetter, Topics
+from schemas import AgentAction, DeadLetter, Topics, channel_label
 from streams import metrics, omni_metrics
 from streams.actions import apply_action
 from streams.case_entry import entry_for
@@ -173,7 +173,9 @@ class Pipeline:
                 )
             else:
                 for link in result.links:
-                    omni_metrics.IDENTITY_LINKS.labels(result.resolved.message.channel).inc()
+                    omni_metrics.IDENTITY_LINKS.labels(
+                        channel_label(result.resolved.message.channel)
+                    ).inc()
                     outputs.append(
                         OutputRecord(
                             self.topics.identity, link.key, link.model_dump_json().encode()
@@ -198,12 +200,12 @@ class Pipeline:
             channel = resolved.message.channel
             if isinstance(threaded, NotThreaded):
                 if threaded.reason == "duplicate":
-                    metrics.MESSAGES_DUPLICATE.labels(channel).inc()
+                    metrics.MESSAGES_DUPLICATE.labels(channel_label(channel)).inc()
                     continue
                 omni_metrics.not_threaded(channel, threaded)
                 dirty[key] = (partition, new_state)
                 continue
-            metrics.MESSAGES_INGESTED.labels(channel).inc()
+            metrics.MESSAGES_INGESTED.labels(channel_label(channel)).inc()
             dirty[key] = (partition, new_state)
             outputs.append(_json_record(self.topics.threaded, threaded.case_id, threaded))
         metrics.BATCH_SIZE.labels("threading").observe(len(outputs))
@@ -234,7 +236,9 @@ class Pipeline:
                         continue
                     update = apply_message(state, threaded, ruleset)
                     if not update.changed:
-                        metrics.MESSAGES_DUPLICATE.labels(threaded.message.channel).inc()
+                        metrics.MESSAGES_DUPLICATE.labels(
+                            channel_label(threaded.message.channel)
+                        ).inc()
                         continue
                     updates.append((update, threaded))
                 dirty[key] = (partition, update.state)
@@ -387,7 +391,7 @@ class Pipeline:
         if isinstance(moved, NotThreaded):
             omni_metrics.not_threaded(threaded.message.channel, moved)
             return []
-        omni_metrics.MESSAGES_MOVED.labels(threaded.message.channel).inc()
+        omni_metrics.MESSAGES_MOVED.labels(channel_label(threaded.message.channel)).inc()
         return [_json_record(self.topics.threaded, moved.case_id, moved)]
 
     def _action_update(
@@ -433,7 +437,7 @@ class Pipeline:
     def _count(update: CaseUpdate, threaded: ThreadedMessage, now: float) -> None:
         for event in update.events:
             if event.type == "case.opened":
-                metrics.CASES_OPENED.labels(threaded.message.channel).inc()
+                metrics.CASES_OPENED.labels(channel_label(threaded.message.channel)).inc()
             elif event.type == "case.routed" and update.routed is not None:
                 metrics.CASES_ROUTED.labels(update.routed.queue).inc()
         metrics.INGEST_TO_ROUTED.observe(

@@ -6,6 +6,7 @@ import logging
 
 from prometheus_client import Counter
 
+from schemas import channel_label
 from streams.threader import NotThreaded
 
 log = logging.getLogger(__name__)
@@ -31,5 +32,5 @@ MESSAGES_MOVED = Counter(
 
 def not_threaded(channel: str, decision: NotThreaded) -> None:
     """Count and log a message that joins no case (the log line keeps its key and reason)."""
-    MESSAGES_NOT_THREADED.labels(channel, decision.reason).inc()
+    MESSAGES_NOT_THREADED.labels(channel_label(channel), decision.reason).inc()
     log.info("message not threaded (%s): %s", decision.reason, decision.detail)

@@ -38,10 +38,15 @@ class Stack:
         return worker
 
     def start_ingress(self) -> processes.ManagedProcess:
-        """Start `escalator connect http` and wait until it answers."""
+        """Start `escalator connect http` and wait until it answers.
+
+        The pipeline tests post as anyone (`ESCALATOR_INGRESS_AUTH=none`, unless the stack's
+        env says otherwise); tests/security/test_ingress_auth.py covers the API keys.
+        """
         port = processes.free_port()
+        env = {"ESCALATOR_INGRESS_AUTH": "none", **self.env}
         ingress = processes.start(
-            "ingress", ["connect", "http", "--port", str(port)], self.env, self.workdir / "logs"
+            "ingress", ["connect", "http", "--port", str(port)], env, self.workdir / "logs"
         )
         self.started.append(ingress)
         self.ingress_url = f"http://127.0.0.1:{port}"

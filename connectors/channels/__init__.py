@@ -13,10 +13,11 @@ from fastapi import APIRouter
 
 from connectors.channels import discourse, meta, slack, twilio, webhook, x
 from connectors.channels._http import MessageSink
+from connectors.channels._replay import ReplayCache
 from connectors.channels._signing import DEFAULT_TOLERANCE_SECONDS
 from connectors.email import webhook as email_webhook
 
-__all__ = ["ChannelConfig", "MessageSink", "channel_routers"]
+__all__ = ["ChannelConfig", "MessageSink", "ReplayCache", "channel_routers"]
 
 
 @dataclass(frozen=True)

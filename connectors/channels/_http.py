@@ -3,7 +3,8 @@
 A channel module only verifies and normalises: it turns a request into an `Outcome` or
 raises `Rejection`. `handle` does the rest the same way for every channel: 413 for an
 oversize body, 401/400 from rejections, 400 for anything that does not parse, 503 with
-`Retry-After` when Kafka does not acknowledge, and 200 otherwise.
+`Retry-After` when Kafka does not acknowledge, and 200 otherwise. A verified delivery the
+sink's `ReplayCache` has seen before is answered 200 and dropped (counted `replayed`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from connectors import metrics
 from connectors.channels._metrics import CHANNEL_REQUESTS
+from connectors.channels._replay import ReplayCache
 from connectors.http_ingress import (
     RETRY_AFTER_SECONDS,
     Publisher,
@@ -48,27 +50,34 @@ class Outcome:
     """What a channel made of a request: messages to publish, or why there are none.
 
     `reply` replaces the default JSON answer (a Twilio TwiML document, a Slack challenge).
+    `delivery_id` names the verified delivery for the replay window (what its signature
+    covers); None leaves the request out of it.
     """
 
     messages: Sequence[InboundMessage] = ()
     ignored: str | None = None
     reply: Response | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    delivery_id: str | None = None
 
 
 @dataclass(frozen=True)
 class MessageSink:
-    """Publishes normalised messages to `messages.inbound` and waits for Kafka's ack."""
+    """Publishes normalised messages to `messages.inbound` and waits for Kafka's ack.
+
+    `replays` remembers the webhook deliveries already taken (one per process, see `_replay`).
+    """
 
     publisher: Publisher
     topic: str
+    replays: ReplayCache = field(default_factory=ReplayCache)
 
     async def publish(self, messages: Sequence[InboundMessage]) -> None:
         """Write the messages keyed by sender; raises PublishError if Kafka did not take them."""
         if messages:
             await self.publisher.publish([to_record(message, self.topic) for message in messages])
         for message in messages:
-            metrics.ACCEPTED.labels(message.channel).inc()
+            metrics.ACCEPTED.labels(metrics.channel_label(message.channel)).inc()
 
 
 Handler = Callable[[Request, bytes], Awaitable[Outcome]]
@@ -99,9 +108,17 @@ async def handle(
     except Exception:  # no input may take the process down; the log keeps the evidence
         log.exception("%s webhook: unexpected failure", channel)
         return _refused(channel, 400, "malformed", "the request could not be processed")
+    delivery = outcome.delivery_id
+    if delivery is not None and not sink.replays.claim(channel, delivery):
+        CHANNEL_REQUESTS.labels(channel, "replayed").inc()
+        return outcome.reply or JSONResponse(
+            {"accepted": 0, "messages": [], "ignored": "replayed delivery"}
+        )
     try:
         await sink.publish(outcome.messages)
     except PublishError as exc:
+        if delivery is not None:
+            sink.replays.release(channel, delivery)  # the provider's retry must get through
         CHANNEL_REQUESTS.labels(channel, "kafka_unavailable").inc()
         return problem(
             503,

@@ -10,7 +10,7 @@ CHANNEL_REQUESTS = Counter(
     ["channel", "outcome"],
 )
 """Outcomes: accepted, ignored, unauthorized, malformed, too_large, kafka_unavailable,
-auto_reply (published tagged), recipient_refused."""
+auto_reply (published tagged), recipient_refused, replayed (a delivery seen before, dropped)."""
 
 AUTO_REPLIES = Counter(
     "escalator_email_auto_replies",

@@ -7,10 +7,17 @@ is acknowledged without a second message. Staff posts are published tagged
 `metadata.staff: true` so the stream can treat them as answers, not customer contacts.
 Posts by the API user Escalator replies as (`ESCALATOR_DISCOURSE_API_USERNAME`) are our own
 replies coming back: acknowledged and ignored, like a Slack bot's own messages.
+
+The `X-Discourse-Event` header is not signed, so it never decides what a body means on its
+own. Discourse wraps the payload under its event type (`{"post": ...}` for post events,
+`{"solved": ...}` for the Solved plugin's events), and that signed key must agree with the
+header: a signed post replayed with `X-Discourse-Event: accepted_solution` is refused (401),
+and a `solved` body whose post says `"accepted_answer": false` is no accepted answer.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +32,8 @@ from schemas import CustomerAttributes, InboundMessage
 PATH = "/v1/channels/discourse"
 _REGULAR_POST = 1
 """Discourse's post_type of a normal post (2 moderator action, 3 small action, 4 whisper)."""
+_SOLVED_EVENTS = ("accepted_solution", "unaccepted_solution")
+"""The Solved plugin's events; Discourse signs their post under the `solved` key."""
 
 
 def discourse_signature(secret: str, body: bytes) -> str:
@@ -35,16 +44,24 @@ def discourse_signature(secret: str, body: bytes) -> str:
 def normalise(event: str, payload: dict[str, Any], own_username: str | None = None) -> Outcome:
     """A Discourse event as an Outcome: created posts become messages, the rest is ignored.
 
-    `accepted_solution` (the Solved plugin's "Solved Event" webhook, a post payload) becomes
-    a message tagged `metadata.accepted_answer`: the topic has its answer.
+    `accepted_solution` (the Solved plugin's "Solved Event" webhook, the post under the signed
+    `solved` key) becomes a message tagged `metadata.accepted_answer`: the topic has its answer.
+    The unsigned `event` must agree with the signed payload (`signed_kind`), or a 401 Rejection.
     """
-    if event not in ("post_created", "accepted_solution"):
-        return Outcome(ignored=f"event {event or '(none)'!r}")
-    post = payload.get("post")
-    if not isinstance(post, dict):
-        raise Rejection(400, "malformed", f"{event} without a post object")
-    if event == "accepted_solution":
+    kind, post = signed_kind(payload)
+    if kind == "solved":
+        if event not in _SOLVED_EVENTS:
+            raise _mismatch(event, kind)
+        if event != "accepted_solution":
+            return Outcome(ignored=f"event {event!r}")
+        if post.get("accepted_answer") is False:
+            detail = "accepted_solution for a post the signed payload says is not accepted"
+            raise Rejection(401, "unsigned_event", detail)
         return Outcome(messages=[_accepted(post)])
+    if event in _SOLVED_EVENTS or (event == "post_created" and kind != "post"):
+        raise _mismatch(event, kind)
+    if event != "post_created":
+        return Outcome(ignored=f"event {event or '(none)'!r}")
     if post.get("post_type", _REGULAR_POST) != _REGULAR_POST or post.get("user_id", 0) < 0:
         return Outcome(ignored="system or whisper post")  # user_id < 0: the system user
     if own_username and str(post.get("username", "")).lower() == own_username.lower():
@@ -75,6 +92,25 @@ def normalise(event: str, payload: dict[str, Any], own_username: str | None = No
     return Outcome(messages=[message])
 
 
+def signed_kind(payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The event type the signed body carries (its one top-level key) and the post under it."""
+    for kind in ("solved", "post"):
+        if kind in payload:
+            post = payload[kind]
+            if not isinstance(post, dict):
+                raise Rejection(400, "malformed", f"{kind} is not an object")
+            return kind, post
+    return ",".join(sorted(payload)) or "(empty)", {}
+
+
+def _mismatch(event: str, kind: str) -> Rejection:
+    return Rejection(
+        401,
+        "unsigned_event",
+        f"X-Discourse-Event {event!r} does not match the signed payload ({kind!r})",
+    )
+
+
 def _accepted(post: dict[str, Any]) -> InboundMessage:
     """The accepted answer of a topic, as an answer event (received now, not when written)."""
     topic_id = post["topic_id"]
@@ -102,13 +138,13 @@ def router(
     api = APIRouter()
 
     async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
+        signature = request.headers.get("x-discourse-event-signature")
         require_signature(
-            request.headers.get("x-discourse-event-signature"),
-            discourse_signature(secret, body),
-            "X-Discourse-Event-Signature",
+            signature, discourse_signature(secret, body), "X-Discourse-Event-Signature"
         )
         event = request.headers.get("x-discourse-event", "")
-        return normalise(event, json_object(body), own_username)
+        outcome = normalise(event, json_object(body), own_username)
+        return replace(outcome, delivery_id=signature)
 
     @api.post(PATH)
     async def discourse_webhook(request: Request) -> Response:

@@ -10,6 +10,7 @@ that are not addressed to it count too. Our own echoes, reads and deliveries are
 from __future__ import annotations
 
 import hmac
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,12 +160,9 @@ def router(app_secret: str, verify_token: str, sink: MessageSink, max_body_bytes
         return PlainTextResponse(query["hub.challenge"])
 
     async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
-        require_signature(
-            request.headers.get("x-hub-signature-256"),
-            meta_signature(app_secret, body),
-            "X-Hub-Signature-256",
-        )
-        return normalise(json_object(body))
+        signature = request.headers.get("x-hub-signature-256")
+        require_signature(signature, meta_signature(app_secret, body), "X-Hub-Signature-256")
+        return replace(normalise(json_object(body)), delivery_id=signature)
 
     @api.post(PATH)
     async def meta_webhook(request: Request) -> Response:

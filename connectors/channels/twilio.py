@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -105,13 +106,13 @@ def router(auth_token: str, public_url: str, sink: MessageSink, max_body_bytes: 
         params = form_params(body)
         query = request.url.query
         url = f"{base}{request.url.path}" + (f"?{query}" if query else "")
-        require_signature(
-            request.headers.get("x-twilio-signature"),
-            twilio_signature(auth_token, url, params),
-            "X-Twilio-Signature",
-        )
+        signature = request.headers.get("x-twilio-signature")
+        expected = twilio_signature(auth_token, url, params)
+        require_signature(signature, expected, "X-Twilio-Signature")
         outcome = normalise(params, datetime.now(UTC))
-        return outcome if outcome.reply else Outcome(ignored=outcome.ignored, reply=_twiml())
+        if not outcome.reply:
+            outcome = Outcome(ignored=outcome.ignored, reply=_twiml())
+        return replace(outcome, delivery_id=signature)
 
     @api.post(PATH)
     async def twilio_webhook(request: Request) -> Response:

@@ -3,11 +3,13 @@
 The body is one inbound message in the contract's JSON, or an array of them. The sender signs
 it: `X-Escalator-Timestamp` is the unix time in seconds and `X-Escalator-Signature` is
 `sha256=` + hex HMAC-SHA256(secret, `{timestamp}.{body}`). A timestamp outside the tolerance
-window is a replay and refused; a replay inside it repeats `channel` + `external_id`, which
-the pipeline's idempotency drops.
+window is a replay and refused; a replay inside it is recognised by its signature (the
+replay window of `_replay`), acknowledged and dropped.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -57,14 +59,9 @@ def router(
     api = APIRouter()
 
     async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
-        verify(
-            secret,
-            request.headers.get(SIGNATURE_HEADER),
-            request.headers.get(TIMESTAMP_HEADER),
-            body,
-            tolerance_seconds,
-        )
-        return normalise(body)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        verify(secret, signature, request.headers.get(TIMESTAMP_HEADER), body, tolerance_seconds)
+        return replace(normalise(body), delivery_id=signature)
 
     @api.post(PATH)
     async def generic_webhook(request: Request) -> Response:

@@ -2,13 +2,18 @@
 
 `GET ?crc_token=T` answers the challenge-response check with
 `{"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, T))}`. `POST` bodies
-are signed the same way over the body in `X-Twitter-Webhooks-Signature`. Tweets (mentions,
-replies, quotes, whether or not they @-address the account) and direct messages become
-messages on channel `twitter`; the account's own tweets and DMs, likes and follows are ignored.
+are signed the same way over the body in `X-Twitter-Webhooks-Signature`. Since both are the
+same HMAC, the CRC answers only tokens shaped like the ones X sends (a short URL-safe string,
+`CRC_TOKEN`): asked to sign a JSON body it refuses, so it can never mint a POST signature.
+Tweets (mentions, replies, quotes, whether or not they @-address the account) and direct
+messages become messages on channel `twitter`; the account's own tweets and DMs, likes and
+follows are ignored.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +27,8 @@ from connectors.http_ingress import problem
 from schemas import CustomerAttributes, InboundMessage
 
 PATH = "/v1/channels/x"
+CRC_TOKEN = re.compile(r"[A-Za-z0-9_=-]{1,128}")
+"""What a CRC token X sends looks like (URL-safe base64 of random bytes); never a JSON body."""
 
 
 def x_signature(consumer_secret: str, payload: bytes) -> str:
@@ -122,15 +129,17 @@ def router(consumer_secret: str, sink: MessageSink, max_body_bytes: int) -> APIR
         if not token:
             CHANNEL_REQUESTS.labels("x", "malformed").inc()
             return problem(400, "malformed", "the crc_token parameter is missing")
+        if not CRC_TOKEN.fullmatch(token):
+            CHANNEL_REQUESTS.labels("x", "malformed").inc()
+            return problem(400, "malformed", "crc_token is not a token X sends (URL-safe, short)")
         return JSONResponse({"response_token": x_signature(consumer_secret, token.encode())})
 
     async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
+        signature = request.headers.get("x-twitter-webhooks-signature")
         require_signature(
-            request.headers.get("x-twitter-webhooks-signature"),
-            x_signature(consumer_secret, body),
-            "X-Twitter-Webhooks-Signature",
+            signature, x_signature(consumer_secret, body), "X-Twitter-Webhooks-Signature"
         )
-        return normalise(json_object(body))
+        return replace(normalise(json_object(body)), delivery_id=signature)
 
     @api.post(PATH)
     async def x_webhook(request: Request) -> Response:

@@ -26,6 +26,7 @@ from fastapi.responses import Response
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle
 from connectors.channels._metrics import AUTO_REPLIES
+from connectors.channels._replay import body_digest
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
 from connectors.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.channels.webhook import verify as verify_signed_body
@@ -105,6 +106,18 @@ def authenticated_mail(
     return fields["email"]
 
 
+def delivery_name(content_type: str, body: bytes) -> str:
+    """What names a delivery for the replay window: Mailgun's signed one-time token, else the
+    body's digest (the signed raw mail cannot change; a SendGrid form has no signature).
+    """
+    content_type = content_type.lower()
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        fields = form_fields(content_type, body)
+        if "body-mime" in fields and fields.get("token"):
+            return "mailgun:" + fields["token"].decode("ascii", "replace")
+    return body_digest(body)
+
+
 def router(
     secret: str, tolerance_seconds: int, sink: MessageSink, max_body_bytes: int
 ) -> APIRouter:
@@ -119,7 +132,8 @@ def router(
             raise Rejection(400, "malformed", str(exc)) from exc
         if parsed.is_auto_reply:
             AUTO_REPLIES.labels("webhook").inc()
-        return Outcome(messages=[parsed.message])
+        delivery = delivery_name(request.headers.get("content-type", ""), body)
+        return Outcome(messages=[parsed.message], delivery_id=delivery)
 
     @api.post(PATH)
     async def email_inbound(request: Request) -> Response:

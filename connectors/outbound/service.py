@@ -28,7 +28,7 @@ from connectors.outbound._model import DeliveryError, notification_in, reply_in
 from connectors.outbound.notify import Notifier
 from connectors.outbound.senders import ChannelSenders
 from connectors.publisher import PRODUCER_DEFAULTS
-from schemas import CaseEvent, CaseEventType, Topics
+from schemas import CaseEvent, CaseEventType, Topics, channel_label
 from schemas.ids import event_id_for
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class DeliveryService:
         if reply is not None:
             failure = self._attempt("reply", lambda: self.senders.send(reply))
             if failure is None:
-                metrics.REPLIES_SENT.labels(reply.channel).inc()
+                metrics.REPLIES_SENT.labels(channel_label(reply.channel)).inc()
                 return
             attempts, error = failure
             self._record(
@@ -149,7 +149,7 @@ class DeliveryService:
                     "attempts": attempts,
                 },
             )
-            metrics.REPLY_FAILURES.labels(reply.channel, error.reason).inc()
+            metrics.REPLY_FAILURES.labels(channel_label(reply.channel), error.reason).inc()
             return
         notification = notification_in(event)
         if notification is None:

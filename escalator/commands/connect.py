@@ -28,15 +28,27 @@ def http(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    uvicorn.run(
-        build_ingress_app(settings, KafkaSettings(), ChannelSettings()),
-        host=host or settings.http_host,
-        port=port or settings.http_port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        # uvicorn's own log config would bypass the JSON / redacting formatter
-        log_config=None,
-    )
+    app = build_ingress_app(settings, KafkaSettings(), ChannelSettings())
+    metrics = None
+    if settings.ingress_metrics_port is not None:  # /metrics off the public port
+        metrics = HealthServer(
+            settings.ingress_metrics_port,
+            lambda: {"serving": True},
+            host=settings.ingress_metrics_host,
+        ).start()
+    try:
+        uvicorn.run(
+            app,
+            host=host or settings.http_host,
+            port=port or settings.http_port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            # uvicorn's own log config would bypass the JSON / redacting formatter
+            log_config=None,
+        )
+    finally:
+        if metrics is not None:
+            metrics.stop()
 
 
 @app.command("smtp")

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from connectors import ingress_keys
 from escalator.demo import processes
 from escalator.demo.agents import DEMO_RULES, DemoAgents
 from escalator.demo.traffic import TrafficGenerator
@@ -98,6 +99,7 @@ class Demo:
         self.tally = Tally()
         self.accepted_keys: set[str] = set()
         self.database_url: str | None = None
+        self.ingress_key = ""
         self.started = time.monotonic()
         self._stopping = asyncio.Event()
 
@@ -136,7 +138,10 @@ class Demo:
         self, client: httpx.AsyncClient, body: object, key: str | None, duplicate_of: str | None
     ) -> None:
         content = body if isinstance(body, str) else json.dumps(body)
-        headers = {"content-type": "application/json"}
+        headers = {
+            "content-type": "application/json",
+            "authorization": f"Bearer {self.ingress_key}",
+        }
         for _attempt in range(10):
             response = await client.post("/v1/messages", content=content, headers=headers)
             if response.status_code != 503:
@@ -196,6 +201,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
     workdir = Path(tempfile.mkdtemp(prefix="escalator-demo-"))
     rules = workdir / "rules.yaml"
     rules.write_text(DEMO_RULES)
+    keys_file = workdir / "ingress-keys.json"
+    demo.ingress_key = demo_ingress_key(keys_file)
     with EmbeddedBroker() as broker:
         ports = {name: processes.free_port() for name in ("ingress", "worker", "projection")}
         env = {
@@ -206,6 +213,7 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "ESCALATOR_EMBEDDED_BROKER": "tansu",
             "ESCALATOR_LOG_LEVEL": "WARNING",
             "ESCALATOR_RULES": str(rules),
+            "ESCALATOR_INGRESS_KEYS_FILE": str(keys_file),
         }
         endpoints = Endpoints(
             ingress=f"http://127.0.0.1:{ports['ingress']}",
@@ -240,11 +248,41 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
                 for name, url in demo.tally.endpoints.items():
                     console.print(f"[bold]{name}[/]: {url}")
                 console.print(f"logs: {logs}")
+                console.print(
+                    f"[bold]ingress key[/] (keys file {keys_file}): {demo.ingress_key}\n"
+                    f"try: {example_curl(endpoints.ingress, demo.ingress_key)}",
+                    soft_wrap=True,
+                    markup=True,
+                    highlight=False,
+                )
             await _drive(demo, endpoints, as_json, console)
         finally:
             for process in reversed(started):
                 process.stop()
     return demo.tally
+
+
+def demo_ingress_key(keys_file: Path) -> str:
+    """A key for every channel, made as `escalator ingress keys add demo --channels '*'` does."""
+    keys = ingress_keys.load(keys_file)
+    token = ingress_keys.add(keys, "demo", [ingress_keys.ALL_CHANNELS])
+    ingress_keys.save(keys_file, keys)
+    return token
+
+
+def example_curl(ingress: str, key: str) -> str:
+    """A curl command posting one message to the demo's ingress with its key."""
+    message = {
+        "channel": "chat",
+        "external_id": "try-1",
+        "sender": "visitor-1",
+        "text": "Hello, is anyone there?",
+        "sent_at": "2026-11-20T09:30:00Z",
+    }
+    return (
+        f"curl -sS {ingress}/v1/messages -H 'Authorization: Bearer {key}' "
+        f"-H 'content-type: application/json' -d '{json.dumps(message)}'"
+    )
 
 
 async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Console) -> None:

@@ -22,6 +22,7 @@ from connectors.channels.twilio import twilio_signature
 from connectors.channels.webhook import webhook_signature
 from connectors.channels.x import x_signature
 from connectors.http_ingress import create_app
+from connectors.ingress_auth import IngressAuth
 from connectors.publisher import KafkaPublisher
 from schemas import InboundMessage, Topics
 from tests.connectors.channel_samples import (
@@ -54,7 +55,9 @@ LIMIT = 64 * 1024
 
 def build(publisher: KafkaPublisher, topics: Topics, config: ChannelConfig = CONFIG) -> Any:
     routers = channel_routers(config, MessageSink(publisher, topics.inbound), LIMIT)
-    return create_app(publisher, topics, LIMIT, list(routers.values()))
+    return create_app(
+        publisher, topics, LIMIT, list(routers.values()), auth=IngressAuth.without_keys()
+    )
 
 
 @pytest.fixture
@@ -325,7 +328,8 @@ async def test_discourse_post_and_other_events(
         },
     )
     assert answer.json() == {"accepted": 0, "messages": [], "ignored": "our own reply"}
-    solved = json.dumps(DISCOURSE_POST_CREATED).encode()  # Solved sends the post payload
+    # Solved sends the post under its event type's key, as Discourse wraps every payload
+    solved = json.dumps({"solved": DISCOURSE_POST_CREATED["post"]}).encode()
     answer = await client.post(
         "/v1/channels/discourse",
         content=solved,

@@ -24,6 +24,7 @@ from connectors.email.imap import ImapConfig, ImapPoller
 from connectors.email.smtp import SmtpConnector
 from connectors.email.webhook import mailgun_signature
 from connectors.http_ingress import create_app
+from connectors.ingress_auth import IngressAuth
 from connectors.publisher import KafkaPublisher
 from schemas import InboundMessage, Topics
 from tests.kafka_support import consume_until, create_topics
@@ -200,7 +201,9 @@ async def ingress(kafka_bootstrap: str, topics: Topics) -> AsyncIterator[httpx.A
     publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
     config = ChannelConfig(email_webhook_secret="email-secret")
     routers = channel_routers(config, MessageSink(publisher, topics.inbound), 64 * 1024)
-    app = create_app(publisher, topics, 64 * 1024, list(routers.values()))
+    app = create_app(
+        publisher, topics, 64 * 1024, list(routers.values()), auth=IngressAuth.without_keys()
+    )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://i"
     ) as http:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from connectors.http_ingress import create_app
+from connectors.ingress_auth import IngressAuth
 from connectors.publisher import KafkaPublisher
 from schemas import InboundMessage, Topics
 from tests.conftest import KAFKA_SH
@@ -26,12 +27,15 @@ VALID = {
     "sent_at": "2026-11-20T09:30:00+01:00",
 }
 
+OPEN = IngressAuth.without_keys()
+"""These tests are about validation and Kafka; tests/security covers the API keys."""
+
 
 @pytest.fixture
 async def client(kafka_bootstrap: str, topics: Topics) -> AsyncIterator[httpx.AsyncClient]:
     create_topics(kafka_bootstrap, [topics.inbound])
     publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
-    app = create_app(publisher, topics, max_body_bytes=4096)
+    app = create_app(publisher, topics, max_body_bytes=4096, auth=OPEN)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as http:
         yield http
@@ -125,7 +129,7 @@ async def test_broker_down_gives_503_and_nothing_accepted_is_lost(
     bootstrap = "localhost:19092"
     create_topics(bootstrap, [topics.inbound])
     publisher = KafkaPublisher({"bootstrap.servers": bootstrap}, delivery_timeout_seconds=3.0)
-    app = create_app(publisher, topics)
+    app = create_app(publisher, topics, auth=OPEN)
     accepted: list[str] = []
 
     async def post(external_id: str) -> httpx.Response:

@@ -133,7 +133,8 @@ def test_prometheus_scrapes_the_compose_services_and_loads_the_alerts() -> None:
         f"escalator-{job}" for job in ("worker", "ingress", "projection", "smtp", "replies", "desk")
     }
     assert targets["escalator-worker"] == ["worker-1:6066", "worker-2:6066"]
-    assert targets["escalator-ingress"] == ["ingress:8080"]
+    ingress_port = services["ingress"]["environment"]["ESCALATOR_INGRESS_METRICS_PORT"]
+    assert targets["escalator-ingress"] == [f"ingress:{ingress_port}"]
     projection_port = services["projection"]["environment"]["ESCALATOR_PROJECTION_METRICS_PORT"]
     assert targets["escalator-projection"] == [f"projection:{projection_port}"]
     replies_port = services["replies"]["environment"]["ESCALATOR_REPLIES_METRICS_PORT"]

@@ -210,3 +210,25 @@ def test_each_component_can_run_as_its_own_kafka_principal() -> None:
         assert env["ESCALATOR_KAFKA_SASL_USERNAME"]["value"] == f"escalator-{component}"
         key = env["ESCALATOR_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"]
         assert key == f"kafka-sasl-password-{component}"
+
+
+def test_the_ingress_reads_its_keys_from_a_secret_and_keeps_metrics_off_its_public_port() -> None:
+    manifests = render({"ingress.keysSecret": "escalator-ingress-keys", **SECURE})
+    ingress = by_kind(manifests, "Deployment")["esc-escalator-ingress"]["spec"]["template"]
+    container = ingress["spec"]["containers"][0]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["ESCALATOR_INGRESS_AUTH"] == "keys"
+    assert env["ESCALATOR_INGRESS_KEYS_FILE"] == "/etc/escalator/ingress-keys/keys.json"
+    assert env["ESCALATOR_INGRESS_METRICS_PORT"] == "9468"
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert mounts["ingress-keys"]["mountPath"] == "/etc/escalator/ingress-keys"
+    assert mounts["ingress-keys"]["readOnly"] is True
+    assert "subPath" not in mounts["ingress-keys"]  # a subPath mount never sees Secret updates
+    volumes = {volume["name"]: volume for volume in ingress["spec"]["volumes"]}
+    assert volumes["ingress-keys"]["secret"]["secretName"] == "escalator-ingress-keys"
+    monitor = by_kind(manifests, "ServiceMonitor")["esc-escalator-ingress"]
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["http-metrics"]
+    without = by_kind(render(), "Deployment")["esc-escalator-ingress"]["spec"]["template"]
+    assert "ESCALATOR_INGRESS_KEYS_FILE" not in {
+        item["name"] for item in without["spec"]["containers"][0]["env"]
+    }
