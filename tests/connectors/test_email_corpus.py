@@ -1,0 +1,192 @@
+"""Awkward mail as real servers deliver it: no usable From, group syntax, encoded words,
+broken charsets, huge subjects, and MIME bombs (too many parts, too deep). Each sample is
+shaped after real-world mail; every one must end as a message or as a clear refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.email.parse import (
+    MAX_MIME_DEPTH,
+    MAX_MIME_PARTS,
+    MailTooComplexError,
+    parse_email,
+)
+from schemas import InboundMessage
+
+BODY = b"\r\nMy parcel never arrived.\r\n"
+
+# (name, headers, envelope MAIL FROM, expected sender, expected source of the address)
+CORPUS: list[tuple[str, bytes, str | None, str, str]] = [
+    (
+        "plain from",
+        b"From: Ann <ann@example.com>\r\n",
+        "bounce@mta.example.net",
+        "ann@example.com",
+        "from",
+    ),
+    (
+        "no from at all",
+        b"To: help@acme.test\r\n",
+        "ann@example.com",
+        "ann@example.com",
+        "mail_from",
+    ),
+    ("empty from", b"From: \r\n", "ann@example.com", "ann@example.com", "mail_from"),
+    (
+        "group syntax from",
+        b"From: undisclosed-recipients:;\r\nReply-To: Bob <bob@example.org>\r\n",
+        "x@relay.example",
+        "bob@example.org",
+        "reply_to",
+    ),
+    (
+        "name only from",
+        b"From: Ann Example\r\nSender: ann@example.com\r\n",
+        None,
+        "ann@example.com",
+        "sender",
+    ),
+    (
+        "local part only",
+        b"From: root\r\n",
+        "root@host.example.com",
+        "root@host.example.com",
+        "mail_from",
+    ),
+    (
+        "encoded word from",
+        b"From: =?utf-8?q?M=C3=BCller?= <mueller@example.de>\r\n",
+        None,
+        "mueller@example.de",
+        "from",
+    ),
+    (
+        "unknown charset in encoded word",
+        b"From: =?x-klingon?q?Qapla?= <worf@example.org>\r\n",
+        None,
+        "worf@example.org",
+        "from",
+    ),
+    (
+        "raw 8-bit from",
+        b"From: J\xf6rg <joerg@example.de>\r\n",
+        None,
+        "joerg@example.de",
+        "from",
+    ),
+    (
+        "angle brackets without address",
+        b"From: <>\r\nReply-To: <>\r\n",
+        "ops@example.com",
+        "ops@example.com",
+        "mail_from",
+    ),
+    (
+        "two from headers",
+        b"From: \r\nFrom: Carl <carl@example.com>\r\n",
+        None,
+        "carl@example.com",
+        "from",
+    ),
+    (
+        "broken address with comment",
+        b"From: (comment only)\r\nReply-To: Dora <dora@example.com> (work)\r\n",
+        None,
+        "dora@example.com",
+        "reply_to",
+    ),
+    (
+        "return-path only (IMAP)",
+        b"Return-Path: <eve@example.com>\r\nFrom: eve\r\n",
+        None,
+        "eve@example.com",
+        "return_path",
+    ),
+    (
+        "uppercase address",
+        b"From: ANN@EXAMPLE.COM\r\n",
+        None,
+        "ann@example.com",
+        "from",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "mail_from", "sender", "source"), CORPUS, ids=[c[0] for c in CORPUS]
+)
+def test_the_customer_address_falls_back_from_from_to_the_envelope(
+    name: str, headers: bytes, mail_from: str | None, sender: str, source: str
+) -> None:
+    raw = headers + b"Subject: help\r\n" + BODY
+    message = parse_email(raw, envelope_sender=mail_from).message
+    assert message.sender == sender, name
+    assert message.customer.email == sender
+    assert message.metadata["sender_source"] == source
+    InboundMessage.model_validate_json(message.model_dump_json())  # publishable as is
+
+
+def test_null_envelope_sender_and_no_address_is_published_as_an_automatic_mail() -> None:
+    parsed = parse_email(b"Subject: Undeliverable\r\n" + BODY, envelope_sender="")
+    assert parsed.is_auto_reply  # it can never be answered: a note at most, never a case
+    assert parsed.message.metadata["sender_source"] == "none"
+    assert parsed.message.customer.email is None
+
+
+def test_a_subject_over_the_contract_limit_is_truncated_and_kept_whole() -> None:
+    limit = InboundMessage.model_fields["subject"].metadata[0].max_length
+    subject = "Order 42 " + "x" * 5_000
+    raw = b"From: ann@example.com\r\nSubject: " + subject.encode() + BODY
+    message = parse_email(raw).message
+    assert message.subject is not None
+    assert len(message.subject) <= limit
+    assert message.subject.startswith("Order 42 ")
+    assert message.metadata["full_subject"] == subject
+
+
+def nested_multipart(depth: int) -> bytes:
+    head = b"From: ann@example.com\r\nMIME-Version: 1.0\r\n"
+    lines = [head + b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n']
+    for level in range(1, depth):
+        lines.append(
+            f'--b{level - 1}\r\nContent-Type: multipart/mixed; boundary="b{level}"\r\n\r\n'.encode()
+        )
+    lines.append(f"--b{depth - 1}\r\nContent-Type: text/plain\r\n\r\ndeep\r\n".encode())
+    lines.extend(f"--b{level}--\r\n".encode() for level in reversed(range(depth)))
+    return b"".join(lines)
+
+
+def many_parts(count: int) -> bytes:
+    head = (
+        b"From: ann@example.com\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="p"\r\n\r\n'
+    )
+    part = b"--p\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+    return head + part * count + b"--p--\r\n"
+
+
+def test_a_3000_deep_multipart_is_refused_by_a_cap_not_a_recursion_error() -> None:
+    with pytest.raises(MailTooComplexError):
+        parse_email(nested_multipart(3_000))
+    with pytest.raises(MailTooComplexError, match="deep"):  # few parts, but too deep
+        parse_email(nested_multipart(MAX_MIME_DEPTH + 1))
+
+
+def test_50000_parts_are_refused_by_the_part_cap() -> None:
+    with pytest.raises(MailTooComplexError, match="parts"):
+        parse_email(many_parts(50_000))
+
+
+def test_mail_within_the_caps_parses() -> None:
+    assert parse_email(nested_multipart(MAX_MIME_DEPTH - 2)).message.text == "deep"
+    assert parse_email(many_parts(MAX_MIME_PARTS - 2)).message.text == "x"
+
+
+def test_nested_attached_messages_count_towards_the_depth() -> None:
+    raw = b"From: ann@example.com\r\n"
+    for _ in range(3_000):
+        raw += b"Content-Type: message/rfc822\r\n\r\n"
+    raw += b"From: inner@example.com\r\n\r\nhi\r\n"
+    with pytest.raises(MailTooComplexError, match="deep"):
+        parse_email(raw)
