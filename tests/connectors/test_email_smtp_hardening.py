@@ -209,9 +209,11 @@ def test_a_self_signed_certificate_the_client_does_not_trust_is_refused(
     start_server: ServerFactory, authority: trustme.CA, tmp_path: Path
 ) -> None:
     server = start_server(tls_context=tls_server_context(authority, tmp_path))
-    with smtplib.SMTP("localhost", server.address[1], timeout=30) as client:
-        with pytest.raises(ssl.SSLCertVerificationError):
-            client.starttls(context=ssl.create_default_context())
+    with (
+        smtplib.SMTP("localhost", server.address[1], timeout=30) as client,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        client.starttls(context=ssl.create_default_context())
 
 
 def test_spoofed_and_authenticated_mail_carry_their_evidence(
