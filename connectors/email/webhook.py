@@ -9,7 +9,10 @@ Three shapes are accepted, each authenticated with `ESCALATOR_EMAIL_WEBHOOK_SECR
 - SendGrid Inbound Parse with "POST the raw, full MIME message" (`email` form field), with
   the secret as the HTTP Basic password in the URL SendGrid calls.
 
-Auto-replies and bounces are dropped here (counted, answered 200) so they never open a case.
+Auto-replies and bounces are published tagged `auto_reply` (counted, answered 200) so they
+never open a case. Parsing and DKIM/DMARC run on `MailWorkers` threads, off the ingress's
+event loop, with the MIME caps (413 over them); SPF is `none` here (the provider received
+the mail, its connecting address is not in the raw MIME).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from connectors.channels._metrics import AUTO_REPLIES
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
 from connectors.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.channels.webhook import verify as verify_signed_body
-from connectors.email.parse import EmailParseError, parse_email
+from connectors.email.auth import MailAuthenticator, from_domain_of, with_authentication
+from connectors.email.parse import EmailParseError, MailTooComplexError, ParsedEmail, parse_email
+from connectors.email.workers import MailBusyError, MailTimeoutError, MailWorkers
 
 PATH = "/v1/channels/email/inbound"
 
@@ -106,15 +111,31 @@ def authenticated_mail(
 
 
 def router(
-    secret: str, tolerance_seconds: int, sink: MessageSink, max_body_bytes: int
+    secret: str,
+    tolerance_seconds: int,
+    sink: MessageSink,
+    max_body_bytes: int,
+    authenticator: MailAuthenticator | None = None,
+    workers: MailWorkers | None = None,
 ) -> APIRouter:
     """The inbound-parse webhook route."""
     api = APIRouter()
+    pool = workers or MailWorkers()
+
+    def process(raw: bytes) -> ParsedEmail:
+        parsed = parse_email(raw, source="webhook")
+        if authenticator is None:
+            return parsed
+        return with_authentication(parsed, authenticator.authenticate(raw, from_domain_of(parsed)))
 
     async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
         raw = authenticated_mail(dict(request.headers), body, secret, tolerance_seconds)
         try:
-            parsed = parse_email(raw, source="webhook")
+            parsed = await pool.run(lambda: process(raw))
+        except MailTooComplexError as exc:
+            raise Rejection(413, "too_complex", str(exc)) from exc
+        except (MailBusyError, MailTimeoutError) as exc:
+            raise Rejection(503, "busy", str(exc)) from exc
         except EmailParseError as exc:
             raise Rejection(400, "malformed", str(exc)) from exc
         if parsed.is_auto_reply:

@@ -20,12 +20,16 @@ from imapclient import IMAPClient
 
 from connectors.channels import ChannelConfig, MessageSink, channel_routers
 from connectors.channels.webhook import webhook_signature
+from connectors.email.auth import MailAuthenticator
 from connectors.email.imap import ImapConfig, ImapPoller
 from connectors.email.smtp import SmtpConnector
 from connectors.email.webhook import mailgun_signature
 from connectors.http_ingress import create_app
 from connectors.publisher import KafkaPublisher
 from schemas import InboundMessage, Topics
+from tests.connectors.mail_auth_support import DkimKey, FakeDns
+from tests.connectors.mail_auth_support import mail as signed_mail
+from tests.connectors.test_email_corpus import nested_multipart
 from tests.kafka_support import consume_until, create_topics
 
 
@@ -272,3 +276,57 @@ async def test_inbound_parse_raw_mailgun_and_sendgrid(
         path, content=json.dumps({"a": 1}), headers={"content-type": "application/json"}
     )
     assert answer.status_code == 400
+
+
+async def test_imap_and_the_webhook_record_dkim_and_dmarc(
+    imap_server: int, kafka_bootstrap: str, topics: Topics
+) -> None:
+    key = DkimKey.generate()
+    answers = FakeDns()
+    answers.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+    key.publish(answers, "example.com")
+    authenticator = MailAuthenticator(answers)
+    create_topics(kafka_bootstrap, [topics.inbound])
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    sink = MessageSink(publisher, topics.inbound)
+    client = imap_client(imap_server)
+    client.add_flags(client.search(["ALL"]), [b"\\Seen"])
+    client.append("INBOX", key.sign(signed_mail("ann@example.com", "imap-dkim@x"), "example.com"))
+    client.append("INBOX", signed_mail("ceo@example.com", "imap-forged@x"))
+    client.logout()
+    config = ImapConfig(
+        host="127.0.0.1", port=imap_server, use_ssl=False, username="demouser", password="demopass"
+    )
+    result = await ImapPoller(config, sink, authenticator=authenticator).poll_once()
+    assert result.published == 2
+    routers = channel_routers(
+        ChannelConfig(email_webhook_secret="s", email_authenticator=authenticator), sink, 1 << 20
+    )
+    app = create_app(publisher, topics, 1 << 20, list(routers.values()))
+    path = "/v1/channels/email/inbound"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://i"
+    ) as http:
+        for raw in (
+            key.sign(signed_mail("ann@example.com", "hook-dkim@x"), "example.com"),
+            nested_multipart(3_000),
+        ):
+            now = str(int(time.time()))
+            answer = await http.post(
+                path,
+                content=raw,
+                headers={
+                    "content-type": "message/rfc822",
+                    "X-Escalator-Timestamp": now,
+                    "X-Escalator-Signature": webhook_signature("s", now, raw),
+                },
+            )
+    assert answer.status_code == 413  # the MIME bomb
+    publisher.close()
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 3)}
+    for genuine in ("imap-dkim@x", "hook-dkim@x"):
+        auth = received[genuine].metadata["auth"]
+        assert (auth["spf"], auth["dkim"], auth["dmarc"]) == ("none", "pass", "pass")
+        assert received[genuine].customer.verified == ["email"]
+    forged = received["imap-forged@x"]
+    assert (forged.metadata["auth"]["dmarc"], forged.customer.verified) == ("fail", [])
