@@ -9,7 +9,7 @@ The customer's address is taken from `From`, else `Reply-To`, else `Sender`, els
 envelope's `MAIL FROM` (or, for mail read from a mailbox, its `Return-Path`); which one is
 recorded in `metadata.sender_source`. A subject longer than the contract allows is cut,
 the whole one kept in `metadata.full_subject`. The MIME structure is capped (parts, depth)
-before parsing; see `connectors.email._structure`.
+and each header field cut to 32 KiB before parsing; see `connectors.email._structure`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from connectors.email._structure import (
     MAX_MIME_DEPTH,
     MAX_MIME_PARTS,
     MailTooComplexError,
-    check_structure,
+    bounded_mail,
 )
 from connectors.email._text import html_to_text, strip_reply
 from schemas import Attachment, CustomerAttributes, InboundMessage
@@ -82,8 +82,7 @@ def parse_email(
     metadata. Raises MailTooComplexError (an EmailParseError) over the MIME caps. A mail
     with no address anywhere is still a message, tagged automatic: it cannot be answered.
     """
-    check_structure(raw, max_parts, max_depth)
-    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    mail = BytesParser(policy=policy.default).parsebytes(bounded_mail(raw, max_parts, max_depth))
     if not isinstance(mail, EmailMessage):  # policy.default always gives EmailMessage
         raise EmailParseError("not a mail message")
     name, address, sender_source = customer_address(mail, envelope_sender)

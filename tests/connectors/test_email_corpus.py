@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from connectors.email._structure import MAX_HEADER_FIELD_BYTES, bounded_mail
 from connectors.email.parse import (
     MAX_MIME_DEPTH,
     MAX_MIME_PARTS,
@@ -190,3 +191,28 @@ def test_nested_attached_messages_count_towards_the_depth() -> None:
     raw += b"From: inner@example.com\r\n\r\nhi\r\n"
     with pytest.raises(MailTooComplexError, match="deep"):
         parse_email(raw)
+
+
+def test_a_five_megabyte_subject_is_cut_before_parsing() -> None:
+    raw = b"From: ann@example.com\r\nSubject: " + b"word " * 1_000_000 + b"\r\n" + BODY
+    message = parse_email(raw).message
+    assert message.subject is not None and message.subject.startswith("word word")
+    full = message.metadata["full_subject"]
+    assert 2_000 < len(full) <= MAX_HEADER_FIELD_BYTES  # cut at the header field cap
+    assert message.text == "My parcel never arrived."
+
+
+def test_over_long_header_fields_are_cut_in_every_part_and_nothing_else_changes() -> None:
+    ordinary = many_parts(3)
+    assert bounded_mail(ordinary) == ordinary
+    folded = b"\r\n ".join([b"a@example.com,"] * 10_000)
+    raw = (
+        b"From: ann@example.com\r\nTo: " + folded + b"\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="p"\r\n\r\n'
+        b'--p\r\nContent-Type: text/plain; name="' + b"x" * 100_000 + b'"\r\n\r\nkept\r\n--p--\r\n'
+    )
+    bounded = bounded_mail(raw)
+    assert len(bounded) < MAX_HEADER_FIELD_BYTES * 2 + 1_000
+    assert b"MIME-Version: 1.0\r\n" in bounded  # the fields after the long one stay
+    assert b"\r\n\r\nkept\r\n--p--\r\n" in bounded  # bodies are never touched
+    assert parse_email(raw).message.text == "kept"
