@@ -11,8 +11,9 @@ Three shapes are accepted, each authenticated with `ESCALATOR_EMAIL_WEBHOOK_SECR
 
 Auto-replies and bounces are published tagged `auto_reply` (counted, answered 200) so they
 never open a case. Parsing and DKIM/DMARC run on `MailWorkers` threads, off the ingress's
-event loop, with the MIME caps (413 over them); SPF is `none` here (the provider received
-the mail, its connecting address is not in the raw MIME).
+event loop, with the MIME caps (413 over them). The SMTP envelope the provider saw is used
+where it is posted: Mailgun's `sender`, SendGrid's `envelope` (its `from`) and `sender_ip`
+(so SPF is evaluated for SendGrid; for the raw shape and Mailgun it is `none`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
+from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 from urllib.parse import parse_qsl
@@ -32,7 +35,12 @@ from connectors.channels._metrics import AUTO_REPLIES
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
 from connectors.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.channels.webhook import verify as verify_signed_body
-from connectors.email.auth import MailAuthenticator, from_domain_of, with_authentication
+from connectors.email.auth import (
+    Connection,
+    MailAuthenticator,
+    from_domain_of,
+    with_authentication,
+)
 from connectors.email.parse import EmailParseError, MailTooComplexError, ParsedEmail, parse_email
 from connectors.email.workers import MailBusyError, MailTimeoutError, MailWorkers
 
@@ -77,10 +85,38 @@ def _basic_auth_password(header: str | None) -> str | None:
     return decoded.partition(":")[2]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A posted mail and what the provider said of its SMTP envelope (None: nothing)."""
+
+    raw: bytes
+    connection: Connection | None = None
+
+
+def _sendgrid_connection(fields: dict[str, bytes]) -> Connection | None:
+    """SendGrid's `envelope` (JSON, its `from`) and `sender_ip`, when posted."""
+    try:
+        envelope = json.loads(fields.get("envelope", b"{}").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        envelope = {}
+    mail_from = envelope.get("from") if isinstance(envelope, dict) else None
+    ip = fields.get("sender_ip", b"").decode("ascii", "replace").strip()
+    if not isinstance(mail_from, str) and not ip:
+        return None
+    return Connection(ip=ip or None, mail_from=mail_from if isinstance(mail_from, str) else "")
+
+
 def authenticated_mail(
     request_headers: dict[str, str], body: bytes, secret: str, tolerance: int
 ) -> bytes:
     """The raw mail of a request, once its sender proved it knows the secret; 401 otherwise."""
+    return authenticated_delivery(request_headers, body, secret, tolerance).raw
+
+
+def authenticated_delivery(
+    request_headers: dict[str, str], body: bytes, secret: str, tolerance: int
+) -> Delivery:
+    """The posted mail and its envelope, once the sender proved it knows the secret."""
     content_type = request_headers.get("content-type", "").lower()
     if content_type.startswith("message/rfc822"):
         verify_signed_body(
@@ -90,7 +126,7 @@ def authenticated_mail(
             body,
             tolerance,
         )
-        return body
+        return Delivery(body)
     password = _basic_auth_password(request_headers.get("authorization"))
     fields = form_fields(content_type, body)
     if "body-mime" in fields:
@@ -102,12 +138,14 @@ def authenticated_mail(
             "Mailgun signature",
         )
         require_fresh(timestamp, "Mailgun timestamp", tolerance)
-        return fields["body-mime"]
+        sender = fields.get("sender")
+        connection = Connection(mail_from=sender.decode("utf-8", "replace")) if sender else None
+        return Delivery(fields["body-mime"], connection)
     if password is None or not hmac.compare_digest(password.encode(), secret.encode()):
         raise Rejection(401, "unauthorized", "sign the request or use the secret as Basic password")
     if "email" not in fields:
         raise Rejection(400, "malformed", "no raw mail: expected an `email` or `body-mime` field")
-    return fields["email"]
+    return Delivery(fields["email"], _sendgrid_connection(fields))
 
 
 def router(
@@ -122,16 +160,19 @@ def router(
     api = APIRouter()
     pool = workers or MailWorkers()
 
-    def process(raw: bytes) -> ParsedEmail:
-        parsed = parse_email(raw, source="webhook")
+    def process(delivery: Delivery) -> ParsedEmail:
+        raw, connection = delivery.raw, delivery.connection
+        mail_from = connection.mail_from if connection else None
+        parsed = parse_email(raw, source="webhook", envelope_sender=mail_from)
         if authenticator is None:
             return parsed
-        return with_authentication(parsed, authenticator.authenticate(raw, from_domain_of(parsed)))
+        auth = authenticator.authenticate(raw, from_domain_of(parsed), connection)
+        return with_authentication(parsed, auth)
 
     async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
-        raw = authenticated_mail(dict(request.headers), body, secret, tolerance_seconds)
+        delivery = authenticated_delivery(dict(request.headers), body, secret, tolerance_seconds)
         try:
-            parsed = await pool.run(lambda: process(raw))
+            parsed = await pool.run(lambda: process(delivery))
         except MailTooComplexError as exc:
             raise Rejection(413, "too_complex", str(exc)) from exc
         except (MailBusyError, MailTimeoutError) as exc:

@@ -330,3 +330,41 @@ async def test_imap_and_the_webhook_record_dkim_and_dmarc(
         assert received[genuine].customer.verified == ["email"]
     forged = received["imap-forged@x"]
     assert (forged.metadata["auth"]["dmarc"], forged.customer.verified) == ("fail", [])
+
+
+async def test_sendgrids_envelope_and_sender_ip_give_the_fallback_sender_and_spf(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    answers = FakeDns()
+    answers.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+    answers.add("example.com", "TXT", "v=spf1 ip4:192.0.2.0/24 -all")
+    create_topics(kafka_bootstrap, [topics.inbound])
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    config = ChannelConfig(email_webhook_secret="s", email_authenticator=MailAuthenticator(answers))
+    routers = channel_routers(config, MessageSink(publisher, topics.inbound), 1 << 20)
+    app = create_app(publisher, topics, 1 << 20, list(routers.values()))
+    basic = base64.b64encode(b"escalator:s").decode()
+    no_from = b"To: help@acme.test\r\nMessage-ID: <sg-nofrom@x>\r\n\r\nHelp\r\n"
+    posts = [
+        (no_from, {"from": "ann@example.com", "to": ["help@acme.test"]}, "203.0.113.5"),
+        (signed_mail("ann@example.com", "sg-spf@x"), {"from": "b@example.com"}, "192.0.2.10"),
+    ]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://i"
+    ) as http:
+        for raw, envelope, ip in posts:
+            answer = await http.post(
+                "/v1/channels/email/inbound",
+                data={"email": raw.decode(), "envelope": json.dumps(envelope), "sender_ip": ip},
+                headers={"authorization": f"Basic {basic}"},
+            )
+            assert answer.status_code == 200, answer.text
+    publisher.close()
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 2)}
+    fallback = received["sg-nofrom@x"]
+    assert (fallback.sender, fallback.metadata["sender_source"]) == ("ann@example.com", "mail_from")
+    assert fallback.metadata["auth"]["spf"] == "fail"  # 203.0.113.5 is not example.com's
+    assert fallback.customer.verified == []
+    aligned = received["sg-spf@x"]
+    assert (aligned.metadata["auth"]["spf"], aligned.metadata["auth"]["dmarc"]) == ("pass", "pass")
+    assert aligned.customer.verified == ["email"]
