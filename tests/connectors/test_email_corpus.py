@@ -4,6 +4,9 @@ shaped after real-world mail; every one must end as a message or as a clear refu
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from connectors.email._structure import MAX_HEADER_FIELD_BYTES, bounded_mail
@@ -216,3 +219,17 @@ def test_over_long_header_fields_are_cut_in_every_part_and_nothing_else_changes(
     assert b"MIME-Version: 1.0\r\n" in bounded  # the fields after the long one stay
     assert b"\r\n\r\nkept\r\n--p--\r\n" in bounded  # bodies are never touched
     assert parse_email(raw).message.text == "kept"
+
+
+CORPUS_DIR = Path(__file__).parent / "mime_corpus"
+
+
+def test_every_mail_of_a_public_mime_corpus_becomes_a_message() -> None:
+    files = sorted(CORPUS_DIR.glob("msg_*.txt"))
+    assert len(files) == 48
+    sources: Counter[str] = Counter()
+    for path in files:
+        message = parse_email(path.read_bytes(), envelope_sender="relay@example.net").message
+        InboundMessage.model_validate_json(message.model_dump_json())
+        sources[message.metadata["sender_source"]] += 1
+    assert sources == {"from": 39, "mail_from": 9}  # 9 have no usable From
