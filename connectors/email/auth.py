@@ -14,6 +14,7 @@ domain of the address the customer was taken from, that address counts as verifi
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -115,15 +116,19 @@ class MailAuthenticator:
     def __init__(self, dns_answers: MailDns, timeout_seconds: float = 10.0) -> None:
         self._dns = dns_answers
         self._timeout = timeout_seconds
+        """Budget for all DNS questions of one mail; past it every answer is `temperror`."""
 
     def authenticate(
         self, raw: bytes, from_domain: str | None, connection: Connection | None = None
     ) -> MailAuthentication:
         """Evaluate the mail; `from_domain` is the domain of its RFC 5322 From address."""
         connection = connection or Connection()
-        spf_result, spf_domain = self._spf(connection)
-        dkim_result, dkim_domains = self._dkim(raw)
-        dmarc_result, policy = self._dmarc(from_domain, spf_result, spf_domain, dkim_domains)
+        answers = _BudgetedDns(self._dns, time.monotonic() + self._timeout)
+        spf_result, spf_domain = self._spf(answers, connection)
+        dkim_result, dkim_domains = self._dkim(answers, raw)
+        dmarc_result, policy = self._dmarc(
+            answers, from_domain, spf_result, spf_domain, dkim_domains
+        )
         return MailAuthentication(
             spf=spf_result,
             dkim=dkim_result,
@@ -134,13 +139,13 @@ class MailAuthenticator:
             dmarc_policy=policy,
         )
 
-    def _spf(self, connection: Connection) -> tuple[str, str | None]:
+    def _spf(self, answers: MailDns, connection: Connection) -> tuple[str, str | None]:
         if not connection.ip:
             return "none", None
         mail_from = (connection.mail_from or "").strip("<>")
         helo = connection.helo or ""
         query = _SpfQuery(
-            self._dns, connection.ip, mail_from, helo, self._timeout, querytime=self._timeout
+            answers, connection.ip, mail_from, helo, self._timeout, querytime=self._timeout
         )
         try:
             result, _code, _explanation = query.check()
@@ -149,7 +154,7 @@ class MailAuthenticator:
             return "permerror", query.o
         return str(result), query.o
 
-    def _dkim(self, raw: bytes) -> tuple[str, list[str]]:
+    def _dkim(self, answers: MailDns, raw: bytes) -> tuple[str, list[str]]:
         try:
             verifier = dkim.DKIM(raw, timeout=self._timeout)
         except Exception:  # dkimpy raises on messages it cannot split into headers
@@ -160,7 +165,7 @@ class MailAuthenticator:
         outcomes: list[str] = []
         passed: list[str] = []
         for index in range(min(len(signatures), MAX_DKIM_SIGNATURES)):
-            txt = _DkimTxt(self._dns)
+            txt = _DkimTxt(answers)
             try:
                 ok = verifier.verify(idx=index, dnsfunc=txt)
             except Exception:  # DKIMException and friends: a broken signature fails
@@ -180,6 +185,7 @@ class MailAuthenticator:
 
     def _dmarc(
         self,
+        answers: MailDns,
         from_domain: str | None,
         spf_result: str,
         spf_domain: str | None,
@@ -188,7 +194,7 @@ class MailAuthenticator:
         if not from_domain:
             return "none", None
         try:
-            found = self._dmarc_record(from_domain)
+            found = _dmarc_record(answers, from_domain)
         except DnsTemporaryError:
             return "temperror", None
         if found is None:
@@ -208,16 +214,17 @@ class MailAuthenticator:
         disposition = policy.sp if org_domain and policy.sp.value else policy.p
         return str(outcome.result.value), disposition.value
 
-    def _dmarc_record(self, from_domain: str) -> tuple[str, str | None] | None:
-        """RFC 7489 policy discovery: the From domain's record, else its organisational one."""
-        record = _one_dmarc_record(self._dns.query(f"_dmarc.{from_domain}", "TXT"))
-        if record is not None:
-            return record, None
-        org_domain = organisational_domain(from_domain)
-        if org_domain == from_domain:
-            return None
-        record = _one_dmarc_record(self._dns.query(f"_dmarc.{org_domain}", "TXT"))
-        return (record, org_domain) if record is not None else None
+
+def _dmarc_record(answers: MailDns, from_domain: str) -> tuple[str, str | None] | None:
+    """RFC 7489 policy discovery: the From domain's record, else its organisational one."""
+    record = _one_dmarc_record(answers.query(f"_dmarc.{from_domain}", "TXT"))
+    if record is not None:
+        return record, None
+    org_domain = organisational_domain(from_domain)
+    if org_domain == from_domain:
+        return None
+    record = _one_dmarc_record(answers.query(f"_dmarc.{org_domain}", "TXT"))
+    return (record, org_domain) if record is not None else None
 
 
 def _one_dmarc_record(records: list[str]) -> str | None:
@@ -319,6 +326,20 @@ class _SpfQuery(spf.query):  # type: ignore[misc]
             if self.void_lookups > spf.MAX_VOID_LOOKUPS:
                 raise spf.PermError(f"Void lookup limit of {spf.MAX_VOID_LOOKUPS} exceeded")
         return result
+
+
+class _BudgetedDns:
+    """`MailDns` that stops asking once the mail's time budget is spent (then `temperror`)."""
+
+    def __init__(self, answers: MailDns, deadline: float) -> None:
+        self._answers = answers
+        self._deadline = deadline
+
+    def query(self, name: str, rdtype: str) -> list[str]:
+        """Ask, unless the budget is spent."""
+        if time.monotonic() >= self._deadline:
+            raise DnsTemporaryError(f"{rdtype} {name}: the mail's DNS time budget is spent")
+        return self._answers.query(name, rdtype)
 
 
 class _DkimTxt:

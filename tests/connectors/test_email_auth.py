@@ -131,3 +131,17 @@ def test_relaxed_alignment_takes_a_sibling_of_the_same_organisation(
     raw = key.sign(mail("news@news.example.com"), "mail.example.com")
     result = evaluate(raw, answers)  # the record is found at the organisational domain
     assert (result["dkim"], result["dmarc"], result["verified"]) == ("pass", "pass", ["email"])
+
+
+def test_past_the_dns_time_budget_nothing_is_asked_and_nothing_passes(
+    key: DkimKey, answers: FakeDns
+) -> None:
+    raw = key.sign(mail("ann@example.com"), "example.com")
+    parsed = parse_email(raw)
+    spent = MailAuthenticator(answers, timeout_seconds=0)  # the budget is spent at once
+    auth = spent.authenticate(
+        raw, from_domain_of(parsed), Connection(ip="192.0.2.10", mail_from="a@example.com")
+    )
+    assert (auth.spf, auth.dkim, auth.dmarc) == ("temperror", "temperror", "temperror")
+    assert answers.asked == []
+    assert with_authentication(parsed, auth).message.customer.verified == []
