@@ -48,6 +48,7 @@ _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _SENDER_HEADERS = (("From", "from"), ("Reply-To", "reply_to"), ("Sender", "sender"))
 _MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward-path
+_MAX_ID_LENGTH = 1_024  # the contract's bound on external_id, thread_ref, in_reply_to
 
 
 class EmailParseError(ValueError):
@@ -87,9 +88,11 @@ def parse_email(
         raise EmailParseError("not a mail message")
     name, address, sender_source = customer_address(mail, envelope_sender)
     full_body = _body_text(mail)
-    message_id = _first_id(_header(mail, "Message-ID"))
-    references = _MESSAGE_ID.findall(_header(mail, "References"))
-    in_reply_to = _first_id(_header(mail, "In-Reply-To"))
+    message_id = _bounded_id(_first_id(_clean(_header(mail, "Message-ID"))))
+    references = [
+        _bounded_id(ref) or ref for ref in _MESSAGE_ID.findall(_clean(_header(mail, "References")))
+    ]
+    in_reply_to = _bounded_id(_first_id(_clean(_header(mail, "In-Reply-To"))))
     thread_root = references[0] if references else (in_reply_to or message_id)
     auto_reason = auto_reply_reason(mail)
     if address is None and auto_reason is None:
@@ -224,6 +227,13 @@ def _header(mail: EmailMessage, name: str) -> str:
     except (ValueError, IndexError, TypeError):  # malformed structured headers
         return ""
     return "" if value is None else str(value)
+
+
+def _bounded_id(value: str | None) -> str | None:
+    """A message id the contract can hold: one too long becomes its stable hash."""
+    if value is None or len(value) <= _MAX_ID_LENGTH:
+        return value
+    return f"sha256:{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 def _first_id(value: str) -> str | None:

@@ -131,6 +131,15 @@ def test_the_customer_address_falls_back_from_from_to_the_envelope(
     InboundMessage.model_validate_json(message.model_dump_json())  # publishable as is
 
 
+def test_an_over_long_message_id_becomes_a_stable_hash_not_a_refusal() -> None:
+    raw = b"From: ann@example.com\r\nMessage-ID: <" + b"i" * 5_000 + b"@x>\r\n" + BODY
+    first, again = parse_email(raw).message, parse_email(raw + b"more\r\n").message
+    assert first.external_id.startswith("sha256:")
+    assert first.external_id == again.external_id  # the same Message-ID, the same message
+    reply = b"From: bob@example.com\r\nIn-Reply-To: <" + b"i" * 5_000 + b"@x>\r\n" + BODY
+    assert parse_email(reply).message.thread_ref == first.thread_ref == first.external_id
+
+
 def test_null_envelope_sender_and_no_address_is_published_as_an_automatic_mail() -> None:
     parsed = parse_email(b"Subject: Undeliverable\r\n" + BODY, envelope_sender="")
     assert parsed.is_auto_reply  # it can never be answered: a note at most, never a case
