@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.email._structure import MAX_HEADER_FIELD_BYTES, bounded_mail
 from connectors.email.parse import (
@@ -242,3 +244,68 @@ def test_every_mail_of_a_public_mime_corpus_becomes_a_message() -> None:
         InboundMessage.model_validate_json(message.model_dump_json())
         sources[message.metadata["sender_source"]] += 1
     assert sources == {"from": 39, "mail_from": 9}  # 9 have no usable From
+
+
+_NAMES = st.sampled_from(
+    [
+        b"From",
+        b"Reply-To",
+        b"Sender",
+        b"To",
+        b"Cc",
+        b"Subject",
+        b"Message-ID",
+        b"References",
+        b"In-Reply-To",
+        b"Date",
+        b"Content-Type",
+        b"Content-Transfer-Encoding",
+        b"Content-Disposition",
+        b"MIME-Version",
+        b"Return-Path",
+        b"Auto-Submitted",
+        b"Precedence",
+    ]
+)
+_VALUES = st.one_of(
+    st.binary(max_size=80),
+    st.sampled_from(
+        [
+            b"=?utf-8?b?////?=",
+            b'multipart/mixed; boundary="b"',
+            b"text/html; charset=utf-7",
+            b"<a@b>",
+            b"a@b, c@d",
+            b"undisclosed:;",
+            b"base64",
+            b"quoted-printable",
+            b"attachment; filename*=utf-8''%ff%fe",
+            b"\x00\xff",
+            b"=?iso-2022-jp?b?GyRC?=",
+            b"Mon, 99 Foo 2026 99:99:99 +9999",
+        ]
+    ),
+)
+_HEADER = st.tuples(_NAMES, _VALUES).map(lambda t: t[0] + b": " + t[1] + b"\r\n")
+_BODY = st.one_of(
+    st.binary(max_size=300),
+    st.just(b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n"),
+    st.just(b"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\nhi\r\n--b--\r\n"),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(_HEADER, max_size=12),
+    _BODY,
+    st.one_of(st.none(), st.just(""), st.just("ann@example.com")),
+)
+def test_any_mix_of_awkward_headers_and_bodies_becomes_a_message_or_a_clear_refusal(
+    headers: list[bytes], body: bytes, envelope: str | None
+) -> None:
+    raw = b"".join(headers) + b"\r\n" + body
+    try:
+        m = parse_email(raw, envelope_sender=envelope).message
+    except MailTooComplexError:
+        return
+    InboundMessage.model_validate_json(m.model_dump_json())
