@@ -30,7 +30,7 @@ class MailWorkers:
     """Runs blocking functions on at most `threads` threads, `max_in_flight` at a time."""
 
     def __init__(
-        self, threads: int = 2, max_in_flight: int = 8, timeout_seconds: float = 60.0
+        self, threads: int = 2, max_in_flight: int = 32, timeout_seconds: float = 60.0
     ) -> None:
         if threads < 1 or max_in_flight < threads:
             raise ValueError("need at least one thread and max_in_flight >= threads")
