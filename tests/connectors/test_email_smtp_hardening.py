@@ -62,10 +62,14 @@ def test_mail_without_from_takes_the_envelope_sender_and_says_so(
     long_subject = mail("long@example.com").replace(
         b"Parcel missing", subject.replace(" ", "\r\n ", 599).encode()
     )
+    bounce = b"Subject: Undeliverable\r\nMessage-ID: <bounce@x>\r\n\r\nGone.\r\n"
     with smtplib.SMTP(*server.address, timeout=30) as client:
         client.sendmail("ann@example.com", ["help@acme.test"], no_from)
         client.sendmail("ann@example.com", ["help@acme.test"], long_subject)
-    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 2)}
+        client.sendmail("", ["help@acme.test"], bounce)  # MAIL FROM:<> and no address at all
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 3)}
+    assert received["bounce@x"].metadata["sender_source"] == "none"
+    assert received["bounce@x"].metadata["tags"] == ["auto_reply"]
     message = received["nofrom@x"]
     assert message.sender == "ann@example.com"
     assert message.metadata["sender_source"] == "mail_from"
