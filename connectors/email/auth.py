@@ -52,10 +52,13 @@ class MailDns(Protocol):
 class ResolverDns:
     """`MailDns` over dnspython: the system's resolvers, or `nameservers` if given."""
 
-    def __init__(self, nameservers: list[str] | None = None, timeout_seconds: float = 5.0):
+    def __init__(
+        self, nameservers: list[str] | None = None, timeout_seconds: float = 5.0, port: int = 53
+    ):
         self._resolver = dns.resolver.Resolver(configure=not nameservers)
         if nameservers:
             self._resolver.nameservers = nameservers
+        self._resolver.port = port
         self._resolver.lifetime = timeout_seconds
 
     def query(self, name: str, rdtype: str) -> list[str]:
