@@ -101,8 +101,8 @@ def parse_email(
         "source": source,
         "sender_source": sender_source,
         "full_body": full_body[:MAX_TEXT_LENGTH],
-        "to": [addr for _name, addr in getaddresses([_header(mail, "To")]) if addr],
-        "cc": [addr for _name, addr in getaddresses([_header(mail, "Cc")]) if addr],
+        "to": [addr for _name, addr in getaddresses([_clean(_header(mail, "To"))]) if addr],
+        "cc": [addr for _name, addr in getaddresses([_clean(_header(mail, "Cc"))]) if addr],
     }
     if message_id:
         metadata["message_id"] = message_id
@@ -287,7 +287,7 @@ def _attachments(mail: EmailMessage) -> list[Attachment]:
         payload = part.get_payload(decode=True)
         found.append(
             Attachment(
-                filename=filename or "(unnamed)",
+                filename=_clean(filename) if filename else "(unnamed)",
                 content_type=part.get_content_type(),
                 size=len(payload) if isinstance(payload, bytes) else None,
             )
