@@ -49,6 +49,10 @@ _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _SENDER_HEADERS = (("From", "from"), ("Reply-To", "reply_to"), ("Sender", "sender"))
 _MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward-path
 _MAX_ID_LENGTH = 1_024  # the contract's bound on external_id, thread_ref, in_reply_to
+_MAX_FULL_BODY_BYTES = 262_144  # with `text` and the headers, a message stays under 1 MB
+_MAX_LISTED_ADDRESSES = 1_000  # To and Cc entries kept in metadata
+_MAX_ATTRIBUTE_LENGTH = 1_024  # a name or an attachment's file name
+_MAX_CONTENT_TYPE_LENGTH = 255
 
 
 class EmailParseError(ValueError):
@@ -100,9 +104,9 @@ def parse_email(
     metadata: dict[str, Any] = {
         "source": source,
         "sender_source": sender_source,
-        "full_body": full_body[:MAX_TEXT_LENGTH],
-        "to": [addr for _name, addr in getaddresses([_clean(_header(mail, "To"))]) if addr],
-        "cc": [addr for _name, addr in getaddresses([_clean(_header(mail, "Cc"))]) if addr],
+        "full_body": _cut_utf8(full_body[:MAX_TEXT_LENGTH], _MAX_FULL_BODY_BYTES),
+        "to": _listed(mail, "To"),
+        "cc": _listed(mail, "Cc"),
     }
     if message_id:
         metadata["message_id"] = message_id
@@ -130,7 +134,9 @@ def parse_email(
         subject=subject,
         thread_ref=thread_root[:1024] if thread_root else None,
         in_reply_to=in_reply_to[:1024] if in_reply_to else None,
-        customer=CustomerAttributes(email=address, name=name or None),
+        customer=CustomerAttributes(
+            email=address, name=(name or "")[:_MAX_ATTRIBUTE_LENGTH] or None
+        ),
         attachments=_attachments(mail),
         metadata=metadata,
     )
@@ -170,6 +176,20 @@ def _addresses(mail: EmailMessage, header: str) -> list[tuple[str | None, str]]:
         if _usable(address):
             found.append((name or None, address.lower()))
     return found
+
+
+def _listed(mail: EmailMessage, header: str) -> list[str]:
+    """The addresses of a recipient header, as many as metadata keeps."""
+    found = getaddresses([_clean(_header(mail, header))])
+    return [address for _name, address in found if address][:_MAX_LISTED_ADDRESSES]
+
+
+def _cut_utf8(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8, never inside a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", "ignore")
 
 
 def _usable(address: str) -> bool:
@@ -287,8 +307,8 @@ def _attachments(mail: EmailMessage) -> list[Attachment]:
         payload = part.get_payload(decode=True)
         found.append(
             Attachment(
-                filename=_clean(filename) if filename else "(unnamed)",
-                content_type=part.get_content_type(),
+                filename=_clean(filename)[:_MAX_ATTRIBUTE_LENGTH] if filename else "(unnamed)",
+                content_type=part.get_content_type()[:_MAX_CONTENT_TYPE_LENGTH],
                 size=len(payload) if isinstance(payload, bytes) else None,
             )
         )

@@ -309,3 +309,16 @@ def test_any_mix_of_awkward_headers_and_bodies_becomes_a_message_or_a_clear_refu
     except MailTooComplexError:
         return
     InboundMessage.model_validate_json(m.model_dump_json())
+
+
+def test_a_huge_mail_still_fits_one_kafka_record() -> None:
+    recipients = b",\r\n ".join(b"r%d@example.com" % n for n in range(1_500))
+    body = ("\U0001f4e6" * 100_000).encode()  # 100,000 four-byte characters
+    raw = (
+        b"From: ann@example.com\r\nTo: " + recipients + b"\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body
+    )
+    message = parse_email(raw).message
+    assert len(message.model_dump_json().encode()) < 983_040  # under the broker's 1 MB
+    assert len(message.metadata["to"]) <= 1_000
+    assert message.metadata["full_body"].startswith("\U0001f4e6")
