@@ -226,7 +226,7 @@ class ChannelSettings(BaseSettings):
     smtp_port: int = 2525
     smtp_max_message_bytes: int = Field(default=26_214_400, ge=1024)
     smtp_max_recipients: int = Field(
-        default=100, ge=1, description="RCPT TO per mail; past it the answer is 452."
+        default=100, ge=1, le=1_000, description="RCPT TO per mail; past it the answer is 452."
     )
     smtp_tls_cert: Path | None = Field(
         default=None,
