@@ -142,6 +142,11 @@ class Settings(BaseSettings):
         description="Comma-separated channels whose customer.verified (email, phone) is "
         "believed and links handles to one customer; only list channels your own systems sign.",
     )
+    mail_links_require_dmarc: bool = Field(
+        default=True,
+        description="Mail follows and makes identity links only when DMARC passed for its "
+        "From domain (customer.verified set by Escalator's mail connectors); false: any mail.",
+    )
     thread_window: timedelta = Field(
         default=timedelta(days=7),
         description="A customer's open case takes their next message if its last message is "
@@ -243,6 +248,28 @@ class ChannelSettings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     smtp_max_message_bytes: int = Field(default=26_214_400, ge=1024)
+    smtp_max_recipients: int = Field(
+        default=100, ge=1, le=1_000, description="RCPT TO per mail; past it the answer is 452."
+    )
+    smtp_tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate chain for STARTTLS (with ESCALATOR_SMTP_TLS_KEY).",
+    )
+    smtp_tls_key: Path | None = Field(default=None, description="PEM private key for STARTTLS.")
+    smtp_require_tls: bool = Field(
+        default=False, description="Refuse MAIL before STARTTLS (530); needs the certificate."
+    )
+    mail_auth: bool = Field(
+        default=True, description="Evaluate SPF, DKIM and DMARC on inbound mail (metadata.auth)."
+    )
+    mail_dns_servers: str = Field(
+        default="",
+        description="Comma-separated DNS servers for mail authentication; "
+        "empty: the system's resolvers.",
+    )
+    mail_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Time bound on parsing and authenticating one mail."
+    )
     imap_host: str | None = None
     imap_port: int = 993
     imap_ssl: bool = True
@@ -258,6 +285,10 @@ class ChannelSettings(BaseSettings):
             raise ValueError("ESCALATOR_TWILIO_AUTH_TOKEN needs ESCALATOR_PUBLIC_URL")
         if bool(self.meta_app_secret) != bool(self.meta_verify_token):
             raise ValueError("set both ESCALATOR_META_APP_SECRET and ESCALATOR_META_VERIFY_TOKEN")
+        if bool(self.smtp_tls_cert) != bool(self.smtp_tls_key):
+            raise ValueError("set both ESCALATOR_SMTP_TLS_CERT and ESCALATOR_SMTP_TLS_KEY")
+        if self.smtp_require_tls and not self.smtp_tls_cert:
+            raise ValueError("ESCALATOR_SMTP_REQUIRE_TLS needs ESCALATOR_SMTP_TLS_CERT and _KEY")
         return self
 
     @property

@@ -14,8 +14,10 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from connectors.channels import ChannelConfig, MessageSink, ReplayCache, channel_routers
+from connectors.email.auth import MailAuthenticator, ResolverDns
 from connectors.email.imap import ImapConfig, ImapPoller
-from connectors.email.smtp import SmtpConnector
+from connectors.email.smtp import SmtpConnector, server_tls_context
+from connectors.email.workers import MailWorkers
 from connectors.http_ingress import create_app
 from connectors.ingress_auth import IngressAuth
 from connectors.outbound.notify import Notifier, NotifyConfig
@@ -122,6 +124,7 @@ def _identity_directory(settings: Settings, kafka: KafkaSettings) -> IdentityDir
         settings.phone_region,
         worker=settings.worker_id,
         verified_channels=settings.verified_channel_set,
+        mail_links_require_dmarc=settings.mail_links_require_dmarc,
     )
     watcher = IdentityWatcher(kafka.librdkafka(), kafka.topics.identity, directory)
     loaded = watcher.load_current()
@@ -251,6 +254,7 @@ def channel_config(channels: ChannelSettings) -> ChannelConfig:
         webhook_secret=_secret(channels.webhook_secret),
         email_webhook_secret=_secret(channels.email_webhook_secret),
         tolerance_seconds=channels.webhook_tolerance_seconds,
+        email_authenticator=mail_authenticator(channels) if channels.email_webhook_secret else None,
     )
 
 
@@ -269,8 +273,28 @@ def build_smtp_connector(
         host=channels.smtp_host,
         port=port or channels.smtp_port,
         max_message_bytes=channels.smtp_max_message_bytes,
+        max_recipients=channels.smtp_max_recipients,
+        tls_context=_smtp_tls_context(channels),
+        require_tls=channels.smtp_require_tls,
+        workers=MailWorkers(timeout_seconds=channels.mail_timeout_seconds),
+        authenticator=mail_authenticator(channels),
     )
     return connector, publisher
+
+
+def _smtp_tls_context(channels: ChannelSettings) -> ssl.SSLContext | None:
+    """The STARTTLS context from ESCALATOR_SMTP_TLS_CERT/_KEY, or None without them."""
+    if channels.smtp_tls_cert is None or channels.smtp_tls_key is None:
+        return None
+    return server_tls_context(str(channels.smtp_tls_cert), str(channels.smtp_tls_key))
+
+
+def mail_authenticator(channels: ChannelSettings) -> MailAuthenticator | None:
+    """SPF/DKIM/DMARC over DNS (ESCALATOR_MAIL_DNS_SERVERS or the system's), unless turned off."""
+    if not channels.mail_auth:
+        return None
+    servers = [s.strip() for s in channels.mail_dns_servers.split(",") if s.strip()]
+    return MailAuthenticator(ResolverDns(servers or None))
 
 
 def build_imap_poller(
@@ -291,7 +315,15 @@ def build_imap_poller(
         folder=channels.imap_folder,
         poll_seconds=channels.imap_poll_seconds,
     )
-    return ImapPoller(config, MessageSink(publisher, kafka.topics.inbound)), publisher
+    poller = ImapPoller(
+        config,
+        MessageSink(publisher, kafka.topics.inbound),
+        authenticator=mail_authenticator(channels),
+        workers=MailWorkers(
+            threads=1, max_in_flight=1, timeout_seconds=channels.mail_timeout_seconds
+        ),
+    )
+    return poller, publisher
 
 
 def build_delivery_service(

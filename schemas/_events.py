@@ -77,6 +77,10 @@ class MessageAppendedPayload(Contract):
     identity_evidence: str | None = Field(
         default=None, description="Why the sender is this customer (handle, verified link, merge)."
     )
+    auth: dict[str, Any] | None = Field(
+        default=None,
+        description="Mail: what SPF, DKIM and DMARC said (the message's `metadata.auth`).",
+    )
 
 
 class CaseRoutedPayload(Contract):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from rules import CompiledRuleSet, Decision, clocks
 from schemas import (
@@ -318,6 +319,18 @@ def _opened_event(state: CaseState, threaded: ThreadedMessage) -> CaseEvent:
     )
 
 
+_MAIL_AUTH_FIELDS = ("spf", "dkim", "dmarc", "from_domain")
+
+
+def mail_auth(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The SPF/DKIM/DMARC words of a mail's `metadata.auth`, for the case's event log."""
+    auth = metadata.get("auth")
+    if not isinstance(auth, dict):
+        return None
+    kept = {k: auth[k][:255] for k in _MAIL_AUTH_FIELDS if isinstance(auth.get(k), str)}
+    return kept or None
+
+
 def _appended_event(
     state: CaseState, threaded: ThreadedMessage, case_message: CaseMessage
 ) -> CaseEvent:
@@ -336,6 +349,7 @@ def _appended_event(
             message=case_message,
             evidence=threaded.evidence,
             identity_evidence=threaded.identity_evidence,
+            auth=mail_auth(threaded.message.metadata),
         ).model_dump(mode="json"),
     )
 

@@ -7,6 +7,12 @@ linked to one customer only on that strong evidence, or by an operator's merge; 
 a name or a guess. A link, once made, is never moved automatically: a conflicting verified
 attribute is recorded as evidence and left for an operator (`escalator customers merge`).
 
+Mail is judged by its authentication: a mail's sender handle follows (and makes) links only
+when Escalator's mail connector verified the address (`customer.verified` lists `email`,
+set only when DMARC passed for its From domain), unless `mail_links_require_dmarc` is off.
+Any other mail stays with its handle's own customer, so a spoofed `From` cannot reach the
+cases of a customer whose address was linked.
+
 The decisions live on the compacted `customers.identity` topic (see `schemas.IdentityRecord`);
 every worker holds the whole directory in memory and follows the topic.
 """
@@ -100,6 +106,17 @@ def verified_handles(
     return handles
 
 
+def mail_address_verified(message: InboundMessage) -> bool:
+    """Whether a mail's sender address was verified (DMARC passed for its From domain)."""
+    customer = message.customer
+    verified = {item.strip().lower() for item in customer.verified}
+    return (
+        "email" in verified
+        and customer.email is not None
+        and normalise_email(customer.email) == normalise_email(message.sender)
+    )
+
+
 def implicit_customer(handle: str) -> str:
     """The customer id a handle has before anything links it (stable, derived from it)."""
     kind, _, value = handle.partition(":")
@@ -123,10 +140,12 @@ class IdentityDirectory:
         default_region: str | None = None,
         worker: str = "escalator-worker",
         verified_channels: frozenset[str] = DEFAULT_VERIFIED_CHANNELS,
+        mail_links_require_dmarc: bool = True,
     ):
         self.default_region = default_region
         self.worker = worker
         self.verified_channels = verified_channels
+        self.mail_links_require_dmarc = mail_links_require_dmarc
         self.links: dict[str, tuple[str, str]] = {}
         self.merges: dict[str, tuple[str, str]] = {}
 
@@ -162,6 +181,15 @@ class IdentityDirectory:
         region = self.default_region
         own = channel_handle(message, region)
         verified = verified_handles(message, region, self.verified_channels)
+        if (
+            self.mail_links_require_dmarc
+            and message.channel == "email"
+            and not message.customer.id
+            and not mail_address_verified(message)
+        ):
+            final, merges = self.merged(implicit_customer(own))
+            evidence = f"handle {own} (mail not authenticated by DMARC: its links are not followed)"
+            return Resolution(customer_id=final, evidence="; ".join([evidence, *merges]))
         handles = [*verified, *(h for h in [own] if h not in verified)]
         base, evidence = self._base(message, handles, own)
         records: list[IdentityRecord] = []

@@ -108,6 +108,7 @@ def escalator_stack(
         "ESCALATOR_DATA_DIR": str(workdir),
         "ESCALATOR_DATABASE_URL": f"sqlite:///{workdir / 'escalator.db'}",
         "ESCALATOR_LOG_LEVEL": "INFO",
+        "ESCALATOR_MAIL_AUTH": "false",  # no DNS from tests; mail auth is tested on fake answers
         **extra_env,
     }
     stack = Stack(env=env, workdir=workdir)

@@ -16,6 +16,7 @@ from connectors.channels._http import MessageSink
 from connectors.channels._replay import ReplayCache
 from connectors.channels._signing import DEFAULT_TOLERANCE_SECONDS
 from connectors.email import webhook as email_webhook
+from connectors.email.auth import MailAuthenticator
 
 __all__ = ["ChannelConfig", "MessageSink", "ReplayCache", "channel_routers"]
 
@@ -35,6 +36,8 @@ class ChannelConfig:
     webhook_secret: str | None = None
     email_webhook_secret: str | None = None
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
+    email_authenticator: MailAuthenticator | None = None
+    """SPF/DKIM/DMARC for the inbound-parse webhook's mail (None: not evaluated)."""
 
 
 def channel_routers(
@@ -64,6 +67,10 @@ def channel_routers(
         )
     if config.email_webhook_secret:
         routers["email"] = email_webhook.router(
-            config.email_webhook_secret, config.tolerance_seconds, sink, max_body_bytes
+            config.email_webhook_secret,
+            config.tolerance_seconds,
+            sink,
+            max_body_bytes,
+            authenticator=config.email_authenticator,
         )
     return routers

@@ -4,12 +4,17 @@ Unseen mail is fetched with `BODY.PEEK[]` (which does not set `\\Seen`), publish
 flagged `\\Seen` only after Kafka acknowledged it; if Kafka does not, the mail stays unseen
 and is tried again at the next poll. Auto-replies and bounces are published tagged
 `auto_reply` (they never open a case).
+
+Parsing and DKIM/DMARC run on a worker thread with the MIME caps and a time bound. SPF needs
+the sending server's address, which a mailbox does not give reliably: it is `none` here, so
+DMARC can pass only on an aligned DKIM signature.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -19,7 +24,9 @@ from imapclient.exceptions import IMAPClientError  # type: ignore[import-untyped
 
 from connectors.channels._http import MessageSink
 from connectors.channels._metrics import AUTO_REPLIES, CHANNEL_REQUESTS, CONNECTOR_ERRORS
-from connectors.email.parse import EmailParseError, parse_email
+from connectors.email.auth import MailAuthenticator, from_domain_of, with_authentication
+from connectors.email.parse import EmailParseError, ParsedEmail, parse_email
+from connectors.email.workers import MailBusyError, MailTimeoutError, MailWorkers
 from connectors.publisher import PublishError
 
 log = logging.getLogger(__name__)
@@ -58,9 +65,25 @@ class PollResult:
 class ImapPoller:
     """Polls one folder; each poll runs the blocking IMAP calls on a worker thread."""
 
-    def __init__(self, config: ImapConfig, sink: MessageSink) -> None:
+    def __init__(
+        self,
+        config: ImapConfig,
+        sink: MessageSink,
+        authenticator: MailAuthenticator | None = None,
+        workers: MailWorkers | None = None,
+    ) -> None:
         self._config = config
         self._sink = sink
+        self._authenticator = authenticator
+        self._workers = workers or MailWorkers(threads=1, max_in_flight=1)
+
+    def process(self, raw: bytes) -> ParsedEmail:
+        """Parse a mail and, with an authenticator, evaluate DKIM and DMARC (blocking)."""
+        parsed = parse_email(raw, source="imap")
+        if self._authenticator is None:
+            return parsed
+        auth = self._authenticator.authenticate(raw, from_domain_of(parsed))
+        return with_authentication(parsed, auth)
 
     def _connect(self) -> IMAPClient:
         config = self._config
@@ -94,7 +117,12 @@ class ImapPoller:
                 if not isinstance(raw, bytes):
                     continue
                 try:
-                    parsed = parse_email(raw, source="imap")
+                    parsed = await self._workers.run(functools.partial(self.process, raw))
+                except (MailTimeoutError, MailBusyError) as exc:
+                    log.warning("imap: mail uid %s not processed in time, next poll: %s", uid, exc)
+                    CONNECTOR_ERRORS.labels("imap", "timeout").inc()
+                    result.left_unseen += 1
+                    continue
                 except (EmailParseError, ValueError) as exc:
                     # left unseen for a person to look at; it would fail the same way again
                     log.warning("imap: mail uid %s cannot be parsed: %s", uid, exc)

@@ -4,6 +4,12 @@ Handles multipart and HTML-only mail, any charset, quoted-reply and signature st
 (the full body is kept in `metadata.full_body`), threading headers (`thread_ref` is the
 root of `References`), attachment metadata, and recognises auto-replies and bounces so
 they are tagged (`metadata.auto_reply`, `metadata.tags`) and never open a case.
+
+The customer's address is taken from `From`, else `Reply-To`, else `Sender`, else the SMTP
+envelope's `MAIL FROM` (or, for mail read from a mailbox, its `Return-Path`); which one is
+recorded in `metadata.sender_source`. A subject longer than the contract allows is cut,
+the whole one kept in `metadata.full_subject`. The MIME structure is capped (parts, depth)
+and each header field cut to 32 KiB before parsing; see `connectors.email._structure`.
 """
 
 from __future__ import annotations
@@ -15,15 +21,38 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
+from connectors.email._structure import (
+    MAX_MIME_DEPTH,
+    MAX_MIME_PARTS,
+    MailTooComplexError,
+    bounded_mail,
+)
 from connectors.email._text import html_to_text, strip_reply
 from schemas import Attachment, CustomerAttributes, InboundMessage
 from schemas._inbound import MAX_TEXT_LENGTH
 
+__all__ = [
+    "MAX_MIME_DEPTH",
+    "MAX_MIME_PARTS",
+    "EmailParseError",
+    "MailTooComplexError",
+    "ParsedEmail",
+    "auto_reply_reason",
+    "parse_email",
+]
+
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_SENDER_HEADERS = (("From", "from"), ("Reply-To", "reply_to"), ("Sender", "sender"))
+_MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward-path
+_MAX_ID_LENGTH = 1_024  # the contract's bound on external_id, thread_ref, in_reply_to
+_MAX_FULL_BODY_BYTES = 262_144  # with `text` and the headers, a message stays under 1 MB
+_MAX_LISTED_ADDRESSES = 1_000  # To and Cc entries kept in metadata
+_MAX_ATTRIBUTE_LENGTH = 1_024  # a name or an attachment's file name
+_MAX_CONTENT_TYPE_LENGTH = 255
 
 
 class EmailParseError(ValueError):
@@ -44,30 +73,40 @@ class ParsedEmail:
 
 
 def parse_email(
-    raw: bytes, envelope_recipients: list[str] | None = None, source: str = "smtp"
+    raw: bytes,
+    envelope_recipients: list[str] | None = None,
+    source: str = "smtp",
+    envelope_sender: str | None = None,
+    max_parts: int = MAX_MIME_PARTS,
+    max_depth: int = MAX_MIME_DEPTH,
 ) -> ParsedEmail:
     """Parse raw mail bytes into an `InboundMessage` on channel `email`.
 
-    `envelope_recipients` (the SMTP RCPT TO addresses) and `source` (smtp, imap, webhook)
-    are recorded in metadata. Raises EmailParseError when the mail has no sender.
+    `envelope_recipients` and `envelope_sender` (the SMTP RCPT TO and MAIL FROM; None when
+    the mail did not come over SMTP) and `source` (smtp, imap, webhook) are recorded in
+    metadata. Raises MailTooComplexError (an EmailParseError) over the MIME caps. A mail
+    with no address anywhere is still a message, tagged automatic: it cannot be answered.
     """
-    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    mail = BytesParser(policy=policy.default).parsebytes(bounded_mail(raw, max_parts, max_depth))
     if not isinstance(mail, EmailMessage):  # policy.default always gives EmailMessage
         raise EmailParseError("not a mail message")
-    name, address = parseaddr(_header(mail, "From"))
-    if "@" not in address:
-        raise EmailParseError("the mail has no From address")
+    name, address, sender_source = customer_address(mail, envelope_sender)
     full_body = _body_text(mail)
-    message_id = _first_id(_header(mail, "Message-ID"))
-    references = _MESSAGE_ID.findall(_header(mail, "References"))
-    in_reply_to = _first_id(_header(mail, "In-Reply-To"))
+    message_id = _bounded_id(_first_id(_clean(_header(mail, "Message-ID"))))
+    references = [
+        _bounded_id(ref) or ref for ref in _MESSAGE_ID.findall(_clean(_header(mail, "References")))
+    ]
+    in_reply_to = _bounded_id(_first_id(_clean(_header(mail, "In-Reply-To"))))
     thread_root = references[0] if references else (in_reply_to or message_id)
     auto_reason = auto_reply_reason(mail)
+    if address is None and auto_reason is None:
+        auto_reason = "no sender address anywhere (a null reverse-path)"
     metadata: dict[str, Any] = {
         "source": source,
-        "full_body": full_body[:MAX_TEXT_LENGTH],
-        "to": [addr for _name, addr in getaddresses([_header(mail, "To")]) if addr],
-        "cc": [addr for _name, addr in getaddresses([_header(mail, "Cc")]) if addr],
+        "sender_source": sender_source,
+        "full_body": _cut_utf8(full_body[:MAX_TEXT_LENGTH], _MAX_FULL_BODY_BYTES),
+        "to": _listed(mail, "To"),
+        "cc": _listed(mail, "Cc"),
     }
     if message_id:
         metadata["message_id"] = message_id
@@ -75,6 +114,13 @@ def parse_email(
         metadata["references"] = references
     if envelope_recipients:
         metadata["envelope_recipients"] = envelope_recipients
+    if envelope_sender is not None:
+        metadata["envelope_sender"] = _clean(envelope_sender)[:_MAX_ADDRESS_LENGTH]
+    subject = _clean(_header(mail, "Subject")) or None
+    limit = _subject_limit()
+    if subject is not None and len(subject) > limit:
+        metadata["full_subject"] = subject[:MAX_TEXT_LENGTH]
+        subject = subject[: limit - 1] + "\u2026"
     if auto_reason:
         metadata["auto_reply"] = True
         metadata["auto_reply_reason"] = auto_reason
@@ -82,17 +128,94 @@ def parse_email(
     message = InboundMessage(
         channel="email",
         external_id=message_id or f"sha256:{hashlib.sha256(raw).hexdigest()}",
-        sender=address.lower(),
+        sender=address or "mailer-daemon",
         text=strip_reply(full_body)[:MAX_TEXT_LENGTH],
         sent_at=_sent_at(mail),
-        subject=(_header(mail, "Subject") or None),
+        subject=subject,
         thread_ref=thread_root[:1024] if thread_root else None,
         in_reply_to=in_reply_to[:1024] if in_reply_to else None,
-        customer=CustomerAttributes(email=address.lower(), name=name or None),
+        customer=CustomerAttributes(
+            email=address, name=(name or "")[:_MAX_ATTRIBUTE_LENGTH] or None
+        ),
         attachments=_attachments(mail),
         metadata=metadata,
     )
     return ParsedEmail(message=message, auto_reply_reason=auto_reason)
+
+
+def customer_address(
+    mail: EmailMessage, envelope_sender: str | None = None
+) -> tuple[str | None, str | None, str]:
+    """The customer's name, address (lowercased) and where it came from.
+
+    `From`, then `Reply-To`, then `Sender`, then the envelope's MAIL FROM (when the mail came
+    over SMTP) or the `Return-Path` its mailbox recorded. (None, None, "none") if no usable
+    address is anywhere.
+    """
+    for header, source in _SENDER_HEADERS:
+        for name, address in _addresses(mail, header):
+            return name, address, source
+    if envelope_sender is not None:
+        fallback, source = envelope_sender, "mail_from"
+    else:
+        fallback, source = _header(mail, "Return-Path"), "return_path"
+    for name, address in getaddresses([_clean(fallback)]):
+        if _usable(address):
+            return name or None, address.lower(), source
+    return None, None, "none"
+
+
+def _addresses(mail: EmailMessage, header: str) -> list[tuple[str | None, str]]:
+    """The usable addresses in every `header` of the mail, in order."""
+    try:
+        values = mail.get_all(header) or []
+    except (ValueError, IndexError, TypeError):  # malformed structured headers
+        return []
+    found: list[tuple[str | None, str]] = []
+    for name, address in getaddresses([_clean(str(value)) for value in values]):
+        if _usable(address):
+            found.append((name or None, address.lower()))
+    return found
+
+
+def _listed(mail: EmailMessage, header: str) -> list[str]:
+    """The addresses of a recipient header, as many as metadata keeps."""
+    found = getaddresses([_clean(_header(mail, header))])
+    return [address for _name, address in found if address][:_MAX_LISTED_ADDRESSES]
+
+
+def _cut_utf8(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8, never inside a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", "ignore")
+
+
+def _usable(address: str) -> bool:
+    """An address we can key a customer by and answer: `local@domain`, printable, bounded."""
+    local, at, domain = address.rpartition("@")
+    return (
+        bool(at and local and domain)
+        and len(address) <= _MAX_ADDRESS_LENGTH
+        and address.isprintable()
+        and not any(c.isspace() for c in address)
+        and "\ufffd" not in address
+    )
+
+
+def _clean(value: str) -> str:
+    """Header text made safe for JSON: undecodable bytes (kept as surrogates) become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _subject_limit() -> int:
+    """The longest subject the inbound contract takes (read from the schema, never copied)."""
+    for constraint in InboundMessage.model_fields["subject"].metadata:
+        limit = getattr(constraint, "max_length", None)
+        if isinstance(limit, int):
+            return limit
+    return MAX_TEXT_LENGTH
 
 
 def auto_reply_reason(mail: EmailMessage) -> str | None:
@@ -124,6 +247,13 @@ def _header(mail: EmailMessage, name: str) -> str:
     except (ValueError, IndexError, TypeError):  # malformed structured headers
         return ""
     return "" if value is None else str(value)
+
+
+def _bounded_id(value: str | None) -> str | None:
+    """A message id the contract can hold: one too long becomes its stable hash."""
+    if value is None or len(value) <= _MAX_ID_LENGTH:
+        return value
+    return f"sha256:{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 def _first_id(value: str) -> str | None:
@@ -177,8 +307,8 @@ def _attachments(mail: EmailMessage) -> list[Attachment]:
         payload = part.get_payload(decode=True)
         found.append(
             Attachment(
-                filename=filename or "(unnamed)",
-                content_type=part.get_content_type(),
+                filename=_clean(filename)[:_MAX_ATTRIBUTE_LENGTH] if filename else "(unnamed)",
+                content_type=part.get_content_type()[:_MAX_CONTENT_TYPE_LENGTH],
                 size=len(payload) if isinstance(payload, bytes) else None,
             )
         )

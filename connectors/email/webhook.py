@@ -9,7 +9,11 @@ Three shapes are accepted, each authenticated with `ESCALATOR_EMAIL_WEBHOOK_SECR
 - SendGrid Inbound Parse with "POST the raw, full MIME message" (`email` form field), with
   the secret as the HTTP Basic password in the URL SendGrid calls.
 
-Auto-replies and bounces are dropped here (counted, answered 200) so they never open a case.
+Auto-replies and bounces are published tagged `auto_reply` (counted, answered 200) so they
+never open a case. Parsing and DKIM/DMARC run on `MailWorkers` threads, off the ingress's
+event loop, with the MIME caps (413 over them). The SMTP envelope the provider saw is used
+where it is posted: Mailgun's `sender`, SendGrid's `envelope` (its `from`) and `sender_ip`
+(so SPF is evaluated for SendGrid; for the raw shape and Mailgun it is `none`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
+from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
 from urllib.parse import parse_qsl
@@ -30,7 +36,14 @@ from connectors.channels._replay import body_digest
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
 from connectors.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.channels.webhook import verify as verify_signed_body
-from connectors.email.parse import EmailParseError, parse_email
+from connectors.email.auth import (
+    Connection,
+    MailAuthenticator,
+    from_domain_of,
+    with_authentication,
+)
+from connectors.email.parse import EmailParseError, MailTooComplexError, ParsedEmail, parse_email
+from connectors.email.workers import MailBusyError, MailTimeoutError, MailWorkers
 
 PATH = "/v1/channels/email/inbound"
 
@@ -73,10 +86,38 @@ def _basic_auth_password(header: str | None) -> str | None:
     return decoded.partition(":")[2]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A posted mail and what the provider said of its SMTP envelope (None: nothing)."""
+
+    raw: bytes
+    connection: Connection | None = None
+
+
+def _sendgrid_connection(fields: dict[str, bytes]) -> Connection | None:
+    """SendGrid's `envelope` (JSON, its `from`) and `sender_ip`, when posted."""
+    try:
+        envelope = json.loads(fields.get("envelope", b"{}").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        envelope = {}
+    mail_from = envelope.get("from") if isinstance(envelope, dict) else None
+    ip = fields.get("sender_ip", b"").decode("ascii", "replace").strip()
+    if not isinstance(mail_from, str) and not ip:
+        return None
+    return Connection(ip=ip or None, mail_from=mail_from if isinstance(mail_from, str) else "")
+
+
 def authenticated_mail(
     request_headers: dict[str, str], body: bytes, secret: str, tolerance: int
 ) -> bytes:
     """The raw mail of a request, once its sender proved it knows the secret; 401 otherwise."""
+    return authenticated_delivery(request_headers, body, secret, tolerance).raw
+
+
+def authenticated_delivery(
+    request_headers: dict[str, str], body: bytes, secret: str, tolerance: int
+) -> Delivery:
+    """The posted mail and its envelope, once the sender proved it knows the secret."""
     content_type = request_headers.get("content-type", "").lower()
     if content_type.startswith("message/rfc822"):
         verify_signed_body(
@@ -86,7 +127,7 @@ def authenticated_mail(
             body,
             tolerance,
         )
-        return body
+        return Delivery(body)
     password = _basic_auth_password(request_headers.get("authorization"))
     fields = form_fields(content_type, body)
     if "body-mime" in fields:
@@ -98,12 +139,14 @@ def authenticated_mail(
             "Mailgun signature",
         )
         require_fresh(timestamp, "Mailgun timestamp", tolerance)
-        return fields["body-mime"]
+        sender = fields.get("sender")
+        connection = Connection(mail_from=sender.decode("utf-8", "replace")) if sender else None
+        return Delivery(fields["body-mime"], connection)
     if password is None or not hmac.compare_digest(password.encode(), secret.encode()):
         raise Rejection(401, "unauthorized", "sign the request or use the secret as Basic password")
     if "email" not in fields:
         raise Rejection(400, "malformed", "no raw mail: expected an `email` or `body-mime` field")
-    return fields["email"]
+    return Delivery(fields["email"], _sendgrid_connection(fields))
 
 
 def delivery_name(content_type: str, body: bytes) -> str:
@@ -119,21 +162,40 @@ def delivery_name(content_type: str, body: bytes) -> str:
 
 
 def router(
-    secret: str, tolerance_seconds: int, sink: MessageSink, max_body_bytes: int
+    secret: str,
+    tolerance_seconds: int,
+    sink: MessageSink,
+    max_body_bytes: int,
+    authenticator: MailAuthenticator | None = None,
+    workers: MailWorkers | None = None,
 ) -> APIRouter:
     """The inbound-parse webhook route."""
     api = APIRouter()
+    pool = workers or MailWorkers()
+
+    def process(delivery: Delivery) -> ParsedEmail:
+        raw, connection = delivery.raw, delivery.connection
+        mail_from = connection.mail_from if connection else None
+        parsed = parse_email(raw, source="webhook", envelope_sender=mail_from)
+        if authenticator is None:
+            return parsed
+        auth = authenticator.authenticate(raw, from_domain_of(parsed), connection)
+        return with_authentication(parsed, auth)
 
     async def verify_and_normalise(request: Request, body: bytes) -> Outcome:
-        raw = authenticated_mail(dict(request.headers), body, secret, tolerance_seconds)
+        delivery = authenticated_delivery(dict(request.headers), body, secret, tolerance_seconds)
         try:
-            parsed = parse_email(raw, source="webhook")
+            parsed = await pool.run(lambda: process(delivery))
+        except MailTooComplexError as exc:
+            raise Rejection(413, "too_complex", str(exc)) from exc
+        except (MailBusyError, MailTimeoutError) as exc:
+            raise Rejection(503, "busy", str(exc)) from exc
         except EmailParseError as exc:
             raise Rejection(400, "malformed", str(exc)) from exc
         if parsed.is_auto_reply:
             AUTO_REPLIES.labels("webhook").inc()
-        delivery = delivery_name(request.headers.get("content-type", ""), body)
-        return Outcome(messages=[parsed.message], delivery_id=delivery)
+        name = delivery_name(request.headers.get("content-type", ""), body)
+        return Outcome(messages=[parsed.message], delivery_id=name)
 
     @api.post(PATH)
     async def email_inbound(request: Request) -> Response:

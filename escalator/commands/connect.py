@@ -75,6 +75,13 @@ def smtp(
     log.info(
         "smtp: accepting mail for %s on %s:%d", ", ".join(channels.smtp_domain_list), host, bound
     )
+    log.info(
+        "smtp: STARTTLS %s; SPF/DKIM/DMARC %s",
+        ("required" if channels.smtp_require_tls else "offered")
+        if channels.smtp_tls_cert
+        else "off (set ESCALATOR_SMTP_TLS_CERT and _KEY)",
+        "on" if channels.mail_auth else "off",
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
 from pydantic import ValidationError
 
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
-from escalator.wiring import build_ingress_app, channel_config
+from escalator.wiring import (
+    build_ingress_app,
+    build_smtp_connector,
+    channel_config,
+    mail_authenticator,
+)
+from tests.connectors.test_email_servers import free_port
 
 
 def test_half_configured_channels_refuse_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,3 +78,36 @@ def test_identity_threading_and_outbound_settings_from_the_environment(
     assert outbound.notify_slack_webhooks == {"team-leads": "https://hooks.test/x"}
     assert outbound.notify_emails == {"team-leads": ["lead@acme.test"]}
     assert outbound.reply_attempts == 6
+
+
+def test_smtp_tls_and_mail_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    monkeypatch.setenv("ESCALATOR_SMTP_REQUIRE_TLS", "true")
+    with pytest.raises(ValidationError, match="REQUIRE_TLS needs"):
+        ChannelSettings()
+    monkeypatch.setenv("ESCALATOR_SMTP_TLS_CERT", str(tmp_path / "cert.pem"))
+    with pytest.raises(ValidationError, match="SMTP_TLS_KEY"):
+        ChannelSettings()
+    certificate = trustme.CA().issue_cert("localhost")
+    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    certificate.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    monkeypatch.setenv("ESCALATOR_SMTP_TLS_KEY", str(tmp_path / "key.pem"))
+    monkeypatch.setenv("ESCALATOR_SMTP_DOMAINS", "acme.test")
+    monkeypatch.setenv("ESCALATOR_SMTP_MAX_RECIPIENTS", "7")
+    monkeypatch.setenv("ESCALATOR_MAIL_DNS_SERVERS", "192.0.2.53, 192.0.2.54")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    channels = ChannelSettings()
+    assert mail_authenticator(channels) is not None
+    connector, publisher = build_smtp_connector(KafkaSettings(), channels, port=free_port())
+    connector.start()
+    try:
+        with smtplib.SMTP(*connector.address, timeout=30) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            assert client.mail("ann@example.com")[0] == 530  # TLS is required
+    finally:
+        connector.stop()
+        publisher.close()
+    monkeypatch.setenv("ESCALATOR_MAIL_AUTH", "false")
+    assert mail_authenticator(ChannelSettings()) is None

@@ -20,6 +20,7 @@ from imapclient import IMAPClient
 
 from connectors.channels import ChannelConfig, MessageSink, channel_routers
 from connectors.channels.webhook import webhook_signature
+from connectors.email.auth import MailAuthenticator
 from connectors.email.imap import ImapConfig, ImapPoller
 from connectors.email.smtp import SmtpConnector
 from connectors.email.webhook import mailgun_signature
@@ -27,6 +28,9 @@ from connectors.http_ingress import create_app
 from connectors.ingress_auth import IngressAuth
 from connectors.publisher import KafkaPublisher
 from schemas import InboundMessage, Topics
+from tests.connectors.mail_auth_support import DkimKey, FakeDns
+from tests.connectors.mail_auth_support import mail as signed_mail
+from tests.connectors.test_email_corpus import nested_multipart
 from tests.kafka_support import consume_until, create_topics
 
 
@@ -266,11 +270,108 @@ async def test_inbound_parse_raw_mailgun_and_sendgrid(
         headers={"authorization": "Basic " + base64.b64encode(b"a:b").decode()},
     )
     assert answer.status_code == 401
+    # no address anywhere: still a message (tagged automatic: it can never be answered)
     answer = await ingress.post(
         path, data={"email": "no headers at all"}, headers={"authorization": f"Basic {basic}"}
     )
-    assert (answer.status_code, answer.json()["error"]) == (400, "malformed")
+    assert (answer.status_code, answer.json()["accepted"]) == (200, 1)
     answer = await ingress.post(
         path, content=json.dumps({"a": 1}), headers={"content-type": "application/json"}
     )
     assert answer.status_code == 400
+
+
+async def test_imap_and_the_webhook_record_dkim_and_dmarc(
+    imap_server: int, kafka_bootstrap: str, topics: Topics
+) -> None:
+    key = DkimKey.generate()
+    answers = FakeDns()
+    answers.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+    key.publish(answers, "example.com")
+    authenticator = MailAuthenticator(answers)
+    create_topics(kafka_bootstrap, [topics.inbound])
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    sink = MessageSink(publisher, topics.inbound)
+    client = imap_client(imap_server)
+    client.add_flags(client.search(["ALL"]), [b"\\Seen"])
+    client.append("INBOX", key.sign(signed_mail("ann@example.com", "imap-dkim@x"), "example.com"))
+    client.append("INBOX", signed_mail("ceo@example.com", "imap-forged@x"))
+    client.logout()
+    config = ImapConfig(
+        host="127.0.0.1", port=imap_server, use_ssl=False, username="demouser", password="demopass"
+    )
+    result = await ImapPoller(config, sink, authenticator=authenticator).poll_once()
+    assert result.published == 2
+    routers = channel_routers(
+        ChannelConfig(email_webhook_secret="s", email_authenticator=authenticator), sink, 1 << 20
+    )
+    app = create_app(
+        publisher, topics, 1 << 20, list(routers.values()), auth=IngressAuth.without_keys()
+    )
+    path = "/v1/channels/email/inbound"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://i"
+    ) as http:
+        for raw in (
+            key.sign(signed_mail("ann@example.com", "hook-dkim@x"), "example.com"),
+            nested_multipart(3_000),
+        ):
+            now = str(int(time.time()))
+            answer = await http.post(
+                path,
+                content=raw,
+                headers={
+                    "content-type": "message/rfc822",
+                    "X-Escalator-Timestamp": now,
+                    "X-Escalator-Signature": webhook_signature("s", now, raw),
+                },
+            )
+    assert answer.status_code == 413  # the MIME bomb
+    publisher.close()
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 3)}
+    for genuine in ("imap-dkim@x", "hook-dkim@x"):
+        auth = received[genuine].metadata["auth"]
+        assert (auth["spf"], auth["dkim"], auth["dmarc"]) == ("none", "pass", "pass")
+        assert received[genuine].customer.verified == ["email"]
+    forged = received["imap-forged@x"]
+    assert (forged.metadata["auth"]["dmarc"], forged.customer.verified) == ("fail", [])
+
+
+async def test_sendgrids_envelope_and_sender_ip_give_the_fallback_sender_and_spf(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    answers = FakeDns()
+    answers.add("_dmarc.example.com", "TXT", "v=DMARC1; p=reject")
+    answers.add("example.com", "TXT", "v=spf1 ip4:192.0.2.0/24 -all")
+    create_topics(kafka_bootstrap, [topics.inbound])
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    config = ChannelConfig(email_webhook_secret="s", email_authenticator=MailAuthenticator(answers))
+    routers = channel_routers(config, MessageSink(publisher, topics.inbound), 1 << 20)
+    app = create_app(
+        publisher, topics, 1 << 20, list(routers.values()), auth=IngressAuth.without_keys()
+    )
+    basic = base64.b64encode(b"escalator:s").decode()
+    no_from = b"To: help@acme.test\r\nMessage-ID: <sg-nofrom@x>\r\n\r\nHelp\r\n"
+    posts = [
+        (no_from, {"from": "ann@example.com", "to": ["help@acme.test"]}, "203.0.113.5"),
+        (signed_mail("ann@example.com", "sg-spf@x"), {"from": "b@example.com"}, "192.0.2.10"),
+    ]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://i"
+    ) as http:
+        for raw, envelope, ip in posts:
+            answer = await http.post(
+                "/v1/channels/email/inbound",
+                data={"email": raw.decode(), "envelope": json.dumps(envelope), "sender_ip": ip},
+                headers={"authorization": f"Basic {basic}"},
+            )
+            assert answer.status_code == 200, answer.text
+    publisher.close()
+    received = {m.external_id: m for m in messages(kafka_bootstrap, topics, 2)}
+    fallback = received["sg-nofrom@x"]
+    assert (fallback.sender, fallback.metadata["sender_source"]) == ("ann@example.com", "mail_from")
+    assert fallback.metadata["auth"]["spf"] == "fail"  # 203.0.113.5 is not example.com's
+    assert fallback.customer.verified == []
+    aligned = received["sg-spf@x"]
+    assert (aligned.metadata["auth"]["spf"], aligned.metadata["auth"]["dmarc"]) == ("pass", "pass")
+    assert aligned.customer.verified == ["email"]

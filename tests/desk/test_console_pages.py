@@ -306,3 +306,31 @@ def test_countdowns_turn_amber_at_warning_and_red_at_breach(
         expect(clock_of("later")).to_have_class(re.compile(r"\bsla-breached\b"))
         expect(clock_of("later")).to_have_css("background-color", colours["breached"])
         expect(clock_of("later").locator(".sla-time")).to_contain_text("overdue 0m")
+
+
+def with_mail_auth(event: CaseEvent, **auth: str) -> CaseEvent:
+    """The `message.appended` event as the worker writes it for an authenticated mail."""
+    return event.model_copy(update={"payload": {**event.payload, "auth": auth}})
+
+
+def test_the_case_page_shows_each_mails_spf_dkim_and_dmarc(desk_world: DeskWorld) -> None:
+    spoofed = {"spf": "fail", "dkim": "none", "dmarc": "fail", "from_domain": "victim.test"}
+    genuine = {"spf": "pass", "dkim": "pass", "dmarc": "pass", "from_domain": "example.com"}
+    desk_world.apply(
+        [
+            opened("dee"),
+            with_mail_auth(appended("dee", 1, text="Please wire the money"), **spoofed),
+            with_mail_auth(appended("dee", 2, text="Second mail"), **genuine),
+            appended("dee", 3, channel="sms", text="An SMS has no mail authentication"),
+            routed("dee"),
+        ]
+    )
+    desk_world.add("gina", "general")
+    with client(desk_world) as http:
+        login(http, desk_world, "gina")
+        page = http.get(f"/console/cases/{case_id('dee')}").text
+    verdicts = re.findall(r'<p class="mail-auth mail-auth-(\w+)"[^>]*>(.*?)</p>', page, re.S)
+    assert [(kind, " ".join(text.split())) for kind, text in verdicts] == [
+        ("fail", "From victim.test: DMARC fail · SPF fail · DKIM none"),
+        ("pass", "From example.com: DMARC pass · SPF pass · DKIM pass"),
+    ]

@@ -301,3 +301,23 @@ def test_a_record_from_a_newer_release_loads_without_its_new_fields(
     loaded = ThreadedMessage.model_validate(newer)
     assert loaded == record
     assert apply_message(None, loaded, ruleset).state.queue == "general"
+
+
+def test_a_mails_authentication_results_reach_its_message_appended_event(
+    ruleset: CompiledRuleSet,
+) -> None:
+    auth = {"spf": "fail", "dkim": "none", "dmarc": "fail", "from_domain": "victim.test"}
+    noisy = {**auth, "dkim_domains": ["x"] * 1_000, "spf": "fail" * 1_000}
+    _, records = run_b(
+        [resolved("m1", metadata={"auth": auth}), resolved("m2", metadata={"auth": noisy})]
+    )
+    state = None
+    payloads = []
+    for record in records:
+        applied = apply_message(state, record, ruleset)
+        state = applied.state
+        payloads += [e.payload for e in applied.events if e.type == "message.appended"]
+    assert [p["auth"] for p in payloads] == [
+        auth,
+        {**auth, "spf": ("fail" * 1_000)[:255]},  # only the words, each bounded
+    ]

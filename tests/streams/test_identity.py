@@ -152,3 +152,28 @@ def test_supplied_customer_id_wins_and_records_survive_json() -> None:
     [record] = resolution.records
     assert record.key == b"handle:chat:v1"
     assert IdentityRecord.model_validate_json(record.model_dump_json()) == record
+
+
+def test_mail_follows_identity_links_only_when_dmarc_verified_its_address() -> None:
+    directory = IdentityDirectory()
+    account = msg(
+        "webform",
+        "s-7",
+        customer={"id": "cust-42", "email": "ana@example.com", "verified": ["email"]},
+    )
+    assert directory.resolve(account, T0).customer_id == "cust-42"
+    assert directory.links["email:ana@example.com"][0] == "cust-42"
+    spoofed = directory.resolve(msg("email", "ana@example.com"), T0)  # no DMARC pass
+    assert spoofed.customer_id == implicit_customer("email:ana@example.com")
+    assert "not authenticated by DMARC" in spoofed.evidence
+    assert spoofed.records == []
+    genuine = msg(
+        "email",
+        "ana@example.com",
+        customer={"email": "ana@example.com", "verified": ["email"]},  # set on a DMARC pass
+        metadata={"auth": {"dmarc": "pass"}},
+    )
+    assert directory.resolve(genuine, T0).customer_id == "cust-42"
+    trusting = IdentityDirectory(mail_links_require_dmarc=False)
+    trusting.resolve(account, T0)
+    assert trusting.resolve(msg("email", "ana@example.com"), T0).customer_id == "cust-42"

@@ -124,6 +124,13 @@ class Message:
     subject: str | None
     text: str
     sent_at: str
+    auth: dict[str, str] | None = None
+    """Mail: SPF, DKIM and DMARC results and the From domain they judged."""
+
+    @property
+    def auth_verdict(self) -> str:
+        """`pass` when DMARC passed, `fail` otherwise: how the page colours the results."""
+        return "pass" if (self.auth or {}).get("dmarc") == "pass" else "fail"
 
     @property
     def author(self) -> str:
@@ -247,6 +254,7 @@ def case_page(
 ) -> CasePage:
     """The case page's data from the desk's case history (`DeskReads.history`)."""
     events = history.get("events", [])
+    auth_of = _mail_auth_by_message(events)
     return CasePage(
         case=history,
         clocks=clocks_of(history.get("sla") or {}),
@@ -258,6 +266,7 @@ def case_page(
                 subject=m.get("subject"),
                 text=m["text"],
                 sent_at=m["sent_at"],
+                auth=auth_of.get(m.get("message_key", "")),
             )
             for m in history.get("messages", [])
         ],
@@ -274,6 +283,19 @@ def case_page(
         transfer_queues=list(transfer_queues or []),
         assignees=list(assignees or []),
     )
+
+
+def _mail_auth_by_message(events: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Each mail's SPF/DKIM/DMARC results, from its `message.appended` event, by message key."""
+    found: dict[str, dict[str, str]] = {}
+    for event in events:
+        payload = event.get("payload") or {}
+        auth = payload.get("auth")
+        if event["type"] == CaseEventType.MESSAGE_APPENDED.value and isinstance(auth, dict):
+            found[str(payload.get("message_key"))] = {
+                k: str(v) for k, v in auth.items() if isinstance(v, str)
+            }
+    return found
 
 
 def _routing(event: dict[str, Any]) -> Decision:
