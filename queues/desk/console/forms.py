@@ -39,10 +39,12 @@ async def act(
     request: Request,
     case_id: str,
     context: Desk,
-    action: Annotated[str, Form()],
+    action: Annotated[str, Form(max_length=64)] = "",
     action_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """A status button: do its action and come back to the case with the verdict."""
+    if signed_in(request) is None:  # first: a caller without credentials learns nothing else
+        return to_login()
     if action not in STATUS_BUTTONS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown action {action!r}")
     kind, fields, _words = STATUS_BUTTONS[action]
@@ -74,6 +76,8 @@ async def transfer(
     action_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Move the case to another of my queues (it waits there unowned) and/or to an agent."""
+    if signed_in(request) is None:
+        return to_login()
     if not (queue or to_agent):
         return _back(case_id, "transfer", "rejected", "choose a queue or an agent")
 
@@ -95,10 +99,14 @@ async def assign(
     request: Request,
     case_id: str,
     context: Desk,
-    to_agent: Annotated[str, Form(max_length=64)],
+    to_agent: Annotated[str, Form(max_length=64)] = "",
     action_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """A lead gives the case to an agent of its queue, who accepts it by claiming."""
+    if signed_in(request) is None:
+        return to_login()
+    if not to_agent:
+        return _back(case_id, "assign", "rejected", "choose an agent")
 
     def perform(agent: Agent, nonce: str) -> Awaitable[Outcome]:
         return actions.assign(context, agent, case_id, to_agent, action_id=nonce)
@@ -116,6 +124,8 @@ async def reply(
     internal: Annotated[str, Form()] = "",
 ) -> Response:
     """Send a reply on the case's channel, or add an internal note."""
+    if signed_in(request) is None:
+        return to_login()
     write = actions.note if internal else actions.reply
     did = "note" if internal else "reply"
     if not text.strip():

@@ -137,15 +137,21 @@ def logout() -> RedirectResponse:
 @router.post("/presence")
 async def set_presence(
     request: Request,
-    presence: Annotated[Presence, Form()],
+    presence: Annotated[str, Form(max_length=32)] = "",
     back: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     """Set my presence: online takes new cases, away keeps mine, offline gives mine back."""
-    agent = signed_in(request)
+    agent = signed_in(request)  # first: a caller without credentials learns nothing else
     if agent is None:
         return to_login()
     try:
-        await actions.set_presence(desk(request), agent, agent.name, presence)
+        chosen = Presence(presence)
+    except ValueError as error:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, f"no presence {presence!r}"
+        ) from error
+    try:
+        await actions.set_presence(desk(request), agent, agent.name, chosen)
     except RefusedError as error:
         return refused_page(request, agent, error)
     except PublishError as error:
