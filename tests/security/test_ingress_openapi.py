@@ -1,0 +1,96 @@
+"""The ingress's OpenAPI contract, fuzzed by schemathesis with every kind of caller.
+
+`POST /v1/messages` and every other operation the ingress publishes get generated requests
+(valid and invalid) from a key scoped to two channels, a key trusted to set every trust
+field, a revoked-looking bearer token and no credentials at all. The ingress is built as
+`escalator connect http` builds it, served by uvicorn, publishing to the real broker. Every
+answer must be non-5xx and match the schema published for its status.
+
+`ESCALATOR_FUZZ_EXAMPLES` sets the examples per operation (raised by `make fuzz`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from escalator.settings import ChannelSettings, KafkaSettings, Settings
+from escalator.wiring import build_ingress_app
+from tests.security.desk_support import served
+from tests.security.test_ingress_auth import bearer, new_key
+
+EXAMPLES = int(os.environ.get("ESCALATOR_FUZZ_EXAMPLES", "8"))
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def fuzzed_ingress(
+    tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str
+) -> Iterator[tuple[str, dict[str, dict[str, str]]]]:
+    """The served ingress and the headers of each kind of caller."""
+    tmp_path: Path = tmp_path_factory.mktemp("ingress-openapi")
+    keys_file = tmp_path / "ingress-keys.json"
+    scoped = new_key(keys_file, "web", "--channels", "chat,webform")
+    trusted = new_key(
+        keys_file,
+        "crm",
+        "--channels",
+        "*",
+        "--trust",
+        "customer.id,customer.verified,metadata.staff,metadata.accepted_answer",
+    )
+    callers = {
+        "scoped": bearer(scoped),
+        "trusted": bearer(trusted),
+        "forged": bearer("eik_" + "0" * 43),
+        "nobody": {},
+    }
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+        env.setenv("ESCALATOR_TOPIC_PREFIX", "fuzz-ingress.")
+        env.setenv("ESCALATOR_INGRESS_KEYS_FILE", str(keys_file))
+        env.delenv("ESCALATOR_INGRESS_AUTH", raising=False)
+        app = build_ingress_app(Settings(), KafkaSettings(), ChannelSettings())
+    with served(app) as url:
+        yield url, callers
+
+
+def test_no_server_error_and_no_answer_outside_the_schema(
+    fuzzed_ingress: tuple[str, dict[str, dict[str, str]]],
+) -> None:
+    url, callers = fuzzed_ingress
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    labels = {operation.label for operation in operations}
+    assert "POST /v1/messages" in labels, labels
+    called: set[str] = set()
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def each_caller(case: Any) -> None:
+            called.add(case.operation.label)
+            for headers in callers.values():
+                case.call_and_validate(
+                    base_url=url,
+                    headers=headers,
+                    checks=[not_a_server_error, response_schema_conformance],
+                )
+
+        each_caller()
+    assert called == labels
