@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -89,6 +90,7 @@ class SmtpPeer:
     port: int
     mails: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
     refuse_with: str | None = None
+    delay_seconds: float = 0.0
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[tuple[Envelope, EmailMessage]]:
         deadline = time.monotonic() + timeout
@@ -107,6 +109,8 @@ def smtp_peer() -> Iterator[SmtpPeer]:
         async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
             self, server: SMTP, session: Session, envelope: Envelope
         ) -> str:
+            if peer.delay_seconds:
+                await asyncio.sleep(peer.delay_seconds)  # a slow server, before it answers
             if peer.refuse_with:
                 return peer.refuse_with
             raw = envelope.original_content or b""

@@ -1,0 +1,211 @@
+"""The reply service on the real broker: each reply and notification goes out once, and no
+record's content stops it (hostile subjects, bad JSON, a sender that raises, a failed commit)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from connectors.outbound._model import Reply
+from connectors.outbound.notify import Notifier, NotifyConfig
+from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
+from connectors.outbound.service import DeliveryService, RetryPolicy
+from schemas import CaseEvent, Topics
+from tests.connectors.peers import eventually, http_peer, smtp_peer
+from tests.connectors.test_outbound import (
+    CASE,
+    all_committed,
+    escalated_event,
+    failed_events,
+    publish,
+    reply_event,
+)
+from tests.kafka_support import consume_until, create_topics, produce
+
+
+def mail_config(host: str, port: int) -> OutboundConfig:
+    return OutboundConfig(reply_from="help@acme.test", smtp=SmtpRelay(host, port))
+
+
+@contextmanager
+def service_thread(
+    bootstrap: str,
+    topics: Topics,
+    config: OutboundConfig,
+    notify: NotifyConfig | None = None,
+    group_id: str | None = None,
+    senders: type[ChannelSenders] = ChannelSenders,
+    consumer: dict[str, Any] | None = None,
+) -> Iterator[tuple[DeliveryService, threading.Thread]]:
+    """The service in a thread (from the beginning of cases.events); stopped on exit."""
+    create_topics(bootstrap, [topics.case_events, topics.dlq, f"{topics.prefix}replies.deliveries"])
+    with httpx.Client(timeout=20.0) as client:
+        service = DeliveryService(
+            {"bootstrap.servers": bootstrap, **(consumer or {})},
+            topics,
+            senders(config, client),
+            Notifier(notify or NotifyConfig(), client),
+            RetryPolicy(attempts=3, first_backoff_seconds=0.05, max_backoff_seconds=0.2),
+            group_id=group_id,
+            from_beginning=True,
+        )
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        try:
+            yield service, thread
+        finally:
+            service.stop()
+            thread.join(timeout=30)
+
+
+def test_a_subject_with_cr_lf_is_delivered_as_one_line_and_the_service_goes_on(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    with smtp_peer() as mail_server:
+        publish(
+            kafka_bootstrap,
+            topics,
+            reply_event(
+                "h1",
+                "email",
+                recipient="ana@example.com",
+                subject="Charged twice\r\nBcc: thief@evil.test",
+            ),
+            reply_event("h2", "email", recipient="ana@example.com", subject="Second"),
+        )
+        with service_thread(
+            kafka_bootstrap, topics, mail_config(mail_server.host, mail_server.port)
+        ) as (_, thread):
+            mails = mail_server.wait_for(2)
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+            assert thread.is_alive()
+    assert [envelope.rcpt_tos for envelope, _ in mails] == [["ana@example.com"]] * 2
+    assert mails[0][1]["Bcc"] is None
+    assert mails[0][1]["Subject"] == f"Re: Charged twice Bcc: thief@evil.test [#{CASE}]"
+
+
+class BrokenSenders(ChannelSenders):
+    """A sender with a bug that some content triggers (here: any reply on `chat`)."""
+
+    def send(self, reply: Reply) -> None:
+        if reply.channel == "chat":
+            raise RuntimeError("a bug in a sender")
+        super().send(reply)
+
+
+def test_a_sender_that_raises_becomes_a_reply_failed_event_and_the_service_goes_on(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    with smtp_peer() as mail_server:
+        publish(
+            kafka_bootstrap,
+            topics,
+            reply_event("b1", "chat", recipient="visitor-1"),
+            reply_event("b2", "email", recipient="ana@example.com"),
+        )
+        config = mail_config(mail_server.host, mail_server.port)
+        with service_thread(kafka_bootstrap, topics, config, senders=BrokenSenders) as (_, thread):
+            [failed] = failed_events(kafka_bootstrap, topics, 1, "reply.failed")
+            assert len(mail_server.wait_for(1)) == 1
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+            assert thread.is_alive()
+    assert failed.payload["message_key"] == "agent:b1"
+    assert failed.payload["reason"] == "sender_error"
+    assert failed.payload["attempts"] == 1
+    assert "a bug in a sender" in failed.payload["detail"]
+
+
+def test_records_it_cannot_read_are_dead_lettered_with_their_bytes_and_it_goes_on(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    bad_payload = reply_event("p1", "email").model_dump(mode="json")
+    bad_payload["payload"]["message"] = {"text": 42}  # a message.appended it cannot read
+    poison = [
+        b"\xff not json at all",
+        b'{"event_id": "x"}',
+        json.dumps(bad_payload).encode(),
+    ]
+    with smtp_peer() as mail_server:
+        create_topics(kafka_bootstrap, [topics.case_events, topics.dlq])
+        produce(kafka_bootstrap, topics.case_events, [(CASE.encode(), raw) for raw in poison])
+        publish(kafka_bootstrap, topics, reply_event("p2", "email", recipient="ana@example.com"))
+        config = mail_config(mail_server.host, mail_server.port)
+        with service_thread(kafka_bootstrap, topics, config) as (_, thread):
+            letters = consume_until(kafka_bootstrap, topics.dlq, 3)
+            assert len(mail_server.wait_for(1)) == 1
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+            assert thread.is_alive()
+    documents = [letter.json() for letter in letters]
+    assert sorted(base64.b64decode(d["original_b64"]) for d in documents) == sorted(poison)
+    assert {d["source_topic"] for d in documents} == {topics.case_events}
+    assert all(d["source_offset"] >= 0 and d["reason"] for d in documents)
+    assert {d["reason"] for d in documents} >= {"invalid_case_event", "invalid_payload"}
+    assert all(letter.header("stage") == b"replies" for letter in letters)
+
+
+def test_a_reply_and_a_notification_repeated_in_the_log_go_out_once(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    reply = reply_event("d1", "email", recipient="ana@example.com")
+    escalation = escalated_event(["team-leads"])
+    with smtp_peer() as mail_server, http_peer() as slack:
+        notify = NotifyConfig(slack_webhooks={"team-leads": slack.url + "/hook"})
+        # the worker writes an event again after it is restarted mid-batch
+        publish(kafka_bootstrap, topics, reply, escalation, reply, escalation)
+        config = mail_config(mail_server.host, mail_server.port)
+        with service_thread(kafka_bootstrap, topics, config, notify):
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+            mail_server.wait_for(2, timeout=3)
+            slack.wait_for(2, timeout=3)
+    assert len(mail_server.mails) == 1
+    assert len(slack.calls) == 1
+
+
+def test_a_restart_with_lost_offsets_sends_nothing_again(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    events = [reply_event(f"r{n}", "email", recipient="ana@example.com") for n in range(3)]
+    with smtp_peer() as mail_server:
+        publish(kafka_bootstrap, topics, *events)
+        config = mail_config(mail_server.host, mail_server.port)
+        with service_thread(kafka_bootstrap, topics, config):
+            assert len(mail_server.wait_for(3)) == 3
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+        # offsets expired, reset by an operator, or a new group: the log is read again
+        with service_thread(kafka_bootstrap, topics, config, group_id=f"{topics.prefix}other"):
+            assert eventually(
+                lambda: all_committed(kafka_bootstrap, topics, f"{topics.prefix}other")
+            )
+            mail_server.wait_for(4, timeout=3)
+    assert len(mail_server.mails) == 3
+
+
+def test_a_failed_commit_neither_stops_the_service_nor_sends_the_reply_again(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    # The mail server takes longer than the consumer may go without polling: the group
+    # throws the consumer out mid-send, so committing the record's offset fails.
+    short_poll = {"session.timeout.ms": 6000, "max.poll.interval.ms": 6000}
+    with smtp_peer() as mail_server:
+        mail_server.delay_seconds = 9.0
+        publish(kafka_bootstrap, topics, reply_event("c1", "email", recipient="ana@example.com"))
+        config = mail_config(mail_server.host, mail_server.port)
+        with service_thread(kafka_bootstrap, topics, config, consumer=short_poll) as (_, first):
+            assert len(mail_server.wait_for(1)) == 1
+            mail_server.delay_seconds = 0.0
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics), timeout=60)
+            assert first.is_alive()
+        with service_thread(kafka_bootstrap, topics, config):  # and a restart after it
+            mail_server.wait_for(2, timeout=5)
+    assert len(mail_server.mails) == 1
+
+
+def event_types(bootstrap: str, topics: Topics, count: int) -> list[str]:
+    records = consume_until(bootstrap, topics.case_events, count)
+    return [CaseEvent.model_validate_json(r.value or b"").type for r in records]
