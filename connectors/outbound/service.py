@@ -84,6 +84,8 @@ class DeliveryService:
         self.stop_event = threading.Event()
         self._consumer = Consumer(
             {
+                # a killed replica's partitions move on after 10 s, not librdkafka's 45 s
+                "session.timeout.ms": 10_000,
                 **connection,
                 "group.id": group_id or f"{topics.prefix}replies",
                 "enable.auto.commit": False,

@@ -91,6 +91,7 @@ class SmtpPeer:
     mails: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
     refuse_with: str | None = None
     delay_seconds: float = 0.0
+    quit_delay_seconds: float = 0.0
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[tuple[Envelope, EmailMessage]]:
         deadline = time.monotonic() + timeout
@@ -118,6 +119,13 @@ def smtp_peer() -> Iterator[SmtpPeer]:
             assert isinstance(mail, EmailMessage)
             peer.mails.append((envelope, mail))
             return "250 OK"
+
+        async def handle_QUIT(  # noqa: N802 - aiosmtpd's hook name
+            self, server: SMTP, session: Session, envelope: Envelope
+        ) -> str:
+            if peer.quit_delay_seconds:  # the mail is accepted; the client still waits
+                await asyncio.sleep(peer.quit_delay_seconds)
+            return "221 Bye"
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()

@@ -11,12 +11,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from confluent_kafka import Producer
 
+from connectors.outbound._acked import AckedWriter
 from connectors.outbound._model import Reply
+from connectors.outbound.ledger import DeliveryLedger, LedgerBounds, Outcome
 from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
-from schemas import CaseEvent, Topics
+from connectors.publisher import PRODUCER_DEFAULTS
+from schemas import Topics
 from tests.connectors.peers import eventually, http_peer, smtp_peer
 from tests.connectors.test_outbound import (
     CASE,
@@ -206,6 +210,69 @@ def test_a_failed_commit_neither_stops_the_service_nor_sends_the_reply_again(
     assert len(mail_server.mails) == 1
 
 
-def event_types(bootstrap: str, topics: Topics, count: int) -> list[str]:
-    records = consume_until(bootstrap, topics.case_events, count)
-    return [CaseEvent.model_validate_json(r.value or b"").type for r in records]
+def ledger_for(
+    bootstrap: str, topics: Topics, bounds: LedgerBounds | None = None, **kw: Any
+) -> DeliveryLedger:
+    """A ledger of its own (as a second replica or a restarted service would have)."""
+    stop = threading.Event()
+    writer = AckedWriter(
+        Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap}), RetryPolicy(), stop
+    )
+    return DeliveryLedger(
+        {"bootstrap.servers": bootstrap}, topics.reply_deliveries, writer, bounds, **kw
+    )
+
+
+def test_a_reply_whose_send_was_interrupted_is_reported_in_doubt_and_not_sent_again(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    mail_reply = reply_event("i1", "email", recipient="ana@example.com")
+    hook_reply = reply_event("i2", "chat", recipient="visitor-1")
+    create_topics(kafka_bootstrap, [topics.case_events, topics.dlq, topics.reply_deliveries])
+    crashed = ledger_for(kafka_bootstrap, topics)
+    for event in (mail_reply, hook_reply):  # what a service killed in the middle leaves
+        crashed.record(f"reply:{event.event_id}", Outcome.SENDING, CASE, "cases.events/0/0")
+    crashed.close()
+    with smtp_peer() as mail_server, http_peer() as hook:
+        config = OutboundConfig(
+            reply_from="help@acme.test",
+            smtp=SmtpRelay(mail_server.host, mail_server.port),
+            reply_webhook_url=hook.url,
+            reply_webhook_secret="s",
+        )
+        publish(kafka_bootstrap, topics, mail_reply, hook_reply)
+        with service_thread(kafka_bootstrap, topics, config):
+            [failed] = failed_events(kafka_bootstrap, topics, 1, "reply.failed")
+            assert len(hook.wait_for(1)) == 1
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+    assert mail_server.mails == []  # SMTP has no idempotency key: not sent a second time
+    assert failed.payload["message_key"] == "agent:i1"
+    assert failed.payload["reason"] == "in_doubt"
+    # the reply webhook drops repeats by Idempotency-Key, so it is sent again with the same key
+    assert [call.headers["idempotency-key"] for call in hook.calls] == ["agent:i2"]
+
+
+def test_the_ledger_survives_a_restart_and_is_bounded_in_count_and_age(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    create_topics(kafka_bootstrap, [topics.reply_deliveries])
+    now = [1_900_000_000.0]
+    bounds = LedgerBounds(max_entries=50, max_age_seconds=3600)
+    first = ledger_for(kafka_bootstrap, topics, bounds, clock=lambda: now[0])
+    first.record("reply:old", Outcome.SENT, CASE, "")
+    now[0] += 3000
+    for n in range(60):
+        first.record(f"reply:{n}", Outcome.SENT, CASE, "")
+    assert len(first) == 50
+    assert first.outcome("reply:old") is None and first.outcome("reply:5") is None
+    assert first.outcome("reply:59") is Outcome.SENT
+    first.close()
+    now[0] += 1000  # "reply:old" is now older than an hour; the others are not
+    restarted = ledger_for(kafka_bootstrap, topics, bounds, clock=lambda: now[0])
+    assert restarted.catch_up() == 61
+    assert len(restarted) == 50
+    assert restarted.outcome("reply:59") is Outcome.SENT
+    assert restarted.outcome("reply:old") is None
+    now[0] += 3600
+    assert restarted.outcome("reply:59") is None  # forgotten by age, as the topic's retention
+    restarted.close()
