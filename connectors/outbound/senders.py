@@ -164,8 +164,10 @@ def send_mail(relay: SmtpRelay, mail: EmailMessage) -> None:
             detail = f"{type(exc).__name__}: {exc}"
             raise DeliveryError("connection", detail, in_doubt=True) from exc
     finally:
+        # QUIT without waiting for its answer: the mail is accepted or not by now, and every
+        # moment between the relay's acceptance and our record of it is a window for doubt
         with contextlib.suppress(smtplib.SMTPException, OSError):
-            smtp.quit()  # the mail is accepted or not by now; QUIT's answer changes nothing
+            smtp.putcmd("quit")
         smtp.close()
 
 

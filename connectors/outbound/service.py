@@ -97,6 +97,7 @@ class DeliveryService:
         self.ledger = DeliveryLedger(
             connection, topics.reply_deliveries, self._writer, ledger_bounds
         )
+        metrics.LEDGER_ENTRIES.set_function(self.ledger.__len__)
         self._assigned: frozenset[int] = frozenset()
         self._ledger_behind = True
 
@@ -162,7 +163,6 @@ class DeliveryService:
             self.stop_event.wait(self.retry.first_backoff_seconds)
             return False
         self._ledger_behind = False
-        metrics.LEDGER_ENTRIES.set(len(self.ledger))
         log.info("replies: delivery ledger read (%d records, %d keys)", read, len(self.ledger))
         return True
 
