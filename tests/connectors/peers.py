@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ class HttpPeer:
     calls: list[Call] = field(default_factory=list)
     statuses: list[int] = field(default_factory=lambda: [200])
     body: bytes = b'{"ok": true}'
+    delay_seconds: float = 0.0
 
     def answer(self) -> int:
         return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
@@ -63,11 +65,15 @@ def http_peer(statuses: list[int] | None = None) -> Iterator[HttpPeer]:
                 Call("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             )
             status = peer.answer()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(peer.body)))
-            self.end_headers()
-            self.wfile.write(peer.body)
+            if peer.delay_seconds:  # the call is recorded (acted on), the answer comes late
+                time.sleep(peer.delay_seconds)
+            # the client may have given up waiting (a timeout test): nothing to answer then
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(peer.body)))
+                self.end_headers()
+                self.wfile.write(peer.body)
 
         def log_message(self, format: str, *args: Any) -> None:
             return

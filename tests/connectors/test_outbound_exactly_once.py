@@ -46,10 +46,11 @@ def service_thread(
     group_id: str | None = None,
     senders: type[ChannelSenders] = ChannelSenders,
     consumer: dict[str, Any] | None = None,
+    http_timeout: float = 20.0,
 ) -> Iterator[tuple[DeliveryService, threading.Thread]]:
     """The service in a thread (from the beginning of cases.events); stopped on exit."""
     create_topics(bootstrap, [topics.case_events, topics.dlq, f"{topics.prefix}replies.deliveries"])
-    with httpx.Client(timeout=20.0) as client:
+    with httpx.Client(timeout=http_timeout) as client:
         service = DeliveryService(
             {"bootstrap.servers": bootstrap, **(consumer or {})},
             topics,
@@ -276,3 +277,54 @@ def test_the_ledger_survives_a_restart_and_is_bounded_in_count_and_age(
     now[0] += 3600
     assert restarted.outcome("reply:59") is None  # forgotten by age, as the topic's retention
     restarted.close()
+
+
+def test_a_timeout_after_the_request_went_out_is_not_retried_where_a_repeat_would_show(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    with http_peer() as api:
+        api.delay_seconds = 2.0  # the provider acts on the call but answers after our timeout
+        config = OutboundConfig(
+            twilio_account_sid="AC1",
+            twilio_auth_token="tok",
+            twilio_api_url=api.url,
+            reply_webhook_url=api.url + "/hook",
+            reply_webhook_secret="s",
+        )
+        publish(
+            kafka_bootstrap,
+            topics,
+            reply_event("t1", "sms", recipient="+4915123456789", thread_ref="+49151>+4930111"),
+            reply_event("t2", "chat", recipient="visitor-1"),
+        )
+        with service_thread(kafka_bootstrap, topics, config, http_timeout=0.5):
+            failed = failed_events(kafka_bootstrap, topics, 2, "reply.failed")
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+    by_key = {event.payload["message_key"]: event.payload for event in failed}
+    # SMS: Twilio takes no idempotency key, so a second try could text the customer twice
+    assert by_key["agent:t1"]["reason"] == "in_doubt"
+    assert by_key["agent:t1"]["attempts"] == 1
+    assert sum(1 for call in api.calls if call.path.endswith("Messages.json")) == 1
+    # the reply webhook drops repeats by Idempotency-Key: retried (3 attempts), then given up
+    assert by_key["agent:t2"]["reason"] == "connection"
+    assert sum(1 for call in api.calls if call.path == "/hook") == 3
+
+
+def test_a_record_too_large_to_copy_is_dead_lettered_by_reference(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    huge = b'{"event_id": "' + b"x" * 800_000 + b'"}'  # not a case event, and 800 kB
+    with smtp_peer() as mail_server:
+        create_topics(kafka_bootstrap, [topics.case_events, topics.dlq])
+        produce(kafka_bootstrap, topics.case_events, [(CASE.encode(), huge)])
+        publish(kafka_bootstrap, topics, reply_event("l1", "email", recipient="ana@example.com"))
+        config = mail_config(mail_server.host, mail_server.port)
+        with service_thread(kafka_bootstrap, topics, config):
+            [letter] = consume_until(kafka_bootstrap, topics.dlq, 1)
+            assert len(mail_server.wait_for(1)) == 1
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+    document = letter.json()
+    assert document["reason"] == "invalid_case_event"
+    assert document["original_b64"] == ""
+    where = f"{topics.case_events}/{document['source_partition']}@{document['source_offset']}"
+    assert f"original of {len(huge)} bytes not copied; see {where}" in document["detail"]
