@@ -9,9 +9,8 @@
 | anything else | the generic reply webhook, signed like the inbound one (HMAC-SHA256) |
 
 Every reply carries its idempotency key where the far end can see it: the mail's stable
-`Message-ID`, the reply webhook's `Idempotency-Key`, Slack message metadata. Only the reply
-webhook promises to drop a repeat (see `IDEMPOTENT_CHANNELS`); Twilio and Discourse have no
-idempotency key at all. Text from customers and agents enters headers only through
+`Message-ID`, the reply webhook's `Idempotency-Key`, Slack message metadata (Twilio and
+Discourse take none). Text from customers and agents enters headers only through
 `_headers`, so it can never add a header or a recipient. A failure raises `DeliveryError`:
 permanent for answers that will not change on retry (4xx, SMTP 5xx), transient otherwise.
 """
@@ -36,18 +35,6 @@ from connectors.outbound._headers import header_token, id_part, message_id, one_
 from connectors.outbound._model import DeliveryError, Reply
 
 PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
-SENDER_CHANNELS = frozenset({"email", "slack", "community", *PHONE_CHANNELS})
-"""Channels with a native sender; every other channel goes to the reply webhook."""
-
-
-def idempotent_channel(channel: str) -> bool:
-    """Whether the far end drops a repeat of a reply by its idempotency key.
-
-    Only the reply webhook does: its contract requires receivers to deduplicate on
-    `Idempotency-Key`. SMTP, Twilio, Slack and Discourse offer no such key, so a reply whose
-    outcome is unknown after a crash is reported rather than sent to them again.
-    """
-    return channel not in SENDER_CHANNELS
 
 
 @dataclass(frozen=True)

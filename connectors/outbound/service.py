@@ -45,7 +45,7 @@ from connectors.outbound.ledger import (
     Outcome,
 )
 from connectors.outbound.notify import Delivery, Notifier
-from connectors.outbound.senders import ChannelSenders, idempotent_channel
+from connectors.outbound.senders import ChannelSenders
 from connectors.publisher import PRODUCER_DEFAULTS
 from schemas import CaseEvent, CaseEventType, DeadLetter, Topics, channel_label
 from schemas.ids import event_id_for
@@ -58,8 +58,8 @@ MAX_ORIGINAL_BYTES = 700_000
 """Largest original copied into a dead letter (base64 grows it by a third, under 1 MB)."""
 
 IN_DOUBT = (
-    "the reply service stopped while this reply was being handed to the provider, which "
-    "offers no idempotency key: it may or may not have arrived. Check before sending it again."
+    "the reply service stopped while this reply was being handed to the provider: it may or "
+    "may not have arrived. Check before sending it again."
 )
 
 
@@ -218,37 +218,37 @@ class DeliveryService:
             self._deliver_notification(event, delivery, source)
 
     def _deliver_reply(self, event: CaseEvent, reply: Reply, source: str) -> None:
+        # A reply whose outcome is unknown (`sending` found after a crash, a timeout after
+        # the request went out) is never handed to a provider again: it is reported.
         key = f"reply:{event.event_id}"
         seen = self.ledger.outcome(key)
         if seen in FINAL:
             metrics.DELIVERIES_SKIPPED.labels("reply", str(seen)).inc()
             log.info("replies: reply %s already %s; not sent again", reply.key, seen)
             return
-        idempotent = idempotent_channel(reply.channel)
         failure: tuple[int, DeliveryError] | None
-        if seen is Outcome.SENDING and not idempotent:
+        if seen is Outcome.SENDING:
             failure = 0, DeliveryError("in_doubt", IN_DOUBT, permanent=True)
         else:
-            if not idempotent:
-                self.ledger.record(key, Outcome.SENDING, event.case_id, source)
+            self.ledger.record(key, Outcome.SENDING, event.case_id, source)
             try:
                 failure = self._attempt(
-                    "reply", lambda: self.senders.send(reply), retry_in_doubt=idempotent
+                    "reply", lambda: self.senders.send(reply), retry_in_doubt=False
                 )
-            except Stopped:
-                if not idempotent:  # no attempt is in flight: the reply did not go out
-                    self.ledger.record(key, Outcome.UNSENT, event.case_id, source)
+            except Stopped:  # between two tries: no attempt is in flight, nothing went out
+                self.ledger.record(key, Outcome.UNSENT, event.case_id, source)
                 raise
         if failure is None:
             self.ledger.record(key, Outcome.SENT, event.case_id, source)
             metrics.REPLIES_SENT.labels(channel_label(reply.channel)).inc()
             return
         attempts, error = failure
+        outcome = "in doubt" if error.reason == "in_doubt" else "not delivered"
         self._record(
             event.case_id,
             CaseEventType.REPLY_FAILED.value,
             reply.key,
-            f"reply {reply.key} on {reply.channel} to {reply.recipient} not delivered "
+            f"reply {reply.key} on {reply.channel} to {reply.recipient} {outcome} "
             f"after {attempts} attempt(s): {error}",
             {
                 "message_key": reply.key,

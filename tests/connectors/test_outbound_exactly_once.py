@@ -229,10 +229,12 @@ def test_a_reply_whose_send_was_interrupted_is_reported_in_doubt_and_not_sent_ag
 ) -> None:
     mail_reply = reply_event("i1", "email", recipient="ana@example.com")
     hook_reply = reply_event("i2", "chat", recipient="visitor-1")
+    fresh_reply = reply_event("i3", "email", recipient="ana@example.com")
     create_topics(kafka_bootstrap, [topics.case_events, topics.dlq, topics.reply_deliveries])
     crashed = ledger_for(kafka_bootstrap, topics)
     for event in (mail_reply, hook_reply):  # what a service killed in the middle leaves
         crashed.record(f"reply:{event.event_id}", Outcome.SENDING, CASE, "cases.events/0/0")
+    crashed.record(f"reply:{fresh_reply.event_id}", Outcome.UNSENT, CASE, "cases.events/0/1")
     crashed.close()
     with smtp_peer() as mail_server, http_peer() as hook:
         config = OutboundConfig(
@@ -241,16 +243,18 @@ def test_a_reply_whose_send_was_interrupted_is_reported_in_doubt_and_not_sent_ag
             reply_webhook_url=hook.url,
             reply_webhook_secret="s",
         )
-        publish(kafka_bootstrap, topics, mail_reply, hook_reply)
+        publish(kafka_bootstrap, topics, mail_reply, hook_reply, fresh_reply)
         with service_thread(kafka_bootstrap, topics, config):
-            [failed] = failed_events(kafka_bootstrap, topics, 1, "reply.failed")
-            assert len(hook.wait_for(1)) == 1
+            failed = failed_events(kafka_bootstrap, topics, 2, "reply.failed")
+            assert len(mail_server.wait_for(1)) == 1
             assert eventually(lambda: all_committed(kafka_bootstrap, topics))
-    assert mail_server.mails == []  # SMTP has no idempotency key: not sent a second time
-    assert failed.payload["message_key"] == "agent:i1"
-    assert failed.payload["reason"] == "in_doubt"
-    # the reply webhook drops repeats by Idempotency-Key, so it is sent again with the same key
-    assert [call.headers["idempotency-key"] for call in hook.calls] == ["agent:i2"]
+    # a reply that was being handed over may have arrived: reported, never sent again
+    assert {event.payload["message_key"] for event in failed} == {"agent:i1", "agent:i2"}
+    assert {event.payload["reason"] for event in failed} == {"in_doubt"}
+    assert all("in doubt" in event.reason for event in failed)
+    assert hook.calls == []
+    # one stopped between two tries (`unsent`) is known not to have gone out: it is sent
+    assert [str(mail["Message-ID"]) for _, mail in mail_server.mails] == [f"<i3.{CASE}@acme.test>"]
 
 
 def test_the_ledger_survives_a_restart_and_is_bounded_in_count_and_age(
@@ -279,7 +283,7 @@ def test_the_ledger_survives_a_restart_and_is_bounded_in_count_and_age(
     restarted.close()
 
 
-def test_a_timeout_after_the_request_went_out_is_not_retried_where_a_repeat_would_show(
+def test_a_timeout_after_the_request_went_out_is_reported_in_doubt_not_retried(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with http_peer() as api:
@@ -301,13 +305,23 @@ def test_a_timeout_after_the_request_went_out_is_not_retried_where_a_repeat_woul
             failed = failed_events(kafka_bootstrap, topics, 2, "reply.failed")
             assert eventually(lambda: all_committed(kafka_bootstrap, topics))
     by_key = {event.payload["message_key"]: event.payload for event in failed}
-    # SMS: Twilio takes no idempotency key, so a second try could text the customer twice
-    assert by_key["agent:t1"]["reason"] == "in_doubt"
-    assert by_key["agent:t1"]["attempts"] == 1
-    assert sum(1 for call in api.calls if call.path.endswith("Messages.json")) == 1
-    # the reply webhook drops repeats by Idempotency-Key: retried (3 attempts), then given up
-    assert by_key["agent:t2"]["reason"] == "connection"
-    assert sum(1 for call in api.calls if call.path == "/hook") == 3
+    # a second try could text the customer twice: one call each, then reported
+    assert [by_key[key]["reason"] for key in ("agent:t1", "agent:t2")] == ["in_doubt"] * 2
+    assert [by_key[key]["attempts"] for key in ("agent:t1", "agent:t2")] == [1, 1]
+    assert sorted(call.path.rsplit("/", 1)[1] for call in api.calls) == ["Messages.json", "hook"]
+
+
+def test_a_refused_connection_is_retried_since_nothing_went_out(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    with http_peer() as hook:
+        config = OutboundConfig(reply_webhook_url=hook.url, reply_webhook_secret="s")
+    # the peer is gone: every attempt is refused before a byte of the request is sent
+    publish(kafka_bootstrap, topics, reply_event("x1", "chat", recipient="visitor-1"))
+    with service_thread(kafka_bootstrap, topics, config):
+        [failed] = failed_events(kafka_bootstrap, topics, 1, "reply.failed")
+        assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+    assert (failed.payload["reason"], failed.payload["attempts"]) == ("connection", 3)
 
 
 def test_a_record_too_large_to_copy_is_dead_lettered_by_reference(
