@@ -56,6 +56,9 @@ class LedgerEntry(BaseModel):
     case_id: str
     source: str = ""
     """`topic/partition/offset` of the `cases.events` record that asked for the delivery."""
+    failure_event: str | None = None
+    """With `failed`: the failure event, exactly as written to `cases.events` (so a replay
+    writes the same event again, never a second version of it)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class DeliveryLedger:
         self.bounds = bounds or LedgerBounds()
         self._writer = writer
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[Outcome, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[Outcome, float, str | None]] = OrderedDict()
         self._next_offsets: dict[int, int] = {}
         self._reader = Consumer(
             {
@@ -111,7 +114,19 @@ class DeliveryLedger:
             return None
         return entry[0]
 
-    def record(self, key: str, outcome: Outcome, case_id: str, source: str) -> None:
+    def failure_event(self, key: str) -> str | None:
+        """The failure event recorded with a `failed` outcome, if any."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry[2]
+
+    def record(
+        self,
+        key: str,
+        outcome: Outcome,
+        case_id: str,
+        source: str,
+        failure_event: str | None = None,
+    ) -> None:
         """Write an outcome and wait for Kafka's acknowledgement, then remember it."""
         now = self._clock()
         entry = LedgerEntry(
@@ -120,11 +135,12 @@ class DeliveryLedger:
             at=datetime.fromtimestamp(now, UTC),
             case_id=case_id,
             source=source,
+            failure_event=failure_event,
         )
         self._writer.write(
             self.topic, key.encode("utf-8", "surrogatepass"), entry.model_dump_json().encode()
         )
-        self._remember(key, outcome, now)
+        self._remember(key, outcome, now, failure_event)
 
     def catch_up(self, timeout_seconds: float = 60.0) -> int:
         """Read the ledger topic from where this reader stands to its current end.
@@ -192,19 +208,21 @@ class DeliveryLedger:
             entry = LedgerEntry.model_validate_json(raw)
         except ValidationError:
             return  # not ours to judge: a record we cannot read remembers nothing
-        self._remember(entry.key, entry.outcome, entry.at.timestamp())
+        self._remember(entry.key, entry.outcome, entry.at.timestamp(), entry.failure_event)
 
-    def _remember(self, key: str, outcome: Outcome, at: float) -> None:
+    def _remember(
+        self, key: str, outcome: Outcome, at: float, failure_event: str | None = None
+    ) -> None:
         now = self._clock()
         if now - at > self.bounds.max_age_seconds:
             return
-        self._entries[key] = (outcome, at)
+        self._entries[key] = (outcome, at, failure_event)
         self._entries.move_to_end(key)
         while len(self._entries) > self.bounds.max_entries:
             self._entries.popitem(last=False)
         # the oldest entries sit at the front: drop those past their age
         while self._entries:
-            oldest_key, (_, oldest_at) = next(iter(self._entries.items()))
+            oldest_key, (_, oldest_at, _) = next(iter(self._entries.items()))
             if now - oldest_at <= self.bounds.max_age_seconds:
                 break
             del self._entries[oldest_key]

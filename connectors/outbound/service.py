@@ -223,8 +223,7 @@ class DeliveryService:
         key = f"reply:{event.event_id}"
         seen = self.ledger.outcome(key)
         if seen in FINAL:
-            metrics.DELIVERIES_SKIPPED.labels("reply", str(seen)).inc()
-            log.info("replies: reply %s already %s; not sent again", reply.key, seen)
+            self._skip("reply", key, seen)
             return
         failure: tuple[int, DeliveryError] | None
         if seen is Outcome.SENDING:
@@ -244,7 +243,9 @@ class DeliveryService:
             return
         attempts, error = failure
         outcome = "in doubt" if error.reason == "in_doubt" else "not delivered"
-        self._record(
+        self._fail(
+            key,
+            source,
             event.case_id,
             CaseEventType.REPLY_FAILED.value,
             reply.key,
@@ -260,7 +261,6 @@ class DeliveryService:
                 "source": source,
             },
         )
-        self.ledger.record(key, Outcome.FAILED, event.case_id, source)
         metrics.REPLY_FAILURES.labels(channel_label(reply.channel), error.reason).inc()
 
     def _deliver_notification(self, event: CaseEvent, delivery: Delivery, source: str) -> None:
@@ -269,7 +269,7 @@ class DeliveryService:
         key = f"notification:{delivery.key}"
         seen = self.ledger.outcome(key)
         if seen in FINAL:
-            metrics.DELIVERIES_SKIPPED.labels("notification", str(seen)).inc()
+            self._skip("notification", key, seen)
             return
         failure = self._attempt(
             "notification", partial(self.notifier.send, delivery), retry_in_doubt=True
@@ -279,7 +279,9 @@ class DeliveryService:
             metrics.NOTIFICATIONS_SENT.labels(delivery.medium).inc()
             return
         attempts, error = failure
-        self._record(
+        self._fail(
+            key,
+            source,
             event.case_id,
             CaseEventType.NOTIFICATION_FAILED.value,
             delivery.key,
@@ -295,7 +297,6 @@ class DeliveryService:
                 "source": source,
             },
         )
-        self.ledger.record(key, Outcome.FAILED, event.case_id, source)
         metrics.NOTIFICATION_FAILURES.labels(delivery.medium, error.reason).inc()
 
     def _attempt(
@@ -335,10 +336,29 @@ class DeliveryService:
             else:
                 return None
 
-    def _record(
-        self, case_id: str, kind: str, key: str, reason: str, payload: dict[str, Any]
+    def _skip(self, kind: str, key: str, seen: Outcome | None) -> None:
+        """A delivery already made or given up: not again (its failure event is re-written)."""
+        metrics.DELIVERIES_SKIPPED.labels(kind, str(seen)).inc()
+        log.info("replies: %s %s already %s; not sent again", kind, key, seen)
+        failure = self.ledger.failure_event(key)
+        if failure is not None:  # a crash may have come between the ledger and the event
+            self._write_case_event(failure)
+
+    def _fail(
+        self,
+        ledger_key: str,
+        source: str,
+        case_id: str,
+        kind: str,
+        key: str,
+        reason: str,
+        payload: dict[str, Any],
     ) -> None:
-        """Publish a failure event and wait for Kafka's acknowledgement (retrying until then)."""
+        """Record a failure: in the ledger (with its event), then the event on cases.events.
+
+        In this order a crash between the two leaves the ledger knowing the exact event,
+        which the redelivered record writes again: one event id, one content.
+        """
         event = CaseEvent(
             event_id=event_id_for(case_id, kind, key),
             case_id=case_id,
@@ -347,10 +367,17 @@ class DeliveryService:
             reason=reason[:2000],
             payload=payload,
         )
+        document = event.model_dump_json()
+        self.ledger.record(ledger_key, Outcome.FAILED, case_id, source, failure_event=document)
+        self._write_case_event(document)
+
+    def _write_case_event(self, document: str) -> None:
+        """Write one of our case events and wait for Kafka's acknowledgement."""
+        case_id = CaseEvent.model_validate_json(document).case_id
         self._writer.write(
             self.topics.case_events,
             case_id.encode("utf-8", "surrogatepass"),
-            event.model_dump_json().encode("utf-8"),
+            document.encode("utf-8"),
         )
 
     def _dead_letter(self, message: Message[Any, Any], reason: str, detail: str) -> None:

@@ -20,10 +20,12 @@ from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from connectors.publisher import PRODUCER_DEFAULTS
-from schemas import Topics
+from schemas import CaseEvent, Topics
+from schemas.ids import event_id_for
 from tests.connectors.peers import eventually, http_peer, smtp_peer
 from tests.connectors.test_outbound import (
     CASE,
+    T0,
     all_committed,
     escalated_event,
     failed_events,
@@ -342,3 +344,32 @@ def test_a_record_too_large_to_copy_is_dead_lettered_by_reference(
     assert document["original_b64"] == ""
     where = f"{topics.case_events}/{document['source_partition']}@{document['source_offset']}"
     assert f"original of {len(huge)} bytes not copied; see {where}" in document["detail"]
+
+
+def test_a_failure_recorded_before_a_crash_is_written_again_identically_never_anew(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    reply = reply_event("f1", "email", recipient="ana@example.com")
+    failure = CaseEvent(
+        event_id=event_id_for(CASE, "reply.failed", "agent:f1"),
+        case_id=CASE,
+        type="reply.failed",
+        at=T0,
+        reason="reply agent:f1 on email to ana@example.com not delivered after 6 attempt(s)",
+        payload={"message_key": "agent:f1", "reason": "smtp_5xx", "attempts": 6},
+    ).model_dump_json()
+    create_topics(kafka_bootstrap, [topics.case_events, topics.dlq, topics.reply_deliveries])
+    crashed = ledger_for(kafka_bootstrap, topics)  # killed after the ledger, before the event
+    crashed.record(f"reply:{reply.event_id}", Outcome.FAILED, CASE, "", failure_event=failure)
+    crashed.close()
+    with smtp_peer() as mail_server:
+        publish(kafka_bootstrap, topics, reply)
+        config = mail_config(mail_server.host, mail_server.port)
+        with service_thread(kafka_bootstrap, topics, config):
+            records = consume_until(kafka_bootstrap, topics.case_events, 2)
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+    assert mail_server.mails == []
+    assert [record.value for record in records] == [
+        reply.model_dump_json().encode(),
+        failure.encode(),
+    ]
