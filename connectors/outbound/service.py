@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from connectors.outbound import _metrics as metrics
 from connectors.outbound._acked import AckedWriter, RecordRejected, RetryPolicy, Stopped
+from connectors.outbound._dead_letters import dead_letter
 from connectors.outbound._model import (
     DeliveryError,
     Reply,
@@ -47,15 +48,12 @@ from connectors.outbound.ledger import (
 from connectors.outbound.notify import Delivery, Notifier
 from connectors.outbound.senders import ChannelSenders
 from connectors.publisher import PRODUCER_DEFAULTS
-from schemas import CaseEvent, CaseEventType, DeadLetter, Topics, channel_label
+from schemas import CaseEvent, CaseEventType, Topics, channel_label
 from schemas.ids import event_id_for
 
 __all__ = ["DeliveryService", "RetryPolicy", "Stopped"]
 
 log = logging.getLogger(__name__)
-
-MAX_ORIGINAL_BYTES = 700_000
-"""Largest original copied into a dead letter (base64 grows it by a third, under 1 MB)."""
 
 IN_DOUBT = (
     "the reply service stopped while this reply was being handed to the provider: it may or "
@@ -382,26 +380,8 @@ class DeliveryService:
 
     def _dead_letter(self, message: Message[Any, Any], reason: str, detail: str) -> None:
         """Write the record to `messages.dlq` with its reason and bytes, and wait for the ack."""
-        value = message.value() or b""
-        copied = len(value) <= MAX_ORIGINAL_BYTES
+        key, value, headers = dead_letter(message, reason, detail)
         where = f"{message.topic()}/{message.partition()}@{message.offset()}"
-        if not copied:
-            detail = f"{detail[:2000]} (original of {len(value)} bytes not copied; see {where})"
-        letter = DeadLetter(
-            reason=reason,
-            detail=detail[:4000],
-            source_topic=message.topic() or "",
-            source_partition=message.partition() or 0,
-            source_offset=message.offset() or 0,
-            original_key_b64=DeadLetter.encode(message.key()) if copied else None,
-            original_b64=(DeadLetter.encode(value) or "") if copied else "",
-            at=datetime.now(UTC),
-        )
         log.warning("replies: %s dead-lettered (%s): %s", where, reason, detail[:300])
-        self._writer.write(
-            self.topics.dlq,
-            message.key() if copied else None,
-            letter.model_dump_json().encode("utf-8"),
-            headers=[("stage", b"replies"), ("reason", reason.encode())],
-        )
+        self._writer.write(self.topics.dlq, key, value, headers=headers)
         metrics.DEAD_LETTERS.labels(reason).inc()
