@@ -34,8 +34,6 @@ def core_topics(
         topics.threaded: {},
         topics.rules: {"cleanup.policy": "compact"},
         topics.identity: {"cleanup.policy": "compact"},
-        # the reply service's delivery ledger: 3 days (ESCALATOR_REPLY_DEDUP_SECONDS' default)
-        topics.reply_deliveries: {"cleanup.policy": "compact,delete", "retention.ms": "259200000"},
         topics.state_changelog("customers"): {"cleanup.policy": "compact"},
         topics.state_changelog("cases"): {"cleanup.policy": "compact"},
     }
