@@ -43,6 +43,8 @@ class LogFacts:
     sla_due: dict[str, tuple[str, str, str, datetime]] = field(default_factory=dict)
     met_at: dict[tuple[str, str], datetime] = field(default_factory=dict)
     replies_appended: set[str] = field(default_factory=set)
+    replies_reported: set[str] = field(default_factory=set)
+    """Message keys of replies the reply service reported (`reply.failed`, e.g. `in_doubt`)."""
 
     def add(self, raw: bytes) -> None:
         """Take one record of `cases.events`."""
@@ -73,6 +75,8 @@ class LogFacts:
                 self.appended[key].add(event_id)
             elif message.get("direction") == "outbound":
                 self.replies_appended.add(event_id)
+        elif kind == "reply.failed":
+            self.replies_reported.add(str(payload.get("message_key")))
         elif kind in ("sla.warning", "sla.breached"):
             clock_run = str(payload.get("discriminator", "")).split(":", 1)[0]
             self.sla_fired[(case_id, kind, clock_run)].add(event_id)

@@ -257,7 +257,9 @@ def _judge(ctx: Context, observer: Observer, deliveries: Deliveries) -> dict[str
     facts = observer.facts
     log = verdict(facts, load.report.accepted)
     crashed = stack.crashed()
-    undelivered = len(facts.replies_appended) - len(deliveries.snapshot())
+    # a reply in doubt after a kill is reported on its case (reply.failed), never sent twice
+    reported = len(facts.replies_reported)
+    undelivered = len(facts.replies_appended) - len(deliveries.snapshot()) - reported
     assert stack.projection is not None
     stack.projection.stop()
     live_url = stack.env["ESCALATOR_DATABASE_URL"]
@@ -277,6 +279,7 @@ def _judge(ctx: Context, observer: Observer, deliveries: Deliveries) -> dict[str
         "replies_sent_twice": sent_twice,
         "replies_delivered": deliveries.total,
         "replies_undelivered": max(0, undelivered),
+        "replies_reported": reported,
         "agent_replies": len(facts.replies_appended),
         "store_matches_log": not store_diff,
         "refused": len(load.report.refused),
@@ -331,7 +334,7 @@ def _settle(ctx: Context, observer: Observer, deliveries: Deliveries) -> None:
         if events != last:
             last, quiet_since = events, time.monotonic()
         replies = len(observer.facts.replies_appended)
-        delivered = len(deliveries.snapshot()) >= replies
+        delivered = len(deliveries.snapshot()) + len(observer.facts.replies_reported) >= replies
         if (
             time.monotonic() - quiet_since > QUIET_SECONDS
             and count_events(url) >= events

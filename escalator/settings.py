@@ -333,6 +333,17 @@ class OutboundSettings(BaseSettings):
         "(default: from the end, so old replies are not sent again).",
     )
     replies_metrics_port: int = 9465
+    reply_dedup_entries: int = Field(
+        default=200_000,
+        ge=1_000,
+        description="Delivery keys the reply service remembers to never send one twice.",
+    )
+    reply_dedup_seconds: float = Field(
+        default=259_200.0,
+        ge=3_600.0,
+        description="How long a delivery key is remembered (3 days): also the retention of "
+        "the replies.deliveries topic when the service creates it.",
+    )
     notify_slack_webhooks: dict[str, str] = Field(
         default_factory=dict,
         description='Notify target → Slack incoming webhook URL, as JSON: {"team-leads": "https://hooks.slack.com/…"}.',

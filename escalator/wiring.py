@@ -20,6 +20,7 @@ from connectors.email.smtp import SmtpConnector, server_tls_context
 from connectors.email.workers import MailWorkers
 from connectors.http_ingress import create_app
 from connectors.ingress_auth import IngressAuth
+from connectors.outbound.ledger import LedgerBounds
 from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
@@ -359,7 +360,18 @@ def build_delivery_service(
         mail_from=outbound.notify_from or outbound.reply_from,
         smtp=relay,
     )
-    ensure_topics(kafka, {kafka.topics.case_events: {"retention.ms": "-1"}})
+    retention_ms = str(int(outbound.reply_dedup_seconds * 1000))
+    ensure_topics(
+        kafka,
+        {
+            kafka.topics.case_events: {"retention.ms": "-1"},
+            kafka.topics.dlq: {},
+            kafka.topics.reply_deliveries: {
+                "cleanup.policy": "compact,delete",
+                "retention.ms": retention_ms,
+            },
+        },
+    )
     return DeliveryService(
         kafka.librdkafka(),
         kafka.topics,
@@ -371,4 +383,8 @@ def build_delivery_service(
             max_backoff_seconds=outbound.reply_max_backoff_seconds,
         ),
         from_beginning=outbound.replies_from_beginning,
+        ledger_bounds=LedgerBounds(
+            max_entries=outbound.reply_dedup_entries,
+            max_age_seconds=outbound.reply_dedup_seconds,
+        ),
     )

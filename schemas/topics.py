@@ -52,6 +52,11 @@ class Topics:
         return f"{self.prefix}customers.identity"
 
     @property
+    def reply_deliveries(self) -> str:
+        """Compacted: the reply service's outcome of each delivery, its dedup memory."""
+        return f"{self.prefix}replies.deliveries"
+
+    @property
     def assigner(self) -> str:
         """Internal, one partition: the desk processes' assigner election (its group's leader)."""
         return f"{self.prefix}desk.assigner"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 REPLIES_SENT = Counter(
     "escalator_replies_sent",
@@ -31,4 +31,25 @@ NOTIFICATION_FAILURES = Counter(
     "Escalation notifications given up after every retry (each is a notification.failed case "
     "event), by medium and reason.",
     ["medium", "reason"],
+)
+DELIVERIES_SKIPPED = Counter(
+    "escalator_deliveries_skipped",
+    "Replies and notifications not sent because the ledger says they were already sent or "
+    "given up (a repeated event, a redelivered record), by kind and outcome.",
+    ["kind", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "escalator_reply_dead_letters",
+    "cases.events records the reply service could not process, written to messages.dlq with "
+    "their bytes, by reason.",
+    ["reason"],
+)
+COMMIT_FAILURES = Counter(
+    "escalator_reply_commit_failures",
+    "Offset commits of the reply service that failed (harmless: the delivery ledger stops a "
+    "second send of the redelivered records).",
+)
+LEDGER_ENTRIES = Gauge(
+    "escalator_reply_ledger_entries",
+    "Delivery keys the reply service remembers (bounded by ESCALATOR_REPLY_DEDUP_ENTRIES).",
 )

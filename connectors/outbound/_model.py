@@ -14,13 +14,32 @@ AGENT_KEY_PREFIX = "agent:"
 
 
 class DeliveryError(Exception):
-    """One failed attempt. `reason` is a short, bounded label; `permanent` stops the retries."""
+    """One failed attempt. `reason` is a short, bounded label; `permanent` stops the retries.
 
-    def __init__(self, reason: str, detail: str, permanent: bool = False) -> None:
+    `in_doubt` marks a failure after the request may have reached the provider (a timeout or
+    a dropped connection while it answered): the reply may have arrived even so.
+    """
+
+    def __init__(
+        self, reason: str, detail: str, permanent: bool = False, in_doubt: bool = False
+    ) -> None:
+        detail = detail[:1000]
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
         self.permanent = permanent
+        self.in_doubt = in_doubt
+
+
+class UnreadableEventError(ValueError):
+    """A record the service cannot read: not a case event, or a payload it cannot act on.
+
+    `reason` is the dead letter's short label.
+    """
+
+    def __init__(self, detail: str, reason: str = "invalid_payload") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -58,13 +77,16 @@ class Notification:
 
 
 def reply_in(event: CaseEvent) -> Reply | None:
-    """The agent reply an event carries (a `message.appended` outbound agent message), if any."""
+    """The agent reply an event carries (a `message.appended` outbound agent message), if any.
+
+    Raises UnreadableEventError for a `message.appended` whose payload is not a message.
+    """
     if event.type != CaseEventType.MESSAGE_APPENDED.value:
         return None
     try:
         payload = MessageAppendedPayload.model_validate(event.payload)
-    except ValidationError:
-        return None
+    except ValidationError as exc:
+        raise UnreadableEventError(f"message.appended payload: {exc}") from exc
     message = payload.message
     if message.direction != "outbound" or not payload.message_key.startswith(AGENT_KEY_PREFIX):
         return None  # customer messages, notes and forum staff posts are never sent
@@ -89,7 +111,10 @@ def notification_in(event: CaseEvent) -> Notification | None:
     escalation = event.payload.get("escalation")
     if not isinstance(escalation, dict):
         return None
-    targets = tuple(str(target) for target in escalation.get("notify") or ())
+    notify = escalation.get("notify") or []
+    if not isinstance(notify, list):
+        raise UnreadableEventError(f"case.escalated notify is not a list: {notify!r:.200}")
+    targets = tuple(str(target) for target in notify)
     if not targets:
         return None
     return Notification(

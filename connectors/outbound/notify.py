@@ -15,6 +15,7 @@ from email.utils import formatdate
 
 import httpx
 
+from connectors.outbound._headers import id_part, one_line
 from connectors.outbound._model import DeliveryError, Notification
 from connectors.outbound.senders import SmtpRelay, post, send_mail
 
@@ -93,7 +94,6 @@ class Notifier:
                 self.client,
                 self.config.slack_webhooks[delivery.target],
                 json={"text": text},
-                headers={"Idempotency-Key": delivery.key},
             )
         elif delivery.medium == "email":
             self._mail(delivery, text)
@@ -105,20 +105,28 @@ class Notifier:
             )
 
     def _mail(self, delivery: Delivery, text: str) -> None:
+        smtp = self.config.smtp
+        if smtp is None:
+            raise DeliveryError("not_configured", "set ESCALATOR_SMTP_RELAY_HOST", True)
+        send_mail(smtp, self.mail(delivery, text))
+
+    def mail(self, delivery: Delivery, text: str | None = None) -> EmailMessage:
+        """The notification as a mail to the target's addresses (what `send` hands the relay)."""
         config = self.config
         if config.smtp is None or not config.mail_from:
             raise DeliveryError(
                 "not_configured", "set ESCALATOR_SMTP_RELAY_HOST and ESCALATOR_NOTIFY_FROM", True
             )
         notification = delivery.notification
+        case_id, target = one_line(notification.case_id), one_line(delivery.target)
         mail = EmailMessage()
         mail["From"] = config.mail_from
         mail["To"] = ", ".join(config.emails[delivery.target])
-        mail["Subject"] = f"[Escalator] {notification.case_id} escalated ({delivery.target})"
+        mail["Subject"] = f"[Escalator] {case_id} escalated ({target})"
         mail["Date"] = formatdate(notification.at.timestamp(), usegmt=True)
         domain = config.mail_from.rpartition("@")[2] or "escalator"
-        mail["Message-ID"] = f"<{notification.event_id}.{delivery.target}@{domain}>"
+        mail["Message-ID"] = f"<{id_part(notification.event_id)}.{id_part(target)}@{domain}>"
         mail["Auto-Submitted"] = "auto-generated"
-        mail["X-Escalator-Case"] = notification.case_id
-        mail.set_content(text + "\n")
-        send_mail(config.smtp, mail)
+        mail["X-Escalator-Case"] = case_id
+        mail.set_content((text if text is not None else summary(notification)) + "\n")
+        return mail

@@ -8,13 +8,16 @@
 | `community` | Discourse `POST /posts.json` in the topic |
 | anything else | the generic reply webhook, signed like the inbound one (HMAC-SHA256) |
 
-Every call carries the reply's idempotency key (a header, or the mail's `Message-ID`), so a
-redelivery after a crash is recognisable at the other end. A failure raises `DeliveryError`:
+Every reply carries its idempotency key where the far end can see it: the mail's stable
+`Message-ID`, the reply webhook's `Idempotency-Key`, Slack message metadata (Twilio and
+Discourse take none). Text from customers and agents enters headers only through
+`_headers`, so it can never add a header or a recipient. A failure raises `DeliveryError`:
 permanent for answers that will not change on retry (4xx, SMTP 5xx), transient otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -28,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from connectors.outbound._headers import header_token, id_part, message_id, one_line, single_address
 from connectors.outbound._model import DeliveryError, Reply
 
 PHONE_CHANNELS = frozenset({"sms", "whatsapp"})
@@ -79,11 +83,27 @@ def check_response(response: httpx.Response) -> httpx.Response:
 def post(
     client: httpx.Client, url: str, **kwargs: Any
 ) -> httpx.Response:  # one place that turns transport errors into transient failures
-    """POST and check; connection problems and timeouts are transient failures."""
+    """POST and check; connection problems and timeouts are transient failures.
+
+    A failure before the request left (no connection) is certain; one after it may have
+    reached the provider (read timeout, dropped connection) is `in_doubt`.
+    """
     try:
         return check_response(client.post(url, **kwargs))
     except httpx.TransportError as exc:
-        raise DeliveryError("connection", f"{type(exc).__name__}: {exc}") from exc
+        detail = f"{type(exc).__name__}: {exc}"
+        raise DeliveryError("connection", detail, in_doubt=not isinstance(exc, _NOT_SENT)) from exc
+
+
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.LocalProtocolError,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+)
+"""Transport errors raised before any byte of the request reached the provider."""
 
 
 def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
@@ -97,39 +117,63 @@ def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[s
 
 
 def send_mail(relay: SmtpRelay, mail: EmailMessage) -> None:
-    """Hand a mail to the relay; 4xx answers and connection trouble are transient."""
+    """Hand a mail to the relay; 4xx answers and connection trouble are transient.
+
+    Trouble before the mail's data went out is certain; a connection lost or timed out while
+    the relay had the data is `in_doubt` (the relay may have accepted it).
+    """
     try:
-        with smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout_seconds) as smtp:
+        smtp = smtplib.SMTP(relay.host, relay.port, timeout=relay.timeout_seconds)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError("connection", f"{type(exc).__name__}: {exc}") from exc
+    try:
+        try:
             if relay.starttls:
                 smtp.starttls()
             if relay.username and relay.password:
                 smtp.login(relay.username, relay.password)
-            smtp.send_message(mail)
-    except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _ in exc.recipients.values()]
-        temporary = all(400 <= code < 500 for code in codes)
-        reason = "smtp_4xx" if temporary else "smtp_5xx"
-        raise DeliveryError(reason, f"recipients refused: {exc.recipients}", not temporary) from exc
-    except smtplib.SMTPResponseException as exc:
-        temporary = 400 <= exc.smtp_code < 500
-        reason = "smtp_4xx" if temporary else "smtp_5xx"
-        raise DeliveryError(reason, f"{exc.smtp_code} {exc.smtp_error!r}", not temporary) from exc
-    except (smtplib.SMTPException, OSError) as exc:
-        raise DeliveryError("connection", f"{type(exc).__name__}: {exc}") from exc
+        except smtplib.SMTPResponseException as exc:
+            raise _smtp_answer(exc) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError("connection", f"{type(exc).__name__}: {exc}") from exc
+        try:
+            # the envelope names exactly the To addresses (never Cc/Bcc a header might add)
+            smtp.send_message(mail, to_addrs=[a.addr_spec for a in mail["To"].addresses])
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            temporary = all(400 <= code < 500 for code in codes)
+            reason = "smtp_4xx" if temporary else "smtp_5xx"
+            detail = f"recipients refused: {exc.recipients}"
+            raise DeliveryError(reason, detail, not temporary) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise _smtp_answer(exc) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            raise DeliveryError("connection", detail, in_doubt=True) from exc
+    finally:
+        # QUIT without waiting for its answer: the mail is accepted or not by now, and every
+        # moment between the relay's acceptance and our record of it is a window for doubt
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            smtp.putcmd("quit")
+        smtp.close()
+
+
+def _smtp_answer(exc: smtplib.SMTPResponseException) -> DeliveryError:
+    """The relay said no: 4xx is worth another try, 5xx is final."""
+    temporary = 400 <= exc.smtp_code < 500
+    reason = "smtp_4xx" if temporary else "smtp_5xx"
+    return DeliveryError(reason, f"{exc.smtp_code} {exc.smtp_error!r}", not temporary)
 
 
 def reply_subject(reply: Reply) -> str:
     """`Re: <the customer's subject> [#C-…]`, the case reference added once."""
-    subject = (reply.subject or "").strip() or "Your request"
+    subject = one_line(reply.subject or "") or "Your request"
     if not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"
-    if reply.case_id not in subject:
-        subject = f"{subject} [#{reply.case_id}]"
+    case_id = one_line(reply.case_id)
+    if case_id not in subject:
+        subject = f"{subject} [#{case_id}]"
     return subject
-
-
-def _bracketed(message_id: str) -> str:
-    return message_id if message_id.startswith("<") else f"<{message_id}>"
 
 
 class ChannelSenders:
@@ -159,24 +203,24 @@ class ChannelSenders:
         config = self.config
         if not config.reply_from:
             raise DeliveryError("not_configured", "set ESCALATOR_REPLY_FROM", permanent=True)
-        if not reply.recipient:
-            raise DeliveryError("no_recipient", "the case has no customer address", True)
+        recipient = single_address(reply.recipient)
         domain = config.reply_from.rpartition("@")[2] or "escalator"
         mail = EmailMessage()
         mail["From"] = config.reply_from
-        mail["To"] = reply.recipient
+        mail["To"] = recipient
         mail["Subject"] = reply_subject(reply)
         mail["Date"] = formatdate(reply.at.timestamp(), usegmt=True)
         # the same reply always has the same id: a resent copy is recognisably the same mail
-        mail["Message-ID"] = f"<{reply.action_id}.{reply.case_id}@{domain}>"
+        mail["Message-ID"] = f"<{id_part(reply.action_id)}.{id_part(reply.case_id)}@{domain}>"
         # only real Message-IDs (a mail without one is known by a content hash instead)
-        ids = [ref for ref in (reply.thread_ref, reply.in_reply_to) if ref and "@" in ref]
-        references = [_bracketed(ref) for ref in ids]
-        if reply.in_reply_to and "@" in reply.in_reply_to:
-            mail["In-Reply-To"] = _bracketed(reply.in_reply_to)
+        in_reply_to = message_id(reply.in_reply_to)
+        ids = [message_id(ref) for ref in (reply.thread_ref, reply.in_reply_to)]
+        references = [ref for ref in ids if ref]
+        if in_reply_to:
+            mail["In-Reply-To"] = in_reply_to
         if references:
             mail["References"] = " ".join(dict.fromkeys(references))
-        mail["X-Escalator-Case"] = reply.case_id
+        mail["X-Escalator-Case"] = one_line(reply.case_id)
         mail.set_content(reply.text)
         return mail
 
@@ -204,7 +248,6 @@ class ChannelSenders:
             url,
             data={"To": prefix + reply.recipient, "From": prefix + ours, "Body": reply.text},
             auth=(config.twilio_account_sid, config.twilio_auth_token),
-            headers={"I-Twilio-Idempotency-Token": reply.key},
         )
 
     def _slack(self, reply: Reply) -> None:
@@ -214,7 +257,15 @@ class ChannelSenders:
         channel, _, thread_ts = (reply.thread_ref or "").partition(":")
         if not channel:
             raise DeliveryError("no_recipient", "no Slack channel on the case", True)
-        body: dict[str, Any] = {"channel": channel, "text": reply.text}
+        body: dict[str, Any] = {
+            "channel": channel,
+            "text": reply.text,
+            # Slack has no idempotency key; the metadata makes our reply findable in the thread
+            "metadata": {
+                "event_type": "escalator_reply",
+                "event_payload": {"idempotency_key": reply.key, "case_id": reply.case_id},
+            },
+        }
         if thread_ts:
             body["thread_ts"] = thread_ts
         answer = post(
@@ -243,7 +294,6 @@ class ChannelSenders:
             headers={
                 "Api-Key": config.discourse_api_key,
                 "Api-Username": config.discourse_api_username,
-                "Idempotency-Key": reply.key,
             },
         )
 
@@ -259,7 +309,7 @@ class ChannelSenders:
         body = json.dumps(reply_document(reply), separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            "Idempotency-Key": reply.key,
+            "Idempotency-Key": header_token(reply.key),
             **signed_headers(config.reply_webhook_secret, body),
         }
         post(self.client, config.reply_webhook_url, content=body, headers=headers)

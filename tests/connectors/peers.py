@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +39,7 @@ class HttpPeer:
     calls: list[Call] = field(default_factory=list)
     statuses: list[int] = field(default_factory=lambda: [200])
     body: bytes = b'{"ok": true}'
+    delay_seconds: float = 0.0
 
     def answer(self) -> int:
         return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
@@ -62,11 +65,15 @@ def http_peer(statuses: list[int] | None = None) -> Iterator[HttpPeer]:
                 Call("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             )
             status = peer.answer()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(peer.body)))
-            self.end_headers()
-            self.wfile.write(peer.body)
+            if peer.delay_seconds:  # the call is recorded (acted on), the answer comes late
+                time.sleep(peer.delay_seconds)
+            # the client may have given up waiting (a timeout test): nothing to answer then
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(peer.body)))
+                self.end_headers()
+                self.wfile.write(peer.body)
 
         def log_message(self, format: str, *args: Any) -> None:
             return
@@ -89,6 +96,8 @@ class SmtpPeer:
     port: int
     mails: list[tuple[Envelope, EmailMessage]] = field(default_factory=list)
     refuse_with: str | None = None
+    delay_seconds: float = 0.0
+    quit_delay_seconds: float = 0.0
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[tuple[Envelope, EmailMessage]]:
         deadline = time.monotonic() + timeout
@@ -107,6 +116,8 @@ def smtp_peer() -> Iterator[SmtpPeer]:
         async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
             self, server: SMTP, session: Session, envelope: Envelope
         ) -> str:
+            if peer.delay_seconds:
+                await asyncio.sleep(peer.delay_seconds)  # a slow server, before it answers
             if peer.refuse_with:
                 return peer.refuse_with
             raw = envelope.original_content or b""
@@ -114,6 +125,13 @@ def smtp_peer() -> Iterator[SmtpPeer]:
             assert isinstance(mail, EmailMessage)
             peer.mails.append((envelope, mail))
             return "250 OK"
+
+        async def handle_QUIT(  # noqa: N802 - aiosmtpd's hook name
+            self, server: SMTP, session: Session, envelope: Envelope
+        ) -> str:
+            if peer.quit_delay_seconds:  # the mail is accepted; the client still waits
+                await asyncio.sleep(peer.quit_delay_seconds)
+            return "221 Bye"
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
