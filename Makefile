@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DURATION ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: venv demo test lint kafka kafka-stop bench chaos clean
+.PHONY: venv demo test lint kafka kafka-stop bench chaos fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ PROFILE ?= full
 chaos: $(STAMP)
 	bash deploy/kafka/kafka.sh ensure-jars
 	$(BIN)/python -m chaos --profile $(PROFILE) $(CHAOS_ARGS)
+
+# Fuzzing every entry point: 10,000 generated inputs each (the test suite runs a few dozen).
+FUZZ_EXAMPLES ?= 10000
+fuzz: $(STAMP)
+	bash deploy/kafka/kafka.sh start
+	ESCALATOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:randomly \
+		--durations=0 tests/fuzz tests/security/test_desk_openapi.py \
+		tests/security/test_ingress_openapi.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
