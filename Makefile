@@ -47,11 +47,12 @@ chaos: $(STAMP)
 	bash deploy/kafka/kafka.sh ensure-jars
 	$(BIN)/python -m chaos --profile $(PROFILE) $(CHAOS_ARGS)
 
-# Fuzzing every entry point: 10,000 generated inputs each (the test suite runs a few dozen).
+# Fuzzing every entry point: 10,000 generated inputs each, 500 per API operation and caller
+# (the test suite runs a few dozen).
 FUZZ_EXAMPLES ?= 10000
 fuzz: $(STAMP)
 	bash deploy/kafka/kafka.sh start
-	ESCALATOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:randomly \
+	ESCALATOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ESCALATOR_FUZZ_API_EXAMPLES=500 $(BIN)/python -m pytest -q -p no:randomly \
 		--durations=0 tests/fuzz tests/security/test_desk_openapi.py \
 		tests/security/test_ingress_openapi.py
 

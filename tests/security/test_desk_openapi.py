@@ -6,7 +6,7 @@ a real broker, authenticated as an agent of the case's queue, an agent of anothe
 lead, an admin, and with no credentials at all. Every answer must be a non-5xx response that
 matches the schema the desk publishes for that status.
 
-`ESCALATOR_FUZZ_EXAMPLES` sets the examples per operation and role (the test suite's default
+`ESCALATOR_FUZZ_API_EXAMPLES` sets the examples per operation and role (the test suite's default
 is small; `make fuzz` raises it).
 """
 
@@ -29,7 +29,7 @@ from tests.desk.conftest import DeskWorld
 from tests.queues.case_event_builders import conversation
 from tests.security.desk_support import desk_app, served, sqlite_world
 
-EXAMPLES = int(os.environ.get("ESCALATOR_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("ESCALATOR_FUZZ_API_EXAMPLES", "8"))
 ROLES = ("agent", "outsider", "lead", "admin", "nobody")
 
 pytestmark = pytest.mark.kafka

@@ -6,7 +6,7 @@ field, a revoked-looking bearer token and no credentials at all. The ingress is 
 `escalator connect http` builds it, served by uvicorn, publishing to the real broker. Every
 answer must be non-5xx and match the schema published for its status.
 
-`ESCALATOR_FUZZ_EXAMPLES` sets the examples per operation (raised by `make fuzz`).
+`ESCALATOR_FUZZ_API_EXAMPLES` sets the examples per operation (raised by `make fuzz`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from escalator.wiring import build_ingress_app
 from tests.security.desk_support import served
 from tests.security.test_ingress_auth import bearer, new_key
 
-EXAMPLES = int(os.environ.get("ESCALATOR_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("ESCALATOR_FUZZ_API_EXAMPLES", "8"))
 
 pytestmark = pytest.mark.kafka
 
