@@ -63,7 +63,11 @@ routes:
       priority: high
       queue: social
 """
+
 """The demo's rule set: short 24x7 SLA targets, so clocks fall due during a demo run."""
+
+DEMO_QUEUES = ["general", "billing", "social", "legal", "tier2"]
+"""The demo rules' queues, the ones the demo's agent works first."""
 
 REPLY_SHARE = 0.8
 """Share of cases an agent answers; the rest stay unanswered (and breach)."""

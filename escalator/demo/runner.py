@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors import ingress_keys
 from escalator.demo import processes
-from escalator.demo.agents import DEMO_RULES, DemoAgents
+from escalator.demo.agents import DEMO_QUEUES, DEMO_RULES, DemoAgents
+from escalator.demo.desk_logins import create_demo_logins
 from escalator.demo.traffic import TrafficGenerator
 from escalator.embedded_broker import EmbeddedBroker
 from queues import CaseStore, StoreNotInitialisedError
@@ -102,9 +104,15 @@ class Demo:
         self.ingress_key = ""
         self.started = time.monotonic()
         self._stopping = asyncio.Event()
+        self.terminating = False
 
     def stop(self) -> None:
         """Ask the traffic loop to finish (Ctrl-C)."""
+        self._stopping.set()
+
+    def terminate(self) -> None:
+        """SIGTERM: stop sending and stop everything now, without waiting for the drain."""
+        self.terminating = True
         self._stopping.set()
 
     async def send_traffic(self, ingress: str, raw_inbound: RawInbound) -> None:
@@ -198,13 +206,16 @@ class Demo:
 async def run(duration: float | None, rate: float, as_json: bool, console: Console) -> Tally:
     """Run the whole demo and return its tally."""
     demo = Demo(duration, rate, console)
+    # a SIGTERM (a service manager, `kill`) stops the demo and everything it started
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, demo.terminate)
     workdir = Path(tempfile.mkdtemp(prefix="escalator-demo-"))
     rules = workdir / "rules.yaml"
     rules.write_text(DEMO_RULES)
     keys_file = workdir / "ingress-keys.json"
     demo.ingress_key = demo_ingress_key(keys_file)
     with EmbeddedBroker() as broker:
-        ports = {name: processes.free_port() for name in ("ingress", "worker", "projection")}
+        names = ("ingress", "worker", "projection", "desk")
+        ports = {name: processes.free_port() for name in names}
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "ESCALATOR_DATA_DIR": str(workdir),
@@ -214,6 +225,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "ESCALATOR_LOG_LEVEL": "WARNING",
             "ESCALATOR_RULES": str(rules),
             "ESCALATOR_INGRESS_KEYS_FILE": str(keys_file),
+            # the console on http://127.0.0.1: its cookie without Secure (a laptop, no TLS)
+            "ESCALATOR_DESK_PLAIN_HTTP": "true",
         }
         endpoints = Endpoints(
             ingress=f"http://127.0.0.1:{ports['ingress']}",
@@ -228,6 +241,7 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "ingress_metrics": f"{endpoints.ingress}/metrics",
             "worker_metrics": endpoints.worker_metrics,
             "projection_metrics": endpoints.projection_metrics,
+            "console": f"http://127.0.0.1:{ports['desk']}/console/login",
         }
         demo.database_url = env["ESCALATOR_DATABASE_URL"]
         logs = workdir / "logs"
@@ -237,17 +251,26 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
                 "ingress", ["connect", "http", "--port", str(ports["ingress"])], env, logs
             ),
             processes.start("projection", ["projection"], env, logs),
+            processes.start("desk", ["desk", "--port", str(ports["desk"])], env, logs),
         ]
         try:
-            worker, ingress, _projection = started
+            worker, ingress, _projection, desk = started
             processes.wait_until_ready(f"{endpoints.ingress}/readyz", ingress)
             processes.wait_until_ready(
                 endpoints.worker_metrics.replace("/metrics", "/readyz"), worker
             )
+            processes.wait_until_ready(f"http://127.0.0.1:{ports['desk']}/readyz", desk)
+            logins = create_demo_logins(env["ESCALATOR_DATABASE_URL"], DEMO_QUEUES)
             if not as_json:
                 for name, url in demo.tally.endpoints.items():
                     console.print(f"[bold]{name}[/]: {url}")
                 console.print(f"logs: {logs}")
+                for login in logins:
+                    console.print(
+                        f"[bold]console login[/] {login.name} ({login.role.value}): {login.token}",
+                        soft_wrap=True,
+                        highlight=False,
+                    )
                 console.print(
                     f"[bold]ingress key[/] (keys file {keys_file}): {demo.ingress_key}\n"
                     f"try: {example_curl(endpoints.ingress, demo.ingress_key)}",
@@ -307,7 +330,7 @@ async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Conso
         raw_inbound.close()
         agents.close()
         deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not demo.terminating:
             demo.refresh(endpoints)
             if live:
                 live.update(demo.view())
