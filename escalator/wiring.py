@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
 from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
+from kafkaio.faust_config import faust_broker_url, faust_security
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
 from streams.identity import IdentityDirectory
@@ -41,32 +41,6 @@ def load_rules(settings: Settings) -> CompiledRuleSet:
     if settings.rules is None:
         return default_ruleset()
     return compile_sources(read_rule_sources(settings.rules), read_file=read_referenced_file)
-
-
-def faust_broker_url(kafka: KafkaSettings) -> str:
-    """The `kafka://` URL list faust expects, from `KAFKA_BOOTSTRAP_SERVERS`."""
-    return ";".join(f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(","))
-
-
-def faust_security(kafka: KafkaSettings) -> dict[str, Any]:
-    """Faust settings carrying Kafka security (SASL/TLS) through to aiokafka."""
-    if kafka.security_protocol == "PLAINTEXT":
-        return {}
-    ssl_context = None
-    if kafka.security_protocol.endswith("SSL"):
-        cafile = str(kafka.ssl_cafile) if kafka.ssl_cafile else None
-        ssl_context = ssl.create_default_context(cafile=cafile)
-    if kafka.sasl_mechanism:
-        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
-        credentials: Any = faust.SASLCredentials(
-            username=kafka.sasl_username or "",
-            password=password,
-            mechanism=kafka.sasl_mechanism,
-            ssl_context=ssl_context,
-        )
-    else:
-        credentials = faust.SSLCredentials(ssl_context)
-    return {"broker_credentials": credentials}
 
 
 def worker_config(
