@@ -25,6 +25,7 @@ from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
 from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
+from kafkaio import AsyncProducer
 from kafkaio.faust_config import faust_broker_url, faust_security
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
@@ -77,7 +78,7 @@ def build_worker_app(
     data_dir = settings.data_dir / "worker"
     data_dir.mkdir(parents=True, exist_ok=True)
     config = worker_config(settings, kafka, data_dir, extra_faust)
-    publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
+    publisher = AsyncProducer(kafka.librdkafka(), delivery_timeout_seconds=30.0)
     identity = _identity_directory(settings, kafka)
     threading = ThreadingPolicy(
         thread_window=settings.thread_window,

@@ -5,6 +5,16 @@ package; it imports nothing of ours but `schemas`.
 """
 
 from kafkaio.errors import PublishError, RecordsRejectedError
+from kafkaio.producer import PRODUCER_DEFAULTS, AsyncProducer, RecordLike
 from kafkaio.record import Record
+from kafkaio.settings import KafkaSettings
 
-__all__ = ["PublishError", "Record", "RecordsRejectedError"]
+__all__ = [
+    "PRODUCER_DEFAULTS",
+    "AsyncProducer",
+    "KafkaSettings",
+    "PublishError",
+    "Record",
+    "RecordLike",
+    "RecordsRejectedError",
+]
