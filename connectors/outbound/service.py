@@ -20,14 +20,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
 from connectors.outbound import _metrics as metrics
 from connectors.outbound._model import DeliveryError, notification_in, reply_in
 from connectors.outbound.notify import Notifier
 from connectors.outbound.senders import ChannelSenders
-from connectors.publisher import PRODUCER_DEFAULTS
+from kafkaio import PublishError, Record
+from kafkaio.blocking import BlockingProducer
 from schemas import CaseEvent, CaseEventType, Topics, channel_label
 from schemas.ids import event_id_for
 
@@ -77,7 +78,7 @@ class DeliveryService:
                 "auto.offset.reset": "earliest" if from_beginning else "latest",
             }
         )
-        self._producer = Producer({**PRODUCER_DEFAULTS, **connection})
+        self._producer = BlockingProducer(connection)
         self._assigned: frozenset[int] = frozenset()
 
     def run(self) -> None:
@@ -102,7 +103,7 @@ class DeliveryService:
                 self._consumer.commit(message=message, asynchronous=False)
         finally:
             self._consumer.close()
-            self._producer.flush(10)
+            self._producer.close(10)
 
     def holds_partitions(self) -> bool:
         """Whether the consumer has partitions of `cases.events` assigned (for `/readyz`)."""
@@ -212,25 +213,18 @@ class DeliveryService:
         )
         value = event.model_dump_json().encode("utf-8")
         attempt = 0
+        record = Record(self.topics.case_events, case_id.encode("utf-8"), value)
         while True:
             attempt += 1
-            failures: list[str] = []
-            self._producer.produce(
-                self.topics.case_events,
-                key=case_id.encode("utf-8"),
-                value=value,
-                on_delivery=partial(_collect_error, failures),
-            )
-            if self._producer.flush(30) == 0 and not failures:
+            try:
+                self._producer.send([record], timeout_seconds=30)
+            except PublishError as error:
+                failure = str(error)
+            else:
                 return
             wait = self.retry.backoff(attempt)
             log.warning(
-                "replies: %s event not acknowledged (%s); retry in %.1fs", kind, failures, wait
+                "replies: %s event not acknowledged (%s); retry in %.1fs", kind, failure, wait
             )
             if self.stop_event.wait(wait):
                 raise Stopped
-
-
-def _collect_error(sink: list[str], error: KafkaError | None, _message: Message[Any, Any]) -> None:
-    if error is not None:
-        sink.append(str(error))
