@@ -27,7 +27,7 @@ from connectors.outbound import _metrics as metrics
 from connectors.outbound._model import DeliveryError, notification_in, reply_in
 from connectors.outbound.notify import Notifier
 from connectors.outbound.senders import ChannelSenders
-from kafkaio import PublishError, Record
+from kafkaio import PublishError, Record, clients
 from kafkaio.blocking import BlockingProducer
 from schemas import CaseEvent, CaseEventType, Topics, channel_label
 from schemas.ids import event_id_for
@@ -70,13 +70,10 @@ class DeliveryService:
         self.notifier = notifier
         self.retry = retry or RetryPolicy()
         self.stop_event = threading.Event()
-        self._consumer = Consumer(
-            {
-                **connection,
-                "group.id": group_id or f"{topics.prefix}replies",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest" if from_beginning else "latest",
-            }
+        self._consumer = clients.consumer(
+            connection,
+            group_id or f"{topics.prefix}replies",
+            {"auto.offset.reset": "earliest" if from_beginning else "latest"},
         )
         self._producer = BlockingProducer(connection)
         self._assigned: frozenset[int] = frozenset()
