@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from escalator.settings import KafkaSettings
-from kafkaio.admin import TopicSpec, create_missing_topics
+from kafkaio.admin import Replication, TopicSpec, create_missing_topics
 
 
 def core_topics(
@@ -38,11 +38,17 @@ def core_topics(
 
 def ensure_topics(
     kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeout_seconds: float = 30.0
-) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+) -> Replication:
+    """Create the topics that do not exist yet (replicated); existing ones are left as they are.
+
+    Returns the replication new topics get (`ESCALATOR_KAFKA_REPLICATION_FACTOR`, or picked
+    from the broker count).
+    """
     single = (kafka.topics.rules, kafka.topics.assigner)
     specs = {
         name: TopicSpec(1 if name in single else kafka.partitions, config)
         for name, config in topics.items()
     }
-    create_missing_topics(kafka.librdkafka(), specs, kafka.replication_factor, timeout_seconds)
+    return create_missing_topics(
+        kafka.librdkafka(), specs, kafka.replication_factor, timeout_seconds
+    )

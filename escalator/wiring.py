@@ -26,7 +26,13 @@ from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
 from kafkaio import AsyncProducer
-from kafkaio.faust_config import faust_broker_url, faust_security
+from kafkaio.admin import Replication, create_missing_topics
+from kafkaio.faust_config import (
+    faust_broker_url,
+    faust_internal_topics,
+    faust_replication,
+    faust_security,
+)
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
 from streams.identity import IdentityDirectory
@@ -45,9 +51,16 @@ def load_rules(settings: Settings) -> CompiledRuleSet:
 
 
 def worker_config(
-    settings: Settings, kafka: KafkaSettings, data_dir: Path, extra_faust: dict[str, Any] | None
+    settings: Settings,
+    kafka: KafkaSettings,
+    data_dir: Path,
+    extra_faust: dict[str, Any] | None,
+    replication: Replication | None = None,
 ) -> WorkerConfig:
-    """The worker's configuration from the settings (topics, ports, SLA timer, faust)."""
+    """The worker's configuration from the settings (topics, ports, SLA timer, faust).
+
+    With `replication`, the topics faust creates itself are replicated like ours.
+    """
     return WorkerConfig(
         broker_url=faust_broker_url(kafka),
         topics=kafka.topics,
@@ -62,6 +75,7 @@ def worker_config(
         sla_prepare_limit=settings.sla_prepare_limit,
         faust_settings={
             **faust_security(kafka),
+            **(faust_replication(replication) if replication else {}),
             **_embedded_broker_tuning(settings),
             **(extra_faust or {}),
         },
@@ -74,10 +88,13 @@ def build_worker_app(
     """The faust app of `escalator worker`, with its topics created and rules loaded."""
     ensure_topics(kafka, core_topics(kafka, ()))
     holder, watcher = _rules_with_hot_reload(settings, kafka)
-    ensure_topics(kafka, core_topics(kafka, holder.current.queues.keys()))
+    replication = ensure_topics(kafka, core_topics(kafka, holder.current.queues.keys()))
     data_dir = settings.data_dir / "worker"
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = worker_config(settings, kafka, data_dir, extra_faust)
+    config = worker_config(settings, kafka, data_dir, extra_faust, replication)
+    create_missing_topics(
+        kafka.librdkafka(), faust_internal_topics(config.app_id), replication.factor
+    )
     publisher = AsyncProducer(kafka.librdkafka(), delivery_timeout_seconds=30.0)
     identity = _identity_directory(settings, kafka)
     threading = ThreadingPolicy(

@@ -1,6 +1,9 @@
-"""Topic admin: create the topics that are missing, with their partitions and configuration.
+"""Topic admin: create the topics that are missing, replicated, with their configuration.
 
 Existing topics are left as they are (a topic an operator created keeps its settings).
+Replication: a configured factor, or by default 3 where the cluster has 3 or more brokers,
+else the broker count; `min.insync.replicas` is the factor minus one (at least 1), so a
+write acknowledged with `acks=all` survives the loss of any one broker.
 """
 
 from __future__ import annotations
@@ -17,6 +20,30 @@ from kafkaio import clients
 log = logging.getLogger(__name__)
 
 
+DEFAULT_REPLICATION_FACTOR = 3
+"""Replicas per partition when the cluster has enough brokers and none is configured."""
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How a created topic is replicated: its factor and the replicas a write must reach."""
+
+    factor: int
+    min_insync: int
+
+    @property
+    def topic_config(self) -> dict[str, str]:
+        """The topic configuration that carries `min_insync`."""
+        return {"min.insync.replicas": str(self.min_insync)}
+
+
+def replication_for(brokers: int, configured: int | None = None) -> Replication:
+    """The replication of new topics on a cluster of `brokers` (the configured factor wins)."""
+    factor = configured if configured is not None else min(DEFAULT_REPLICATION_FACTOR, brokers)
+    factor = max(1, factor)
+    return Replication(factor=factor, min_insync=max(1, factor - 1))
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     """How to create one topic: its partitions and its topic configuration."""
@@ -28,31 +55,34 @@ class TopicSpec:
 def create_missing_topics(
     connection: clients.Connection,
     topics: Mapping[str, TopicSpec],
-    replication_factor: int,
+    replication_factor: int | None = None,
     timeout_seconds: float = 30.0,
-) -> list[str]:
-    """Create the topics that do not exist yet; the names of those created."""
+) -> Replication:
+    """Create the topics that do not exist yet; returns the replication new topics get.
+
+    `replication_factor` None picks it from the cluster's broker count (`replication_for`).
+    A topic's own `min.insync.replicas` in its spec wins over the derived one.
+    """
     admin = clients.admin(connection)
-    existing = set(admin.list_topics(timeout=timeout_seconds).topics)
+    metadata = admin.list_topics(timeout=timeout_seconds)
+    replication = replication_for(len(metadata.brokers), replication_factor)
     missing = [
         NewTopic(
             name,
             num_partitions=spec.partitions,
-            replication_factor=replication_factor,
-            config=dict(spec.config),
+            replication_factor=replication.factor,
+            config={**replication.topic_config, **spec.config},
         )
         for name, spec in topics.items()
-        if name not in existing
+        if name not in metadata.topics
     ]
     if not missing:
-        return []
-    created: list[str] = []
+        return replication
     for name, future in admin.create_topics(missing, request_timeout=timeout_seconds).items():
         try:
             future.result()
-            log.info("created topic %s", name)
-            created.append(name)
+            log.info("created topic %s (replication factor %d)", name, replication.factor)
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
-    return created
+    return replication

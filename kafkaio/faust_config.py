@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 
+from kafkaio.admin import Replication, TopicSpec
 from kafkaio.settings import KafkaSettings
 
 
@@ -37,3 +38,18 @@ def faust_security(kafka: KafkaSettings) -> dict[str, Any]:
     else:
         credentials = faust.SSLCredentials(ssl_context)
     return {"broker_credentials": credentials}
+
+
+def faust_internal_topics(app_id: str) -> dict[str, TopicSpec]:
+    """faust's own topics, to create (`create_missing_topics`) before the app starts.
+
+    faust creates its partition assignor's leader topic with `topic_replication_factor`
+    but cannot give it a `min.insync.replicas`; created first by us, it gets both (faust
+    leaves an existing topic alone).
+    """
+    return {f"{app_id}-__assignor-__leader": TopicSpec(partitions=1)}
+
+
+def faust_replication(replication: Replication) -> dict[str, Any]:
+    """faust settings that replicate every topic faust itself creates like ours."""
+    return {"topic_replication_factor": replication.factor}

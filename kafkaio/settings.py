@@ -40,7 +40,12 @@ class KafkaSettings(BaseSettings):
         validation_alias=AliasChoices("ESCALATOR_TOPIC_PREFIX", "ESCALATOR_KAFKA_TOPIC_PREFIX"),
     )
     partitions: int = Field(default=4, ge=1, description="Partitions for topics Escalator creates.")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas of the topics Escalator creates; unset: 3, or the broker count "
+        "when the cluster has fewer brokers.",
+    )
 
     @property
     def topics(self) -> Topics:

@@ -50,4 +50,4 @@ def test_faust_gets_the_same_connection_and_security(monkeypatch: pytest.MonkeyP
 
 
 def test_plaintext_needs_no_faust_credentials() -> None:
-    assert faust_security(KafkaSettings(bootstrap_servers="localhost:9092")) == {}
+    assert faust_security(KafkaSettings()) == {}
