@@ -96,3 +96,20 @@ def test_a_floor_imports_nothing_of_ours_above_it(floor: str) -> None:
         if imported_packages(path) - allowed
     }
     assert not wrong, sorted(wrong)
+
+
+ENCODERS = {"choose_encoder", "generate_latest"}
+
+
+@pytest.mark.parametrize("package", [p for p in PRODUCT if p != "metricsio"])
+def test_every_metrics_page_uses_the_one_exposition(package: str) -> None:
+    """`/metrics` bodies come from metricsio.render_metrics, never a second encoder."""
+    found = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in sources(package)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("prometheus_client")
+        and {alias.name for alias in node.names} & ENCODERS
+    ]
+    assert not found, found
