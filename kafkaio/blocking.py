@@ -13,8 +13,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from kafkaio.errors import PublishError, RecordsRejectedError
-from kafkaio.failures import describe, is_permanent
+from kafkaio.failures import BatchFailures
 from kafkaio.producer import PRODUCER_DEFAULTS, RecordLike
 
 log = logging.getLogger(__name__)
@@ -41,32 +40,26 @@ class BlockingProducer:
     def send(self, records: Sequence[RecordLike], timeout_seconds: float = 30.0) -> None:
         """Write every record and wait until all are acknowledged (or raise, see the module)."""
         outcomes: dict[int, KafkaError | None] = {}
-        failures: dict[int, str] = {}
+        failures = BatchFailures()
         for index, record in enumerate(records):
             try:
                 self._produce(record, _Report(outcomes, index))
             except KafkaException as exc:
-                outcomes[index] = exc.args[0] if exc.args else None
-                failures[index] = f"could not enqueue record: {exc}"
+                outcomes[index] = None  # settled here: no delivery report will come
+                error = exc.args[0] if exc.args else None
+                failures.add(index, error, f"could not enqueue record: {exc}")
             except BufferError as exc:
                 outcomes[index] = None
-                failures[index] = f"could not enqueue record: {exc}"
+                failures.add(index, None, f"could not enqueue record: {exc}")
         undelivered = self._producer.flush(timeout_seconds)
-        rejected: dict[int, str] = {}
-        transient: str | None = None
         for index in range(len(records)):
             if index not in outcomes:
-                transient = transient or f"delivery timed out ({undelivered} undelivered)"
-                continue
-            error = outcomes[index]
-            if error is not None and is_permanent(error):
-                rejected[index] = describe(error)
-            elif error is not None or index in failures:
-                transient = transient or failures.get(index) or f"not written: {error}"
-        if rejected:
-            raise RecordsRejectedError(rejected, transient=transient)
-        if transient is not None:
-            raise PublishError(transient)
+                failures.add(index, None, f"delivery timed out ({undelivered} undelivered)")
+            elif (report := outcomes[index]) is not None:
+                failures.add(index, report, f"not written: {report.str()}")
+        failed = failures.error()
+        if failed is not None:
+            raise failed
 
     def enqueue(self, records: Sequence[RecordLike]) -> None:
         """Hand records to the producer without waiting (fire and forget; failures are logged)."""

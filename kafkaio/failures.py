@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError
 
+from kafkaio.errors import PublishError, RecordsRejectedError
+
 PERMANENT_CODES = frozenset(
     {
         KafkaError.MSG_SIZE_TOO_LARGE,  # over message.max.bytes (client) or the topic's limit
@@ -28,3 +30,26 @@ def is_permanent(error: KafkaError) -> bool:
 def describe(error: KafkaError) -> str:
     """A short reason naming the error: `MSG_SIZE_TOO_LARGE: Broker: Message size too large`."""
     return f"{error.name()}: {error.str()}"
+
+
+class BatchFailures:
+    """The failures of one batch's records, and the one error they add up to."""
+
+    def __init__(self) -> None:
+        self.rejected: dict[int, str] = {}
+        self.transient: str | None = None
+
+    def add(self, index: int, error: KafkaError | None, failure: str) -> None:
+        """Record number `index` failed: rejected when `error` is permanent, else transient."""
+        if error is not None and is_permanent(error):
+            self.rejected[index] = describe(error)
+        elif self.transient is None:
+            self.transient = failure
+
+    def error(self) -> PublishError | None:
+        """`RecordsRejectedError` if any record was rejected, else `PublishError`, or None."""
+        if self.rejected:
+            return RecordsRejectedError(self.rejected, transient=self.transient)
+        if self.transient is not None:
+            return PublishError(self.transient)
+        return None

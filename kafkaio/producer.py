@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from kafkaio.errors import PublishError, RecordsRejectedError
-from kafkaio.failures import describe, is_permanent
+from kafkaio.errors import PublishError
+from kafkaio.failures import BatchFailures
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +172,7 @@ class _Batch:
         self._loop = loop
         self._done = done
         self._remaining = count
-        self._rejected: dict[int, str] = {}
-        self._transient: str | None = None
+        self._failures = BatchFailures()
         self._lock = threading.Lock()
         if count == 0:
             done.set_result(None)
@@ -190,22 +189,12 @@ class _Batch:
         """Record `index` is settled: written (`failure` None), rejected or failed."""
         with self._lock:
             if failure is not None:
-                if error is not None and is_permanent(error):
-                    self._rejected[index] = describe(error)
-                elif self._transient is None:
-                    self._transient = failure
+                self._failures.add(index, error, failure)
             self._remaining -= 1
             if self._remaining:
                 return
-            outcome = self._outcome()
+            outcome = self._failures.error()
         self._loop.call_soon_threadsafe(_settle, self._done, outcome)
-
-    def _outcome(self) -> Exception | None:
-        if self._rejected:
-            return RecordsRejectedError(self._rejected, transient=self._transient)
-        if self._transient is not None:
-            return PublishError(self._transient)
-        return None
 
 
 def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
