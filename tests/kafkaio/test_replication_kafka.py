@@ -7,17 +7,15 @@ rule gives for one broker, and a configured factor is used as configured.
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
+from confluent_kafka.admin import AdminClient
 
 from escalator.topic_admin import core_topics, ensure_topics
 from kafkaio.admin import Replication, TopicSpec, create_missing_topics, replication_for
 from kafkaio.faust_config import faust_internal_topics, faust_replication
 from kafkaio.settings import KafkaSettings
+from tests.kafka_support import topic_replication
 
 
 @pytest.mark.parametrize(
@@ -56,35 +54,6 @@ def settings(bootstrap: str, prefix: str, **values: int) -> KafkaSettings:
 
 def broker_count(bootstrap: str) -> int:
     return len(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).brokers)
-
-
-def topic_replication(bootstrap: str, names: list[str]) -> dict[str, tuple[int, str]]:
-    """Per topic: replicas of partition 0 and the topic's own min.insync.replicas.
-
-    Set on the topic itself, never inherited from the broker's default ("-" when inherited).
-    """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + 30
-    while True:  # a topic just created may take a moment to be known to every request
-        metadata = admin.list_topics(timeout=10)
-        try:
-            return _replication(admin, metadata, names)
-        except (KafkaException, KeyError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-def _replication(admin: AdminClient, metadata: Any, names: list[str]) -> dict[str, tuple[int, str]]:
-    resources = [ConfigResource("topic", name) for name in names]
-    found: dict[str, tuple[int, str]] = {}
-    for resource, future in admin.describe_configs(resources).items():
-        configs = future.result(timeout=10)
-        replicas = len(metadata.topics[resource.name].partitions[0].replicas)
-        min_insync = configs["min.insync.replicas"]
-        own = min_insync.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-        found[resource.name] = (replicas, min_insync.value if own else "-")
-    return found
 
 
 @pytest.mark.kafka
