@@ -9,6 +9,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY schemas schemas
+COPY kafkaio kafkaio
+COPY metricsio metricsio
 COPY rules rules
 COPY connectors connectors
 COPY streams streams

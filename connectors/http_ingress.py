@@ -21,13 +21,12 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
-from prometheus_client import REGISTRY
-from prometheus_client.exposition import choose_encoder
 from pydantic import ValidationError
 
 from connectors import metrics
 from connectors.ingress_auth import IngressAuth, Refusal
 from connectors.publisher import OutboundRecord, PublishError
+from metricsio import render_metrics
 from schemas import InboundMessage, Topics
 
 MAX_BATCH = 1_000
@@ -173,8 +172,8 @@ def create_app(
         @app.get("/metrics")
         async def prometheus_metrics(request: Request) -> Response:
             """Prometheus exposition of this process's metrics (OpenMetrics when asked for)."""
-            encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-            return Response(encoder(REGISTRY), headers={"Content-Type": content_type})
+            body, content_type = render_metrics(request.headers.get("accept"))
+            return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -30,7 +30,7 @@ import time
 from types import TracebackType
 from typing import IO, Any, Final, Self
 
-from confluent_kafka.admin import AdminClient
+from kafkaio import clients
 
 __all__ = [
     "FAUST_SETTINGS_FOR_TANSU",
@@ -210,7 +210,7 @@ def _free_port() -> int:
 def _answers_metadata(bootstrap: str, timeout: float) -> bool:
     """Whether a broker at `bootstrap` answers a metadata request listing a broker."""
     config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _QUIET_LOGGER}
-    admin = AdminClient(config)
+    admin = clients.admin(config)
     try:
         return bool(admin.list_topics(timeout=timeout).brokers)
     except Exception:  # any KafkaException: not ready yet

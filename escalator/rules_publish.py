@@ -6,12 +6,11 @@ import getpass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Producer
-
-from connectors.publisher import PRODUCER_DEFAULTS
 from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import KafkaSettings
 from escalator.topic_admin import ensure_topics
+from kafkaio import PublishError, Record
+from kafkaio.blocking import produce_and_wait
 from rules import CompiledRuleSet, compile_sources
 from schemas import ACTIVE_RULESET_KEY, RuleSetRecord
 
@@ -42,13 +41,8 @@ def publish(kafka: KafkaSettings, record: RuleSetRecord, queues: list[str]) -> N
     wanted: dict[str, dict[str, str]] = {topics.rules: {"cleanup.policy": "compact"}}
     wanted.update({topics.queue(name): {} for name in queues})
     ensure_topics(kafka, wanted)
-    producer = Producer({**PRODUCER_DEFAULTS, **kafka.librdkafka()})
-    errors: list[str] = []
-    producer.produce(
-        topics.rules,
-        key=ACTIVE_RULESET_KEY,
-        value=record.model_dump_json().encode("utf-8"),
-        on_delivery=lambda error, _message: errors.append(str(error)) if error else None,
-    )
-    if producer.flush(30) or errors:
-        raise RuntimeError(f"rule set not published: {errors or 'delivery timed out'}")
+    value = record.model_dump_json().encode("utf-8")
+    try:
+        produce_and_wait(kafka.librdkafka(), [Record(topics.rules, ACTIVE_RULESET_KEY, value)])
+    except PublishError as error:
+        raise RuntimeError(f"rule set not published: {error}") from error

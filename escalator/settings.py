@@ -1,7 +1,8 @@
 """Settings from the environment (twelve-factor): one typed object per external system.
 
 Every process takes the broker address from `KAFKA_BOOTSTRAP_SERVERS`, as Kafka tools do;
-everything else is `ESCALATOR_*`.
+everything else is `ESCALATOR_*`. `KafkaSettings` lives on the Kafka floor (`kafkaio`) and
+is re-exported here.
 """
 
 from __future__ import annotations
@@ -10,55 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas import DEFAULT_PREFIX, Topics
+from kafkaio.settings import KafkaSettings
 
-
-class KafkaSettings(BaseSettings):
-    """How to reach Kafka. Security settings pass through to every client."""
-
-    model_config = SettingsConfigDict(env_prefix="ESCALATOR_KAFKA_", extra="ignore")
-
-    bootstrap_servers: str = Field(
-        default="localhost:9092",
-        validation_alias=AliasChoices(
-            "KAFKA_BOOTSTRAP_SERVERS", "ESCALATOR_KAFKA_BOOTSTRAP_SERVERS"
-        ),
-    )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    topic_prefix: str = Field(
-        default=DEFAULT_PREFIX,
-        validation_alias=AliasChoices("ESCALATOR_TOPIC_PREFIX", "ESCALATOR_KAFKA_TOPIC_PREFIX"),
-    )
-    partitions: int = Field(default=4, ge=1, description="Partitions for topics Escalator creates.")
-    replication_factor: int = Field(default=1, ge=1)
-
-    @property
-    def topics(self) -> Topics:
-        """The topic names for this deployment."""
-        return Topics(self.topic_prefix)
-
-    def librdkafka(self) -> dict[str, str | int | float | bool]:
-        """The connection part of a confluent-kafka (librdkafka) configuration."""
-        config: dict[str, str | int | float | bool] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": self.security_protocol.lower(),
-        }
-        if self.sasl_mechanism:
-            config["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username:
-            config["sasl.username"] = self.sasl_username
-        if self.sasl_password:
-            config["sasl.password"] = self.sasl_password.get_secret_value()
-        if self.ssl_cafile:
-            config["ssl.ca.location"] = str(self.ssl_cafile)
-        return config
+__all__ = ["ChannelSettings", "KafkaSettings", "OutboundSettings", "Settings"]
 
 
 class Settings(BaseSettings):

@@ -6,16 +6,10 @@ count; the internal repartition topics must match the inbound topic's count.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it untyped
-
 from escalator.settings import KafkaSettings
-
-log = logging.getLogger(__name__)
+from kafkaio.admin import Replication, TopicSpec, create_missing_topics
 
 
 def core_topics(
@@ -44,28 +38,17 @@ def core_topics(
 
 def ensure_topics(
     kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeout_seconds: float = 30.0
-) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
-    admin = AdminClient(kafka.librdkafka())
-    existing = set(admin.list_topics(timeout=timeout_seconds).topics)
-    missing = [
-        NewTopic(
-            name,
-            num_partitions=1
-            if name in (kafka.topics.rules, kafka.topics.assigner)
-            else kafka.partitions,
-            replication_factor=kafka.replication_factor,
-            config=config,
-        )
+) -> Replication:
+    """Create the topics that do not exist yet (replicated); existing ones are left as they are.
+
+    Returns the replication new topics get (`ESCALATOR_KAFKA_REPLICATION_FACTOR`, or picked
+    from the broker count).
+    """
+    single = (kafka.topics.rules, kafka.topics.assigner)
+    specs = {
+        name: TopicSpec(1 if name in single else kafka.partitions, config)
         for name, config in topics.items()
-        if name not in existing
-    ]
-    if not missing:
-        return
-    for name, future in admin.create_topics(missing, request_timeout=timeout_seconds).items():
-        try:
-            future.result()
-            log.info("created topic %s", name)
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
+    }
+    return create_missing_topics(
+        kafka.librdkafka(), specs, kafka.replication_factor, timeout_seconds
+    )

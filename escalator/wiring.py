@@ -29,6 +29,14 @@ from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
 from escalator.rulefiles import read_referenced_file, read_rule_sources
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from escalator.topic_admin import core_topics, ensure_topics
+from kafkaio import AsyncProducer
+from kafkaio.admin import Replication, create_missing_topics
+from kafkaio.faust_config import (
+    faust_broker_url,
+    faust_internal_topics,
+    faust_replication,
+    faust_security,
+)
 from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
 from streams.identity import IdentityDirectory
@@ -46,36 +54,17 @@ def load_rules(settings: Settings) -> CompiledRuleSet:
     return compile_sources(read_rule_sources(settings.rules), read_file=read_referenced_file)
 
 
-def faust_broker_url(kafka: KafkaSettings) -> str:
-    """The `kafka://` URL list faust expects, from `KAFKA_BOOTSTRAP_SERVERS`."""
-    return ";".join(f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(","))
-
-
-def faust_security(kafka: KafkaSettings) -> dict[str, Any]:
-    """Faust settings carrying Kafka security (SASL/TLS) through to aiokafka."""
-    if kafka.security_protocol == "PLAINTEXT":
-        return {}
-    ssl_context = None
-    if kafka.security_protocol.endswith("SSL"):
-        cafile = str(kafka.ssl_cafile) if kafka.ssl_cafile else None
-        ssl_context = ssl.create_default_context(cafile=cafile)
-    if kafka.sasl_mechanism:
-        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
-        credentials: Any = faust.SASLCredentials(
-            username=kafka.sasl_username or "",
-            password=password,
-            mechanism=kafka.sasl_mechanism,
-            ssl_context=ssl_context,
-        )
-    else:
-        credentials = faust.SSLCredentials(ssl_context)
-    return {"broker_credentials": credentials}
-
-
 def worker_config(
-    settings: Settings, kafka: KafkaSettings, data_dir: Path, extra_faust: dict[str, Any] | None
+    settings: Settings,
+    kafka: KafkaSettings,
+    data_dir: Path,
+    extra_faust: dict[str, Any] | None,
+    replication: Replication | None = None,
 ) -> WorkerConfig:
-    """The worker's configuration from the settings (topics, ports, SLA timer, faust)."""
+    """The worker's configuration from the settings (topics, ports, SLA timer, faust).
+
+    With `replication`, the topics faust creates itself are replicated like ours.
+    """
     return WorkerConfig(
         broker_url=faust_broker_url(kafka),
         topics=kafka.topics,
@@ -90,6 +79,7 @@ def worker_config(
         sla_prepare_limit=settings.sla_prepare_limit,
         faust_settings={
             **faust_security(kafka),
+            **(faust_replication(replication) if replication else {}),
             **_embedded_broker_tuning(settings),
             **(extra_faust or {}),
         },
@@ -102,11 +92,14 @@ def build_worker_app(
     """The faust app of `escalator worker`, with its topics created and rules loaded."""
     ensure_topics(kafka, core_topics(kafka, ()))
     holder, watcher = _rules_with_hot_reload(settings, kafka)
-    ensure_topics(kafka, core_topics(kafka, holder.current.queues.keys()))
+    replication = ensure_topics(kafka, core_topics(kafka, holder.current.queues.keys()))
     data_dir = settings.data_dir / "worker"
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = worker_config(settings, kafka, data_dir, extra_faust)
-    publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
+    config = worker_config(settings, kafka, data_dir, extra_faust, replication)
+    create_missing_topics(
+        kafka.librdkafka(), faust_internal_topics(config.app_id), replication.factor
+    )
+    publisher = AsyncProducer(kafka.librdkafka(), delivery_timeout_seconds=30.0)
     identity = _identity_directory(settings, kafka)
     threading = ThreadingPolicy(
         thread_window=settings.thread_window,

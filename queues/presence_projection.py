@@ -16,11 +16,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from queues.catchup import EndOffsets
+from kafkaio import clients
+from kafkaio.catchup import EndOffsets
 from queues.models import AgentRow
 from schemas import AgentPresence
 
@@ -61,15 +62,11 @@ class PresenceProjection:
         self.topic = topic
         self._sessions = session_factory
         self._poll_seconds = poll_seconds
-        self._consumer = Consumer(
-            {
-                **kafka_config,
-                # one group per deployment: each agent's records have exactly one applier
-                "group.id": group_id or f"{topic}.projection",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": True,
-            }
+        self._consumer = clients.consumer(
+            kafka_config,
+            # one group per deployment: each agent's records have exactly one applier
+            group_id or f"{topic}.projection",
+            {"auto.offset.reset": "earliest", "enable.partition.eof": True},
         )
         self._consumer.subscribe([topic])
         self._stopping = threading.Event()

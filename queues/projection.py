@@ -30,8 +30,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session, sessionmaker
 
+from kafkaio import clients
+from kafkaio.catchup import EndOffsets
 from queues.apply import Outcome, SourceRecord
-from queues.catchup import EndOffsets
 from queues.metrics import ErrorReason, ProjectionMetrics
 from queues.writer import BatchResult, BatchWriter, TransientDatabaseError
 
@@ -77,8 +78,6 @@ class Projection:
         self.metrics = metrics or ProjectionMetrics(CollectorRegistry())
         self._consumer_config: dict[str, Any] = {
             **kafka_config,
-            "group.id": group_id,
-            "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
@@ -170,7 +169,7 @@ class Projection:
 
     def _ensure_consumer(self) -> Consumer:
         if self._consumer is None:
-            consumer = Consumer(self._consumer_config)
+            consumer = clients.consumer(self._consumer_config, self.group_id)
             consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
             self._consumer = consumer
         return self._consumer

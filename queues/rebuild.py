@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, delete, update
 
+from kafkaio import clients
 from queues import migrate
 from queues.engine import make_engine, make_session_factory
 from queues.metrics import ProjectionMetrics
@@ -145,7 +145,7 @@ def _empty_store(database_url: str, *, force: bool) -> None:
 
 def _delete_group(kafka_config: Mapping[str, Any], group_id: str) -> None:
     """Best effort: a leftover group only costs the broker a few committed offsets."""
-    admin = AdminClient(dict(kafka_config))
+    admin = clients.admin(kafka_config)
     try:
         for future in admin.delete_consumer_groups([group_id], request_timeout=10).values():
             future.result(timeout=15)

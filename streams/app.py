@@ -26,10 +26,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from prometheus_client import REGISTRY
-from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ValidationError
 
+from metricsio import render_metrics
 from rules import CompiledRuleSet
 from schemas import AgentAction, DeadLetter, Topics, channel_label
 from streams import metrics, omni_metrics
@@ -607,8 +606,8 @@ def build_app(
     async def metrics_page(web: Any, request: Any) -> Any:
         # OpenMetrics (with exemplars) when the scraper asks for it, else the text format.
         # aiohttp refuses a charset inside `content_type`; the header carries it whole.
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        return web.bytes(encoder(REGISTRY), headers={"Content-Type": content_type})
+        body, content_type = render_metrics(request.headers.get("Accept"))
+        return web.bytes(body, headers={"Content-Type": content_type})
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
+from kafkaio.follower import TopicFollower
 from schemas import IdentityRecord
 from streams.identity import IdentityDirectory
-from streams.topic_follower import TopicFollower
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 
 from pydantic import ValidationError
 
+from kafkaio.follower import TopicFollower
 from rules import CompiledRuleSet, RuleSetError, compile_sources
 from schemas import RuleSetRecord
-from streams.topic_follower import TopicFollower
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
+from kafkaio import clients
 from streams.output import OutputRecord, ReliableWriter
 
 log = logging.getLogger(__name__)
@@ -197,13 +198,8 @@ class ChangelogState:
 
     def _restore(self, partitions: list[int]) -> tuple[dict[int, dict[bytes, bytes]], Deadlines]:
         """Read changelog partitions from the start to their high watermarks (blocking)."""
-        consumer = Consumer(
-            {
-                **self._connection,
-                "group.id": f"{self.changelog_topic}.restore",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
+        consumer = clients.consumer(
+            self._connection, f"{self.changelog_topic}.restore", {"enable.partition.eof": True}
         )
         restored: dict[int, dict[bytes, bytes]] = {partition: {} for partition in partitions}
         # the last deadline seen per key; None = the key has none (or was deleted)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it untyped
 
 Headers = Sequence[tuple[str, bytes]]
@@ -228,3 +228,32 @@ def _headers(message: Message) -> list[tuple[str, bytes]]:
     return [
         (name, data.encode() if isinstance(data, str) else (data or b"")) for name, data in pairs
     ]
+
+
+def topic_replication(bootstrap: str, names: list[str]) -> dict[str, tuple[int, str]]:
+    """Per topic: replicas of partition 0 and the topic's own min.insync.replicas.
+
+    Set on the topic itself, never inherited from the broker's default ("-" when inherited).
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + 30
+    while True:  # a topic just created may take a moment to be known to every request
+        metadata = admin.list_topics(timeout=10)
+        try:
+            return _replication(admin, metadata, names)
+        except (KafkaException, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _replication(admin: AdminClient, metadata: Any, names: list[str]) -> dict[str, tuple[int, str]]:
+    resources = [ConfigResource("topic", name) for name in names]
+    found: dict[str, tuple[int, str]] = {}
+    for resource, future in admin.describe_configs(resources).items():
+        configs = future.result(timeout=10)
+        replicas = len(metadata.topics[resource.name].partitions[0].replicas)
+        min_insync = configs["min.insync.replicas"]
+        own = min_insync.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        found[resource.name] = (replicas, min_insync.value if own else "-")
+    return found

@@ -6,23 +6,11 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from kafkaio import PublishError, Record, RecordsRejectedError
+from kafkaio.blocking import BlockingProducer
 
 log = logging.getLogger(__name__)
-
-# answers that will not change when the same record is written again
-_PERMANENT = frozenset(
-    {
-        KafkaError.MSG_SIZE_TOO_LARGE,
-        KafkaError.INVALID_RECORD,
-        KafkaError.TOPIC_EXCEPTION,
-        KafkaError.RECORD_LIST_TOO_LARGE,
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    }
-)
 
 
 class Stopped(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -49,7 +37,9 @@ class RetryPolicy:
 class AckedWriter:
     """Produces a record and returns only once Kafka acknowledged it (retrying until then)."""
 
-    def __init__(self, producer: Producer, retry: RetryPolicy, stop_event: threading.Event):
+    def __init__(
+        self, producer: BlockingProducer, retry: RetryPolicy, stop_event: threading.Event
+    ) -> None:
         self.producer = producer
         self.retry = retry
         self.stop_event = stop_event
@@ -63,43 +53,20 @@ class AckedWriter:
         partition: int | None = None,
     ) -> None:
         """Write and wait; raises Stopped when asked to stop first, RecordRejected for good."""
+        record = Record(topic, key, value, tuple(headers), partition)
         attempt = 0
         while True:
             attempt += 1
-            failures: list[KafkaError] = []
-            extra: dict[str, Any] = {} if partition is None else {"partition": partition}
-            produced = False
             try:
-                self.producer.produce(
-                    topic,
-                    key=key,
-                    value=value,
-                    headers=list(headers),
-                    on_delivery=partial(_collect_error, failures),
-                    **extra,
+                self.producer.send([record])
+            except RecordsRejectedError as exc:
+                raise RecordRejected(f"{topic}: {exc}") from exc
+            except PublishError as exc:
+                wait = self.retry.backoff(attempt)
+                log.warning(
+                    "replies: record to %s not acknowledged (%s); retry in %.1fs", topic, exc, wait
                 )
-                produced = True
-            except KafkaException as exc:  # refused before it left (e.g. over message.max.bytes)
-                failures.append(exc.args[0])
-            except BufferError as exc:
-                log.warning("replies: producer queue full (%s)", exc)
-            if produced and self.producer.flush(30) == 0 and not failures:
+                if self.stop_event.wait(wait):
+                    raise Stopped from exc
+            else:
                 return
-            if any(error.code() in _PERMANENT for error in failures):
-                raise RecordRejected(f"{topic}: {failures[0]}")
-            wait = self.retry.backoff(attempt)
-            log.warning(
-                "replies: record to %s not acknowledged (%s); retry in %.1fs",
-                topic,
-                [str(error) for error in failures],
-                wait,
-            )
-            if self.stop_event.wait(wait):
-                raise Stopped
-
-
-def _collect_error(
-    sink: list[KafkaError], error: KafkaError | None, _message: Message[Any, Any]
-) -> None:
-    if error is not None:
-        sink.append(error)

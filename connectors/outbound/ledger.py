@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from connectors.outbound._acked import AckedWriter
+from kafkaio import clients
 
 
 class Outcome(StrEnum):
@@ -90,15 +91,11 @@ class DeliveryLedger:
         self._clock = clock
         self._entries: OrderedDict[str, tuple[Outcome, float, str | None]] = OrderedDict()
         self._next_offsets: dict[int, int] = {}
-        self._reader = Consumer(
-            {
-                **connection,
-                # assign() only: this group never joins nor commits; it only names the reader
-                "group.id": f"{topic}.reader",
-                "enable.auto.commit": False,
-                "enable.partition.eof": False,
-                "auto.offset.reset": "earliest",
-            }
+        # assign() only: this group never joins nor commits; it only names the reader
+        self._reader = clients.consumer(
+            connection,
+            f"{topic}.reader",
+            {"enable.partition.eof": False, "auto.offset.reset": "earliest"},
         )
 
     def __len__(self) -> int:

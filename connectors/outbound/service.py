@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
 from connectors.outbound import _metrics as metrics
@@ -47,7 +47,8 @@ from connectors.outbound.ledger import (
 )
 from connectors.outbound.notify import Delivery, Notifier
 from connectors.outbound.senders import ChannelSenders
-from connectors.publisher import PRODUCER_DEFAULTS
+from kafkaio import clients
+from kafkaio.blocking import BlockingProducer
 from schemas import CaseEvent, CaseEventType, Topics, channel_label
 from schemas.ids import event_id_for
 
@@ -80,17 +81,13 @@ class DeliveryService:
         self.notifier = notifier
         self.retry = retry or RetryPolicy()
         self.stop_event = threading.Event()
-        self._consumer = Consumer(
-            {
-                # a killed replica's partitions move on after 10 s, not librdkafka's 45 s
-                "session.timeout.ms": 10_000,
-                **connection,
-                "group.id": group_id or f"{topics.prefix}replies",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest" if from_beginning else "latest",
-            }
+        self._consumer = clients.consumer(
+            # a killed replica's partitions move on after 10 s, not librdkafka's 45 s
+            {"session.timeout.ms": 10_000, **connection},
+            group_id or f"{topics.prefix}replies",
+            {"auto.offset.reset": "earliest" if from_beginning else "latest"},
         )
-        self._producer = Producer({**PRODUCER_DEFAULTS, **connection})
+        self._producer = BlockingProducer(connection)
         self._writer = AckedWriter(self._producer, self.retry, self.stop_event)
         self.ledger = DeliveryLedger(
             connection, topics.reply_deliveries, self._writer, ledger_bounds
@@ -123,7 +120,7 @@ class DeliveryService:
                 self._commit(message)
         finally:
             self._consumer.close()
-            self._producer.flush(10)
+            self._producer.close(10)
             self.ledger.close()
 
     def holds_partitions(self) -> bool:

@@ -26,11 +26,11 @@ def act(
     ] = None,
 ) -> None:
     """Publish one action on the agent actions topic, keyed by case id (acks=all)."""
-    from confluent_kafka import Producer
     from pydantic import ValidationError
 
-    from connectors.publisher import PRODUCER_DEFAULTS
     from escalator.settings import KafkaSettings
+    from kafkaio import PublishError, Record
+    from kafkaio.blocking import BlockingProducer
     from schemas import AgentAction
 
     try:
@@ -51,18 +51,14 @@ def act(
         raise typer.Exit(2) from None
     kafka = KafkaSettings()
     # the worker finds a case's state on the partition murmur2 (Java's partitioner) picks
-    producer = Producer({**PRODUCER_DEFAULTS, **kafka.librdkafka()})
+    producer = BlockingProducer(kafka.librdkafka())
     # stamp the action once connected: its time is when it is sent, not before connecting
-    producer.list_topics(kafka.topics.agent_actions, timeout=10)
+    producer.wait_connected(kafka.topics.agent_actions, timeout_seconds=10)
     record = record.model_copy(update={"at": datetime.now(UTC)})
-    failures: list[str] = []
-    producer.produce(
-        kafka.topics.agent_actions,
-        key=case_id.encode("utf-8"),
-        value=record.model_dump_json().encode("utf-8"),
-        on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
-    )
-    if producer.flush(30) or failures:
-        typer.echo(f"not published: {failures or 'delivery timed out'}", err=True)
-        raise typer.Exit(1)
+    value = record.model_dump_json().encode("utf-8")
+    try:
+        producer.send([Record(kafka.topics.agent_actions, case_id.encode("utf-8"), value)])
+    except PublishError as error:
+        typer.echo(f"not published: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"{record.type.value} {case_id} ({record.action_id})")

@@ -100,24 +100,17 @@ def split(
 
 def _publish(records: list[IdentityRecord]) -> None:
     """Write the records (acks=all) and wait; exit 1 if Kafka did not take them."""
-    from confluent_kafka import Producer
-
-    from connectors.publisher import PRODUCER_DEFAULTS
     from escalator.settings import KafkaSettings
     from escalator.topic_admin import ensure_topics
+    from kafkaio import PublishError, Record
+    from kafkaio.blocking import produce_and_wait
 
     kafka = KafkaSettings()
     topic = kafka.topics.identity
     ensure_topics(kafka, {topic: {"cleanup.policy": "compact"}})
-    producer = Producer({**PRODUCER_DEFAULTS, **kafka.librdkafka()})
-    failures: list[str] = []
-    for record in records:
-        producer.produce(
-            topic,
-            key=record.key,
-            value=record.model_dump_json().encode("utf-8"),
-            on_delivery=lambda error, _message: failures.append(str(error)) if error else None,
-        )
-    if producer.flush(30) or failures:
-        typer.echo(f"not published: {failures or 'delivery timed out'}", err=True)
-        raise typer.Exit(1)
+    batch = [Record(topic, record.key, record.model_dump_json().encode()) for record in records]
+    try:
+        produce_and_wait(kafka.librdkafka(), batch)
+    except PublishError as error:
+        typer.echo(f"not published: {error}", err=True)
+        raise typer.Exit(1) from None

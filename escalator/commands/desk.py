@@ -76,14 +76,14 @@ def run_desk(
 def desk_readiness(settings: Settings, kafka: KafkaSettings) -> Callable[[], dict[str, bool]]:
     """The desk is ready when the case store answers and Kafka answers a metadata request."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
+    from kafkaio import clients
     from queues import make_engine
 
     engine = make_engine(settings.effective_database_url)
-    admin = AdminClient(kafka.librdkafka())
+    admin = clients.admin(kafka.librdkafka())
 
     def check() -> dict[str, bool]:
         try:

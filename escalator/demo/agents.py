@@ -15,10 +15,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Producer
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.publisher import PRODUCER_DEFAULTS
+from kafkaio import Record
+from kafkaio.blocking import BlockingProducer
 from queues import CaseStore, StoreNotInitialisedError
 from schemas import AgentAction, AgentActionType, Topics
 
@@ -87,9 +87,7 @@ class DemoAgents:
     """Answers and resolves cases of the case store with random, seeded delays."""
 
     def __init__(self, bootstrap: str, topics: Topics, database_url: str, seed: int = 7) -> None:
-        self._producer = Producer(
-            {**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap, "linger.ms": 5}
-        )
+        self._producer = BlockingProducer({"bootstrap.servers": bootstrap, "linger.ms": 5})
         self._topic = topics.agent_actions
         self._database_url = database_url
         self._random = random.Random(seed)
@@ -112,11 +110,10 @@ class DemoAgents:
                 self._act(case_id, AgentActionType.RESOLVE, now)
                 plan.resolved = True
                 self.resolutions += 1
-        self._producer.poll(0)
 
     def close(self) -> None:
         """Deliver what is queued."""
-        self._producer.flush(10)
+        self._producer.close(10)
 
     def _plan(self, now: datetime) -> _Plan:
         if self._random.random() >= REPLY_SHARE:
@@ -145,6 +142,5 @@ class DemoAgents:
             at=now,
             text="Thanks for writing, we are on it." if kind is AgentActionType.REPLY else None,
         )
-        self._producer.produce(
-            self._topic, key=case_id.encode("utf-8"), value=action.model_dump_json().encode()
-        )
+        value = action.model_dump_json().encode()
+        self._producer.enqueue([Record(self._topic, case_id.encode("utf-8"), value)])

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
-from confluent_kafka import Producer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -30,6 +29,8 @@ from escalator.demo.agents import DEMO_QUEUES, DEMO_RULES, DemoAgents
 from escalator.demo.desk_logins import create_demo_logins
 from escalator.demo.traffic import TrafficGenerator
 from escalator.embedded_broker import EmbeddedBroker
+from kafkaio import Record
+from kafkaio.blocking import BlockingProducer
 from queues import CaseStore, StoreNotInitialisedError
 from schemas import Topics
 
@@ -77,18 +78,17 @@ class RawInbound:
     """Writes records straight to the inbound topic, as a user's own connector would."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        self._producer = BlockingProducer({"bootstrap.servers": bootstrap, "linger.ms": 5})
         self._topic = topic
 
     def send_broken(self, number: int) -> None:
         """A record that is not a valid inbound message (the worker must dead-letter it)."""
         broken = b"{truncated json" if number % 2 else json.dumps({"channel": "sms"}).encode()
-        self._producer.produce(self._topic, key=b"broken-connector", value=broken)
-        self._producer.poll(0)
+        self._producer.enqueue([Record(self._topic, b"broken-connector", broken)])
 
     def close(self) -> None:
         """Deliver what is queued."""
-        self._producer.flush(10)
+        self._producer.close(10)
 
 
 class Demo:

@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from escalator.observability.exposition import render_metrics
+from metricsio import render_metrics
 
 log = logging.getLogger(__name__)
 

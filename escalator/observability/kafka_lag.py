@@ -23,10 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # the class admin re-exports
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from kafkaio import clients
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class KafkaLagCollector(Collector):
         unrouted_after_seconds: float = 60.0,
         refresh_seconds: float = 5.0,
     ) -> None:
-        self._admin = AdminClient(dict(admin_config))
+        self._admin = clients.admin(admin_config)
         self._config = dict(admin_config)
         self._group_readers: dict[str, Consumer] = {}
         self._groups = list(groups)
@@ -183,7 +184,7 @@ class KafkaLagCollector(Collector):
             return {}
         consumer = self._group_readers.get(group)
         if consumer is None:
-            consumer = Consumer({**self._config, "group.id": group, "enable.auto.commit": False})
+            consumer = clients.consumer(self._config, group)
             self._group_readers[group] = consumer
         answer = consumer.committed(list(partitions), timeout=_TIMEOUT_SECONDS)
         return {

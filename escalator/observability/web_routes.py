@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from escalator.observability.exposition import render_metrics
 from escalator.observability.health_server import ReadinessCheck
+from metricsio import render_metrics
 
 
 def add_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:

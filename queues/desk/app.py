@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from confluent_kafka import Producer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from kafkaio import Record
+from kafkaio.blocking import BlockingProducer
 from queues.desk import events, routes_cases, routes_desk
 from queues.desk.assigner import Assigner, AssignerService
 from queues.desk.authz import RefusedError
@@ -60,34 +61,30 @@ def _start_assigner(
     actions_topic: str,
     presence: tuple[str, float] | None,
 ) -> AssignerService:
-    producer = Producer(dict(producer_config))
+    producer = BlockingProducer(producer_config)
 
     def publish(actions: list[AgentAction]) -> None:
-        for action in actions:
-            producer.produce(
-                actions_topic,
-                key=action.case_id.encode("utf-8"),
-                value=action.model_dump_json().encode("utf-8"),
-            )
-        if producer.flush(30):
-            raise RuntimeError("assigner actions not acknowledged within 30 s")
+        producer.send(
+            [
+                Record(actions_topic, action.case_id.encode(), action.model_dump_json().encode())
+                for action in actions
+            ]
+        )
 
     def publish_presence(records: list[AgentPresence]) -> None:
         assert presence is not None
-        for record in records:
-            producer.produce(
-                presence[0],
-                key=record.agent_id.encode("utf-8"),
-                value=record.model_dump_json().encode("utf-8"),
-            )
-        if producer.flush(30):
-            raise RuntimeError("presence records not acknowledged within 30 s")
+        producer.send(
+            [
+                Record(presence[0], record.agent_id.encode(), record.model_dump_json().encode())
+                for record in records
+            ]
+        )
 
     leadership = Leadership(options.kafka_config, options.election_topic, options.group_id)
 
     def close() -> None:
         leadership.close()
-        producer.flush(10)
+        producer.close(10)
 
     assigner = Assigner(
         directory,

@@ -12,14 +12,12 @@ reason), both with ids derived from the action id. So the API can tell a caller 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
-
+from kafkaio import AsyncProducer, PublishError, Record
 from queues.desk import metrics
 from queues.desk.reads import DeskReads
 from schemas import AgentAction, AgentPresence, CaseEventType
@@ -49,8 +47,13 @@ class Outcome:
     owner: str | None = None
 
 
-class PublishError(Exception):
-    """The broker did not take the action."""
+__all__ = [
+    "DEFAULT_OUTCOME_TIMEOUT_SECONDS",
+    "ActionGateway",
+    "Outcome",
+    "PublishError",
+    "Verdict",
+]
 
 
 class ActionGateway:
@@ -70,19 +73,9 @@ class ActionGateway:
         self._presence_topic = presence_topic
         self._reads = reads
         self._outcome_timeout = outcome_timeout_seconds
-        self._producer = Producer(
-            {
-                **producer_config,
-                "message.timeout.ms": int(delivery_timeout_seconds * 1000),
-            }
+        self._producer = AsyncProducer(
+            producer_config, delivery_timeout_seconds=delivery_timeout_seconds, name="desk-producer"
         )
-        self._stopping = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="desk-producer", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while not self._stopping.is_set():
-            self._producer.poll(0.05)
 
     async def publish(self, action: AgentAction) -> None:
         """Publish one action and return once the broker acknowledged it."""
@@ -102,19 +95,8 @@ class ActionGateway:
         return True
 
     async def _produce(self, topic: str, key: str, value: str) -> None:
-        loop = asyncio.get_running_loop()
-        delivered: asyncio.Future[None] = loop.create_future()
-
-        def on_delivery(error: KafkaError | None, _message: Message[Any, Any]) -> None:
-            if error is None:
-                loop.call_soon_threadsafe(_settle, delivered, None)
-            else:
-                loop.call_soon_threadsafe(_settle, delivered, PublishError(str(error)))
-
-        self._producer.produce(
-            topic, key=key.encode("utf-8"), value=value.encode("utf-8"), on_delivery=on_delivery
-        )
-        await delivered
+        record = Record(topic=topic, key=key.encode("utf-8"), value=value.encode("utf-8"))
+        await self._producer.publish([record])
 
     async def submit(self, action: AgentAction, *, wait: bool = True) -> Outcome:
         """Publish the action and wait (bounded) for the stream's verdict."""
@@ -154,15 +136,4 @@ class ActionGateway:
 
     def close(self) -> None:
         """Deliver what is in flight, then stop."""
-        self._producer.flush(10)
-        self._stopping.set()
-        self._poller.join(timeout=5)
-
-
-def _settle(future: asyncio.Future[None], error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+        self._producer.close(10)

@@ -17,6 +17,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from kafkaio import clients
 from queues.desk.metrics import ASSIGNER_LEADER
 
 log = logging.getLogger(__name__)
@@ -34,17 +35,16 @@ class Leadership:
     ) -> None:
         self.topic = topic
         self._leading = threading.Event()
-        self._consumer = Consumer(
+        self._consumer = clients.consumer(
+            kafka_config,
+            # one group per deployment: named after its (prefixed) election topic
+            group_id or topic,
             {
-                **kafka_config,
-                # one group per deployment: named after its (prefixed) election topic
-                "group.id": group_id or topic,
-                "enable.auto.commit": False,
                 "session.timeout.ms": int(session_timeout_seconds * 1000),
                 "heartbeat.interval.ms": int(session_timeout_seconds * 1000 / 4),
                 # a process joining does not take the partition from the one that holds it
                 "partition.assignment.strategy": "cooperative-sticky",
-            }
+            },
         )
         self._consumer.subscribe(
             [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from confluent_kafka import Producer
 
 from connectors.outbound._acked import AckedWriter
 from connectors.outbound._model import Reply
@@ -19,7 +18,7 @@ from connectors.outbound.ledger import DeliveryLedger, LedgerBounds, Outcome
 from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
-from connectors.publisher import PRODUCER_DEFAULTS
+from kafkaio.blocking import BlockingProducer
 from schemas import CaseEvent, Topics
 from schemas.ids import event_id_for
 from tests.connectors.peers import eventually, http_peer, smtp_peer
@@ -218,9 +217,7 @@ def ledger_for(
 ) -> DeliveryLedger:
     """A ledger of its own (as a second replica or a restarted service would have)."""
     stop = threading.Event()
-    writer = AckedWriter(
-        Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap}), RetryPolicy(), stop
-    )
+    writer = AckedWriter(BlockingProducer({"bootstrap.servers": bootstrap}), RetryPolicy(), stop)
     return DeliveryLedger(
         {"bootstrap.servers": bootstrap}, topics.reply_deliveries, writer, bounds, **kw
     )

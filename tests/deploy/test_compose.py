@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,16 @@ def test_dockerfile_is_slim_non_root_with_a_healthcheck() -> None:
         assert (REPO / copied).exists(), copied
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def test_the_image_holds_every_package_of_the_project() -> None:
+    """A package missing from the image (as kafkaio once was) fails at the first import."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = {
+        name.rstrip("*") for name in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = set(re.findall(r"^COPY (?!--from)(\S+) \1$", DOCKERFILE.read_text(), re.MULTILINE))
+    assert packages <= copied, packages - copied
 
 
 def test_compose_and_chart_never_embed_a_real_secret() -> None:

@@ -19,6 +19,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
+from escalator.topic_admin import core_topics, ensure_topics
+from kafkaio.admin import Replication, create_missing_topics
+from kafkaio.faust_config import faust_internal_topics
+from kafkaio.settings import KafkaSettings
+from tests.kafka_support import topic_replication
+
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
 CLUSTER_PORT = os.environ.get("ESCALATOR_TEST_CLUSTER_PORT", "19092")
@@ -118,3 +124,20 @@ def test_three_nodes_replicate_and_survive_a_killed_leader(cluster: dict[str, st
     finally:
         _kafka_sh(cluster, "node-start", str(leader), timeout=300)
     _wait(lambda: len(_leader_and_isr(admin, topic)[2]) == 3, "the killed node back in sync")
+
+
+def test_escalator_creates_its_topics_with_three_replicas_and_min_insync_two(
+    cluster: dict[str, str],
+) -> None:
+    """Issue 11.5 on three brokers: the default factor is 3, min.insync.replicas 2, set on
+    each topic Escalator (and the worker for faust) creates, not inherited from the brokers."""
+    bootstrap = _kafka_sh(cluster, "cluster-bootstrap")
+    prefix = f"r{uuid.uuid4().hex[:8]}."
+    kafka = KafkaSettings(KAFKA_BOOTSTRAP_SERVERS=bootstrap, ESCALATOR_TOPIC_PREFIX=prefix)
+    assert kafka.replication_factor is None  # nothing configured: picked from the cluster
+    replication = ensure_topics(kafka, core_topics(kafka))
+    assert replication == Replication(factor=3, min_insync=2)
+    leader_topic = faust_internal_topics(f"{prefix}worker")
+    create_missing_topics(kafka.librdkafka(), leader_topic, replication.factor)
+    names = [*core_topics(kafka), *leader_topic]
+    assert topic_replication(bootstrap, names) == dict.fromkeys(names, (3, "2"))

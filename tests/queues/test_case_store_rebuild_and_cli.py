@@ -85,7 +85,9 @@ def test_rebuild_into_a_fresh_database_gives_the_same_rows(
     rebuilt = make_engine(fresh_url)
     assert snapshot(rebuilt) == snapshot(engine)
     rebuilt.dispose()
-    groups = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_consumer_groups().result()
+    # the client is kept referenced until its answer is in: a destroyed client never answers
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    groups = admin.list_consumer_groups(request_timeout=30).result(timeout=60)
     assert report.group_id.startswith(REBUILD_GROUP_PREFIX)
     assert report.group_id not in {group.group_id for group in groups.valid}
 

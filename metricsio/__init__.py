@@ -1,4 +1,9 @@
-"""The `/metrics` answer in the format the scraper asks for (OpenMetrics or Prometheus text).
+"""The one `/metrics` exposition every process serves (ingress, worker, projection, desk, replies).
+
+A floor of its own, beside `kafkaio` and below everything else: the connectors, the worker
+(streams), the case store processes (queues) and the CLI's own servers all answer
+`/metrics` and may not import each other, so the encoder lives below all of them. It
+imports nothing of ours. Each web framework wraps the bytes in its own response.
 
 Prometheus sends `Accept: application/openmetrics-text; ...` when it wants exemplars; every
 other client gets the classic text format that `promtool check metrics` reads.
@@ -8,6 +13,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+
+__all__ = ["render_metrics"]
 
 
 def render_metrics(accept: str | None, registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:

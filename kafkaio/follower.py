@@ -9,7 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+from kafkaio.clients import consumer
 
 Accept = Callable[[bytes], bool]
 """Takes one record's value; True when it was applied (invalid records are logged and skipped)."""
@@ -22,13 +24,8 @@ class TopicFollower:
         self, connection: Mapping[str, str | int | float | bool], topic: str, name: str
     ) -> None:
         self.topic = topic
-        self._consumer = Consumer(
-            {
-                **connection,
-                "group.id": f"escalator-{name}-unused",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
+        self._consumer = consumer(
+            connection, f"escalator-{name}-unused", {"enable.partition.eof": True}
         )
         self._stop = threading.Event()
         self._name = name
