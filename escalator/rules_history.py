@@ -127,6 +127,10 @@ def rollback_record(version: Version, publisher: str) -> tuple[RuleSetRecord, Co
     """An earlier version's files as a new record, compiled again (raises if now invalid)."""
     ruleset = compile_record(version.record)
     record = version.record.model_copy(
-        update={"published_at": datetime.now(UTC), "published_by": publisher}
+        update={
+            "version": ruleset.version,  # the hash as this release computes it
+            "published_at": datetime.now(UTC),
+            "published_by": publisher,
+        }
     )
     return record, ruleset
