@@ -18,7 +18,7 @@ def _version(number: int, sources: dict[str, str], files: dict[str, str] | None 
         version=f"sha256:{number}",
         sources=sources,
         files=files or {},
-        published_at=datetime(2027, 1, 4, 9, number, tzinfo=UTC),
+        published_at=datetime(2026, 1, 4, 9, number, tzinfo=UTC),
         published_by="ana",
     )
     return Version(number, RuleSetVersion(publish_id=f"p{number}", record=record))
