@@ -19,7 +19,12 @@ from datetime import UTC, datetime
 
 from escalator.settings import KafkaSettings
 from escalator.topic_admin import ensure_topics
-from kafkaio.rules_history import ensure_history_topic, publish_both, read_all
+from kafkaio.rules_history import (
+    ensure_history_topic,
+    publish_both,
+    publisher_transactional_id,
+    read_all,
+)
 from rules import CompiledRuleSet
 from schemas import ACTIVE_RULESET_KEY, RuleSetRecord, RuleSetVersion
 from streams.rules_watch import compile_record
@@ -76,7 +81,7 @@ def publish_version(
             entry.publish_id.encode("utf-8"),
             entry.model_dump_json().encode("utf-8"),
         ),
-        transactional_id=f"escalator-rules-publish:{topics.rules}",
+        transactional_id=publisher_transactional_id(topics.rules),
     )
     for version in reversed(history(kafka)):
         if version.entry.publish_id == entry.publish_id:
