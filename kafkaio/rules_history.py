@@ -35,6 +35,11 @@ def publisher_transactional_id(rules_topic: str) -> str:
     return f"escalator-rules-publish:{rules_topic}"
 
 
+QUIET = 2
+"""librdkafka log level of these short-lived clients: failures surface as one exception each,
+not as a connection error line every 50 ms."""
+
+
 class HistoryReadError(Exception):
     """The history topic could not be read to its end."""
 
@@ -78,6 +83,7 @@ def publish_both(
             "enable.idempotence": True,
             "acks": "all",
             "compression.type": "lz4",
+            "log_level": QUIET,
         }
     )
     try:
@@ -102,6 +108,7 @@ def read_all(connection: Connection, topic: str, timeout_seconds: float = 10.0) 
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
+            "log_level": QUIET,
         }
     )
     try:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from escalator.commands.rules_publish_cmd import MessageOption, PublisherOption
+from escalator.commands.rules_publish_cmd import MessageOption, PublisherOption, kafka_trouble
 
 VersionArgument = Annotated[int, typer.Argument(help="A version number from `rules history`.")]
 
@@ -20,7 +20,8 @@ def show_history(
     from escalator.rules_history import history
     from escalator.settings import KafkaSettings
 
-    versions = history(KafkaSettings())
+    with kafka_trouble("cannot read the rule set history"):
+        versions = history(KafkaSettings())
     rows = [_row(version) for version in versions]
     if as_json:
         typer.echo(json.dumps({"versions": rows}))
@@ -45,7 +46,8 @@ def show_diff(old: VersionArgument, new: VersionArgument) -> None:
     from escalator.rules_history import UnknownVersionError, diff, find, history
     from escalator.settings import KafkaSettings
 
-    versions = history(KafkaSettings())
+    with kafka_trouble("cannot read the rule set history"):
+        versions = history(KafkaSettings())
     try:
         before, after = find(versions, old), find(versions, new)
     except UnknownVersionError as exc:
@@ -76,8 +78,10 @@ def rollback(
     from rules import RuleSetError
 
     kafka = KafkaSettings()
+    with kafka_trouble("cannot read the rule set history"):
+        versions = history(kafka)
     try:
-        earlier = find(history(kafka), version)
+        earlier = find(versions, version)
         record, ruleset = rollback_record(earlier, publisher_name(publisher))
     except UnknownVersionError as exc:
         typer.echo(f"error: {exc.args[0]}", err=True)
@@ -87,9 +91,10 @@ def rollback(
             typer.echo(str(problem), err=True)
         typer.echo(f"not rolled back: version {version} no longer compiles", err=True)
         raise typer.Exit(1) from None
-    published = publish_version(
-        kafka, record, sorted(ruleset.queues), message=message, rolled_back_from=version
-    )
+    with kafka_trouble("not rolled back"):
+        published = publish_version(
+            kafka, record, sorted(ruleset.queues), message=message, rolled_back_from=version
+        )
     typer.echo(
         f"rolled back to version {version} ({record.version}), "
         f"published as version {published.number}"

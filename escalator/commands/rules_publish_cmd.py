@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +21,21 @@ PublisherOption = Annotated[
 MessageOption = Annotated[
     str | None, typer.Option("--message", "-m", help="Why, in words; kept in the history.")
 ]
+
+
+@contextmanager
+def kafka_trouble(doing: str) -> Iterator[None]:
+    """Turn a Kafka failure into one line on stderr and exit status 1 (nothing half-done)."""
+    from confluent_kafka import KafkaException
+
+    from kafkaio.errors import PublishError
+    from kafkaio.rules_history import HistoryReadError
+
+    try:
+        yield
+    except (PublishError, HistoryReadError, KafkaException) as exc:
+        typer.echo(f"error: {doing}: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def publish(
@@ -48,7 +65,8 @@ def publish(
         raise typer.Exit(1) from None
     kafka = KafkaSettings()
     record = record.model_copy(update={"published_by": publisher_name(publisher)})
-    version = publish_version(kafka, record, sorted(ruleset.queues), message=message)
+    with kafka_trouble("not published"):
+        version = publish_version(kafka, record, sorted(ruleset.queues), message=message)
     typer.echo(
         f"published rule set {record.version} to {kafka.topics.rules} as version {version.number}"
     )

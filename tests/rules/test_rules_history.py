@@ -60,3 +60,14 @@ def test_a_rollback_is_compiled_again_and_restamped() -> None:
     broken = _version(2, {"rules.yaml": RULES.replace("queue: general", "queue: nowhere")})
     with pytest.raises(RuleSetError):
         rollback_record(broken, "lee")
+
+
+def test_an_unreachable_broker_is_one_error_line_and_exit_1() -> None:
+    from typer.testing import CliRunner
+
+    from escalator.cli import app
+
+    env = {"ESCALATOR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    result = CliRunner().invoke(app, ["rules", "history"], env=env)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot read the rule set history: ")
