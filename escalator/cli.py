@@ -19,6 +19,7 @@ from escalator.commands import (
     projection,
     rules,
     rules_history_cmd,
+    rules_preview_cmd,
     rules_publish_cmd,
     schemas_cmd,
     worker,
@@ -34,6 +35,7 @@ rules.app.command("publish")(rules_publish_cmd.publish)
 rules.app.command("history")(rules_history_cmd.show_history)
 rules.app.command("diff")(rules_history_cmd.show_diff)
 rules.app.command("rollback")(rules_history_cmd.rollback)
+rules.app.command("preview")(rules_preview_cmd.preview)
 app.add_typer(rules.app, name="rules")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(connect.app, name="connect")
