@@ -137,6 +137,7 @@ def test_preview_compares_with_the_published_set_by_default(
     _store(session_factory)
     env = {
         "ESCALATOR_DATABASE_URL": migrated_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "ESCALATOR_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "ESCALATOR_TOPIC_PREFIX": topic_prefix,
     }

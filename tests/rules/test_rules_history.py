@@ -67,7 +67,8 @@ def test_an_unreachable_broker_is_one_error_line_and_exit_1() -> None:
 
     from escalator.cli import app
 
-    env = {"ESCALATOR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    nowhere = "127.0.0.1:1"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": nowhere, "ESCALATOR_KAFKA_BOOTSTRAP_SERVERS": nowhere}
     result = CliRunner().invoke(app, ["rules", "history"], env=env)
     assert result.exit_code == 1
     assert result.output.startswith("error: cannot read the rule set history: ")

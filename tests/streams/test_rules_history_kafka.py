@@ -52,6 +52,7 @@ def test_history_diff_and_rollback_to_what_workers_load(
 ) -> None:
     topics = Topics(topic_prefix)
     env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "ESCALATOR_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "ESCALATOR_TOPIC_PREFIX": topic_prefix,
         "ESCALATOR_PUBLISHER": "ops-lead",
