@@ -51,6 +51,8 @@ def _step_lines(step: StepResult) -> list[str]:
             )
         else:
             lines.append(f"    {diff.key}: expected {show(diff.expected)}, got {show(diff.actual)}")
+    if all(diff.key != "events" for diff in step.differences):
+        lines.append(f"    events written: {show(list(step.events))}")
     lines.append(f"    clocks at {at}:")
     for name, clock in step.clocks.items():
         if name == "next_deadline":

@@ -107,6 +107,7 @@ def test_the_case_as_it_stands_is_compared(tmp_path: Path) -> None:
     assert "queue: expected social, got duty-managers" in output
     assert "priority: expected high, got urgent" in output
     assert "sla_state.first_response: expected running, got breached" in output
+    assert "events written: [case.escalated, case.updated, case.escalated" in output
 
 
 def test_an_action_is_applied_before_a_deadline_of_the_same_moment(tmp_path: Path) -> None:
