@@ -6,9 +6,17 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from escalator.cli import app
+from kafkaio.errors import PublishError
+from kafkaio.rules_history import (
+    ensure_history_topic,
+    publish_both,
+    publisher_transactional_id,
+    read_all,
+)
 from rules import CompiledRuleSet
 from schemas import Topics
 from streams.rules_watch import RulesWatcher
@@ -129,3 +137,21 @@ def test_history_diff_and_rollback_to_what_workers_load(
     assert output == f"v1 and v4 have the same files ({first})\n"
     code, output = _cli(env, "rollback", "9")
     assert code == 2
+
+
+def test_a_publish_that_fails_half_way_leaves_no_version(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topics = Topics(topic_prefix)
+    connection = {"bootstrap.servers": kafka_bootstrap}
+    ensure_history_topic(connection, topics.rules_history, 1)
+    # the history record is written first; the active set then cannot be: nothing is kept
+    with pytest.raises(PublishError, match="rule set not published"):
+        publish_both(
+            connection,
+            active=("not a valid topic name!", b"active", b"{}"),
+            history=(topics.rules_history, b"publish-1", b"{}"),
+            transactional_id=publisher_transactional_id(topics.rules),
+            timeout_seconds=20,
+        )
+    assert read_all(connection, topics.rules_history) == []
