@@ -18,6 +18,8 @@ from escalator.commands import (
     kafka_cmd,
     projection,
     rules,
+    rules_history_cmd,
+    rules_preview_cmd,
     rules_publish_cmd,
     schemas_cmd,
     worker,
@@ -30,6 +32,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 rules.app.command("publish")(rules_publish_cmd.publish)
+rules.app.command("history")(rules_history_cmd.show_history)
+rules.app.command("diff")(rules_history_cmd.show_diff)
+rules.app.command("rollback")(rules_history_cmd.rollback)
+rules.app.command("preview")(rules_preview_cmd.preview)
 app.add_typer(rules.app, name="rules")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(connect.app, name="connect")

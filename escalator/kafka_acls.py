@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from kafkaio.acls import Grant, Resource
+from kafkaio.rules_history import publisher_transactional_id
 from schemas import Topics
 
 READ = ("READ", "DESCRIBE")
@@ -84,6 +85,9 @@ def component_grants(topics: Topics, projection_group: str) -> dict[Component, l
         ],
         Component.RULES: [
             _topic(topics.rules, CREATE_WRITE),
+            # every publish is kept on the history topic, written with the set in one transaction
+            _topic(topics.rules_history, ("READ", "WRITE", "DESCRIBE", "CREATE")),
+            Grant(Resource.TRANSACTIONAL_ID, publisher_transactional_id(topics.rules), WRITE),
             # a rule set's new queues get their topics when it is published
             _topic(f"{topics.prefix}queue.", ("DESCRIBE", "CREATE"), prefixed=True),
         ],

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rules._case_input import CaseFactsInput
 from rules._decision import CaseFacts
 from rules._errors import problems_from_validation
 from rules._problems import RuleProblem, RuleSetError
 from rules._ruleset import CompiledRuleSet
+from rules._timeline_tests import PreparedStep, TimelineStepInput, prepare_timeline
 from rules._yaml import Positions, YamlSyntaxError, load_yaml
 from schemas import InboundMessage
 
@@ -57,7 +58,21 @@ class RuleTestCase(BaseModel):
     message: dict[str, Any] = {}
     case: CaseFactsInput | None = None
     at: datetime | None = None
-    expect: Expectation
+    expect: Expectation | None = None
+    timeline: list[TimelineStepInput] | None = Field(
+        default=None, description="Steps on a moving clock (see docs/rules.md)."
+    )
+
+    @model_validator(mode="after")
+    def _expects_something(self) -> RuleTestCase:
+        if self.expect is None and not self.timeline:
+            raise ValueError("a test needs `expect` (or a `timeline`)")
+        if self.timeline and self.case is not None:
+            raise ValueError(
+                "a timeline test builds its case from its own messages: drop `case` "
+                "(write the earlier messages as steps instead)"
+            )
+        return self
 
 
 class RuleTestFile(BaseModel):
@@ -102,6 +117,7 @@ class PreparedTest:
     case: CaseFacts | None
     at: datetime
     expect: Expectation
+    timeline: tuple[PreparedStep, ...] = ()
 
 
 def load_rule_tests(file: str, text: str) -> list[PreparedTest]:
@@ -127,7 +143,14 @@ def load_rule_tests(file: str, text: str) -> list[PreparedTest]:
             continue
         at = test.at or message.sent_at
         case = test.case.to_facts(message.channel) if test.case else None
-        prepared.append(PreparedTest(test.name, where, message, case, _aware(at), test.expect))
+        timeline: tuple[PreparedStep, ...] = ()
+        if test.timeline:
+            raw_steps = data["tests"][index].get("timeline") or []
+            timeline = prepare_timeline(
+                test.timeline, raw_steps, message, _aware(at), index, file, positions, problems
+            )
+        expect = test.expect or Expectation()
+        prepared.append(PreparedTest(test.name, where, message, case, _aware(at), expect, timeline))
     if problems:
         raise RuleSetError(problems)
     return prepared
@@ -166,6 +189,11 @@ def run_rule_tests(ruleset: CompiledRuleSet, tests: list[PreparedTest]) -> list[
             RuleTestResult(test.name, test.where, tuple(_compare(test.expect, decision)), decision)
         )
     return results
+
+
+def compare_decision(expect: Expectation, decision: dict[str, Any]) -> list[Difference]:
+    """The expectations a decision (`Decision.to_json()`) does not meet."""
+    return _compare(expect, decision)
 
 
 def _compare(expect: Expectation, decision: dict[str, Any]) -> list[Difference]:

@@ -20,7 +20,7 @@ from schemas._events import (
 from schemas._identity import IdentityKind, IdentityRecord
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
 from schemas._presence import AgentPresence, PresenceState
-from schemas._rules import ACTIVE_RULESET_KEY, RuleSetRecord
+from schemas._rules import ACTIVE_RULESET_KEY, RuleSetRecord, RuleSetVersion
 from schemas.export import CONTRACTS, export_json_schemas
 from schemas.topics import DEFAULT_PREFIX, Topics
 
@@ -52,6 +52,7 @@ __all__ = [
     "PresenceState",
     "Priority",
     "RuleSetRecord",
+    "RuleSetVersion",
     "SlaClockView",
     "Topics",
     "channel_label",

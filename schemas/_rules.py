@@ -22,3 +22,18 @@ class RuleSetRecord(Contract):
     )
     published_at: AwareDatetime
     published_by: str | None = None
+
+
+class RuleSetVersion(Contract):
+    """One published rule set as kept on the `rules.history` topic (one record per publish).
+
+    Its number is its position among the committed records of that one-partition topic
+    (the first is 1), so every reader numbers versions alike and no two publishes share one.
+    """
+
+    publish_id: str = Field(description="Unique id of this publish (also the record key).")
+    record: RuleSetRecord = Field(description="The rule set exactly as it went to `rules`.")
+    message: str | None = Field(default=None, description="Why it was published (--message).")
+    rolled_back_from: int | None = Field(
+        default=None, description="The earlier version this publish brought back, if any."
+    )

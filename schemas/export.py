@@ -14,7 +14,7 @@ from schemas._events import CaseEvent
 from schemas._identity import IdentityRecord
 from schemas._inbound import InboundMessage
 from schemas._presence import AgentPresence
-from schemas._rules import RuleSetRecord
+from schemas._rules import RuleSetRecord, RuleSetVersion
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "inbound-message": InboundMessage,
@@ -24,6 +24,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "agent-presence": AgentPresence,
     "dead-letter": DeadLetter,
     "ruleset": RuleSetRecord,
+    "ruleset-version": RuleSetVersion,
     "identity": IdentityRecord,
 }
 """File stem → model, for every contract on a topic."""

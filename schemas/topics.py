@@ -47,6 +47,11 @@ class Topics:
         return f"{self.prefix}rules"
 
     @property
+    def rules_history(self) -> str:
+        """One partition, kept forever: every published rule set, in order (its versions)."""
+        return f"{self.prefix}rules.history"
+
+    @property
     def identity(self) -> str:
         """Compacted: handle links, merges and splits of customers, each with its reason."""
         return f"{self.prefix}customers.identity"

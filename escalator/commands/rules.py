@@ -96,9 +96,10 @@ def test(
     tests: Annotated[list[Path], typer.Argument(help="Rule test files (YAML).")],
     as_json: JsonOption = False,
 ) -> None:
-    """Run rule unit tests: a pass/fail line per case, a diff per failure; exit 1 on failure."""
+    """Run rule unit tests (timelines on a moving clock too); exit 1 on a failure."""
     import rules
-    from rules._rule_tests import load_rule_tests, run_rule_tests
+    from escalator.commands.rule_test_report import outcome_json, outcome_lines, run_tests
+    from rules._rule_tests import load_rule_tests
 
     ruleset = _compile(path)
     report: list[dict[str, Any]] = []
@@ -113,15 +114,12 @@ def test(
             for problem in exc.problems:
                 typer.echo(str(problem))
             raise typer.Exit(2) from None
-        for result in run_rule_tests(ruleset, prepared):
+        for result in run_tests(ruleset, prepared):
             failed += not result.passed
-            report.append(_result_json(result))
+            report.append(outcome_json(result))
             if not as_json:
-                typer.echo(f"{'PASS' if result.passed else 'FAIL'} {result.name}  ({result.where})")
-                for diff in result.differences:
-                    typer.echo(
-                        f"  {diff.key}: expected {_show(diff.expected)}, got {_show(diff.actual)}"
-                    )
+                for line in outcome_lines(result):
+                    typer.echo(line)
     summary = {"rules_version": ruleset.version, "passed": len(report) - failed, "failed": failed}
     if as_json:
         typer.echo(json.dumps({**summary, "tests": report}))
@@ -137,18 +135,6 @@ def schema() -> None:
     from rules import rule_file_json_schema
 
     typer.echo(json.dumps(rule_file_json_schema(), indent=2))
-
-
-def _result_json(result: Any) -> dict[str, Any]:
-    return {
-        "name": result.name,
-        "at": result.where,
-        "passed": result.passed,
-        "differences": [
-            {"key": d.key, "expected": d.expected, "actual": d.actual} for d in result.differences
-        ],
-        "decision": result.decision,
-    }
 
 
 def _read_json(path: Path | None) -> Any:

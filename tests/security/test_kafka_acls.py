@@ -81,6 +81,12 @@ def test_the_ingress_principal_can_only_write_inbound(acl_broker: AclBroker) -> 
     assert refused.returncode != 0, "the ingress principal published a rule set"
     published = _escalator(rules_env, "rules", "publish", str(rules_file))
     assert published.returncode == 0, published.stdout + published.stderr
+    # the rules principal keeps and reads the history and rolls back; the ingress cannot
+    for args in (("history",), ("rollback", "1")):
+        done = _escalator(rules_env, "rules", *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "published as version 2" in done.stdout
+    assert _escalator(ingress_env, "rules", "rollback", "1").returncode != 0
 
 
 def test_the_pipeline_runs_with_one_principal_per_component(
