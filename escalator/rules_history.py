@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from escalator.settings import KafkaSettings
 from escalator.topic_admin import ensure_topics
 from kafkaio.rules_history import (
-    ensure_history_topic,
+    HISTORY_TOPIC_CONFIG,
     publish_both,
     publisher_transactional_id,
     read_all,
@@ -62,11 +62,13 @@ def publish_version(
 ) -> Version:
     """Create missing topics, write the set and its history entry atomically; its version."""
     topics = kafka.topics
-    wanted: dict[str, dict[str, str]] = {topics.rules: {"cleanup.policy": "compact"}}
+    wanted: dict[str, dict[str, str]] = {
+        topics.rules: {"cleanup.policy": "compact"},
+        topics.rules_history: dict(HISTORY_TOPIC_CONFIG),
+    }
     wanted.update({topics.queue(name): {} for name in queues})
-    ensure_topics(kafka, wanted)
+    ensure_topics(kafka, wanted)  # replicated like every topic; the history in one partition
     connection = kafka.librdkafka()
-    ensure_history_topic(connection, topics.rules_history, kafka.replication_factor)
     entry = RuleSetVersion(
         publish_id=str(uuid.uuid4()),
         record=record,

@@ -44,7 +44,7 @@ def ensure_topics(
     Returns the replication new topics get (`ESCALATOR_KAFKA_REPLICATION_FACTOR`, or picked
     from the broker count).
     """
-    single = (kafka.topics.rules, kafka.topics.assigner)
+    single = (kafka.topics.rules, kafka.topics.rules_history, kafka.topics.assigner)
     specs = {
         name: TopicSpec(1 if name in single else kafka.partitions, config)
         for name, config in topics.items()
