@@ -188,8 +188,13 @@ EOF
 }
 
 # A cluster id is 16 random bytes in URL-safe base64 without padding (22 characters).
+# One that starts with "-" would read as an option to kafka-storage: draw again.
 new_cluster_id() {
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='
+    local id="-"
+    while [[ "$id" == -* ]]; do
+        id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    done
+    echo "$id"
 }
 
 # Format the storage unless it was formatted for exactly this configuration.
