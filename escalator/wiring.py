@@ -85,6 +85,8 @@ def worker_config(
         sla_lateness_seconds=settings.sla_lateness_seconds,
         sla_prepare_seconds=settings.sla_prepare_seconds,
         sla_prepare_limit=settings.sla_prepare_limit,
+        stall_seconds=settings.stall_seconds,
+        max_record_bytes=settings.max_record_bytes,
         faust_settings={
             **faust_security(kafka),
             **_embedded_broker_tuning(settings),

@@ -22,7 +22,7 @@ from schemas import AgentAction, AgentActionType, Case, DeadLetter, InboundMessa
 from streams.app import Pipeline, RuleSetHolder, WorkerConfig, case_store
 from streams.case_state import CaseState
 from streams.deadlines import DeadlineIndex
-from streams.output import OutputRecord, ReliableWriter
+from streams.output import OutputRecord, Publisher, ReliableWriter
 from streams.records import ResolvedMessage, ThreadedMessage
 from streams.state_store import ChangelogState
 from streams.threader import CustomerState
@@ -75,7 +75,7 @@ def event(topic: str, key: bytes | None, value: bytes, offset: int, partition: i
 class Stages:
     """The three stages over in-memory state."""
 
-    def __init__(self) -> None:
+    def __init__(self, publisher: Publisher | None = None) -> None:
         config = WorkerConfig(broker_url="kafka://unused", topics=TOPICS)
         self.publisher = MemoryPublisher()
         self.customers = ChangelogState(
@@ -88,7 +88,9 @@ class Stages:
         self.pipeline = Pipeline(
             config,
             RuleSetHolder(compile_sources({"rules.yaml": RULES})),
-            ReliableWriter(self.publisher, dead_letter_topic=TOPICS.dlq),
+            ReliableWriter(
+                publisher or self.publisher, first_backoff=0.001, dead_letter_topic=TOPICS.dlq
+            ),
             self.customers,
             self.cases,
             DeadlineIndex(),
