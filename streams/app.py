@@ -225,6 +225,7 @@ class Pipeline:
             dirty: dict[bytes, tuple[int, CustomerState]] = {}
             outputs: list[OutputRecord] = []
             offsets: dict[tuple[str, int], int] = {}
+            wall = self.clock.now()
             for event in events:
                 message = event.message
                 key: bytes = message.key
@@ -237,7 +238,7 @@ class Pipeline:
                 state = known[1] if known else self.customers.load(partition, key, CustomerState)
                 try:
                     resolved = ResolvedMessage.model_validate_json(message.value)
-                    new_state, threaded = thread(state, resolved, self.threading)
+                    new_state, threaded = thread(state, resolved, self.threading, wall)
                     if not isinstance(threaded, NotThreaded):
                         output = _json_record(self.topics.threaded, threaded.case_id, threaded)
                 except MemoryError:
