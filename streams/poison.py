@@ -9,14 +9,16 @@ the exception, so a replay writes the same letters.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 
 from pydantic import ValidationError
 
 from schemas import DeadLetter
 from streams import metrics
 from streams.intake import RawRecord, dead_letter
-from streams.output import OutputRecord
+from streams.output import OutputRecord, Publisher, ReliableWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +60,31 @@ def poisoned(
     )
     dead = dead_letter(record, reason, detail, stage, max_bytes)
     return letter_record(dlq_topic, dead, record.key)
+
+
+class ThreadDeadLetters:
+    """Writes the dead letters of code that runs outside the event loop (the topic followers).
+
+    Each letter is written through its own `ReliableWriter` run on a short-lived thread of
+    its own, so it works from the main thread at start-up as from a follower's thread.
+    Poison records are rare; simplicity wins over speed here.
+    """
+
+    def __init__(self, publisher: Publisher, dlq_topic: str, stage: str, max_bytes: int) -> None:
+        self._writer = ReliableWriter(
+            publisher, dead_letter_topic=dlq_topic, max_record_bytes=max_bytes
+        )
+        self._dlq_topic = dlq_topic
+        self._stage = stage
+        self._max_bytes = max_bytes
+
+    def __call__(self, record: RawRecord, error: Exception) -> None:
+        """Write the dead letter of `record` and wait until the broker acknowledged it."""
+        output = poisoned(self._dlq_topic, self._stage, record, error, self._max_bytes)
+        writer = threading.Thread(
+            target=asyncio.run,
+            args=(self._writer.write([output], self._stage),),
+            name=f"{self._stage}-dead-letter",
+        )
+        writer.start()
+        writer.join()
