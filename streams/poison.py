@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 
@@ -80,11 +81,28 @@ class ThreadDeadLetters:
 
     def __call__(self, record: RawRecord, error: Exception) -> None:
         """Write the dead letter of `record` and wait until the broker acknowledged it."""
-        output = poisoned(self._dlq_topic, self._stage, record, error, self._max_bytes)
-        writer = threading.Thread(
-            target=asyncio.run,
-            args=(self._writer.write([output], self._stage),),
-            name=f"{self._stage}-dead-letter",
+        self._write([poisoned(self._dlq_topic, self._stage, record, error, self._max_bytes)])
+
+    def write_letters(self, letters: Sequence[tuple[bytes | None, DeadLetter]]) -> None:
+        """Write ready dead letters (key, letter) and wait until they are acknowledged."""
+        self._write(
+            [
+                OutputRecord(self._dlq_topic, key, letter.model_dump_json().encode("utf-8"))
+                for key, letter in letters
+            ]
         )
+
+    def _write(self, outputs: list[OutputRecord]) -> None:
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self._writer.write(outputs, self._stage))
+            except BaseException as error:  # handed to the caller's thread
+                failures.append(error)
+
+        writer = threading.Thread(target=run, name=f"{self._stage}-dead-letter")
         writer.start()
         writer.join()
+        if failures:
+            raise failures[0]

@@ -23,7 +23,7 @@ from queues import (
     make_session_factory,
     upgrade,
 )
-from schemas import CaseEvent, Topics
+from schemas import CaseEvent, DeadLetter, Topics
 from tests.kafka_support import create_topics, produce
 from tests.queues.case_event_builders import (
     case_id,
@@ -260,3 +260,55 @@ def test_while_the_database_is_down_no_offsets_are_committed_and_nothing_is_lost
         recovered.catch_up(timeout_seconds=60)
     assert len(CaseStore(engine).list_cases()) == 3
     engine.dispose()
+
+
+def test_records_the_store_cannot_take_are_dead_lettered_before_the_commit(
+    kafka_bootstrap: str,
+    events_topic: str,
+    make_projection: ProjectionFactory,
+    metrics: ProjectionMetrics,
+    group_id: str,
+) -> None:
+    events = conversation("cust-a", messages=1, queue="general")
+    publish(kafka_bootstrap, events_topic, events)
+    broken = b"this is not a case event"
+    bad_payload = events[-1].model_copy(update={"event_id": "bad-payload", "payload": {"x": 1}})
+    produce(
+        kafka_bootstrap,
+        events_topic,
+        [(b"C-BROKEN", broken), (bad_payload.case_id, to_bytes(bad_payload))],
+    )
+    written: list[tuple[bytes | None, DeadLetter]] = []
+    committed_past_a_letter: list[DeadLetter] = []
+
+    def sink(letters: Sequence[tuple[bytes | None, DeadLetter]]) -> None:
+        committed = committed_offsets(kafka_bootstrap, group_id, events_topic)
+        committed_past_a_letter.extend(
+            letter
+            for _, letter in letters
+            if committed[letter.source_partition] > letter.source_offset
+        )
+        written.extend(letters)
+
+    projection = make_projection(dead_letters=sink)
+    projection.catch_up(timeout_seconds=60)
+    projection.close()
+
+    by_reason = {letter.reason: (key, letter) for key, letter in written}
+    assert set(by_reason) == {"malformed", "invalid_payload"}
+    key, malformed = by_reason["malformed"]
+    assert key == b"C-BROKEN" and malformed.original_bytes() == broken
+    assert malformed.stage == "projection" and malformed.source_topic == events_topic
+    assert malformed.source_offset >= 0 and malformed.letter_id
+    _, invalid = by_reason["invalid_payload"]
+    assert "case" in invalid.detail  # names the missing field
+    assert committed_past_a_letter == []  # each letter is written before its offset commits
+    committed = committed_offsets(kafka_bootstrap, group_id, events_topic)
+    ends = end_offsets(kafka_bootstrap, events_topic)
+    assert {p: committed[p] for p, end in ends.items() if end} == {
+        p: end for p, end in ends.items() if end
+    }
+    sample_value = metrics.registry.get_sample_value(
+        "escalator_projection_dead_letters_total", {"reason": "malformed"}
+    )
+    assert sample_value == 1
