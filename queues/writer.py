@@ -55,6 +55,11 @@ yet (the store is not migrated: SQLite reports that as an OperationalError), ins
 resources, a lock not available, and a server shutting down or starting."""
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error may pass by itself (retry) rather than come from the data."""
+    return _is_transient(error)
+
+
 def _is_transient(error: BaseException) -> bool:
     if isinstance(error, OperationalError | InterfaceError | DisconnectionError):
         return True
