@@ -701,6 +701,11 @@ def build_app(
         return web.json({"status": "ok"})
 
     pipeline.progress.use_highwaters(lambda: _highwaters(app))
+
+    @app.on_partitions_revoked.connect
+    async def forget_progress(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        pipeline.progress.forget_offsets()  # offsets known again after each stage's next batch
+
     for stage in ("intake", "threading", "cases"):
         metrics.STAGE_STALLED.labels(stage).set_function(
             functools.partial(pipeline.progress.stalled_for, stage)

@@ -61,6 +61,11 @@ class StageProgress:
         """The last offsets a finished batch processed, per partition."""
         self._finished.update(offsets)
 
+    def forget_offsets(self) -> None:
+        """Forget the finished offsets (on a rebalance: another worker may have moved them on)."""
+        self._finished.clear()
+        self._waiting_since.clear()
+
     def stalled_for(self, stage: str) -> float:
         """Seconds the stage has made no progress although its input is not empty (0: fine)."""
         now = self._clock()

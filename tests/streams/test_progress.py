@@ -70,3 +70,16 @@ def test_a_batch_stuck_on_a_write_stalls_its_stage_until_it_is_written() -> None
         assert progress.stalled() == {}
 
     asyncio.run(scenario())
+
+
+def test_after_a_rebalance_offsets_finished_before_are_not_taken_for_waiting_input() -> None:
+    clock = Clock()
+    ends = {("in", 0): 10}
+    progress = StageProgress(60, lambda: ends, clock)
+    progress.watch("cases", ["in"])
+    with progress.batch("cases"):
+        pass
+    progress.finished({("in", 0): 4})
+    progress.forget_offsets()  # the partition went away and came back: another worker read on
+    clock.now += 600
+    assert progress.stalled() == {}
