@@ -6,9 +6,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -312,3 +314,38 @@ def test_records_the_store_cannot_take_are_dead_lettered_before_the_commit(
         "escalator_projection_dead_letters_total", {"reason": "malformed"}
     )
     assert sample_value == 1
+
+
+def test_a_batch_retried_while_the_database_is_away_shows_as_stalled(
+    kafka_bootstrap: str, events_topic: str, group_id: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{(tmp_path / 'not-yet.db').as_posix()}"  # no schema yet: transient
+    engine = make_engine(url)
+    metrics = ProjectionMetrics(CollectorRegistry())
+    publish(kafka_bootstrap, events_topic, conversation("cust-a", messages=1, queue="general"))
+    projection = Projection(
+        kafka_config={"bootstrap.servers": kafka_bootstrap},
+        topic=events_topic,
+        session_factory=make_session_factory(engine),
+        group_id=group_id,
+        metrics=metrics,
+        batch_timeout_seconds=0.2,
+        retry_backoff_seconds=0.1,
+    )
+    runner = threading.Thread(target=projection.run_until_stopped)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while projection.stalled_seconds() < 2:
+            assert time.monotonic() < deadline, "the batch never looked stalled"
+            time.sleep(0.1)
+        assert metrics.registry.get_sample_value("escalator_projection_stalled_seconds") >= 2
+        upgrade(url)  # the database is back
+        while projection.stalled_seconds() > 0 or not projection.totals.records:
+            assert time.monotonic() < deadline, "the batch never went through"
+            time.sleep(0.1)
+    finally:
+        projection.stop()
+        runner.join(timeout=30)
+        engine.dispose()
+    assert projection.totals.outcomes[Outcome.APPLIED] >= 1
