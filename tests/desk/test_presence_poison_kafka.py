@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -10,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from queues import make_engine, make_session_factory
 from queues import presence_projection as module
+from queues.dead_letters import KafkaDeadLetters
 from queues.desk import Presence
 from queues.presence_projection import PresenceProjection
 from schemas import AgentPresence, DeadLetter, Topics
 from tests.desk.conftest import DeskWorld
-from tests.kafka_support import create_topics, produce
+from tests.kafka_support import consume_until, create_topics, produce
 
 
 def change(agent: str, presence: str, number: int) -> bytes:
@@ -52,11 +52,9 @@ def test_malformed_and_failing_presence_records_are_dead_lettered(
             (b"cy", change("cy", "away", 1)),
         ],
     )
-    letters: list[tuple[bytes | None, DeadLetter]] = []
-
-    def sink(batch: Sequence[tuple[bytes | None, DeadLetter]]) -> None:
-        letters.extend(batch)
-
+    dlq = topics.dlq
+    create_topics(kafka_bootstrap, [dlq], partitions=1)
+    sink = KafkaDeadLetters({"bootstrap.servers": kafka_bootstrap}, dlq)
     engine = make_engine(desk_world.database_url)
     projection = PresenceProjection(
         kafka_config={"bootstrap.servers": kafka_bootstrap},
@@ -69,7 +67,12 @@ def test_malformed_and_failing_presence_records_are_dead_lettered(
         assert projection.catch_up(timeout_seconds=60) == 4
     finally:
         projection.stop()
+        sink.close()
         engine.dispose()
+    letters = [
+        (r.key, DeadLetter.model_validate_json(r.value or b""))
+        for r in consume_until(kafka_bootstrap, dlq, 2, timeout=30)
+    ]
     assert sorted((d.reason, d.source_offset, key) for key, d in letters) == [
         ("failed", 2, b"bo"),
         ("malformed", 1, b"x"),

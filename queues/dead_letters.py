@@ -1,0 +1,50 @@
+"""Dead letters from the case store's consumers, written synchronously before a commit.
+
+The projections run in plain threads: they hand the records they cannot apply to a
+`KafkaDeadLetters`, which produces each letter to `messages.dlq` and returns only once the
+broker acknowledged all of them (raising otherwise, so the batch is read again and its
+letters, deterministic, are written again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from schemas import DeadLetter
+
+
+class KafkaDeadLetters:
+    """Writes (key, letter) pairs to the dead-letter topic and waits for the broker."""
+
+    def __init__(
+        self, producer_config: Mapping[str, Any], topic: str, timeout_seconds: float = 30.0
+    ) -> None:
+        self.topic = topic
+        self._producer = Producer(dict(producer_config))
+        self._timeout = timeout_seconds
+
+    def __call__(self, letters: Sequence[tuple[bytes | None, DeadLetter]]) -> None:
+        """Write the letters; raise `RuntimeError` unless every one was acknowledged."""
+        failures: list[str] = []
+
+        def delivered(error: KafkaError | None, _message: Message[Any, Any]) -> None:
+            if error is not None:
+                failures.append(error.str())
+
+        for key, letter in letters:
+            self._producer.produce(
+                self.topic,
+                value=letter.model_dump_json().encode("utf-8"),
+                key=key,
+                on_delivery=delivered,
+            )
+        left = self._producer.flush(self._timeout)
+        if left or failures:
+            raise RuntimeError(f"dead letters not written: {left} pending, {failures[:3]}")
+
+    def close(self) -> None:
+        """Deliver what is queued and release the producer."""
+        self._producer.flush(self._timeout)
