@@ -36,7 +36,7 @@ from schemas import AgentAction, DeadLetter, Topics, channel_label
 from streams import metrics, omni_metrics
 from streams.actions import apply_action
 from streams.case_entry import entry_for
-from streams.case_state import CaseState, state_dictionary
+from streams.case_state import CaseState, shrunk, state_dictionary
 from streams.casework import CaseUpdate, apply_message, fire_clocks
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
@@ -452,10 +452,25 @@ class Pipeline:
         self, dirty: Mapping[bytes, tuple[int, CaseState | EncodedState]]
     ) -> None:
         """Write changed cases to their changelog (acknowledged), then index their deadlines."""
-        await self.cases.save(self.writer, dirty)
-        for key, (partition, state) in dirty.items():
-            deadline = state.next_deadline if isinstance(state, CaseState) else state.deadline
-            self.deadlines.schedule(partition, key, deadline)
+        fitted = {
+            key: (partition, self._fitted(state)) for key, (partition, state) in dirty.items()
+        }
+        await self.cases.save(self.writer, fitted)
+        for key, (partition, state) in fitted.items():
+            self.deadlines.schedule(partition, key, state.deadline)
+
+    def _fitted(self, state: CaseState | EncodedState) -> EncodedState:
+        """A case state encoded under the record limit (its window shrunk if it must be)."""
+        if isinstance(state, EncodedState):
+            return state
+        encoded = self.cases.encode(state)
+        while len(encoded.value) > self.max_record_bytes:
+            smaller = shrunk(state)
+            if smaller is None:
+                break  # the writer sets it aside as a dead letter
+            state = smaller
+            encoded = self.cases.encode(state)
+        return encoded
 
     def _moved(
         self, threaded: ThreadedMessage, moved: ThreadedMessage | NotThreaded

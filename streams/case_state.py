@@ -53,6 +53,24 @@ def _in_window(message: CaseMessage) -> CaseMessage:
     )
 
 
+def shrunk(state: CaseState) -> CaseState | None:
+    """The state with half its window, keys and action ids (the latest kept); None if bare.
+
+    For a state whose record would pass the limit even so (ids and texts of characters that
+    JSON escapes to six bytes each): what the state forgets is still in the event log.
+    """
+    bare = (state.messages[1:], state.message_keys[1:], state.processed_actions[1:])
+    if not any(bare):
+        return None
+    return state.model_copy(
+        update={
+            "messages": state.messages[len(state.messages) // 2 :],
+            "message_keys": state.message_keys[len(state.message_keys) // 2 :],
+            "processed_actions": state.processed_actions[len(state.processed_actions) // 2 :],
+        }
+    )
+
+
 def remember_key(keys: list[str], key: str) -> None:
     """Add a message key to a case's keys, forgetting the oldest past the count and size."""
     keys.append(key)

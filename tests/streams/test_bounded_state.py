@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from schemas import Case
+from schemas import Case, InboundMessage
 from streams.case_state import MESSAGE_KEYS_KEPT, CaseState
 from streams.output import MAX_RECORD_BYTES
-from streams.records import ResolvedMessage
+from streams.records import ResolvedMessage, ThreadedMessage
 from streams.threader import CustomerState, NotThreaded, thread
 from tests.streams.test_poison import T0, TOPICS, Stages, event, inbound
 
@@ -107,3 +107,35 @@ def test_a_case_of_a_thousand_messages_stays_bounded_and_routes() -> None:
     state = stages.cases.load(0, b"C-BIGCASE001", CaseState)
     assert state is not None and state.contacts == 1_000
     assert len(state.message_keys) == MESSAGE_KEYS_KEPT
+
+
+def test_a_case_of_hostile_messages_keeps_its_state_under_the_limit() -> None:
+    """Control characters take six bytes each in JSON: ids and texts made of them."""
+    stages = Stages()
+    case = b"C-HOSTILE001"
+    for n in range(150):
+        control = "\x01" * 1_000
+        threaded = ThreadedMessage(
+            case_id="C-HOSTILE001",
+            customer_id="cus-hostile",
+            opens_case=n == 0,
+            evidence="test",
+            message=InboundMessage(
+                channel="email",
+                external_id=f"{control}{n:03d}",
+                sender=control,
+                text="\x01" * 100_000,
+                subject="\x02" * 2_000,
+                thread_ref=control,
+                sent_at=T0,
+            ),
+            ingested_at=T0,
+        )
+        raw = threaded.model_dump_json().encode()
+        asyncio.run(stages.pipeline.cases_batch([event(TOPICS.threaded, case, raw, n)]))
+    changelog = [r for r in stages.publisher.records if r.topic == stages.cases.changelog_topic]
+    assert max(r.size for r in changelog) < MAX_RECORD_BYTES
+    assert not [r for r in stages.on(TOPICS.dlq) if b"changelog" in r.value]
+    state = stages.cases.load(0, case, CaseState)
+    assert state is not None and state.contacts == 150
+    assert state.messages[-1].external_id.endswith("149")
