@@ -50,7 +50,13 @@ from streams.progress import StageProgress
 from streams.records import ResolvedMessage, ThreadedMessage
 from streams.sla import count_events
 from streams.state_store import ChangelogState, Deadlines, EncodedState, StateCodec
-from streams.threader import CustomerState, NotThreaded, ThreadingPolicy, thread
+from streams.threader import (
+    CustomerState,
+    NotThreaded,
+    ThreadingPolicy,
+    shrunk_customer,
+    thread,
+)
 from streams.timer import SlaTimer
 
 log = logging.getLogger(__name__)
@@ -259,7 +265,13 @@ class Pipeline:
                 outputs.append(output)
             metrics.BATCH_SIZE.labels("threading").observe(len(outputs))
             await self.writer.write(outputs, "threading")
-            await self.customers.save(self.writer, dirty)
+            await self.customers.save(
+                self.writer,
+                {
+                    key: (partition, self._fitted_customer(state))
+                    for key, (partition, state) in dirty.items()
+                },
+            )
         self.progress.finished(offsets)
 
     async def cases_batch(self, events: Iterable[Any]) -> None:
@@ -458,6 +470,17 @@ class Pipeline:
         await self.cases.save(self.writer, fitted)
         for key, (partition, state) in fitted.items():
             self.deadlines.schedule(partition, key, state.deadline)
+
+    def _fitted_customer(self, state: CustomerState) -> EncodedState:
+        """A customer state encoded under the record limit (forgetting its oldest if it must)."""
+        encoded = self.customers.encode(state)
+        while len(encoded.value) > self.max_record_bytes:
+            smaller = shrunk_customer(state)
+            if smaller is None:
+                break  # the writer sets it aside as a dead letter
+            state = smaller
+            encoded = self.customers.encode(state)
+        return encoded
 
     def _fitted(self, state: CaseState | EncodedState) -> EncodedState:
         """A case state encoded under the record limit (its window shrunk if it must be)."""

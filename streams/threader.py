@@ -225,6 +225,26 @@ def _trim(mapping: dict[str, Any], limit: int) -> None:
         del mapping[next(iter(mapping))]
 
 
+def shrunk_customer(state: CustomerState) -> CustomerState | None:
+    """The state remembering the newer half of its keys, references and cases; None if bare.
+
+    For a state whose record would pass the limit even within the caps (ids of characters
+    that JSON escapes to six bytes each).
+    """
+    kept = {
+        name: _newer_half(getattr(state, name))
+        for name in ("seen", "thread_refs", "case_ids", "opened")
+        if len(getattr(state, name)) > 1
+    }
+    return state.model_copy(update=kept) if kept else None
+
+
+def _newer_half(items: Any) -> Any:
+    if isinstance(items, dict):
+        return dict(list(items.items())[len(items) // 2 :])
+    return items[len(items) // 2 :]
+
+
 def _trim_chars(mapping: dict[str, Any], limit: int) -> None:
     """Forget the oldest keys while the keys hold more than `limit` characters."""
     if len(mapping) * LONGEST_ID <= limit:  # cannot be over: no need to count

@@ -139,3 +139,26 @@ def test_a_case_of_hostile_messages_keeps_its_state_under_the_limit() -> None:
     state = stages.cases.load(0, case, CaseState)
     assert state is not None and state.contacts == 150
     assert state.messages[-1].external_id.endswith("149")
+
+
+def test_a_customer_with_hostile_ids_keeps_its_state_under_the_limit() -> None:
+    stages = Stages()
+    control = "\x01" * 1_000
+    batch = [
+        event(
+            TOPICS.resolved,
+            b"cus_1",
+            resolved(f"{control}{n:04d}", timedelta(seconds=n), thread_ref=f"{control}{n:04d}")
+            .model_dump_json()
+            .encode(),
+            n,
+        )
+        for n in range(400)
+    ]
+    for start in range(0, 400, 100):
+        asyncio.run(stages.pipeline.threading_batch(batch[start : start + 100]))
+    changelog = [r for r in stages.publisher.records if r.topic == stages.customers.changelog_topic]
+    assert max(r.size for r in changelog) < MAX_RECORD_BYTES
+    assert not stages.on(TOPICS.dlq)
+    state = stages.customers.load(0, b"cus_1", CustomerState)
+    assert state is not None and f"email:{control}0399" in state.seen
