@@ -70,12 +70,14 @@ def component_grants(topics: Topics, projection_group: str) -> dict[Component, l
             _topic(topics.assigner, READ_WRITE),
             _group(topics.assigner),
             _group(f"{topics.agent_presence}.projection"),
+            _topic(topics.dlq, CREATE_WRITE),  # presence records it cannot apply
         ],
         Component.PROJECTION: [
             _topic(topics.case_events, READ),
             _topic(topics.agent_presence, READ),
             _group(projection_group),
             _group(f"{topics.agent_presence}.projection"),
+            _topic(topics.dlq, CREATE_WRITE),  # case events it cannot apply
         ],
         Component.REPLIES: [
             _topic(topics.case_events, ("READ", "WRITE", "DESCRIBE")),

@@ -151,6 +151,18 @@ class Settings(BaseSettings):
     embedded_broker: Literal["tansu"] | None = Field(
         default=None, description="Set by `escalator demo`: the broker is the embedded Tansu."
     )
+    stall_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="A worker stage or the projection with input waiting and no progress "
+        "this long fails /readyz (0: never).",
+    )
+    max_record_bytes: int = Field(
+        default=900_000,
+        ge=10_000,
+        description="Largest record the worker writes; a larger one becomes a dead letter "
+        "that refers to it. Keep it under the broker's message.max.bytes.",
+    )
 
     @field_validator("thread_window", "reopen_window", "history_window", mode="before")
     @classmethod

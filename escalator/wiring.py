@@ -41,6 +41,7 @@ from rules import CompiledRuleSet, compile_sources, default_ruleset
 from streams.app import RuleSetHolder, WorkerConfig, build_app
 from streams.identity import IdentityDirectory
 from streams.identity_watch import IdentityWatcher
+from streams.poison import ThreadDeadLetters
 from streams.rules_watch import RulesWatcher
 from streams.threader import ThreadingPolicy
 
@@ -77,6 +78,8 @@ def worker_config(
         sla_lateness_seconds=settings.sla_lateness_seconds,
         sla_prepare_seconds=settings.sla_prepare_seconds,
         sla_prepare_limit=settings.sla_prepare_limit,
+        stall_seconds=settings.stall_seconds,
+        max_record_bytes=settings.max_record_bytes,
         faust_settings={
             **faust_security(kafka),
             **(faust_replication(replication) if replication else {}),
@@ -91,7 +94,8 @@ def build_worker_app(
 ) -> faust.App:
     """The faust app of `escalator worker`, with its topics created and rules loaded."""
     ensure_topics(kafka, core_topics(kafka, ()))
-    holder, watcher = _rules_with_hot_reload(settings, kafka)
+    publisher = AsyncProducer(kafka.librdkafka(), delivery_timeout_seconds=30.0)
+    holder, watcher = _rules_with_hot_reload(settings, kafka, publisher)
     replication = ensure_topics(kafka, core_topics(kafka, holder.current.queues.keys()))
     data_dir = settings.data_dir / "worker"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,8 +103,7 @@ def build_worker_app(
     create_missing_topics(
         kafka.librdkafka(), faust_internal_topics(config.app_id), replication.factor
     )
-    publisher = AsyncProducer(kafka.librdkafka(), delivery_timeout_seconds=30.0)
-    identity = _identity_directory(settings, kafka)
+    identity = _identity_directory(settings, kafka, publisher)
     threading = ThreadingPolicy(
         thread_window=settings.thread_window,
         reopen_window=settings.reopen_window,
@@ -112,7 +115,16 @@ def build_worker_app(
     return app
 
 
-def _identity_directory(settings: Settings, kafka: KafkaSettings) -> IdentityDirectory:
+def _follower_dead_letters(
+    settings: Settings, kafka: KafkaSettings, publisher: KafkaPublisher, stage: str
+) -> ThreadDeadLetters:
+    """Where a topic follower of the worker sets aside a record it cannot take."""
+    return ThreadDeadLetters(publisher, kafka.topics.dlq, stage, settings.max_record_bytes)
+
+
+def _identity_directory(
+    settings: Settings, kafka: KafkaSettings, publisher: KafkaPublisher
+) -> IdentityDirectory:
     """The customer directory, loaded from the identity topic and following it from now on."""
     directory = IdentityDirectory(
         settings.phone_region,
@@ -120,7 +132,12 @@ def _identity_directory(settings: Settings, kafka: KafkaSettings) -> IdentityDir
         verified_channels=settings.verified_channel_set,
         mail_links_require_dmarc=settings.mail_links_require_dmarc,
     )
-    watcher = IdentityWatcher(kafka.librdkafka(), kafka.topics.identity, directory)
+    watcher = IdentityWatcher(
+        kafka.librdkafka(),
+        kafka.topics.identity,
+        directory,
+        _follower_dead_letters(settings, kafka, publisher, "identity-watch"),
+    )
     loaded = watcher.load_current()
     log.info("identity: %d decisions loaded from %s", loaded, kafka.topics.identity)
     watcher.start()
@@ -164,7 +181,7 @@ def consumer_config(
 
 
 def _rules_with_hot_reload(
-    settings: Settings, kafka: KafkaSettings
+    settings: Settings, kafka: KafkaSettings, publisher: KafkaPublisher
 ) -> tuple[RuleSetHolder, RulesWatcher]:
     """The rule set to start with, and a watcher that swaps in every newly published one.
 
@@ -177,7 +194,12 @@ def _rules_with_hot_reload(
         ensure_topics(kafka, {kafka.topics.queue(name): {} for name in ruleset.queues})
         holder.replace(ruleset)
 
-    watcher = RulesWatcher(kafka.librdkafka(), kafka.topics.rules, on_ruleset)
+    watcher = RulesWatcher(
+        kafka.librdkafka(),
+        kafka.topics.rules,
+        on_ruleset,
+        _follower_dead_letters(settings, kafka, publisher, "rules-watch"),
+    )
     published = watcher.load_current()
     if published is not None:
         log.info("starting with published rule set %s", published.version)

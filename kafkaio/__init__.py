@@ -15,13 +15,14 @@ package; it imports nothing of ours but `schemas`.
 from kafkaio.blocking import BlockingProducer, produce_and_wait
 from kafkaio.errors import PublishError, RecordsRejectedError
 from kafkaio.producer import PRODUCER_DEFAULTS, AsyncProducer, RecordLike
-from kafkaio.record import Record
+from kafkaio.record import ConsumedRecord, Record
 from kafkaio.settings import KafkaSettings
 
 __all__ = [
     "PRODUCER_DEFAULTS",
     "AsyncProducer",
     "BlockingProducer",
+    "ConsumedRecord",
     "KafkaSettings",
     "PublishError",
     "Record",

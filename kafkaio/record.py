@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,3 +28,15 @@ class Record:
             + len(self.value)
             + sum(len(name) + len(value) for name, value in self.headers)
         )
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    """One record as consumed: where it came from, its bytes and its Kafka timestamp."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: datetime

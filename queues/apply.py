@@ -42,6 +42,9 @@ class SourceRecord:
     value: bytes | None
     partition: int | None = None
     offset: int | None = None
+    key: bytes | None = None
+    timestamp_ms: int | None = None
+    """The record's Kafka timestamp (milliseconds since the epoch), when known."""
 
 
 class Outcome(StrEnum):
@@ -69,6 +72,8 @@ class Applied:
     event_type: str | None = None
     samples: tuple[SloSample, ...] = ()
     """SLO measurements of a newly recorded event, counted once it is committed."""
+    detail: str = ""
+    """Why a record was not applied (malformed, invalid payload, failed), for its dead letter."""
 
 
 _Handler = Callable[[WorkingSet, CaseEvent], None]
@@ -94,13 +99,15 @@ class EventApplier:
     def apply_batch(self, session: Session, records: Sequence[SourceRecord]) -> list[Applied]:
         """Parse and apply `records` in order, one outcome per record."""
         parsed = [(record, _parse(record)) for record in records]
-        rows = WorkingSet.load(session, [event for _, event in parsed if event is not None])
+        rows = WorkingSet.load(
+            session, [event for _, event in parsed if isinstance(event, CaseEvent)]
+        )
         results: list[Applied] = []
         # Every lookup goes through the working set, so nothing needs flushing until commit.
         with session.no_autoflush:
             for record, event in parsed:
-                if event is None:
-                    results.append(Applied(Outcome.MALFORMED))
+                if not isinstance(event, CaseEvent):
+                    results.append(Applied(Outcome.MALFORMED, detail=event))
                 else:
                     results.append(self.apply_event(rows, event, record.partition, record.offset))
         return results
@@ -145,12 +152,12 @@ class EventApplier:
                 _one_line(error),
                 extra={"case_id": event.case_id, "trace_id": event.event_id},
             )
-            return Applied(Outcome.INVALID_PAYLOAD, event.type)
+            return Applied(Outcome.INVALID_PAYLOAD, event.type, detail=_one_line(error))
         return Applied(Outcome.APPLIED, event.type, samples)
 
 
-def _parse(record: SourceRecord) -> CaseEvent | None:
-    """The record's event, or None (logged) when it is not a case event."""
+def _parse(record: SourceRecord) -> CaseEvent | str:
+    """The record's event, or why it is not a case event (logged)."""
     try:
         if record.value is None:
             raise ValueError("record has no value (tombstone)")
@@ -164,7 +171,7 @@ def _parse(record: SourceRecord) -> CaseEvent | None:
             (record.value or b"")[:_PREVIEW_BYTES],
             extra={"trace_id": f"partition {record.partition} offset {record.offset}"},
         )
-        return None
+        return _one_line(error)
 
 
 def _apply_case_opened(rows: WorkingSet, event: CaseEvent) -> None:

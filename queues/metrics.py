@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 from queues.slo import SampleKind, SloSample
 
@@ -57,6 +57,19 @@ class ProjectionMetrics:
         )
         for reason in ErrorReason:  # every reason shows from the start, at 0
             self.errors.labels(reason.value)
+        self.dead_letters = Counter(
+            "escalator_projection_dead_letters",
+            "Case event records written to messages.dlq because the store could not take them "
+            "as they are, by reason (malformed, invalid_payload, failed).",
+            ["reason"],
+            registry=target,
+        )
+        self.stalled = Gauge(
+            "escalator_projection_stalled_seconds",
+            "How long the batch in progress has been retried without finishing (0: between "
+            "batches).",
+            registry=target,
+        )
         self.batch_seconds = Histogram(
             "escalator_projection_batch_seconds",
             "Time to apply one batch of records in one database transaction.",

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, TopicPartition
@@ -23,7 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from kafkaio import clients
 from kafkaio.catchup import EndOffsets
 from queues.models import AgentRow
-from schemas import AgentPresence
+from queues.projection import DeadLetterSink
+from queues.writer import is_transient
+from schemas import AgentPresence, DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,11 @@ class PresenceProjection:
         session_factory: sessionmaker[Session],
         group_id: str | None = None,
         poll_seconds: float = 0.2,
+        dead_letters: DeadLetterSink | None = None,
     ) -> None:
+        """Subscribe; records it cannot take go to `dead_letters` when given (else logged)."""
         self.topic = topic
+        self._dead_letters = dead_letters
         self._sessions = session_factory
         self._poll_seconds = poll_seconds
         self._consumer = clients.consumer(
@@ -115,18 +121,7 @@ class PresenceProjection:
                 log.warning("consumer error on %s: %s", self.topic, error)
         if not records:
             return 0
-        with self._sessions.begin() as session:
-            for message in records:
-                try:
-                    record = AgentPresence.model_validate_json(message.value() or b"")
-                except ValidationError as error:
-                    log.warning(
-                        "malformed presence record at offset %s skipped: %s",
-                        message.offset(),
-                        error,
-                    )
-                    continue
-                apply_presence(session, record)
+        self._apply(records)
         offsets: dict[int, int] = {}
         for message in records:
             partition, offset = message.partition(), message.offset()
@@ -139,6 +134,68 @@ class PresenceProjection:
             asynchronous=False,
         )
         return len(records)
+
+    def _apply(self, records: list[Message[Any, Any]]) -> None:
+        """Apply a batch in one transaction; set aside the records that cannot be applied.
+
+        A transient database error raises (the batch is read again); any other failure is
+        retried record by record, so one bad record does not hold up the others.
+        """
+        parsed: list[tuple[Message[Any, Any], AgentPresence]] = []
+        refused: list[tuple[Message[Any, Any], str, str]] = []
+        for message in records:
+            try:
+                parsed.append((message, AgentPresence.model_validate_json(message.value() or b"")))
+            except ValidationError as error:
+                log.warning(
+                    "malformed presence record at offset %s skipped: %s", message.offset(), error
+                )
+                refused.append((message, "malformed", str(error)))
+        try:
+            with self._sessions.begin() as session:
+                for _message, record in parsed:
+                    apply_presence(session, record)
+        except Exception as error:
+            if is_transient(error):
+                raise  # the batch is read again
+            refused.extend(self._one_by_one(parsed))
+        if refused and self._dead_letters is not None:
+            self._dead_letters([self._letter(*item) for item in refused])
+
+    def _one_by_one(
+        self, parsed: list[tuple[Message[Any, Any], AgentPresence]]
+    ) -> list[tuple[Message[Any, Any], str, str]]:
+        """Apply each record in its own transaction; those the database refuses are returned."""
+        failed: list[tuple[Message[Any, Any], str, str]] = []
+        for message, record in parsed:
+            try:
+                with self._sessions.begin() as session:
+                    apply_presence(session, record)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                log.exception("presence record at offset %s cannot be applied", message.offset())
+                failed.append((message, "failed", f"{type(error).__name__}: {error}"))
+        return failed
+
+    def _letter(
+        self, message: Message[Any, Any], reason: str, detail: str
+    ) -> tuple[bytes | None, DeadLetter]:
+        _kind, millis = message.timestamp()
+        key: bytes | None = message.key()
+        letter = DeadLetter.of(
+            stage="presence-projection",
+            reason=reason,
+            detail=detail,
+            topic=self.topic,
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+            key=key,
+            value=message.value(),
+            at=datetime.fromtimestamp(max(millis, 0) / 1000, UTC),
+            max_bytes=900_000,
+        )
+        return (key if letter.original_key_b64 is not None else None), letter
 
     def stop(self) -> None:
         """Stop applying and leave the group."""

@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -32,11 +33,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kafkaio import clients
 from kafkaio.catchup import EndOffsets
-from queues.apply import Outcome, SourceRecord
+from queues.apply import Applied, Outcome, SourceRecord
 from queues.metrics import ErrorReason, ProjectionMetrics
 from queues.writer import BatchResult, BatchWriter, TransientDatabaseError
+from schemas import DeadLetter
 
 log = logging.getLogger(__name__)
+
+DeadLetterSink = Callable[[Sequence[tuple[bytes | None, DeadLetter]]], None]
+"""Writes (key, letter) pairs to the dead-letter topic and returns once they are acknowledged."""
 
 DEFAULT_GROUP_ID = "escalator-projection"
 """The consumer group of the long-running projection."""
@@ -65,11 +70,15 @@ class Projection:
         batch_size: int = 500,
         batch_timeout_seconds: float = 0.5,
         retry_backoff_seconds: float = 1.0,
+        dead_letters: DeadLetterSink | None = None,
+        max_record_bytes: int = 900_000,
     ) -> None:
         """Configure the projection; nothing connects until it first runs.
 
         `kafka_config` holds the connection settings (librdkafka keys); the projection
         adds its own consumer settings. Without `metrics`, a private registry is used.
+        Records it cannot apply go to `dead_letters` (written before the offsets are
+        committed), each as a `DeadLetter` of stage `projection` under `max_record_bytes`.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -93,6 +102,19 @@ class Projection:
         """Partitions of the topic this projection holds now (for readiness checks)."""
         self.totals = BatchResult()
         """Outcomes of every record this projection has handled, across batches."""
+        self._dead_letters = dead_letters
+        self._max_record_bytes = max_record_bytes
+        self._batch_started: float | None = None
+        self.metrics.stalled.set_function(self.stalled_seconds)
+
+    def stalled_seconds(self) -> float:
+        """How long the batch in progress has been at it (0 when between batches).
+
+        A batch in progress holds records the projection read: while the database is away
+        it retries the batch, and this grows.
+        """
+        started = self._batch_started
+        return 0.0 if started is None else time.monotonic() - started
 
     def stop(self) -> None:
         """Ask the projection to stop after the current batch. Safe from signal handlers."""
@@ -226,6 +248,13 @@ class Projection:
         Retries go on until `stop` or, when given, the monotonic `deadline`. Either way
         the offsets stay uncommitted, so the batch is redelivered next time.
         """
+        self._batch_started = time.monotonic()
+        try:
+            self._apply_and_commit(records, deadline)
+        finally:
+            self._batch_started = None
+
+    def _apply_and_commit(self, records: Sequence[SourceRecord], deadline: float | None) -> None:
         while True:
             try:
                 result = self._writer.write(records)
@@ -239,7 +268,27 @@ class Projection:
         self.totals.outcomes.update(result.outcomes)
         if result.outcomes[Outcome.MALFORMED]:
             log.warning("batch had %d malformed records", result.outcomes[Outcome.MALFORMED])
+        if result.refused and self._dead_letters is not None:
+            self._dead_letters([self._letter(record, why) for record, why in result.refused])
         self._commit(records)
+
+    def _letter(self, record: SourceRecord, why: Applied) -> tuple[bytes | None, DeadLetter]:
+        """The dead letter of a record the store did not take as it should have."""
+        millis = record.timestamp_ms if record.timestamp_ms is not None else 0
+        letter = DeadLetter.of(
+            stage="projection",
+            reason=why.outcome.value,
+            detail=why.detail or f"{why.outcome.value} ({why.event_type or 'no event type'})",
+            topic=self.topic,
+            partition=-1 if record.partition is None else record.partition,
+            offset=-1 if record.offset is None else record.offset,
+            key=record.key,
+            value=record.value,
+            at=datetime.fromtimestamp(max(millis, 0) / 1000, UTC),
+            max_bytes=self._max_record_bytes,
+        )
+        self.metrics.dead_letters.labels(letter.reason).inc()
+        return (record.key if letter.original_key_b64 is not None else None), letter
 
     def _commit(self, records: Sequence[SourceRecord]) -> None:
         next_offsets: dict[int, int] = {}
@@ -265,5 +314,9 @@ class Projection:
 
 def _source_record(message: Message) -> SourceRecord:
     return SourceRecord(
-        value=message.value(), partition=message.partition(), offset=message.offset()
+        value=message.value(),
+        partition=message.partition(),
+        offset=message.offset(),
+        key=message.key(),
+        timestamp_ms=message.timestamp()[1],
     )

@@ -39,6 +39,8 @@ class BatchResult:
     """How many records of a batch ended in each outcome."""
 
     outcomes: Counter[Outcome] = field(default_factory=Counter)
+    refused: list[tuple[SourceRecord, Applied]] = field(default_factory=list)
+    """Records not applied (malformed, invalid payload, failed), with why: dead-letter them."""
 
     @property
     def records(self) -> int:
@@ -53,6 +55,11 @@ yet (the store is not migrated: SQLite reports that as an OperationalError), ins
 resources, a lock not available, and a server shutting down or starting."""
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error may pass by itself (retry) rather than come from the data."""
+    return _is_transient(error)
+
+
 def _is_transient(error: BaseException) -> bool:
     if isinstance(error, OperationalError | InterfaceError | DisconnectionError):
         return True
@@ -62,6 +69,10 @@ def _is_transient(error: BaseException) -> bool:
     if isinstance(sqlstate, str) and sqlstate.startswith(TRANSIENT_SQLSTATES):
         return True
     return error.connection_invalidated
+
+
+_REFUSED = frozenset({Outcome.MALFORMED, Outcome.INVALID_PAYLOAD, Outcome.FAILED})
+"""Outcomes of records that did not change the store as they should: each is dead-lettered."""
 
 
 class BatchWriter:
@@ -93,7 +104,7 @@ class BatchWriter:
             )
             results = self._one_per_transaction(records)
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
-        return self._count(results)
+        return self._count(records, results)
 
     def _in_one_transaction(self, records: Sequence[SourceRecord]) -> list[Applied]:
         with self._session_factory.begin() as session:
@@ -122,13 +133,15 @@ class BatchWriter:
                     record.partition,
                     record.offset,
                 )
-                return Applied(Outcome.FAILED)
+                return Applied(Outcome.FAILED, detail=f"{type(error).__name__}: {error}")
 
-    def _count(self, results: Sequence[Applied]) -> BatchResult:
+    def _count(self, records: Sequence[SourceRecord], results: Sequence[Applied]) -> BatchResult:
         """Count outcomes only after the commit, so the metrics match the store."""
         result = BatchResult()
-        for applied in results:
+        for record, applied in zip(records, results, strict=True):
             result.outcomes[applied.outcome] += 1
+            if applied.outcome in _REFUSED:
+                result.refused.append((record, applied))
             match applied.outcome:
                 case Outcome.APPLIED | Outcome.RECORDED:
                     self._metrics.events.labels(applied.event_type or "unknown").inc()

@@ -22,7 +22,7 @@ from schemas import (
 )
 from schemas.ids import event_id_for
 from streams import metrics
-from streams.case_state import ACTIONS_REMEMBERED, MESSAGES_KEPT, CaseState
+from streams.case_state import ACTIONS_REMEMBERED, TRUNCATED_TAG, CaseState, windowed
 from streams.casework import CaseUpdate, case_record
 from streams.ownership import Refusal, refusal
 from streams.sla import ClockChange, run_clocks, sla_view
@@ -85,7 +85,7 @@ def _change(state: CaseState, action: AgentAction) -> tuple[list[ClockChange], s
         return _ownership(state, action)
     if kind in (AgentActionType.REPLY, AgentActionType.NOTE):
         reply = kind is AgentActionType.REPLY
-        state.messages = [*state.messages, _agent_message(state, action)][-MESSAGES_KEPT:]
+        state.messages = windowed(state.messages, _agent_message(state, action))
         if not reply:
             return [], f"internal note by {who}"
         state.agent_replies += 1
@@ -179,6 +179,14 @@ def _agent_message(state: CaseState, action: AgentAction) -> CaseMessage:
     )
 
 
+def _whole(message: CaseMessage, action: AgentAction) -> CaseMessage:
+    """The agent's message as sent: the window may hold its text cut short."""
+    if TRUNCATED_TAG not in message.tags:
+        return message
+    tags = [tag for tag in message.tags if tag != TRUNCATED_TAG]
+    return message.model_copy(update={"text": action.text or "", "tags": tags})
+
+
 def _action_event(state: CaseState, action: AgentAction, reason: str) -> CaseEvent:
     kind = _EVENT_OF[action.type].value
     payload: dict[str, object] = {"action": action.model_dump(mode="json")}
@@ -186,7 +194,7 @@ def _action_event(state: CaseState, action: AgentAction, reason: str) -> CaseEve
         payload = MessageAppendedPayload(
             customer_id=state.customer_id,
             message_key=f"agent:{action.action_id}",
-            message=state.messages[-1],
+            message=_whole(state.messages[-1], action),
             evidence=reason,
         ).model_dump(mode="json")
     return CaseEvent(

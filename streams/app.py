@@ -17,6 +17,7 @@ already written makes the replay a recognised duplicate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
@@ -34,19 +35,27 @@ from schemas import AgentAction, DeadLetter, Topics, channel_label
 from streams import metrics, omni_metrics
 from streams.actions import apply_action
 from streams.case_entry import entry_for
-from streams.case_state import CaseState, state_dictionary
+from streams.case_state import CaseState, shrunk, state_dictionary
 from streams.casework import CaseUpdate, apply_message, fire_clocks
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.gc_pause import gc_paused
 from streams.identity import IdentityDirectory
 from streams.intake import RawRecord, dead_letter, intake
-from streams.output import OutputRecord, Publisher, ReliableWriter
+from streams.output import MAX_RECORD_BYTES, OutputRecord, Publisher, ReliableWriter
+from streams.poison import letter_record, poisoned
 from streams.prepared import Firing, PreparedFirings
+from streams.progress import StageProgress
 from streams.records import ResolvedMessage, ThreadedMessage
 from streams.sla import count_events
 from streams.state_store import ChangelogState, Deadlines, EncodedState, StateCodec
-from streams.threader import CustomerState, NotThreaded, ThreadingPolicy, thread
+from streams.threader import (
+    CustomerState,
+    NotThreaded,
+    ThreadingPolicy,
+    shrunk_customer,
+    thread,
+)
 from streams.timer import SlaTimer
 
 log = logging.getLogger(__name__)
@@ -85,6 +94,10 @@ class WorkerConfig:
     """Most firings kept computed ahead (bounds their memory: a few KB each)."""
     connection: Mapping[str, str | int | float | bool] = field(default_factory=dict)
     """librdkafka connection settings, for restoring state from the changelogs."""
+    stall_seconds: float = 60.0
+    """A stage with input waiting and no progress this long makes `/readyz` fail (0: never)."""
+    max_record_bytes: int = MAX_RECORD_BYTES
+    """Largest record written; a larger one is replaced by a dead letter referring to it."""
 
 
 class RuleSetHolder:
@@ -122,6 +135,18 @@ def _raw_record(message: Any) -> RawRecord:
     )
 
 
+_NO_KEY = ValueError("the record has no key (this topic is keyed by customer or case id)")
+
+
+@dataclass(frozen=True)
+class _CaseStep:
+    """What stage C made of one record: records to write, and the case's change if any."""
+
+    outputs: list[OutputRecord]
+    update: CaseUpdate | None = None
+    threaded: ThreadedMessage | None = None
+
+
 def _json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
     return OutputRecord(
         topic=topic, key=key.encode("utf-8"), value=model.model_dump_json().encode("utf-8")
@@ -156,98 +181,158 @@ class Pipeline:
         self.prepared = PreparedFirings(config.sla_prepare_limit)
         # stage C's agent and the SLA timer both change cases: one at a time
         self.case_lock = asyncio.Lock()
+        self.max_record_bytes = config.max_record_bytes
+        self.progress = StageProgress(config.stall_seconds)
+        self.progress.watch("intake", [config.topics.inbound])
+        self.progress.watch("threading", [config.topics.resolved])
+        self.progress.watch("cases", [config.topics.threaded, config.topics.agent_actions])
 
     async def intake_batch(self, events: Iterable[Any]) -> None:
         """Stage A: validate raw records; dead-letter the bad, re-key the good by customer."""
+        with self.progress.batch("intake"):
+            outputs: list[OutputRecord] = []
+            offsets: dict[tuple[str, int], int] = {}
+            for event in events:
+                record = _raw_record(event.message)
+                offsets[record.topic, record.partition] = record.offset
+                try:
+                    outputs.extend(self._admitted(record))
+                except MemoryError:
+                    raise
+                except Exception as exc:  # the record's content: dead-letter it, go on
+                    outputs.append(self._poisoned("intake", record, exc))
+            metrics.BATCH_SIZE.labels("intake").observe(len(outputs))
+            await self.writer.write(outputs, "intake")
+        self.progress.finished(offsets)
+
+    def _admitted(self, record: RawRecord) -> list[OutputRecord]:
+        """Stage A for one record: its identity links and resolved message, or a dead letter."""
+        result = intake(record, self.identity)
+        if isinstance(result, DeadLetter):
+            metrics.MESSAGES_DEAD_LETTERED.labels(result.reason).inc()
+            return [letter_record(self.topics.dlq, result, record.key)]
         outputs: list[OutputRecord] = []
-        for event in events:
-            message = event.message
-            result = intake(_raw_record(message), self.identity)
-            if isinstance(result, DeadLetter):
-                metrics.MESSAGES_DEAD_LETTERED.labels(result.reason).inc()
-                outputs.append(
-                    OutputRecord(
-                        self.topics.dlq, message.key, result.model_dump_json().encode("utf-8")
-                    )
-                )
-            else:
-                for link in result.links:
-                    omni_metrics.IDENTITY_LINKS.labels(
-                        channel_label(result.resolved.message.channel)
-                    ).inc()
-                    outputs.append(
-                        OutputRecord(
-                            self.topics.identity, link.key, link.model_dump_json().encode()
-                        )
-                    )
-                resolved = result.resolved
-                outputs.append(_json_record(self.topics.resolved, resolved.customer_id, resolved))
-        metrics.BATCH_SIZE.labels("intake").observe(len(outputs))
-        await self.writer.write(outputs)
+        for link in result.links:
+            omni_metrics.IDENTITY_LINKS.labels(channel_label(result.resolved.message.channel)).inc()
+            outputs.append(
+                OutputRecord(self.topics.identity, link.key, link.model_dump_json().encode())
+            )
+        resolved = result.resolved
+        outputs.append(_json_record(self.topics.resolved, resolved.customer_id, resolved))
+        return outputs
+
+    def _poisoned(self, stage: str, record: RawRecord, error: Exception) -> OutputRecord:
+        return poisoned(self.topics.dlq, stage, record, error, self.max_record_bytes)
 
     async def threading_batch(self, events: Iterable[Any]) -> None:
         """Stage B: drop duplicates and decide each message's case."""
-        dirty: dict[bytes, tuple[int, CustomerState]] = {}
-        outputs: list[OutputRecord] = []
-        for event in events:
-            key: bytes = event.message.key
-            partition: int = event.message.partition
-            resolved = ResolvedMessage.model_validate_json(event.message.value)
-            known = dirty.get(key)
-            state = known[1] if known else self.customers.load(partition, key, CustomerState)
-            new_state, threaded = thread(state, resolved, self.threading)
-            channel = resolved.message.channel
-            if isinstance(threaded, NotThreaded):
-                if threaded.reason == "duplicate":
-                    metrics.MESSAGES_DUPLICATE.labels(channel_label(channel)).inc()
+        with self.progress.batch("threading"):
+            dirty: dict[bytes, tuple[int, CustomerState]] = {}
+            outputs: list[OutputRecord] = []
+            offsets: dict[tuple[str, int], int] = {}
+            wall = self.clock.now()
+            for event in events:
+                message = event.message
+                key: bytes = message.key
+                partition: int = message.partition
+                offsets[message.topic, partition] = message.offset
+                if key is None:
+                    outputs.append(self._poisoned("threading", _raw_record(message), _NO_KEY))
                     continue
-                omni_metrics.not_threaded(channel, threaded)
+                known = dirty.get(key)
+                state = known[1] if known else self.customers.load(partition, key, CustomerState)
+                try:
+                    resolved = ResolvedMessage.model_validate_json(message.value)
+                    new_state, threaded = thread(state, resolved, self.threading, wall)
+                    if not isinstance(threaded, NotThreaded):
+                        output = _json_record(self.topics.threaded, threaded.case_id, threaded)
+                except MemoryError:
+                    raise
+                except Exception as exc:  # the record's content: dead-letter it, go on
+                    outputs.append(self._poisoned("threading", _raw_record(message), exc))
+                    continue
+                channel = resolved.message.channel
+                if isinstance(threaded, NotThreaded):
+                    if threaded.reason == "duplicate":
+                        metrics.MESSAGES_DUPLICATE.labels(channel_label(channel)).inc()
+                        continue
+                    omni_metrics.not_threaded(channel, threaded)
+                    dirty[key] = (partition, new_state)
+                    continue
+                metrics.MESSAGES_INGESTED.labels(channel_label(channel)).inc()
                 dirty[key] = (partition, new_state)
-                continue
-            metrics.MESSAGES_INGESTED.labels(channel_label(channel)).inc()
-            dirty[key] = (partition, new_state)
-            outputs.append(_json_record(self.topics.threaded, threaded.case_id, threaded))
-        metrics.BATCH_SIZE.labels("threading").observe(len(outputs))
-        await self.writer.write(outputs)
-        await self.customers.save(self.writer, dirty)
+                outputs.append(output)
+            metrics.BATCH_SIZE.labels("threading").observe(len(outputs))
+            await self.writer.write(outputs, "threading")
+            await self.customers.save(
+                self.writer,
+                {
+                    key: (partition, self._fitted_customer(state))
+                    for key, (partition, state) in dirty.items()
+                },
+            )
+        self.progress.finished(offsets)
 
     async def cases_batch(self, events: Iterable[Any]) -> None:
         """Stage C: messages and agent actions, in order per case; events and queue records."""
         async with self.case_lock:
-            dirty: dict[bytes, tuple[int, CaseState]] = {}
-            outputs: list[OutputRecord] = []
-            updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
-            ruleset = self.rules.current
-            for event in events:
-                key: bytes = event.message.key
-                partition: int = event.message.partition
-                known = dirty.get(key)
-                state = known[1] if known else self.cases.load(partition, key, CaseState)
-                if event.message.topic == self.topics.agent_actions:
-                    update = self._action_update(state, event, ruleset, outputs)
-                    if update is None or not update.changed:
+            with self.progress.batch("cases"):
+                dirty: dict[bytes, tuple[int, CaseState]] = {}
+                outputs: list[OutputRecord] = []
+                updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
+                offsets: dict[tuple[str, int], int] = {}
+                ruleset = self.rules.current
+                for event in events:
+                    message = event.message
+                    key: bytes = message.key
+                    partition: int = message.partition
+                    offsets[message.topic, partition] = message.offset
+                    if key is None:
+                        outputs.append(self._poisoned("cases", _raw_record(message), _NO_KEY))
                         continue
-                else:
-                    threaded = ThreadedMessage.model_validate_json(event.message.value)
-                    moved = entry_for(state, threaded, self.threading)
-                    if moved is not None:
-                        outputs.extend(self._moved(threaded, moved))
+                    known = dirty.get(key)
+                    state = known[1] if known else self.cases.load(partition, key, CaseState)
+                    try:
+                        step = self._case_step(state, event, ruleset)
+                    except MemoryError:
+                        raise
+                    except Exception as exc:  # the record's content: dead-letter it, go on
+                        outputs.append(self._poisoned("cases", _raw_record(message), exc))
                         continue
-                    update = apply_message(state, threaded, ruleset)
-                    if not update.changed:
-                        metrics.MESSAGES_DUPLICATE.labels(
-                            channel_label(threaded.message.channel)
-                        ).inc()
+                    outputs.extend(step.outputs)
+                    if step.update is None:
                         continue
-                    updates.append((update, threaded))
-                dirty[key] = (partition, update.state)
-                count_events(update.events)
-                outputs.extend(self._case_outputs(update))
-            metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
-            await self._commit(outputs, dirty)
+                    dirty[key] = (partition, step.update.state)
+                    count_events(step.update.events)
+                    if step.threaded is not None:
+                        updates.append((step.update, step.threaded))
+                metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
+                await self._commit(outputs, dirty)
+            self.progress.finished(offsets)
         now = time.time()
         for update, threaded in updates:
             self._count(update, threaded, now)
+
+    def _case_step(
+        self, state: CaseState | None, event: Any, ruleset: CompiledRuleSet
+    ) -> _CaseStep:
+        """Stage C for one record: its outputs, and the case's update when it changed."""
+        outputs: list[OutputRecord] = []
+        if event.message.topic == self.topics.agent_actions:
+            update = self._action_update(state, event, ruleset, outputs)
+            if update is None or not update.changed:
+                return _CaseStep(outputs)
+            outputs.extend(self._case_outputs(update))
+            return _CaseStep(outputs, update)
+        threaded = ThreadedMessage.model_validate_json(event.message.value)
+        moved = entry_for(state, threaded, self.threading)
+        if moved is not None:
+            return _CaseStep(self._moved(threaded, moved))
+        update = apply_message(state, threaded, ruleset)
+        if not update.changed:
+            metrics.MESSAGES_DUPLICATE.labels(channel_label(threaded.message.channel)).inc()
+            return _CaseStep(outputs)
+        return _CaseStep(self._case_outputs(update), update, threaded)
 
     async def fire_due(self, now: datetime) -> None:
         """SLA timer: run the clocks of every case whose next deadline is at or before `now`.
@@ -378,10 +463,36 @@ class Pipeline:
         self, dirty: Mapping[bytes, tuple[int, CaseState | EncodedState]]
     ) -> None:
         """Write changed cases to their changelog (acknowledged), then index their deadlines."""
-        await self.cases.save(self.writer, dirty)
-        for key, (partition, state) in dirty.items():
-            deadline = state.next_deadline if isinstance(state, CaseState) else state.deadline
-            self.deadlines.schedule(partition, key, deadline)
+        fitted = {
+            key: (partition, self._fitted(state)) for key, (partition, state) in dirty.items()
+        }
+        await self.cases.save(self.writer, fitted)
+        for key, (partition, state) in fitted.items():
+            self.deadlines.schedule(partition, key, state.deadline)
+
+    def _fitted_customer(self, state: CustomerState) -> EncodedState:
+        """A customer state encoded under the record limit (forgetting its oldest if it must)."""
+        encoded = self.customers.encode(state)
+        while len(encoded.value) > self.max_record_bytes:
+            smaller = shrunk_customer(state)
+            if smaller is None:
+                break  # the writer sets it aside as a dead letter
+            state = smaller
+            encoded = self.customers.encode(state)
+        return encoded
+
+    def _fitted(self, state: CaseState | EncodedState) -> EncodedState:
+        """A case state encoded under the record limit (its window shrunk if it must be)."""
+        if isinstance(state, EncodedState):
+            return state
+        encoded = self.cases.encode(state)
+        while len(encoded.value) > self.max_record_bytes:
+            smaller = shrunk(state)
+            if smaller is None:
+                break  # the writer sets it aside as a dead letter
+            state = smaller
+            encoded = self.cases.encode(state)
+        return encoded
 
     def _moved(
         self, threaded: ThreadedMessage, moved: ThreadedMessage | NotThreaded
@@ -416,8 +527,8 @@ class Pipeline:
 
     def _dead_action(self, message: Any, reason: str, detail: str) -> OutputRecord:
         metrics.MESSAGES_DEAD_LETTERED.labels(reason).inc()
-        letter = dead_letter(_raw_record(message), reason, detail)
-        return OutputRecord(self.topics.dlq, message.key, letter.model_dump_json().encode("utf-8"))
+        letter = dead_letter(_raw_record(message), reason, detail, "cases", self.max_record_bytes)
+        return letter_record(self.topics.dlq, letter, message.key)
 
     def _case_outputs(self, update: CaseUpdate) -> list[OutputRecord]:
         case_id = update.state.case_id
@@ -442,6 +553,17 @@ class Pipeline:
         metrics.INGEST_TO_ROUTED.observe(
             max(0.0, now - threaded.ingested_at.timestamp()), {"case_id": update.state.case_id}
         )
+
+
+def _highwaters(app: faust.App) -> dict[tuple[str, int], int]:
+    """End offsets of the partitions the worker's consumer holds (from its last fetches)."""
+    consumer = app.consumer
+    ends: dict[tuple[str, int], int] = {}
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is not None:
+            ends[tp.topic, tp.partition] = end
+    return ends
 
 
 def case_store(config: WorkerConfig) -> ChangelogState:
@@ -548,7 +670,9 @@ def build_app(
     pipeline = Pipeline(
         config,
         rules,
-        ReliableWriter(publisher),
+        ReliableWriter(
+            publisher, dead_letter_topic=topics.dlq, max_record_bytes=config.max_record_bytes
+        ),
         customers,
         cases,
         deadlines,
@@ -613,13 +737,32 @@ def build_app(
     async def healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})
 
+    pipeline.progress.use_highwaters(lambda: _highwaters(app))
+
+    @app.on_partitions_revoked.connect
+    async def forget_progress(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        pipeline.progress.forget_offsets()  # offsets known again after each stage's next batch
+
+    for stage in ("intake", "threading", "cases"):
+        metrics.STAGE_STALLED.labels(stage).set_function(
+            functools.partial(pipeline.progress.stalled_for, stage)
+        )
+
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         assigned = app.consumer.assignment() if app.consumer else set()
         ready = bool(assigned) and not app.rebalancing
-        return web.json(
-            {"status": "ready" if ready else "starting", "partitions": len(assigned)},
-            status=200 if ready else 503,
-        )
+        stalled = pipeline.progress.stalled()
+        body: dict[str, Any] = {
+            "status": "ready" if ready else "starting",
+            "partitions": len(assigned),
+        }
+        if stalled:
+            body["status"] = "stalled"
+            body["reason"] = "; ".join(
+                f"stage {stage} made no progress for {seconds:.0f}s with input waiting"
+                for stage, seconds in sorted(stalled.items())
+            )
+        return web.json(body, status=200 if ready and not stalled else 503)
 
     return app

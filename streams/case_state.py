@@ -17,6 +17,71 @@ MESSAGES_KEPT = 20
 ACTIONS_REMEMBERED = 200
 """Agent action ids remembered per case, so a redelivered action is applied once."""
 
+WINDOW_TEXT_CHARS = 2_000
+"""Longest text a message keeps in the case's window (state and queue record); the whole
+message is in its `message.appended` event and the case store."""
+
+WINDOW_SUBJECT_CHARS = 500
+"""Longest subject a message keeps in the case's window."""
+
+MESSAGE_KEYS_KEPT = 500
+"""Message keys a case remembers (its second line of deduplication after stage B's)."""
+
+MESSAGE_KEYS_CHARS = 100_000
+"""Most characters of message keys a case remembers (keys can be 1 KB each)."""
+
+TRUNCATED_TAG = "truncated"
+"""Tag of a message whose text or subject the window cut (the event log has it whole)."""
+
+
+def windowed(messages: list[CaseMessage], latest: CaseMessage) -> list[CaseMessage]:
+    """The case's bounded window after `latest`: the last `MESSAGES_KEPT` messages, each cut
+    to `WINDOW_TEXT_CHARS` (so 20 messages of 100,000 characters stay far under a record)."""
+    return [*messages, _in_window(latest)][-MESSAGES_KEPT:]
+
+
+def _in_window(message: CaseMessage) -> CaseMessage:
+    subject = message.subject
+    if len(message.text) <= WINDOW_TEXT_CHARS and len(subject or "") <= WINDOW_SUBJECT_CHARS:
+        return message
+    return message.model_copy(
+        update={
+            "text": message.text[:WINDOW_TEXT_CHARS],
+            "subject": subject[:WINDOW_SUBJECT_CHARS] if subject else subject,
+            "tags": [*message.tags, TRUNCATED_TAG],
+        }
+    )
+
+
+def shrunk(state: CaseState) -> CaseState | None:
+    """The state with half its window, keys and action ids (the latest kept); None if bare.
+
+    For a state whose record would pass the limit even so (ids and texts of characters that
+    JSON escapes to six bytes each): what the state forgets is still in the event log.
+    """
+    bare = (state.messages[1:], state.message_keys[1:], state.processed_actions[1:])
+    if not any(bare):
+        return None
+    return state.model_copy(
+        update={
+            "messages": state.messages[len(state.messages) // 2 :],
+            "message_keys": state.message_keys[len(state.message_keys) // 2 :],
+            "processed_actions": state.processed_actions[len(state.processed_actions) // 2 :],
+        }
+    )
+
+
+def remember_key(keys: list[str], key: str) -> None:
+    """Add a message key to a case's keys, forgetting the oldest past the count and size."""
+    keys.append(key)
+    excess = len(keys) - MESSAGE_KEYS_KEPT
+    if excess > 0:
+        del keys[:excess]
+    if len(keys) * 1_100 > MESSAGE_KEYS_CHARS:  # else it cannot be over: no need to count
+        total = sum(map(len, keys))
+        while total > MESSAGE_KEYS_CHARS and len(keys) > 1:
+            total -= len(keys.pop(0))
+
 
 class CaseState(BaseModel):
     """What stage C keeps per case (a faust table row, JSON in the changelog)."""

@@ -27,7 +27,7 @@ from schemas import (
 )
 from schemas.ids import event_id_for
 from streams import metrics
-from streams.case_state import MESSAGES_KEPT, CaseState
+from streams.case_state import CaseState, remember_key, windowed
 from streams.records import ThreadedMessage
 from streams.sla import run_clocks, sla_view, start_clocks
 from streams.threader import is_auto_reply, is_forum_answer
@@ -72,8 +72,8 @@ def apply_message(
         return _passive(state, threaded, ruleset)
     case_message = _case_message(threaded, "inbound", [])
     state.note_customer_channel(message.channel)
-    state.messages = [*state.messages, case_message][-MESSAGES_KEPT:]
-    state.message_keys.append(key)
+    state.messages = windowed(state.messages, case_message)
+    remember_key(state.message_keys, key)
     state.contacts += 1
     reopened = state.status is CaseStatus.RESOLVED
     if reopened:
@@ -184,8 +184,8 @@ def _passive(state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleS
         case_message = _case_message(threaded, "note", ["auto_reply"])
         why = message.metadata.get("auto_reply_reason") or "tagged auto_reply"
         evidence = f"automatic message ({why}), kept as a note: {threaded.evidence}"
-    state.messages = [*state.messages, case_message][-MESSAGES_KEPT:]
-    state.message_keys.append(message.message_key)
+    state.messages = windowed(state.messages, case_message)
+    remember_key(state.message_keys, message.message_key)
     tagged = threaded.model_copy(update={"evidence": evidence})
     events.append(_appended_event(state, tagged, case_message))
     if is_forum_answer(message):

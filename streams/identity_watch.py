@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from pydantic import ValidationError
-
-from kafkaio.follower import TopicFollower
+from kafkaio.follower import OnPoison, TopicFollower
 from schemas import IdentityRecord
 from streams.identity import IdentityDirectory
 
@@ -27,10 +25,11 @@ class IdentityWatcher:
         connection: Mapping[str, str | int | float | bool],
         topic: str,
         directory: IdentityDirectory,
+        on_poison: OnPoison | None = None,
     ) -> None:
         self._topic = topic
         self.directory = directory
-        self._follower = TopicFollower(connection, topic, "identity-watch")
+        self._follower = TopicFollower(connection, topic, "identity-watch", on_poison)
 
     def load_current(self, timeout_seconds: float = 10.0) -> int:
         """Read the topic to its end (at start-up); returns how many records were applied."""
@@ -45,10 +44,6 @@ class IdentityWatcher:
         self._follower.stop()
 
     def _accept(self, raw: bytes) -> bool:
-        try:
-            record = IdentityRecord.model_validate_json(raw)
-        except ValidationError as exc:
-            log.error("ignoring an invalid identity record on %s: %s", self._topic, exc)
-            return False
-        self.directory.apply(record)
+        """Apply one decision; an invalid record raises and the follower sets it aside."""
+        self.directory.apply(IdentityRecord.model_validate_json(raw))
         return True

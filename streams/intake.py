@@ -11,21 +11,14 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from kafkaio import ConsumedRecord
 from schemas import DeadLetter, IdentityRecord, InboundMessage
 from streams.identity import IdentityDirectory
+from streams.output import MAX_RECORD_BYTES
 from streams.records import ResolvedMessage
 
-
-@dataclass(frozen=True)
-class RawRecord:
-    """One record as consumed: where it came from, its bytes and its Kafka timestamp."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: datetime
+RawRecord = ConsumedRecord
+"""One record as consumed (kafkaio's type): where it came from, its bytes and its timestamp."""
 
 
 @dataclass(frozen=True)
@@ -72,15 +65,27 @@ def intake(record: RawRecord, directory: IdentityDirectory | None = None) -> Adm
     return Admitted(resolved=resolved, links=resolution.records)
 
 
-def dead_letter(record: RawRecord, reason: str, detail: str) -> DeadLetter:
-    """A dead-letter record for a raw record: why it was refused, with its exact bytes."""
-    return DeadLetter(
+def dead_letter(
+    record: RawRecord,
+    reason: str,
+    detail: str,
+    stage: str = "intake",
+    max_bytes: int = MAX_RECORD_BYTES,
+) -> DeadLetter:
+    """A dead-letter record for a raw record: why it was refused, with its exact bytes.
+
+    The bytes travel whole when they fit in a record, else by reference (size and hash);
+    `at` is the record's own Kafka timestamp, so a replay writes the same letter.
+    """
+    return DeadLetter.of(
+        stage=stage,
         reason=reason,
         detail=detail,
-        source_topic=record.topic,
-        source_partition=record.partition,
-        source_offset=record.offset,
-        original_key_b64=DeadLetter.encode(record.key),
-        original_b64=DeadLetter.encode(record.value or b"") or "",
-        at=datetime.now(UTC),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        at=record.timestamp,
+        max_bytes=max_bytes,
     )

@@ -74,3 +74,15 @@ RULE_EVALUATION = Histogram(
     "Time to evaluate the rule tree for one message (stage C).",
     buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1),
 )
+DEAD_LETTERS = Counter(
+    "escalator_dead_letters",
+    "Records written to messages.dlq instead of being processed or written, by stage "
+    "(intake, threading, cases, output, rules-watch, identity-watch) and reason.",
+    ["stage", "reason"],
+)
+STAGE_STALLED = Gauge(
+    "escalator_stage_stalled_seconds",
+    "How long a stage has made no progress while its input is not empty (0: progressing "
+    "or idle), by stage.",
+    ["stage"],
+)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from pydantic import ValidationError
-
-from kafkaio.follower import TopicFollower
-from rules import CompiledRuleSet, RuleSetError, compile_sources
+from kafkaio.follower import OnPoison, TopicFollower
+from rules import CompiledRuleSet, compile_sources
 from schemas import RuleSetRecord
 
 log = logging.getLogger(__name__)
@@ -39,10 +37,11 @@ class RulesWatcher:
         connection: Mapping[str, str | int | float | bool],
         topic: str,
         on_ruleset: Callable[[CompiledRuleSet], None],
+        on_poison: OnPoison | None = None,
     ) -> None:
         self._topic = topic
         self._on_ruleset = on_ruleset
-        self._follower = TopicFollower(connection, topic, "rules-watch")
+        self._follower = TopicFollower(connection, topic, "rules-watch", on_poison)
         self.latest: CompiledRuleSet | None = None
 
     def load_current(self, timeout_seconds: float = 10.0) -> CompiledRuleSet | None:
@@ -59,11 +58,8 @@ class RulesWatcher:
         self._follower.stop()
 
     def _accept(self, raw: bytes, notify: bool) -> bool:
-        try:
-            ruleset = compile_record(RuleSetRecord.model_validate_json(raw))
-        except (ValidationError, RuleSetError, OSError) as exc:
-            log.error("ignoring an invalid rule set on %s: %s", self._topic, exc)
-            return False
+        """Compile one record; whatever it raises (invalid, unreadable) the follower sets aside."""
+        ruleset = compile_record(RuleSetRecord.model_validate_json(raw))
         self.latest = ruleset
         if notify:
             self._on_ruleset(ruleset)

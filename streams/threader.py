@@ -39,6 +39,16 @@ NEW_CASE_EVIDENCE = "no open case for this customer: new case"
 MAX_THREAD_REFS = 500
 """Thread references remembered per customer (the oldest are forgotten first)."""
 
+MAX_SEEN = 1_000
+"""Message keys remembered per customer for deduplication (the oldest are forgotten first)."""
+
+MAX_REMEMBERED_CHARS = 150_000
+"""Most characters of message keys, and of thread references, remembered per customer: ids
+may be 1 KB each, and the customer's state must stay far under the record limit."""
+
+LONGEST_ID = 1_100
+"""Most characters of one message key or thread reference (`channel:` + a 1,024-char id)."""
+
 
 @dataclass(frozen=True)
 class ThreadingPolicy:
@@ -102,8 +112,13 @@ def thread(
     state: CustomerState | None,
     resolved: ResolvedMessage,
     policy: ThreadingPolicy | None = None,
+    now: datetime | None = None,
 ) -> tuple[CustomerState, ThreadedMessage | NotThreaded]:
-    """Decide the case of a message: the new state and the threaded message, or why none."""
+    """Decide the case of a message: the new state and the threaded message, or why none.
+
+    `now` is the wall clock: keys are forgotten by the message's arrival time, but never
+    by a time later than `now`, so one record stamped in the future cannot wipe them.
+    """
     policy = policy or ThreadingPolicy()
     message = resolved.message
     at = resolved.ingested_at
@@ -145,8 +160,9 @@ def thread(
     if message.thread_ref:
         state.thread_refs[message.thread_ref] = case_id
         _trim(state.thread_refs, MAX_THREAD_REFS)
+        _trim_chars(state.thread_refs, MAX_REMEMBERED_CHARS)
     state.seen[key] = (case_id, at)
-    _forget_old(state, at)
+    _forget_old(state, at if now is None else min(at, now))
     return state, ThreadedMessage(
         case_id=case_id,
         customer_id=resolved.customer_id,
@@ -209,8 +225,42 @@ def _trim(mapping: dict[str, Any], limit: int) -> None:
         del mapping[next(iter(mapping))]
 
 
+def shrunk_customer(state: CustomerState) -> CustomerState | None:
+    """The state remembering the newer half of its keys, references and cases; None if bare.
+
+    For a state whose record would pass the limit even within the caps (ids of characters
+    that JSON escapes to six bytes each).
+    """
+    kept = {
+        name: _newer_half(getattr(state, name))
+        for name in ("seen", "thread_refs", "case_ids", "opened")
+        if len(getattr(state, name)) > 1
+    }
+    return state.model_copy(update=kept) if kept else None
+
+
+def _newer_half(items: Any) -> Any:
+    if isinstance(items, dict):
+        return dict(list(items.items())[len(items) // 2 :])
+    return items[len(items) // 2 :]
+
+
+def _trim_chars(mapping: dict[str, Any], limit: int) -> None:
+    """Forget the oldest keys while the keys hold more than `limit` characters."""
+    if len(mapping) * LONGEST_ID <= limit:  # cannot be over: no need to count
+        return
+    total = sum(map(len, mapping))
+    while total > limit and len(mapping) > 1:
+        oldest = next(iter(mapping))
+        total -= len(oldest)
+        del mapping[oldest]
+
+
 def _forget_old(state: CustomerState, now: datetime) -> None:
+    """Forget keys seen more than the retention before `now`, and the oldest past the caps."""
     horizon = now - DEDUP_RETENTION
     stale = [key for key, (_case, seen_at) in state.seen.items() if seen_at < horizon]
     for key in stale:
         del state.seen[key]
+    _trim(state.seen, MAX_SEEN)
+    _trim_chars(state.seen, MAX_REMEMBERED_CHARS)

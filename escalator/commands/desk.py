@@ -29,6 +29,7 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
         actions_topic=kafka.topics.agent_actions,
         assigner=assigner,
         presence_topic=kafka.topics.agent_presence,
+        dead_letter_topic=kafka.topics.dlq,
         presence_timeout_seconds=settings.desk_presence_timeout_seconds,
         consumer_config=kafka.librdkafka(),
         outcome_timeout_seconds=settings.desk_verdict_timeout_seconds,

@@ -34,10 +34,12 @@ def run_projection(
     migrate: MigrateFirst = True,
 ) -> None:
     """Project case events into the case store until SIGINT or SIGTERM."""
+    from connectors.publisher import KafkaPublisher
     from escalator.observability.health_server import HealthServer
     from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
     from escalator.topic_admin import ensure_topics
     from escalator.wiring import consumer_config
+    from streams.poison import ThreadDeadLetters
 
     settings, kafka = start_service(migrate)
     url = settings.effective_database_url
@@ -46,7 +48,14 @@ def run_projection(
     session_factory = make_session_factory(engine)
     # librdkafka notices a topic created after subscribe() only at its next metadata refresh
     # (minutes): make sure it exists first, as the worker does.
-    ensure_topics(kafka, {kafka.topics.case_events: {}})
+    ensure_topics(kafka, {kafka.topics.case_events: {}, kafka.topics.dlq: {}})
+    publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
+    dead_letters = ThreadDeadLetters(
+        publisher,
+        kafka.topics.dlq,
+        "projection",
+        settings.max_record_bytes,
+    )
     projection = Projection(
         kafka_config=consumer_config(settings, kafka),
         topic=kafka.topics.case_events,
@@ -54,6 +63,8 @@ def run_projection(
         group_id=DEFAULT_GROUP_ID,
         metrics=ProjectionMetrics(REGISTRY),
         batch_size=batch_size,
+        dead_letters=dead_letters.write_letters,
+        max_record_bytes=settings.max_record_bytes,
     )
     REGISTRY.register(CaseStoreCollector(session_factory))
     lag = KafkaLagCollector(
@@ -70,7 +81,14 @@ def run_projection(
             database = True
         except Exception:  # any failure to reach it means not ready
             database = False
-        return {"partitions_assigned": bool(projection.assigned), "database": database}
+        stalled = settings.stall_seconds > 0 and (
+            projection.stalled_seconds() >= settings.stall_seconds
+        )
+        return {
+            "partitions_assigned": bool(projection.assigned),
+            "database": database,
+            "progressing": not stalled,
+        }
 
     # all interfaces, as before: Prometheus scrapes it from outside the container
     server = HealthServer(port, readiness, host="0.0.0.0").start()
@@ -92,4 +110,5 @@ def run_projection(
     finally:
         lag.stop()
         server.stop()
+        publisher.close()
         engine.dispose()

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from kafkaio import Record
 from kafkaio.blocking import BlockingProducer
+from queues.dead_letters import KafkaDeadLetters
 from queues.desk import events, routes_cases, routes_desk
 from queues.desk.assigner import Assigner, AssignerService
 from queues.desk.authz import RefusedError
@@ -126,6 +127,7 @@ def create_desk_app(
     presence_timeout_seconds: float = DEFAULT_PRESENCE_TIMEOUT.total_seconds(),
     consumer_config: Mapping[str, Any] | None = None,
     web_security: WebSecurity | None = None,
+    dead_letter_topic: str | None = None,
 ) -> FastAPI:
     """Build the desk app on a migrated case store and a Kafka producer configuration.
 
@@ -136,6 +138,7 @@ def create_desk_app(
     this process's presence projection (`consumer_config`: the connection settings,
     default the producer's `bootstrap.servers`), and the assigner expires silent agents.
     `web_security`: the cookie, origin, header and sign-in rules (`queues.desk.hardening`).
+    Presence records it cannot apply go to `dead_letter_topic` when given.
     """
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
@@ -160,12 +163,18 @@ def create_desk_app(
         app.state.desk = context
         app.state.directory = context.directory
         projection = None
+        dead_letters = (
+            None
+            if dead_letter_topic is None
+            else KafkaDeadLetters(producer_config, dead_letter_topic)
+        )
         if presence_topic is not None:
             projection = PresenceProjection(
                 kafka_config=consumer_config
                 or {"bootstrap.servers": producer_config["bootstrap.servers"]},
                 topic=presence_topic,
                 session_factory=sessions,
+                dead_letters=dead_letters,
             )
             projection.start()
         presence = None if presence_topic is None else (presence_topic, presence_timeout_seconds)
@@ -183,6 +192,8 @@ def create_desk_app(
                 service.stop()
             if projection is not None:
                 projection.stop()
+            if dead_letters is not None:
+                dead_letters.close()
             gateway.close()
             engine.dispose()
 

@@ -21,4 +21,4 @@ def test_alive_and_ready(scraped_stack: ScrapedStack, process: str) -> None:
 
 def test_projection_readiness_names_its_checks(scraped_stack: ScrapedStack) -> None:
     answer = httpx.get(f"{scraped_stack.urls['projection']}/readyz", timeout=5).json()
-    assert answer["checks"] == {"partitions_assigned": True, "database": True}
+    assert answer["checks"] == {"partitions_assigned": True, "database": True, "progressing": True}

@@ -6,9 +6,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,7 +25,7 @@ from queues import (
     make_session_factory,
     upgrade,
 )
-from schemas import CaseEvent, Topics
+from schemas import CaseEvent, DeadLetter, Topics
 from tests.kafka_support import create_topics, produce
 from tests.queues.case_event_builders import (
     case_id,
@@ -260,3 +262,90 @@ def test_while_the_database_is_down_no_offsets_are_committed_and_nothing_is_lost
         recovered.catch_up(timeout_seconds=60)
     assert len(CaseStore(engine).list_cases()) == 3
     engine.dispose()
+
+
+def test_records_the_store_cannot_take_are_dead_lettered_before_the_commit(
+    kafka_bootstrap: str,
+    events_topic: str,
+    make_projection: ProjectionFactory,
+    metrics: ProjectionMetrics,
+    group_id: str,
+) -> None:
+    events = conversation("cust-a", messages=1, queue="general")
+    publish(kafka_bootstrap, events_topic, events)
+    broken = b"this is not a case event"
+    bad_payload = events[-1].model_copy(update={"event_id": "bad-payload", "payload": {"x": 1}})
+    produce(
+        kafka_bootstrap,
+        events_topic,
+        [(b"C-BROKEN", broken), (bad_payload.case_id, to_bytes(bad_payload))],
+    )
+    written: list[tuple[bytes | None, DeadLetter]] = []
+    committed_past_a_letter: list[DeadLetter] = []
+
+    def sink(letters: Sequence[tuple[bytes | None, DeadLetter]]) -> None:
+        committed = committed_offsets(kafka_bootstrap, group_id, events_topic)
+        committed_past_a_letter.extend(
+            letter
+            for _, letter in letters
+            if committed[letter.source_partition] > letter.source_offset
+        )
+        written.extend(letters)
+
+    projection = make_projection(dead_letters=sink)
+    projection.catch_up(timeout_seconds=60)
+    projection.close()
+
+    by_reason = {letter.reason: (key, letter) for key, letter in written}
+    assert set(by_reason) == {"malformed", "invalid_payload"}
+    key, malformed = by_reason["malformed"]
+    assert key == b"C-BROKEN" and malformed.original_bytes() == broken
+    assert malformed.stage == "projection" and malformed.source_topic == events_topic
+    assert malformed.source_offset >= 0 and malformed.letter_id
+    _, invalid = by_reason["invalid_payload"]
+    assert "case" in invalid.detail  # names the missing field
+    assert committed_past_a_letter == []  # each letter is written before its offset commits
+    committed = committed_offsets(kafka_bootstrap, group_id, events_topic)
+    ends = end_offsets(kafka_bootstrap, events_topic)
+    assert {p: committed[p] for p, end in ends.items() if end} == {
+        p: end for p, end in ends.items() if end
+    }
+    sample_value = metrics.registry.get_sample_value(
+        "escalator_projection_dead_letters_total", {"reason": "malformed"}
+    )
+    assert sample_value == 1
+
+
+def test_a_batch_retried_while_the_database_is_away_shows_as_stalled(
+    kafka_bootstrap: str, events_topic: str, group_id: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{(tmp_path / 'not-yet.db').as_posix()}"  # no schema yet: transient
+    engine = make_engine(url)
+    metrics = ProjectionMetrics(CollectorRegistry())
+    publish(kafka_bootstrap, events_topic, conversation("cust-a", messages=1, queue="general"))
+    projection = Projection(
+        kafka_config={"bootstrap.servers": kafka_bootstrap},
+        topic=events_topic,
+        session_factory=make_session_factory(engine),
+        group_id=group_id,
+        metrics=metrics,
+        batch_timeout_seconds=0.2,
+        retry_backoff_seconds=0.1,
+    )
+    runner = threading.Thread(target=projection.run_until_stopped)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while projection.stalled_seconds() < 2:
+            assert time.monotonic() < deadline, "the batch never looked stalled"
+            time.sleep(0.1)
+        assert metrics.registry.get_sample_value("escalator_projection_stalled_seconds") >= 2
+        upgrade(url)  # the database is back
+        while projection.stalled_seconds() > 0 or not projection.totals.records:
+            assert time.monotonic() < deadline, "the batch never went through"
+            time.sleep(0.1)
+    finally:
+        projection.stop()
+        runner.join(timeout=30)
+        engine.dispose()
+    assert projection.totals.outcomes[Outcome.APPLIED] >= 1

@@ -85,7 +85,9 @@ class Worker:
         )
 
     async def send(self, topic: str, value: bytes) -> None:
-        message = SimpleNamespace(topic=topic, key=CASE.encode(), partition=0, value=value)
+        message = SimpleNamespace(
+            topic=topic, key=CASE.encode(), partition=0, offset=0, value=value, timestamp=0.0
+        )
         await self.pipeline.cases_batch([SimpleNamespace(message=message)])
 
     async def open_case(self) -> None:

@@ -1,0 +1,84 @@
+"""A real worker whose broker goes away reports its stalled stages, and recovers.
+
+On a broker of the test's own: the worker is busy with a burst when the broker stops. Its
+batches cannot be written (retried without end) and records wait past the offsets its
+stages finished: /readyz answers 503 naming the stalled stages. Once the broker is back the
+stages finish the burst and /readyz answers 200 again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schemas import Topics
+from tests.conftest import KAFKA_SH
+from tests.kafka_support import consume_until, produce
+from tests.stack_support import escalator_stack
+from tests.streams.test_pipeline_kafka import message
+
+pytestmark = pytest.mark.kafka
+
+PORT = 19592
+MESSAGES = 2_000
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A broker of this test's own, on ports of its own, that the test stops and restarts."""
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(PORT),
+        "KAFKA_CONTROLLER_PORT": str(PORT + 1),
+        "KAFKA_DATA_DIR": str(tmp_path / "kafka"),
+    }
+    subprocess.run(["bash", str(KAFKA_SH), "start"], env=env, check=True, timeout=300)
+    try:
+        yield env
+    finally:
+        subprocess.run(["bash", str(KAFKA_SH), "stop"], env=env, check=False, timeout=120)
+
+
+def wait_for_readiness(url: str, status: int, timeout: float) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.get(f"{url}/readyz", timeout=10)
+        if answer.status_code == status:
+            return answer
+        assert time.monotonic() < deadline, f"/readyz stayed {answer.status_code}: {answer.text}"
+        time.sleep(0.3)
+
+
+def test_stages_that_cannot_go_on_fail_readyz_until_the_broker_is_back(
+    own_broker: dict[str, str], topic_prefix: str, tmp_path: Path
+) -> None:
+    bootstrap = f"localhost:{PORT}"
+    topics = Topics(topic_prefix)
+    with escalator_stack(bootstrap, topic_prefix, tmp_path, ESCALATOR_STALL_SECONDS="3") as stack:
+        stack.start_worker()
+        produce(
+            bootstrap,
+            topics.inbound,
+            [
+                (f"c{n % 100}@x.io", json.dumps(message(f"b-{n}", sender=f"c{n % 100}@x.io")))
+                for n in range(MESSAGES)
+            ],
+        )
+        deadline = time.monotonic() + 120
+        while stack.worker_metrics().get("escalator_ingest_to_routed_seconds_count", 0) < 20:
+            assert time.monotonic() < deadline, "the worker routed nothing"
+            time.sleep(0.05)
+        subprocess.run(["bash", str(KAFKA_SH), "stop"], env=own_broker, check=True, timeout=120)
+        stalled = wait_for_readiness(stack.worker_url, 503, timeout=60).json()
+        assert stalled["status"] == "stalled", stalled
+        assert "made no progress" in stalled["reason"], stalled
+        subprocess.run(["bash", str(KAFKA_SH), "start"], env=own_broker, check=True, timeout=300)
+        consume_until(bootstrap, topics.queue("general"), MESSAGES, timeout=240)
+        wait_for_readiness(stack.worker_url, 200, timeout=120)
