@@ -7,9 +7,15 @@ the worker's `Topics.queue` then raised on it and the worker exited, again after
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from escalator.cli import app
+from queues.desk.bodies import TransferBody
+from schemas import AgentAction, Topics
+from schemas.limits import is_queue_name
+
+NOW = "2026-11-20T10:00:00Z"
 
 
 @pytest.fixture
@@ -37,3 +43,30 @@ def test_cases_act_refuses_an_over_long_reply() -> None:
     )
     assert result.exit_code == 2, result.output
     assert "invalid action: text: String should have at most 100000 characters" in result.output
+
+
+NAMES = ["general", "tier-2", "a_b", "9", "x" * 100, "Bad Queue", "tier.2", "-lead", "x" * 101, ""]
+
+
+def test_the_desk_the_contract_and_the_topics_agree_on_queue_names() -> None:
+    """A name one of them takes, all of them take: an action can only name a routable queue."""
+    for name in NAMES:
+        try:
+            Topics().queue(name)
+            routable = True
+        except ValueError:
+            routable = False
+        assert is_queue_name(name) is routable, name
+        action = {"action_id": "a", "case_id": "C-ABCDEF2345", "agent_id": "sam", "at": NOW}
+        try:
+            AgentAction.model_validate({**action, "type": "transfer", "queue": name})
+            acted = True
+        except ValidationError:
+            acted = False
+        assert acted is (routable and bool(name)), name
+        try:
+            TransferBody.model_validate({"queue": name})
+            desk = True
+        except ValidationError:
+            desk = False
+        assert desk is (routable and bool(name)), name
