@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schemas import AgentAction, InboundMessage, Topics, export_json_schemas, limits
+from schemas import (
+    AgentAction,
+    IdentityRecord,
+    InboundMessage,
+    Topics,
+    export_json_schemas,
+    limits,
+)
 from streams.records import ResolvedMessage, ThreadedMessage
 
 MESSAGE: dict[str, Any] = {
@@ -177,3 +184,13 @@ def test_the_json_schema_export_carries_the_bounds(tmp_path: Path) -> None:
     action = json.loads((tmp_path / "agent-action.schema.json").read_text())
     assert action["properties"]["queue"]["anyOf"][0]["pattern"] == limits.QUEUE_NAME_PATTERN
     assert action["properties"]["text"]["anyOf"][0]["maxLength"] == limits.MAX_TEXT_LENGTH
+
+
+def test_identity_records_carry_customer_ids_the_store_can_keep() -> None:
+    record = {"kind": "merge", "reason": "same person", "at": "2026-11-20T10:00:00Z"}
+    too_long = {**record, "customer_id": "c" * 1025, "merged_into": "c-2"}
+    assert "customer_id" in problems(IdentityRecord, too_long)
+    too_wide = {**record, "customer_id": "c-1", "merged_into": "客" * 700}
+    assert "at most 2048 bytes" in problems(IdentityRecord, too_wide)["merged_into"]
+    fits = {**record, "customer_id": "c" * 1024, "merged_into": "é" * 1024}
+    assert IdentityRecord.model_validate(fits).merged_into == "é" * 1024
