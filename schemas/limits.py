@@ -53,8 +53,9 @@ MAX_ATTRIBUTE_LENGTH = 1_024
 """Characters of a customer attribute (`tier`, `email`, `phone`, `name`) and of an
 attachment's `filename`."""
 
-MAX_ATTACHMENTS = 100
-"""Attachments one message may list (their metadata; the bytes stay with the channel)."""
+MAX_ATTACHMENTS = 1_000
+"""Attachments one message may list (their metadata; the bytes stay with the channel). As
+many as the mail connectors' MIME part cap lets a mail carry."""
 
 MAX_ATTACHMENT_SIZE = 4 * 1024**3
 """Declared bytes of one attachment (4 GiB): above what any channel delivers, and within
@@ -66,8 +67,9 @@ MAX_CONTENT_TYPE_LENGTH = 255
 MAX_URL_LENGTH = 8_192
 """Characters of an attachment's `url`."""
 
-MAX_RECIPIENTS = 100
-"""Addresses one message may list per recipient field (mail `To`, `Cc`, envelope)."""
+MAX_RECIPIENTS = 1_000
+"""Addresses one message may list per recipient field (mail `To`, `Cc`, envelope): ten times
+the SMTP server's default cap on envelope recipients, room for large `Cc` lists."""
 
 MAX_AGENT_ID_LENGTH = 64
 """Characters of an agent's name (the desk's limit)."""
