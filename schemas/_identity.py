@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, Field
 
 from schemas._common import Contract
-from schemas.limits import MAX_ID_LENGTH, MAX_MESSAGE_KEY_LENGTH, check_identifier_bytes
+from schemas.limits import MAX_ID_LENGTH, check_identifier_bytes
 
 CustomerId = Annotated[
     str,
@@ -39,7 +39,7 @@ class IdentityRecord(Contract):
 
     kind: IdentityKind
     customer_id: CustomerId
-    handle: str | None = Field(default=None, max_length=MAX_MESSAGE_KEY_LENGTH)
+    handle: str | None = None
     merged_into: CustomerId | None = None
     reason: str
     evidence: str = ""

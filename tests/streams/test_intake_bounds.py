@@ -64,3 +64,12 @@ def test_a_long_subject_from_a_direct_producer_is_cut_not_dead_lettered() -> Non
     message = outcome.resolved.message
     assert message.subject is not None and len(message.subject) == 2_000
     assert message.subject_full == subject
+
+
+def test_a_sender_that_grows_when_casefolded_is_still_admitted() -> None:
+    """`ß` casefolds to `ss`: the handle stage A links may outgrow the sender's bound."""
+    sender = "ß" * 1_024  # 1,024 characters, 2,048 bytes: at both bounds
+    outcome = intake(raw({**MESSAGE, "sender": sender, "customer": {"id": "cust-9"}}))
+    assert isinstance(outcome, Admitted)
+    [link] = outcome.links
+    assert (link.customer_id, link.handle) == ("cust-9", "chat:" + "ss" * 1_024)
