@@ -26,6 +26,7 @@ from schemas.limits import (
     MAX_TEXT_LENGTH,
     MAX_URL_LENGTH,
     check_json_bounds,
+    json_size,
     nesting_depth,
 )
 
@@ -71,7 +72,9 @@ class CustomerAttributes(Contract):
         # the depth first, on the raw extras: only a shallow value may be serialised
         if nesting_depth(self.__pydantic_extra__ or {}, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH:
             raise ValueError(f"customer attributes nested more than {MAX_NESTING_DEPTH} levels")
-        check_json_bounds(self.model_dump(mode="json"), MAX_NESTING_DEPTH, MAX_CUSTOMER_BYTES)
+        size = json_size(self)
+        if size > MAX_CUSTOMER_BYTES:
+            raise ValueError(f"at most {MAX_CUSTOMER_BYTES} bytes as JSON (this is {size})")
         return self
 
 
