@@ -8,11 +8,14 @@ every record. When Kafka cannot take them, the answer is 503 with `Retry-After`.
 
 Callers authenticate with an API key (`connectors.ingress_auth`): 401 without one, 403 for a
 channel the key may not publish to, 422 for a trust field it may not set.
+
+Every message becomes one record, and a record must fit what Kafka takes
+(`schemas.limits.MAX_MESSAGE_RECORD_BYTES`): a request with a message over it is refused
+whole with 413, so a 503 always means "retry later" and never "this can never be published".
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,12 +28,24 @@ from pydantic import ValidationError
 
 from connectors import metrics
 from connectors.ingress_auth import IngressAuth, Refusal
+from connectors.json_body import BodyNotJsonError, decode_json
 from connectors.publisher import OutboundRecord, PublishError
 from metricsio import render_metrics
 from schemas import InboundMessage, Topics
+from schemas.limits import MAX_BATCH, MAX_MESSAGE_RECORD_BYTES
 
-MAX_BATCH = 1_000
-"""Most messages one request may carry."""
+__all__ = [
+    "MAX_BATCH",
+    "RETRY_AFTER_SECONDS",
+    "Publisher",
+    "create_app",
+    "oversize_records",
+    "parse_messages",
+    "problem",
+    "read_limited",
+    "refused",
+    "to_record",
+]
 
 RETRY_AFTER_SECONDS = 5
 
@@ -61,10 +76,10 @@ def problem(
 def parse_messages(body: bytes) -> list[InboundMessage] | Response:
     """Decode and validate a request body: a JSON object or an array of them."""
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        metrics.REJECTED.labels("invalid_json").inc()
-        return problem(400, "invalid_json", f"the body is not JSON: {exc}")
+        document = decode_json(body)
+    except BodyNotJsonError as exc:
+        metrics.REJECTED.labels(exc.reason).inc()
+        return problem(400, exc.reason, exc.detail)
     items = document if isinstance(document, list) else [document]
     if not items:
         metrics.REJECTED.labels("empty_batch").inc()
@@ -99,6 +114,15 @@ def to_record(message: InboundMessage, topic: str) -> OutboundRecord:
         key=message.sender.encode("utf-8"),
         value=message.model_dump_json(exclude_none=True).encode("utf-8"),
     )
+
+
+def oversize_records(records: Sequence[OutboundRecord]) -> list[dict[str, int]]:
+    """Each record too large to publish: its index, its bytes and the limit (empty if none)."""
+    return [
+        {"index": index, "bytes": record.size, "limit": MAX_MESSAGE_RECORD_BYTES}
+        for index, record in enumerate(records)
+        if record.size > MAX_MESSAGE_RECORD_BYTES
+    ]
 
 
 def create_app(
@@ -146,8 +170,13 @@ def create_app(
         refusal = auth.check(parsed, caller)
         if refusal is not None:
             return refused(refusal)
+        records = [to_record(message, topics.inbound) for message in parsed]
+        oversize = oversize_records(records)
+        if oversize:
+            metrics.REJECTED.labels("record_too_large").inc(len(oversize))
+            return problem(413, "record_too_large", oversize)
         try:
-            await publisher.publish([to_record(message, topics.inbound) for message in parsed])
+            await publisher.publish(records)
         except PublishError as exc:
             metrics.REJECTED.labels("kafka_unavailable").inc(len(parsed))
             return problem(

@@ -8,6 +8,9 @@ Two kinds of rows live here. Projected rows (cases, messages, case events, assig
 come only from `cases.events` and a rebuild recreates them identically. Desk rows
 (agents, their queue memberships, and the settings columns of queues) are configuration
 written by `escalator agents` and the desk API; a rebuild keeps them.
+
+Columns that hold contract fields are as long as the contracts allow (`schemas.limits`):
+ids of 1,024 characters, message keys of `channel:external_id`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from schemas.limits import MAX_ID_LENGTH, MAX_MESSAGE_KEY_LENGTH
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -156,7 +161,7 @@ class CaseRow(Base):
     )
 
     case_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
     queue: Mapped[str | None] = mapped_column(ForeignKey("queues.name"))
     priority: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(32))
@@ -190,11 +195,11 @@ class MessageRow(Base):
     case_id: Mapped[str] = mapped_column(
         ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True
     )
-    message_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(MAX_MESSAGE_KEY_LENGTH), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(16))
-    sender: Mapped[str | None] = mapped_column(String(512))
-    external_id: Mapped[str | None] = mapped_column(String(512))
+    sender: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
+    external_id: Mapped[str | None] = mapped_column(String(MAX_ID_LENGTH))
     subject: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime]

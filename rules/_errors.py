@@ -185,5 +185,5 @@ def _describe(path: Path, detail: ErrorDetails, positions: Positions) -> tuple[i
 def _pattern_hint(detail: ErrorDetails) -> str:
     pattern = str((detail.get("ctx") or {}).get("pattern", ""))
     if "a-z0-9" in pattern and "A-Z" not in pattern:
-        return "queue names use lowercase letters, digits, '.', '_' and '-' (up to 64)"
+        return "queue names use lowercase letters, digits, '_' and '-' (up to 64)"
     return "names use letters, digits, '.', '_' and '-' (up to 64), starting with a letter or digit"

@@ -30,7 +30,8 @@ from schemas import PRIORITY_ORDER
 PRIORITY_NAMES = tuple(p.value for p in PRIORITY_ORDER)
 CLOCKS = ("first_response", "next_response", "resolution")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-QUEUE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+QUEUE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+"""Queue names: what `schemas.Topics.queue` accepts (no `.`), up to 64 characters."""
 ALWAYS = "24x7"
 """Shorthand calendar: open every second of every day, in UTC."""
 

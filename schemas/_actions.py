@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model_validator
 
 from schemas._case import CaseStatus
 from schemas._common import Contract
+from schemas.limits import (
+    MAX_ACTION_ID_LENGTH,
+    MAX_AGENT_ID_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_TEXT_LENGTH,
+    QUEUE_NAME_PATTERN,
+    check_queue_name,
+)
+
+QueueName = Annotated[
+    str,
+    AfterValidator(check_queue_name),
+    WithJsonSchema({"type": "string", "pattern": QUEUE_NAME_PATTERN}),
+]
+"""A queue name `Topics.queue` accepts, so the stream can always route a case there."""
+
+MAX_CASE_ID_LENGTH = 64
+"""Characters of a case id in an action (ids are `C-` and 10 characters; the store keeps 64)."""
 
 
 class AgentActionType(StrEnum):
@@ -28,26 +47,31 @@ class AgentActionType(StrEnum):
 class AgentAction(Contract):
     """One agent action, keyed by `case_id`. `action_id` makes redelivery harmless."""
 
-    action_id: str = Field(min_length=1, max_length=128)
-    case_id: str
-    agent_id: str = Field(min_length=1)
+    action_id: str = Field(min_length=1, max_length=MAX_ACTION_ID_LENGTH)
+    case_id: str = Field(min_length=1, max_length=MAX_CASE_ID_LENGTH)
+    agent_id: str = Field(min_length=1, max_length=MAX_AGENT_ID_LENGTH)
     type: AgentActionType
     at: AwareDatetime
-    text: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
     status: CaseStatus | None = None
-    queue: str | None = None
-    to_agent: str | None = None
+    queue: QueueName | None = Field(
+        default=None,
+        description="The queue a transfer moves the case to; the name must be valid for its "
+        "topic (`Topics.queue`).",
+    )
+    to_agent: str | None = Field(default=None, min_length=1, max_length=MAX_AGENT_ID_LENGTH)
     override: bool = Field(
         default=False,
         description="Set by a lead or admin: act on a case another agent owns (reassign).",
     )
     reason: str | None = Field(
         default=None,
-        max_length=1000,
+        max_length=MAX_REASON_LENGTH,
         description="Why, in words (e.g. the assigner's choice); carried into the events.",
     )
     expected_owner: str | None = Field(
         default=None,
+        max_length=MAX_AGENT_ID_LENGTH,
         description="Apply only if the case is still owned by this agent (else rejected).",
     )
 

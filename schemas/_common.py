@@ -5,7 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.limits import (
+    MAX_CHANNEL_LENGTH,
+    MAX_ID_BYTES,
+    MAX_ID_LENGTH,
+    check_identifier_bytes,
+)
 
 
 class Priority(StrEnum):
@@ -58,14 +65,17 @@ def channel_label(channel: str) -> str:
 
 ChannelName = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$"),
+    StringConstraints(pattern=rf"^[a-z][a-z0-9_-]{{0,{MAX_CHANNEL_LENGTH - 1}}}$"),
 ]
 """A channel name: lowercase letters, digits, `_` or `-`, starting with a letter."""
 
 NonEmptyText = Annotated[
-    str, StringConstraints(min_length=1, max_length=1024, strip_whitespace=True)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, strip_whitespace=True),
+    AfterValidator(check_identifier_bytes),
+    Field(json_schema_extra={"x-max-bytes": MAX_ID_BYTES}),
 ]
-"""An identifier-like string that must not be blank."""
+"""An identifier-like string that must not be blank, within `MAX_ID_LENGTH` and `MAX_ID_BYTES`."""
 
 
 class Contract(BaseModel):

@@ -8,10 +8,19 @@ off again. Compaction keeps the latest decision per key; every record carries it
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from schemas._common import Contract
+from schemas.limits import MAX_ID_LENGTH, check_identifier_bytes
+
+CustomerId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID_LENGTH),
+    AfterValidator(check_identifier_bytes),
+]
+"""A customer id as the case store keeps it: at most 1,024 characters and 2,048 bytes."""
 
 
 class IdentityKind(StrEnum):
@@ -29,9 +38,9 @@ class IdentityRecord(Contract):
     """One identity decision with its evidence; `by` says who (a worker or an operator)."""
 
     kind: IdentityKind
-    customer_id: str = Field(min_length=1)
+    customer_id: CustomerId
     handle: str | None = None
-    merged_into: str | None = None
+    merged_into: CustomerId | None = None
     reason: str
     evidence: str = ""
     by: str = "escalator-worker"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-DEFAULT_PREFIX = "escalator."
+from schemas.limits import check_queue_name
 
-_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+DEFAULT_PREFIX = "escalator."
 
 
 @dataclass(frozen=True)
@@ -82,9 +81,7 @@ class Topics:
 
     def queue(self, name: str) -> str:
         """Routed cases of one agent queue, keyed by case id."""
-        if not _QUEUE_NAME.match(name):
-            raise ValueError(f"invalid queue name {name!r}: use lowercase letters, digits, _ or -")
-        return f"{self.prefix}queue.{name}"
+        return f"{self.prefix}queue.{check_queue_name(name)}"
 
     @property
     def queue_prefix(self) -> str:

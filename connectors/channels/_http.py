@@ -9,7 +9,6 @@ sink's `ReplayCache` has seen before is answered 200 and dropped (counted `repla
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,11 +24,14 @@ from connectors.channels._replay import ReplayCache
 from connectors.http_ingress import (
     RETRY_AFTER_SECONDS,
     Publisher,
+    oversize_records,
     problem,
     read_limited,
     to_record,
 )
+from connectors.json_body import BodyNotJsonError, decode_json
 from connectors.publisher import PublishError
+from kafkaio import RecordsRejectedError
 from schemas import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -73,9 +75,23 @@ class MessageSink:
     replays: ReplayCache = field(default_factory=ReplayCache)
 
     async def publish(self, messages: Sequence[InboundMessage]) -> None:
-        """Write the messages keyed by sender; raises PublishError if Kafka did not take them."""
-        if messages:
-            await self.publisher.publish([to_record(message, self.topic) for message in messages])
+        """Write the messages keyed by sender; raises PublishError if Kafka did not take them.
+
+        A message whose record is over `MAX_MESSAGE_RECORD_BYTES` can never be written:
+        RecordsRejectedError (a PublishError) names it, and nothing of the batch is written.
+        """
+        records = [to_record(message, self.topic) for message in messages]
+        oversize = oversize_records(records)
+        if oversize:
+            raise RecordsRejectedError(
+                {
+                    item["index"]: f"the record takes {item['bytes']} bytes; "
+                    f"at most {item['limit']} fit"
+                    for item in oversize
+                }
+            )
+        if records:
+            await self.publisher.publish(records)
         for message in messages:
             metrics.ACCEPTED.labels(metrics.channel_label(message.channel)).inc()
 
@@ -114,18 +130,9 @@ async def handle(
         return outcome.reply or JSONResponse(
             {"accepted": 0, "messages": [], "ignored": "replayed delivery"}
         )
-    try:
-        await sink.publish(outcome.messages)
-    except PublishError as exc:
-        if delivery is not None:
-            sink.replays.release(channel, delivery)  # the provider's retry must get through
-        CHANNEL_REQUESTS.labels(channel, "kafka_unavailable").inc()
-        return problem(
-            503,
-            "kafka_unavailable",
-            f"not accepted, retry later: {exc}",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+    refusal = await _publish(channel, sink, outcome.messages, delivery)
+    if refusal is not None:
+        return refusal
     CHANNEL_REQUESTS.labels(channel, "accepted" if outcome.messages else "ignored").inc()
     if outcome.reply is not None:
         return outcome.reply
@@ -140,6 +147,28 @@ async def handle(
     return JSONResponse(status_code=200, content=content)
 
 
+async def _publish(
+    channel: str, sink: MessageSink, messages: Sequence[InboundMessage], delivery: str | None
+) -> Response | None:
+    """Publish the messages; the answer when Kafka did not take them, None when it did."""
+    try:
+        await sink.publish(messages)
+    except PublishError as exc:
+        if delivery is not None:
+            sink.replays.release(channel, delivery)  # the provider's retry gets the same answer
+        if isinstance(exc, RecordsRejectedError):
+            rejected = [{"index": i, "problem": reason} for i, reason in exc.rejected.items()]
+            return _refused(channel, 413, "record_too_large", rejected)
+        CHANNEL_REQUESTS.labels(channel, "kafka_unavailable").inc()
+        return problem(
+            503,
+            "kafka_unavailable",
+            f"not accepted, retry later: {exc}",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    return None
+
+
 def _refused(channel: str, status: int, reason: str, detail: Any) -> Response:
     outcome = {401: "unauthorized", 403: "unauthorized", 413: "too_large"}.get(status, "malformed")
     CHANNEL_REQUESTS.labels(channel, outcome).inc()
@@ -150,9 +179,9 @@ def _refused(channel: str, status: int, reason: str, detail: Any) -> Response:
 def json_body(body: bytes) -> Any:
     """The body decoded as JSON; a 400 Rejection with the parser's reason otherwise."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rejection(400, "invalid_json", f"the body is not JSON: {exc}") from exc
+        return decode_json(body)
+    except BodyNotJsonError as exc:
+        raise Rejection(400, exc.reason, exc.detail) from exc
 
 
 def json_object(body: bytes) -> dict[str, Any]:

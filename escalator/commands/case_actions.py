@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from schemas import AgentActionType, CaseStatus
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 
 def act(
@@ -47,7 +50,7 @@ def act(
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
-            typer.echo(f"invalid action: {error['msg']}", err=True)
+            typer.echo(f"invalid action: {_problem(error)}", err=True)
         raise typer.Exit(2) from None
     kafka = KafkaSettings()
     # the worker finds a case's state on the partition murmur2 (Java's partitioner) picks
@@ -62,3 +65,11 @@ def act(
         typer.echo(f"not published: {error}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{record.type.value} {case_id} ({record.action_id})")
+
+
+def _problem(error: ErrorDetails) -> str:
+    """`field: problem` for one validation error, without pydantic's "Value error, " prefix."""
+    field = ".".join(str(part) for part in error["loc"])
+    context = error.get("ctx") or {}
+    message = str(context["error"]) if "error" in context else error["msg"]
+    return f"{field}: {message}" if field else message

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from queues.desk.directory import Mode, Presence, Strategy
 from schemas import CaseStatus
+from schemas.limits import QUEUE_NAME_PATTERN
 
 UNPROCESSABLE = 422
 """Status of a well-formed request naming something that does not exist (an agent, a queue).
@@ -40,7 +41,7 @@ class StatusBody(_Body):
 class TransferBody(_Body):
     """Move the case to a queue, give it to an agent, or both."""
 
-    queue: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+    queue: str | None = Field(default=None, pattern=QUEUE_NAME_PATTERN)
     to_agent: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")

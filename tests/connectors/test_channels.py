@@ -436,3 +436,59 @@ async def test_kafka_unreachable_gives_503_with_retry_after(topics: Topics) -> N
     for response in (answer, twilio):
         assert response.status_code == 503
         assert response.headers["retry-after"].isdigit()
+
+
+# --- Bounds: deep JSON and records too large to publish ----------------------------------------
+
+
+def signed_webhook_body(body: bytes, secret: str = "webhook-secret") -> dict[str, Any]:
+    timestamp = str(int(time.time()))
+    return {
+        "content": body,
+        "headers": {
+            "X-Escalator-Timestamp": timestamp,
+            "X-Escalator-Signature": webhook_signature(secret, timestamp, body),
+            "content-type": "application/json",
+        },
+    }
+
+
+@pytest.mark.parametrize("depth", [250, 10_000])
+async def test_a_deeply_nested_webhook_body_gets_400_too_deep(
+    client: httpx.AsyncClient, depth: int
+) -> None:
+    body = b"[" * depth + b"]" * depth
+    answer = await client.post("/v1/channels/webhook", **signed_webhook_body(body))
+    assert (answer.status_code, answer.json()["error"]) == (400, "too_deep")
+    assert "nested more than 200 levels" in answer.json()["detail"]
+
+
+async def test_a_webhook_message_too_large_to_publish_gets_413_not_503(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    create_topics(kafka_bootstrap, [topics.inbound])
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    sink = MessageSink(publisher, topics.inbound)
+    config = ChannelConfig(webhook_secret="webhook-secret")
+    routers = channel_routers(config, sink, 1_048_576)
+    app = create_app(
+        publisher, topics, 1_048_576, list(routers.values()), auth=IngressAuth.without_keys()
+    )
+    # every field within its bound, the record over what Kafka takes (about 1,004,000 bytes)
+    message = {
+        **CHAT,
+        "text": "😀" * 100_000,
+        "metadata": {"pad": "p" * 500_000},
+        "attachments": [{"filename": "f", "url": "u" * 8_000}] * 13,
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ingress"
+    ) as http:
+        body = json.dumps(message, ensure_ascii=False).encode()
+        answer = await http.post("/v1/channels/webhook", **signed_webhook_body(body))
+    publisher.close()
+    assert (answer.status_code, answer.json()["error"]) == (413, "record_too_large")
+    [rejected] = answer.json()["detail"]
+    assert rejected["index"] == 0 and "at most 983040 fit" in rejected["problem"]
+    records = consume_until(kafka_bootstrap, topics.inbound, 1, timeout=3, raise_on_timeout=False)
+    assert records == []
