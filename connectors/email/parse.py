@@ -8,7 +8,7 @@ they are tagged (`metadata.auto_reply`, `metadata.tags`) and never open a case.
 The customer's address is taken from `From`, else `Reply-To`, else `Sender`, else the SMTP
 envelope's `MAIL FROM` (or, for mail read from a mailbox, its `Return-Path`); which one is
 recorded in `metadata.sender_source`. A subject longer than the contract allows is cut,
-the whole one kept in `metadata.full_subject`. The MIME structure is capped (parts, depth)
+the whole one kept in `subject_full`. The MIME structure is capped (parts, depth)
 and each header field cut to 32 KiB before parsing; see `connectors.email._structure`.
 """
 
@@ -32,7 +32,14 @@ from connectors.email._structure import (
 )
 from connectors.email._text import html_to_text, strip_reply
 from schemas import Attachment, CustomerAttributes, InboundMessage
-from schemas._inbound import MAX_TEXT_LENGTH
+from schemas.limits import (
+    MAX_ATTRIBUTE_LENGTH,
+    MAX_CONTENT_TYPE_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_RECIPIENTS,
+    MAX_SUBJECT_FULL_LENGTH,
+    MAX_TEXT_LENGTH,
+)
 
 __all__ = [
     "MAX_MIME_DEPTH",
@@ -48,11 +55,11 @@ _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _SENDER_HEADERS = (("From", "from"), ("Reply-To", "reply_to"), ("Sender", "sender"))
 _MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward-path
-_MAX_ID_LENGTH = 1_024  # the contract's bound on external_id, thread_ref, in_reply_to
+_MAX_ID_LENGTH = MAX_ID_LENGTH  # the contract's bound on external_id, thread_ref, in_reply_to
 _MAX_FULL_BODY_BYTES = 262_144  # with `text` and the headers, a message stays under 1 MB
-_MAX_LISTED_ADDRESSES = 1_000  # To and Cc entries kept in metadata
-_MAX_ATTRIBUTE_LENGTH = 1_024  # a name or an attachment's file name
-_MAX_CONTENT_TYPE_LENGTH = 255
+_MAX_LISTED_ADDRESSES = MAX_RECIPIENTS  # To and Cc entries kept in metadata
+_MAX_ATTRIBUTE_LENGTH = MAX_ATTRIBUTE_LENGTH  # a name or an attachment's file name
+_MAX_CONTENT_TYPE_LENGTH = MAX_CONTENT_TYPE_LENGTH
 
 
 class EmailParseError(ValueError):
@@ -116,11 +123,8 @@ def parse_email(
         metadata["envelope_recipients"] = envelope_recipients
     if envelope_sender is not None:
         metadata["envelope_sender"] = _clean(envelope_sender)[:_MAX_ADDRESS_LENGTH]
-    subject = _clean(_header(mail, "Subject")) or None
-    limit = _subject_limit()
-    if subject is not None and len(subject) > limit:
-        metadata["full_subject"] = subject[:MAX_TEXT_LENGTH]
-        subject = subject[: limit - 1] + "\u2026"
+    # the contract cuts an over-long subject and keeps the whole of it in `subject_full`
+    subject = (_clean(_header(mail, "Subject")) or "")[:MAX_SUBJECT_FULL_LENGTH] or None
     if auto_reason:
         metadata["auto_reply"] = True
         metadata["auto_reply_reason"] = auto_reason
@@ -132,8 +136,8 @@ def parse_email(
         text=strip_reply(full_body)[:MAX_TEXT_LENGTH],
         sent_at=_sent_at(mail),
         subject=subject,
-        thread_ref=thread_root[:1024] if thread_root else None,
-        in_reply_to=in_reply_to[:1024] if in_reply_to else None,
+        thread_ref=thread_root[:MAX_ID_LENGTH] if thread_root else None,
+        in_reply_to=in_reply_to[:MAX_ID_LENGTH] if in_reply_to else None,
         customer=CustomerAttributes(
             email=address, name=(name or "")[:_MAX_ATTRIBUTE_LENGTH] or None
         ),
@@ -207,15 +211,6 @@ def _usable(address: str) -> bool:
 def _clean(value: str) -> str:
     """Header text made safe for JSON: undecodable bytes (kept as surrogates) become U+FFFD."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _subject_limit() -> int:
-    """The longest subject the inbound contract takes (read from the schema, never copied)."""
-    for constraint in InboundMessage.model_fields["subject"].metadata:
-        limit = getattr(constraint, "max_length", None)
-        if isinstance(limit, int):
-            return limit
-    return MAX_TEXT_LENGTH
 
 
 def auto_reply_reason(mail: EmailMessage) -> str | None:

@@ -32,7 +32,7 @@ from connectors.email.auth import (
 )
 from connectors.email.parse import EmailParseError, MailTooComplexError, ParsedEmail, parse_email
 from connectors.email.workers import MailBusyError, MailTimeoutError, MailWorkers
-from connectors.publisher import PublishError
+from kafkaio import PublishError, RecordsRejectedError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,10 @@ class InboundMailHandler:
             return "554 5.6.0 Message refused: it cannot be processed"
         try:
             await self._sink.publish([parsed.message])
+        except RecordsRejectedError as exc:  # can never be written: a retry would not help
+            CHANNEL_REQUESTS.labels("email", "too_large").inc()
+            log.warning("smtp: Kafka refuses the mail's record for good, answering 552: %s", exc)
+            return "552 5.3.4 Message refused: too large to record"
         except PublishError as exc:
             CHANNEL_REQUESTS.labels("email", "kafka_unavailable").inc()
             log.warning("smtp: Kafka did not acknowledge a mail, answering 451: %s", exc)

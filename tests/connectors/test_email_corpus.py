@@ -157,7 +157,7 @@ def test_a_subject_over_the_contract_limit_is_truncated_and_kept_whole() -> None
     assert message.subject is not None
     assert len(message.subject) <= limit
     assert message.subject.startswith("Order 42 ")
-    assert message.metadata["full_subject"] == subject
+    assert message.subject_full == subject
 
 
 def nested_multipart(depth: int) -> bytes:
@@ -211,7 +211,7 @@ def test_a_five_megabyte_subject_is_cut_before_parsing() -> None:
     raw = b"From: ann@example.com\r\nSubject: " + b"word " * 1_000_000 + b"\r\n" + BODY
     message = parse_email(raw).message
     assert message.subject is not None and message.subject.startswith("word word")
-    full = message.metadata["full_subject"]
+    full = message.subject_full
     assert 2_000 < len(full) <= MAX_HEADER_FIELD_BYTES  # cut at the header field cap
     assert message.text == "My parcel never arrived."
 

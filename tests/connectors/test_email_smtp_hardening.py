@@ -74,7 +74,7 @@ def test_mail_without_from_takes_the_envelope_sender_and_says_so(
     assert message.sender == "ann@example.com"
     assert message.metadata["sender_source"] == "mail_from"
     assert message.metadata["envelope_sender"] == "ann@example.com"
-    assert received["long@example.com"].metadata["full_subject"] == subject
+    assert received["long@example.com"].subject_full == subject
 
 
 def test_the_recipient_cap_answers_452(start_server: ServerFactory) -> None:
