@@ -48,7 +48,7 @@ ACTIONS = st.one_of(BODIES, near_actions().map(lambda action: json.dumps(action)
 @FUZZ
 @given(
     records=st.lists(
-        st.tuples(KEYS, BODIES | near_messages().map(lambda m: json.dumps(m).encode())),
+        st.tuples(KEYS, BODIES),
         min_size=1,
         max_size=8,
     )
