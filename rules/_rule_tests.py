@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rules._case_input import CaseFactsInput
 from rules._decision import CaseFacts
 from rules._errors import problems_from_validation
+from rules._expectations import RoutingExpectation
 from rules._problems import RuleProblem, RuleSetError
 from rules._ruleset import CompiledRuleSet
 from rules._timeline_tests import PreparedStep, TimelineStepInput, prepare_timeline
@@ -32,21 +33,11 @@ MESSAGE_DEFAULTS: dict[str, Any] = {
 }
 
 
-class Expectation(BaseModel):
-    """What a test expects; only the keys given are checked."""
+class Expectation(RoutingExpectation):
+    """What a test expects of a decision; only the keys given are checked."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    queue: str | None = None
-    priority: Literal["urgent", "high", "normal", "low"] | None = None
-    tags: list[str] | None = Field(default=None, description="Compared as a set.")
-    matched: list[str] | None = Field(default=None, description="Route names, in order.")
-    sla_policy: str | None = None
     calendar: str | None = None
     escalation_policy: str | None = None
-    sla: dict[str, datetime | None] | None = Field(
-        default=None, description="Due time per clock; null means the clock must not run."
-    )
 
 
 class RuleTestCase(BaseModel):

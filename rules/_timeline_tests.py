@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rules._durations import parse_duration
 from rules._errors import problems_from_validation
+from rules._expectations import RoutingExpectation
 from rules._problems import RuleProblem
 from rules._yaml import Positions
 from schemas import AgentAction, ClockState, InboundMessage
@@ -33,21 +34,11 @@ AGENT_UNDER_TEST = "agent-under-test"
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-class StepExpectation(BaseModel):
+class StepExpectation(RoutingExpectation):
     """How the case stands after a step; only the keys given are checked."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    queue: str | None = None
-    priority: Literal["urgent", "high", "normal", "low"] | None = None
-    tags: list[str] | None = Field(default=None, description="Compared as a set.")
-    matched: list[str] | None = Field(default=None, description="Route names, in order.")
-    sla_policy: str | None = None
     status: str | None = None
     assignee: str | None = Field(default=None, description="The agent who owns the case.")
-    sla: dict[str, datetime | None] | None = Field(
-        default=None, description="Due time per clock; null means the clock must not run."
-    )
     sla_state: dict[str, ClockState] | None = Field(
         default=None, description="State per clock: running, paused, warning, breached, met."
     )
