@@ -62,6 +62,8 @@ def component_grants(topics: Topics, projection_group: str) -> dict[Component, l
             _topic(topics.agent_presence, ("DESCRIBE", "CREATE")),
             _topic(f"{topics.prefix}queue.", CREATE_WRITE, prefixed=True),
             _group(worker, prefixed=True),
+            # state written in transactions under `<app id>.<changelog>.<partition>` (fencing)
+            Grant(Resource.TRANSACTIONAL_ID, worker, ("WRITE", "DESCRIBE"), prefixed=True),
         ],
         Component.DESK: [
             _topic(topics.agent_actions, CREATE_WRITE),

@@ -126,8 +126,15 @@ class BusinessCalendar:
         Open days (`d`, `w`) are applied first, then open time (`s m h`). A zero duration
         gives `start`. A start outside open hours counts from the next opening.
         """
-        amount = Duration.of(duration)
         instant = to_us(start)
+        if isinstance(duration, timedelta):
+            # plain open time, to the microsecond (paused totals between sub-second instants)
+            if duration < timedelta(0):
+                raise ValueError(f"durations cannot be negative: {duration!r}")
+            return from_us(
+                self._add_open_time(instant, duration // ONE_US) if duration else instant
+            )
+        amount = Duration.of(duration)
         if amount.is_zero:
             return from_us(instant)
         days = amount.open_days + amount.open_weeks * self.open_days_per_week

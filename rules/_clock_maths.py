@@ -16,7 +16,7 @@ from rules._ruleset import CompiledRuleSet, SlaPolicy
 from rules.calendar import Duration, parse_duration
 from schemas import ClockState, Priority
 
-__all__ = ["ClockPolicy", "to_second"]
+__all__ = ["ClockPolicy", "to_utc"]
 
 _SECOND = timedelta(seconds=1)
 
@@ -53,9 +53,13 @@ class ClockPolicy:
         return self.sla.targets.get(priority, {}).get(clock)
 
 
-def to_second(moment: datetime) -> datetime:
-    """`moment` in UTC, truncated to the whole second: the engine's time resolution."""
-    return moment.astimezone(UTC).replace(microsecond=0)
+def to_utc(moment: datetime) -> datetime:
+    """`moment` in UTC, to the microsecond: the engine's time resolution.
+
+    Never truncated to the second: a deadline truncated down would fire up to a second
+    before the instant it is for, ahead of an answer sent in time.
+    """
+    return moment.astimezone(UTC)
 
 
 def iso(moment: datetime) -> str:
@@ -76,7 +80,7 @@ def deadlines(
     calendar = policy.sla.calendar
     base_due = calendar.add(started_at, target)
     target_open_time = calendar.elapsed(started_at, base_due)
-    # Calendars count whole seconds: the warning falls on the second at or before the share.
+    # The share is whole seconds of open time (at or below it), counted from the exact start.
     warn_offset = timedelta(seconds=int(target_open_time.total_seconds() * policy.sla.warn_at))
     base_warn = calendar.add(started_at, warn_offset)
     due_at = calendar.add(base_due, paused_total)

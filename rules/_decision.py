@@ -82,13 +82,21 @@ class Decision:
             "calendar": self.calendar,
             "matched": list(self.matched),
             "sla": {
-                clock: {"due_at": due.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                clock: {"due_at": _whole_second_up(due).strftime("%Y-%m-%dT%H:%M:%SZ")}
                 for clock, due in self.sla_due.items()
             },
             "escalations": [_escalation_json(step) for step in self.escalations],
             "escalation_policy": self.escalation_policy,
             "rules_version": self.rules_version,
         }
+
+
+def _whole_second_up(moment: datetime) -> datetime:
+    """`moment` in UTC, rounded up to the second: a printed due time is never too early."""
+    moment = moment.astimezone(_UTC)
+    if moment.microsecond:
+        moment += timedelta(microseconds=1_000_000 - moment.microsecond)
+    return moment
 
 
 def _escalation_json(step: PlannedEscalation) -> dict[str, Any]:

@@ -4,8 +4,8 @@ Every transition takes the current `CaseClocks`, the `ClockPolicy` and the event
 and returns the new `CaseClocks` with the `ClockEvent`s it caused, in time order. Before
 applying an input, a transition emits whatever fell due strictly before `at` (so a reply at
 the due instant is in time); afterwards it emits whatever falls due at `at`. Time never goes
-back: an input stamped before `clocks.as_of` counts as happening at `as_of`. Times are
-truncated to the whole second, the resolution of calendars and of the stream's timers.
+back: an input stamped before `clocks.as_of` counts as happening at `as_of`. Times keep
+their microseconds: a deadline is never rounded to an earlier instant.
 
 The stream keeps one `CaseClocks` per case, calls `due(clocks, policy, at)` when
 `next_deadline(clocks)` comes, and turns each event into a `cases.events` record whose id
@@ -23,7 +23,7 @@ from rules._clock_maths import (
     pause_clock,
     resume_clock,
     retarget,
-    to_second,
+    to_utc,
 )
 from rules._clock_maths import start_clock as _start_clock
 from rules._clock_state import (
@@ -75,7 +75,7 @@ def _apply(
     at: datetime,
     change: Callable[[CaseClocks, datetime], Transition],
 ) -> Transition:
-    at = max(to_second(at), clocks.as_of)
+    at = max(to_utc(at), clocks.as_of)
     clocks, before = advance(clocks, policy, at, inclusive=False)
     clocks, during = change(clocks, at)
     clocks, after = advance(clocks, policy, at, inclusive=True)
@@ -95,7 +95,7 @@ def start(
     With `routed` (the default) the case counts as routed to a queue at `at`, so its
     `on: unclaimed` steps start counting.
     """
-    at = to_second(at)
+    at = to_utc(at)
     clocks = CaseClocks(
         policy=policy.sla.name,
         calendar=policy.sla.calendar_name,

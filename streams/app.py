@@ -39,11 +39,14 @@ from streams.case_state import CaseState, shrunk, state_dictionary
 from streams.casework import CaseUpdate, apply_message, fire_clocks
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
+from streams.event_time import EventTimeProgress
+from streams.fencing import FencedWriter
 from streams.gc_pause import gc_paused
 from streams.identity import IdentityDirectory
 from streams.intake import RawRecord, dead_letter, intake
 from streams.output import MAX_RECORD_BYTES, OutputRecord, Publisher, ReliableWriter
 from streams.poison import letter_record, poisoned
+from streams.positions import source_positions
 from streams.prepared import Firing, PreparedFirings
 from streams.progress import StageProgress
 from streams.records import ResolvedMessage, ThreadedMessage
@@ -167,6 +170,7 @@ class Pipeline:
         identity: IdentityDirectory | None = None,
         threading: ThreadingPolicy | None = None,
         clock: Clock | None = None,
+        event_time: EventTimeProgress | None = None,
     ) -> None:
         self.topics = config.topics
         self.identity = identity or IdentityDirectory()
@@ -186,6 +190,10 @@ class Pipeline:
         self.progress.watch("intake", [config.topics.inbound])
         self.progress.watch("threading", [config.topics.resolved])
         self.progress.watch("cases", [config.topics.threaded, config.topics.agent_actions])
+        self.event_time = event_time
+        """Stage C's event time per partition: the timer fires no further (None: wall clock)."""
+        self.revoked: set[int] = set()
+        """Partitions revoked and not assigned again yet: the timer leaves them alone."""
 
     async def intake_batch(self, events: Iterable[Any]) -> None:
         """Stage A: validate raw records; dead-letter the bad, re-key the good by customer."""
@@ -344,11 +352,15 @@ class Pipeline:
         are acknowledged (so they never hold up a later slice's events). The garbage collector
         waits until the events are acknowledged. Cases whose next deadline has also passed by
         then fire again in the same call.
+
+        A partition fires only up to `fire_limit`: the event time stage C has reached on it.
         """
         if self.deadlines.next_deadline() is None:
             return
         async with self.case_lock:
-            while due := self.deadlines.pop_due(now):
+            while due := self.deadlines.pop_due_by(
+                lambda partition: self.fire_limit(partition, now)
+            ):
                 ruleset = self.rules.current
                 writes: list[asyncio.Future[None]] = []
                 dirty: dict[bytes, tuple[int, EncodedState]] = {}
@@ -361,6 +373,35 @@ class Pipeline:
                         await asyncio.sleep(0)  # let acknowledgements of earlier slices in
                     await asyncio.gather(*writes)
                 await self._save_cases(dirty)
+
+    def fire_limit(self, partition: int, now: datetime) -> datetime | None:
+        """Fire this partition's deadlines at or before this instant; None: none of them.
+
+        `now` is the timer's time (the clock less the lateness). A partition not held, or
+        revoked, fires nothing; with `event_time`, one still replaying fires no further than
+        the records stage C has processed on it (see `streams.event_time`).
+        """
+        if partition in self.revoked or partition not in self.cases.partitions:
+            return None
+        return now if self.event_time is None else self.event_time.limit(partition, now)
+
+    async def partitions_revoked(self, partitions: Iterable[int]) -> None:
+        """Stop firing these partitions (a rebalance begins): waits for a burst in progress.
+
+        Their prepared firings are dropped; their deadlines and states stay until the
+        assignment says whether they come back (see `restore_state` in `build_app`).
+        """
+        gone = set(partitions)
+        async with self.case_lock:
+            self.revoked |= gone
+            if self.event_time is not None:
+                self.event_time.revoke(gone)
+            self.prepared.drop_partitions(gone)
+
+    def partitions_assigned(self, partitions: Iterable[int]) -> None:
+        """These partitions are held again (their state restored): the timer may fire them."""
+        self.revoked -= set(partitions)
+        self.prepared.clear()
 
     async def prepare_upcoming(self, now: datetime) -> None:
         """Compute ahead the firings of cases due within `sla_prepare_seconds` of `now`.
@@ -386,14 +427,23 @@ class Pipeline:
             for partition, key, deadline in todo[start : start + PREPARE_SLICE]:
                 if self.prepared.full:
                     return
-                if partition in self.cases.partitions:
+                if self.fire_limit(partition, now) is not None:
                     firing = self._firing(partition, key, deadline, ruleset)
                     if firing is not None:
                         self.prepared.put(partition, key, firing)
             await asyncio.sleep(0)  # let stage C and acknowledgements in
-            upcoming = self.deadlines.next_deadline()
-            if upcoming is not None and upcoming <= self.clock.now():
+            if self._fire_first(self.clock.now()):
                 return
+
+    def _fire_first(self, now: datetime) -> bool:
+        """True when some partition has a deadline it may fire by `now`."""
+        for partition in self.cases.partitions:
+            upcoming = self.deadlines.partition_next(partition)
+            if upcoming is not None and upcoming <= now:
+                limit = self.fire_limit(partition, now)
+                if limit is not None and upcoming <= limit:
+                    return True
+        return False
 
     def _firing(
         self, partition: int, key: bytes, deadline: datetime, ruleset: CompiledRuleSet
@@ -422,7 +472,7 @@ class Pipeline:
         dirty: dict[bytes, tuple[int, EncodedState]] = {}
         outputs: list[OutputRecord] = []
         for partition, key, deadline in due:
-            if partition not in self.cases.partitions:
+            if partition not in self.cases.partitions or partition in self.revoked:
                 continue  # moved to another worker meanwhile
             version = self.cases.version(partition, key)
             firing = self.prepared.take(
@@ -467,7 +517,10 @@ class Pipeline:
             key: (partition, self._fitted(state)) for key, (partition, state) in dirty.items()
         }
         await self.cases.save(self.writer, fitted)
+        held = self.cases.partitions
         for key, (partition, state) in fitted.items():
+            if partition not in held:
+                continue  # revoked meanwhile: not saved, the next owner fires it
             self.deadlines.schedule(partition, key, state.deadline)
 
     def _fitted_customer(self, state: CustomerState) -> EncodedState:
@@ -575,7 +628,13 @@ def case_store(config: WorkerConfig) -> ChangelogState:
         config.connection,
         codec=StateCodec(state_dictionary()),
         deadline_field="next_deadline",
+        fencing=_fencing(config, config.topics.state_changelog("cases")),
     )
+
+
+def _fencing(config: WorkerConfig, changelog_topic: str) -> FencedWriter:
+    """Transactional writes of one changelog, under ids unique to the app and the topic."""
+    return FencedWriter(config.connection, f"{config.app_id}.{changelog_topic}")
 
 
 def rebuild_deadlines(deadlines: DeadlineIndex, held: frozenset[int], restored: Deadlines) -> None:
@@ -614,6 +673,65 @@ async def _or_die(batch: Awaitable[None]) -> None:
     except BaseException:
         log.critical("batch failed: exiting without acknowledging it", exc_info=True)
         os._exit(CRASH_EXIT_CODE)
+
+
+async def assign_partitions(
+    pipeline: Pipeline, config: WorkerConfig, assigned: Iterable[Any]
+) -> None:
+    """A rebalance assigned these topic partitions: stage C's offsets, then the states.
+
+    Runs during the rebalance; the stages still wait for their state themselves
+    (`_restored_then`). Stage C's starting offsets are read first, because its batches
+    wait for the state and not for them.
+    """
+    assigned = list(assigned)
+    loop = asyncio.get_running_loop()
+    cases, customers = pipeline.cases, pipeline.customers
+
+    def partitions(store: ChangelogState) -> set[int]:
+        return {tp.partition for tp in assigned if tp.topic == store.source_topic}
+
+    wanted = partitions(cases)
+    event_time = pipeline.event_time
+    if event_time is not None:
+        sources = [(topic, p) for topic in event_time.topics for p in wanted]
+        positions = await loop.run_in_executor(
+            None, source_positions, config.connection, config.app_id, sources
+        )
+        event_time.keep_only(wanted)
+        event_time.assign(positions)
+        log.info(
+            "stage C replays %s before the SLA timer fires them",
+            {f"{t}[{p}]": o.end_offset - o.next_offset for (t, p), o in positions.items()},
+        )
+    await loop.run_in_executor(None, customers.assign, partitions(customers))
+    restored = await loop.run_in_executor(None, cases.assign, wanted)
+    rebuild_deadlines(pipeline.deadlines, cases.partitions, restored)
+    pipeline.partitions_assigned(cases.partitions)
+
+
+async def release_partitions(pipeline: Pipeline, revoked: Iterable[Any]) -> None:
+    """A rebalance revokes these topic partitions: stop timing them, note their changelogs.
+
+    Waits for a burst the timer is writing; then nothing of these partitions fires. Their
+    states stay, kept on return only if nobody wrote their changelog meanwhile.
+    """
+    revoked = list(revoked)
+    case_topics = (pipeline.topics.threaded, pipeline.topics.agent_actions)
+    await pipeline.partitions_revoked({tp.partition for tp in revoked if tp.topic in case_topics})
+    loop = asyncio.get_running_loop()
+    for store in (pipeline.cases, pipeline.customers):
+        gone = {tp.partition for tp in revoked if tp.topic == store.source_topic}
+        await loop.run_in_executor(None, store.release, gone)
+
+
+def _highwater(app: faust.App, topic: str, partition: int) -> int | None:
+    """The end of a partition as the worker's consumer last saw it (None: not known)."""
+    try:
+        found = app.consumer.highwater(faust.types.TP(topic, partition))
+    except Exception:  # not assigned (any more), or the consumer is not started
+        return None
+    return found if isinstance(found, int) else None
 
 
 def build_app(
@@ -662,11 +780,20 @@ def build_app(
         )
 
     customers = ChangelogState(
-        "customers", topics.state_changelog("customers"), topics.resolved, config.connection
+        "customers",
+        topics.state_changelog("customers"),
+        topics.resolved,
+        config.connection,
+        fencing=_fencing(config, topics.state_changelog("customers")),
     )
     cases = case_store(config)
     deadlines = DeadlineIndex()
     clock = clock or WallClock()
+    event_time = EventTimeProgress(
+        (topics.threaded, topics.agent_actions),
+        config.sla_lateness_seconds,
+        lambda topic, partition: _highwater(app, topic, partition),
+    )
     pipeline = Pipeline(
         config,
         rules,
@@ -679,21 +806,16 @@ def build_app(
         identity,
         threading,
         clock,
+        event_time,
     )
 
     @app.on_partitions_assigned.connect
     async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # runs during the rebalance; stages still wait for it themselves (`_restored_then`)
-        assigned: set[Any] = args[0] if args else kwargs["assigned"]
-        loop = asyncio.get_running_loop()
+        await assign_partitions(pipeline, config, args[0] if args else kwargs["assigned"])
 
-        def partitions(store: ChangelogState) -> set[int]:
-            return {tp.partition for tp in assigned if tp.topic == store.source_topic}
-
-        await loop.run_in_executor(None, customers.assign, partitions(customers))
-        restored = await loop.run_in_executor(None, cases.assign, partitions(cases))
-        rebuild_deadlines(deadlines, cases.partitions, restored)
-        pipeline.prepared.clear()
+    @app.on_partitions_revoked.connect
+    async def stop_timing(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await release_partitions(pipeline, args[0] if args else kwargs["revoked"])
 
     batch, within = config.batch_max, config.batch_within_seconds
 
@@ -711,6 +833,7 @@ def build_app(
     async def cases_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
             await _or_die(_restored_then(cases, events, pipeline.cases_batch))
+            event_time.processed(event.message for event in events)
 
     timer = SlaTimer(
         lambda now: _or_die(pipeline.fire_due(now)),

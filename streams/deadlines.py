@@ -1,23 +1,28 @@
 """The SLA deadline index of a worker: which cases fall due next, in O(log n) per change.
 
-A heap of `(deadline, partition, key)` with lazy invalidation: rescheduling a case pushes
-a new entry and records the case's current deadline; stale entries are skipped when they
-surface. A timer tick therefore costs O(due items), not O(open cases). The index is
-rebuilt from the restored state whenever partitions are assigned.
+One heap of `(deadline, key)` per input partition, with lazy invalidation: rescheduling a
+case pushes a new entry and records the case's current deadline; stale entries are
+skipped when they surface. A timer tick therefore costs O(due items + partitions), not
+O(open cases). Partitions have their own heaps because each fires up to its own limit
+(the event time stage C has reached on it, see `streams.event_time`): a partition still
+replaying holds its overdue deadlines back without the others paying for it. The index
+is rebuilt from the restored state whenever partitions are assigned.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+
+__all__ = ["DeadlineIndex"]
 
 
 class DeadlineIndex:
-    """Next SLA deadline of every case held by this worker, earliest first."""
+    """Next SLA deadline of every case held by this worker, earliest first per partition."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, int, bytes]] = []
+        self._heaps: dict[int, list[tuple[datetime, bytes]]] = {}
         self._current: dict[tuple[int, bytes], datetime] = {}
 
     def __len__(self) -> int:
@@ -31,67 +36,83 @@ class DeadlineIndex:
         if self._current.get((partition, key)) == deadline:
             return
         self._current[(partition, key)] = deadline
-        heapq.heappush(self._heap, (deadline, partition, key))
+        heapq.heappush(self._heaps.setdefault(partition, []), (deadline, key))
 
     def deadline_of(self, partition: int, key: bytes) -> datetime | None:
         """The deadline a case is scheduled for, if any."""
         return self._current.get((partition, key))
 
-    def next_deadline(self) -> datetime | None:
-        """The earliest deadline indexed, if any (stale heap entries are dropped on the way)."""
-        heap = self._heap
+    def partition_next(self, partition: int) -> datetime | None:
+        """The earliest deadline indexed on one partition (stale entries dropped on the way)."""
+        heap = self._heaps.get(partition)
         while heap:
-            deadline, partition, key = heap[0]
+            deadline, key = heap[0]
             if self._current.get((partition, key)) == deadline:
                 return deadline
             heapq.heappop(heap)
         return None
 
+    def next_deadline(self) -> datetime | None:
+        """The earliest deadline indexed, if any."""
+        heads = [head for p in list(self._heaps) if (head := self.partition_next(p)) is not None]
+        return min(heads, default=None)
+
     def upcoming(self, until: datetime, limit: int) -> list[tuple[int, bytes, datetime]]:
         """Up to `limit` cases due at or before `until`, earliest first, left in the index."""
-        heap, found, frontier = self._heap, [], [0] if self._heap else []
-        # walk the heap from its root: a child is never earlier than its parent
         candidates: list[tuple[datetime, int, bytes]] = []
-        while frontier:
-            at = frontier.pop()
-            entry = heap[at]
-            if entry[0] > until:
-                continue
-            if self._current.get((entry[1], entry[2])) == entry[0]:
-                candidates.append(entry)
-            frontier.extend(child for child in (2 * at + 1, 2 * at + 2) if child < len(heap))
-        for deadline, partition, key in heapq.nsmallest(limit, candidates):
-            found.append((partition, key, deadline))
-        return found
+        for partition, heap in self._heaps.items():
+            # walk the heap from its root: a child is never earlier than its parent
+            frontier = [0] if heap else []
+            while frontier:
+                at = frontier.pop()
+                deadline, key = heap[at]
+                if deadline > until:
+                    continue
+                if self._current.get((partition, key)) == deadline:
+                    candidates.append((deadline, partition, key))
+                frontier.extend(child for child in (2 * at + 1, 2 * at + 2) if child < len(heap))
+        return [(p, key, deadline) for deadline, p, key in heapq.nsmallest(limit, candidates)]
 
     def pop_due(self, now: datetime) -> list[tuple[int, bytes, datetime]]:
         """Remove and return every case whose deadline is at or before `now`."""
+        return self.pop_due_by(lambda _partition: now)
+
+    def pop_due_by(
+        self, limit: Callable[[int], datetime | None]
+    ) -> list[tuple[int, bytes, datetime]]:
+        """Remove and return, per partition, every case due at or before `limit(partition)`.
+
+        A partition whose limit is None fires nothing. Earliest first.
+        """
         due: list[tuple[int, bytes, datetime]] = []
-        while self._heap and self._heap[0][0] <= now:
-            deadline, partition, key = heapq.heappop(self._heap)
-            if self._current.get((partition, key)) == deadline:
-                del self._current[(partition, key)]
-                due.append((partition, key, deadline))
+        for partition, heap in self._heaps.items():
+            until = limit(partition) if heap else None
+            if until is None:
+                continue
+            while heap and heap[0][0] <= until:
+                deadline, key = heapq.heappop(heap)
+                if self._current.get((partition, key)) == deadline:
+                    del self._current[(partition, key)]
+                    due.append((partition, key, deadline))
+        due.sort(key=lambda entry: entry[2])
         return due
 
     def replace_partition(self, partition: int, entries: Iterable[tuple[bytes, datetime]]) -> None:
         """Forget a partition's deadlines and index these instead (after a restore)."""
         self.drop_partitions({partition})
-        added = [(deadline, partition, key) for key, deadline in entries]
-        for deadline, _partition, key in added:
+        heap = [(deadline, key) for key, deadline in entries]
+        for deadline, key in heap:
             self._current[(partition, key)] = deadline
-        self._heap.extend(added)
-        heapq.heapify(self._heap)  # O(n), where pushing one by one is O(n log n)
+        heapq.heapify(heap)  # O(n), where pushing one by one is O(n log n)
+        self._heaps[partition] = heap
 
     def keep_only(self, partitions: Iterable[int]) -> None:
         """Forget every deadline outside these partitions (the others moved elsewhere)."""
         held = set(partitions)
-        self.drop_partitions({partition for partition, _key in self._current} - held)
+        self.drop_partitions(set(self._heaps) - held)
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget every deadline of these partitions (they moved to another worker)."""
-        for partition, key in [pk for pk in self._current if pk[0] in partitions]:
-            del self._current[(partition, key)]
-        if len(self._heap) > 2 * len(self._current) + 1024:
-            self._heap = [e for e in self._heap if self._current.get((e[1], e[2])) == e[0]]
-            heapq.heapify(self._heap)
+        for partition in partitions:
+            for _deadline, key in self._heaps.pop(partition, []):
+                self._current.pop((partition, key), None)  # every current entry has one

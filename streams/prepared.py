@@ -94,6 +94,11 @@ class PreparedFirings:
         for pk in stale:
             del self._firings[pk]
 
+    def drop_partitions(self, partitions: set[int]) -> None:
+        """Forget the firings of these partitions (revoked)."""
+        for pk in [pk for pk in self._firings if pk[0] in partitions]:
+            del self._firings[pk]
+
     def clear(self) -> None:
         """Forget everything (after a rebalance)."""
         self._firings.clear()

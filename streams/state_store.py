@@ -33,6 +33,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartitio
 from pydantic import BaseModel
 
 from kafkaio import clients
+from streams.fencing import FencedWriter
 from streams.output import OutputRecord, ReliableWriter
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,11 @@ class ChangelogState:
         *,
         codec: StateCodec | None = None,
         deadline_field: str | None = None,
+        fencing: FencedWriter | None = None,
     ) -> None:
         self.name = name
+        self.fencing = fencing
+        """With it, states are written in transactions that fence a previous owner's writes."""
         self.changelog_topic = changelog_topic
         self.source_topic = source_topic
         self.codec = codec or StateCodec()
@@ -107,6 +111,8 @@ class ChangelogState:
         self._connection = dict(connection)
         self._partitions: dict[int, dict[bytes, bytes]] = {}
         self._ready = threading.Condition()
+        self._ends_at_release: dict[int, int] = {}
+        """Where each revoked partition's changelog ended when it was revoked."""
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -157,19 +163,29 @@ class ChangelogState:
     async def save(
         self, writer: ReliableWriter, dirty: Mapping[bytes, tuple[int, BaseModel | EncodedState]]
     ) -> None:
-        """Write changed states to the changelog (acknowledged), then keep them in memory."""
+        """Write changed states to the changelog (acknowledged), then keep them in memory.
+
+        States of partitions no longer held (moved to another worker during the batch) are
+        neither written nor kept: the partition's new owner has the say over them.
+        """
         encoded = {
             key: (partition, state if isinstance(state, EncodedState) else self.encode(state))
             for key, (partition, state) in dirty.items()
+            if partition in self._partitions
         }
-        await writer.write(
-            [
-                OutputRecord(self.changelog_topic, key, state.value, state.headers, partition)
-                for key, (partition, state) in encoded.items()
-            ]
-        )
+        records = [
+            OutputRecord(self.changelog_topic, key, state.value, state.headers, partition)
+            for key, (partition, state) in encoded.items()
+        ]
+        fenced = self.fencing.partitions if self.fencing is not None else frozenset()
+        if self.fencing is not None and fenced:
+            await self.fencing.write([r for r in records if r.partition in fenced])
+        # partitions held without a changelog owner (`hold`, tests) go through the writer
+        await writer.write([r for r in records if r.partition not in fenced])
         for key, (partition, state) in encoded.items():
-            self._partitions[partition][key] = state.packed
+            held = self._partitions.get(partition)
+            if held is not None:  # a rebalance may have taken it during the write
+                held[key] = state.packed
 
     def assign(self, partitions: Iterable[int]) -> Deadlines:
         """Hold exactly these partitions: drop the others, restore the ones not held yet.
@@ -178,10 +194,14 @@ class ChangelogState:
         `deadline_field`); partitions held before keep theirs wherever they are indexed.
         """
         wanted = set(partitions)
+        stale = self._written_elsewhere(wanted & set(self._partitions))
         with self._ready:
-            for gone in set(self._partitions) - wanted:
+            for gone in (set(self._partitions) - wanted) | stale:
                 del self._partitions[gone]
         missing = sorted(wanted - set(self._partitions))
+        if self.fencing is not None:
+            self.fencing.keep_only(wanted)
+            self.fencing.open(missing)  # fence the previous owners before reading their writes
         if not missing:
             return {}
         restored, deadlines = self._restore(missing)
@@ -195,6 +215,43 @@ class ChangelogState:
             missing,
         )
         return deadlines
+
+    def release(self, partitions: Iterable[int]) -> None:
+        """A rebalance revokes these partitions: note where their changelogs end (blocking).
+
+        Their state is kept in case they come back; `assign` keeps it only if nobody
+        wrote their changelog meanwhile (another owner did, while this worker stalled).
+        """
+        held = [partition for partition in partitions if partition in self._partitions]
+        self._ends_at_release.update(self._changelog_ends(held))
+
+    def _written_elsewhere(self, kept: set[int]) -> set[int]:
+        """Kept partitions whose changelog moved since they were released: restore them."""
+        noted = {p: end for p, end in self._ends_at_release.items() if p in kept}
+        self._ends_at_release.clear()
+        if not noted:
+            return set()
+        now = self._changelog_ends(sorted(noted))
+        moved = {p for p, end in noted.items() if now.get(p) != end}
+        if moved:
+            log.warning("%s: partitions %s were written elsewhere: restoring", self.name, moved)
+        return moved
+
+    def _changelog_ends(self, partitions: Iterable[int]) -> dict[int, int]:
+        """The changelog's end offset per partition (blocking)."""
+        wanted = list(partitions)
+        if not wanted:
+            return {}
+        consumer = clients.consumer(self._connection, f"{self.changelog_topic}.restore")
+        try:
+            return {
+                partition: consumer.get_watermark_offsets(
+                    TopicPartition(self.changelog_topic, partition), timeout=30
+                )[1]
+                for partition in wanted
+            }
+        finally:
+            consumer.close()
 
     def _restore(self, partitions: list[int]) -> tuple[dict[int, dict[bytes, bytes]], Deadlines]:
         """Read changelog partitions from the start to their high watermarks (blocking)."""

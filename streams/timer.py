@@ -1,8 +1,12 @@
 """The SLA timer loop: fire what is due, prepare what comes, sleep until the next deadline.
 
-Deadlines are whole seconds, so sleeping until the earliest one fires it on time rather
-than up to a tick late; the tick bounds the sleep so a deadline scheduled meanwhile is
-still found within `tick_seconds`. The clock is injected (see `streams.clock`).
+Sleeping until the earliest deadline fires it on time rather than up to a tick late; the
+tick bounds the sleep so a deadline scheduled meanwhile is still found within
+`tick_seconds`. The clock is injected (see `streams.clock`).
+
+`fire` may leave a past deadline unfired: its partition is still being replayed by stage
+C (see `streams.event_time`). The timer then looks again every `held_poll_seconds` rather
+than spinning.
 
 A deadline fires `lateness_seconds` after it passes, not at the very instant: an agent
 action stamped just before the deadline (a claim, a reply) may still be on its way
@@ -16,7 +20,10 @@ from datetime import datetime, timedelta
 
 from streams.clock import Clock
 
-__all__ = ["SlaTimer"]
+__all__ = ["HELD_POLL_SECONDS", "SlaTimer"]
+
+HELD_POLL_SECONDS = 0.05
+"""How often the timer looks again at a deadline held back by a partition's replay."""
 
 
 class SlaTimer:
@@ -45,12 +52,15 @@ class SlaTimer:
 
     async def step(self) -> float:
         """Fire what is due, then prepare what comes; return how long to sleep (seconds)."""
-        await self._fire(self._clock.now() - self._lateness)
+        until = self._clock.now() - self._lateness
+        await self._fire(until)
         if self._prepare is not None:
             await self._prepare(self._clock.now())
         upcoming = self._next_deadline()
         if upcoming is None:
             return self._tick
+        if upcoming <= until:  # due, yet not fired: held back until stage C gets there
+            return min(self._tick, HELD_POLL_SECONDS)
         wait = (upcoming + self._lateness - self._clock.now()).total_seconds()
         return min(self._tick, max(0.0, wait))
 

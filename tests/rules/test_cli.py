@@ -129,6 +129,22 @@ def test_explain_with_case_and_at(tmp_path: Path) -> None:
     }
 
 
+def test_explain_json_rounds_a_sub_second_due_time_up_to_the_second(tmp_path: Path) -> None:
+    # The documented format has whole seconds; a due time between two seconds is shown as
+    # the next one, never as an instant before the deadline.
+    message = _write(
+        tmp_path, "msg.json", {**MESSAGE, "channel": "email", "text": "where is it", "customer": {}}
+    )
+    case = _write(
+        tmp_path, "case.json", {"contacts": 3, "age": "2d", "agent_replies": 1, "status": "open"}
+    )
+    at = "2027-01-04T10:00:00.250+01:00"
+    args = ["explain", str(EXAMPLES), "--message", str(message), "--case", str(case)]
+    result = runner.invoke(app, [*args, "--at", at, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sla"]["next_response"] == {"due_at": "2027-01-04T13:00:01Z"}
+
+
 def test_explain_human_output_shows_each_route_and_the_deciding_condition(tmp_path: Path) -> None:
     message = _write(tmp_path, "msg.json", MESSAGE)
     result = runner.invoke(app, ["explain", str(EXAMPLES), "--message", str(message)])

@@ -303,9 +303,9 @@ def test_clocks_round_trip_through_json(moment: datetime) -> None:
     assert all(json.dumps(event.to_dict()) for event in events)
 
 
-def test_sub_second_times_and_odd_warning_shares_are_whole_seconds() -> None:
-    # Regression: a 50% share of 61s and a pause of 0.4s used to reach the calendar as
-    # fractions of a second, which it rejects. Times are truncated to the second.
+def test_sub_second_times_and_odd_warning_shares_keep_their_fractions() -> None:
+    # A 50% share of 61s and a pause of 10.4s: deadlines keep the fractions of a second
+    # (they used to be truncated to the second, which fired breaches up to 999 ms early).
     odd = replace(
         NO_STEPS,
         sla=replace(
@@ -320,9 +320,38 @@ def test_sub_second_times_and_odd_warning_shares_are_whole_seconds() -> None:
     case, _ = sla.status_changed(case, odd, "open", start + timedelta(seconds=20.4))
     first = case.clock("first_response")
     assert first is not None
-    assert first.started_at == utc(4, 9)
-    assert first.paused_total == timedelta(seconds=11)  # 09:00:10 .. 09:00:21
-    assert (first.warn_at, first.due_at) == (utc(4, 9, 0, 41), utc(4, 9, 1, 12))
+    assert first.started_at == start
+    assert first.paused_total == timedelta(seconds=10.4)
+    # the warning share is whole seconds of open time (30s), counted from the exact start
+    assert (first.warn_at, first.due_at) == (
+        start + timedelta(seconds=30 + 10.4),
+        start + timedelta(seconds=61 + 10.4),
+    )
+
+
+def test_a_breach_never_fires_before_its_exact_deadline() -> None:
+    # Opened at 09:00:00.700 with 2h: due 11:00:00.700, not 11:00:00.
+    opened = utc(4, 9) + timedelta(milliseconds=700)
+    case, _ = sla.start(NO_STEPS, Priority.HIGH, opened)
+    assert sla.next_deadline(case) == opened + timedelta(hours=1, minutes=30)
+    case, events = sla.due(case, NO_STEPS, utc(4, 11) + timedelta(milliseconds=500))
+    assert [e.kind.value for e in events] == ["sla.warning"]  # no breach yet
+    # the agent's reply in that last second is in time
+    case, events = sla.agent_reply(case, NO_STEPS, utc(4, 11) + timedelta(milliseconds=600))
+    [met] = [e for e in events if e.clock == "first_response"]
+    assert met.kind.value == "sla.met" and met.reason.startswith("met in time")
+    assert not [e for e in events if e.kind.value == "sla.breached"]
+
+
+def test_an_input_in_the_same_second_after_the_deadline_sees_the_breach() -> None:
+    opened = utc(4, 9) + timedelta(milliseconds=200)
+    case, _ = sla.start(NO_STEPS, Priority.HIGH, opened)
+    case, events = sla.agent_reply(case, NO_STEPS, opened + timedelta(hours=2, milliseconds=1))
+    assert [(e.kind.value, e.at) for e in events if e.clock == "first_response"] == [
+        ("sla.warning", opened + timedelta(hours=1, minutes=30)),
+        ("sla.breached", opened + timedelta(hours=2)),
+        ("sla.met", opened + timedelta(hours=2, milliseconds=1)),
+    ]
 
 
 def test_views_give_the_routed_case_sla_field() -> None:

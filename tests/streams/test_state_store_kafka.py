@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from confluent_kafka import Producer
 from pydantic import BaseModel
 
+from streams.fencing import FencedError, FencedWriter
 from streams.output import OutputRecord, ReliableWriter
 from streams.state_store import DEADLINE_HEADER, ChangelogState, StateCodec
 from tests.kafka_support import create_topics
@@ -83,3 +85,72 @@ async def test_saved_states_come_back_with_their_deadlines_from_the_headers(
     assert restored.load(1, b"old", Timed) == old
     assert restored.load(0, b"gone", Timed) is None
     assert restored.load(1, b"b", Timed) == Timed(name="b")
+
+
+def fenced_store(bootstrap: str, topic: str) -> ChangelogState:
+    """A store as the worker builds it: writes fenced under a transactional id per partition."""
+    connection = {"bootstrap.servers": bootstrap}
+    return ChangelogState(
+        "timed",
+        topic,
+        "source",
+        connection,
+        codec=StateCodec(b'{"name":"","next_deadline":null}'),
+        deadline_field="next_deadline",
+        fencing=FencedWriter(connection, f"test.{topic}"),
+    )
+
+
+async def test_a_stalled_old_owners_late_write_cannot_overwrite_the_new_owners_state(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    from connectors.publisher import KafkaPublisher
+
+    topic = f"{topic_prefix}zombie.changelog"
+    create_topics(kafka_bootstrap, [topic], partitions=2, config={"cleanup.policy": "compact"})
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    writer = ReliableWriter(publisher)
+    try:
+        old_owner = fenced_store(kafka_bootstrap, topic)
+        old_owner.assign([0, 1])
+        await old_owner.save(writer, {b"case": (0, Timed(name="opened"))})
+        # the old owner stalls (a long pause, a lost session); partition 0 moves on
+        new_owner = fenced_store(kafka_bootstrap, topic)
+        new_owner.assign([0])
+        assert new_owner.load(0, b"case", Timed) == Timed(name="opened")
+        await new_owner.save(writer, {b"case": (0, Timed(name="claimed by the new owner"))})
+        # the old owner wakes up and writes what it had computed before it stalled
+        with pytest.raises(FencedError):
+            await old_owner.save(writer, {b"case": (0, Timed(name="stale, from the zombie"))})
+        # partition 1 it still owns: its writes go on
+        await old_owner.save(writer, {b"other": (1, Timed(name="still mine"))})
+    finally:
+        publisher.close()
+    restored = store(kafka_bootstrap, topic)
+    restored.assign([0, 1])
+    assert restored.load(0, b"case", Timed) == Timed(name="claimed by the new owner")
+    assert restored.load(1, b"other", Timed) == Timed(name="still mine")
+
+
+async def test_a_partition_that_comes_back_after_another_owner_wrote_it_is_restored(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    from connectors.publisher import KafkaPublisher
+
+    topic = f"{topic_prefix}back.changelog"
+    create_topics(kafka_bootstrap, [topic], partitions=2, config={"cleanup.policy": "compact"})
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    writer = ReliableWriter(publisher)
+    try:
+        first = fenced_store(kafka_bootstrap, topic)
+        first.assign([0, 1])
+        await first.save(writer, {b"a": (0, Timed(name="v1")), b"b": (1, Timed(name="b1"))})
+        first.release([0, 1])  # a rebalance; the first worker stalls before its next one
+        other = fenced_store(kafka_bootstrap, topic)  # partition 0 went elsewhere meanwhile
+        other.assign([0])
+        await other.save(writer, {b"a": (0, Timed(name="v2, by the other owner"))})
+        first.assign([0, 1])  # back: it still holds its old state of partition 0
+    finally:
+        publisher.close()
+    assert first.load(0, b"a", Timed) == Timed(name="v2, by the other owner")
+    assert first.load(1, b"b", Timed) == Timed(name="b1")
