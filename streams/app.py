@@ -29,6 +29,7 @@ from typing import Any
 import faust
 from pydantic import BaseModel, ValidationError
 
+from kafkaio.fencing import FencedWriter
 from metricsio import render_metrics
 from rules import CompiledRuleSet
 from schemas import AgentAction, DeadLetter, Topics, channel_label
@@ -40,7 +41,6 @@ from streams.casework import CaseUpdate, apply_message, fire_clocks
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.event_time import EventTimeProgress
-from streams.fencing import FencedWriter
 from streams.gc_pause import gc_paused
 from streams.identity import IdentityDirectory
 from streams.intake import RawRecord, dead_letter, intake

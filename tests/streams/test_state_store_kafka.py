@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import Producer
 from pydantic import BaseModel
 
-from streams.fencing import FencedError, FencedWriter
+from kafkaio.fencing import FencedError, FencedWriter
 from streams.output import OutputRecord, ReliableWriter
 from streams.state_store import DEADLINE_HEADER, ChangelogState, StateCodec
 from tests.kafka_support import create_topics

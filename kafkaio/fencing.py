@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from kafkaio import Record
+from kafkaio.record import Record
 
 __all__ = ["FencedError", "FencedWriter"]
 
