@@ -10,16 +10,15 @@ messages that follow.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
-from schemas import AgentAction, AgentActionType, Case, DeadLetter, Topics
+from schemas import Case, DeadLetter, Topics
 from tests.kafka_support import consume_until, produce
 from tests.stack_support import escalator_stack
 from tests.streams.test_pipeline_kafka import message
-from tests.streams.test_poison import deep_metadata
+from tests.streams.test_poison import deep_resolved_record, invalid_queue_action
 
 BIG_INVALID = b'{"text": "' + b"x" * 800_000 + b'"}'
 """An invalid inbound record whose base64 would not fit in a dead letter under 1 MB."""
@@ -36,21 +35,16 @@ def test_poison_records_are_dead_lettered_and_the_worker_goes_on(
             topics.inbound,
             [
                 ("ana@example.com", json.dumps(message("first", sender="ana@example.com"))),
-                ("eve@example.com", json.dumps(message("deep", metadata=deep_metadata(200)))),
                 ("big", BIG_INVALID),
             ],
         )
+        # metadata too deep to parse, written straight to stage B's input (the ingress and
+        # stage A refuse it now; an older worker or a bug could still have written it)
+        produce(kafka_bootstrap, topics.resolved, [("cus_eve", deep_resolved_record("deep"))])
         [routed] = consume_until(kafka_bootstrap, topics.queue("general"), 1, timeout=60)
         case = Case.model_validate_json(routed.value or b"")
-        transfer = AgentAction(
-            action_id="bad-transfer",
-            case_id=case.case_id,
-            agent_id="sam",
-            type=AgentActionType.TRANSFER,
-            queue="Bad Queue",
-            at=datetime.now(UTC),
-        )
-        produce(kafka_bootstrap, topics.agent_actions, [(case.case_id, transfer.model_dump_json())])
+        transfer = invalid_queue_action(case.case_id, "bad-transfer")  # refused by the contract
+        produce(kafka_bootstrap, topics.agent_actions, [(case.case_id, transfer)])
         letters = [
             DeadLetter.model_validate_json(r.value or b"")
             for r in consume_until(kafka_bootstrap, topics.dlq, 3, timeout=90)
