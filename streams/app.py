@@ -182,6 +182,7 @@ class Pipeline:
         self.deadlines = deadlines
         self.clock = clock or WallClock()
         self.prepare_ahead = timedelta(seconds=config.sla_prepare_seconds)
+        self.lateness = timedelta(seconds=config.sla_lateness_seconds)
         self.prepared = PreparedFirings(config.sla_prepare_limit)
         # stage C's agent and the SLA timer both change cases: one at a time
         self.case_lock = asyncio.Lock()
@@ -301,14 +302,18 @@ class Pipeline:
                     known = dirty.get(key)
                     state = known[1] if known else self.cases.load(partition, key, CaseState)
                     try:
+                        state, fired = self._fire_before(state, message.timestamp, ruleset)
                         step = self._case_step(state, event, ruleset)
                     except MemoryError:
                         raise
                     except Exception as exc:  # the record's content: dead-letter it, go on
                         outputs.append(self._poisoned("cases", _raw_record(message), exc))
                         continue
+                    outputs.extend(fired)
                     outputs.extend(step.outputs)
                     if step.update is None:
+                        if fired and state is not None:
+                            dirty[key] = (partition, state)
                         continue
                     dirty[key] = (partition, step.update.state)
                     count_events(step.update.events)
@@ -320,6 +325,29 @@ class Pipeline:
         now = time.time()
         for update, threaded in updates:
             self._count(update, threaded, now)
+
+    def _fire_before(
+        self, state: CaseState | None, record_time: float, ruleset: CompiledRuleSet
+    ) -> tuple[CaseState | None, list[OutputRecord]]:
+        """Fire the case's deadlines that a record stamped `record_time` comes after.
+
+        The timer fires a deadline once stage C's event time passed it by the lateness; a
+        record stamped later than that may reach this batch before the timer runs. Firing
+        those deadlines here first puts the two in event-time order whenever they are
+        processed, so a replay after a crash writes what the first run wrote.
+        """
+        outputs: list[OutputRecord] = []
+        if state is None:
+            return state, outputs
+        limit = datetime.fromtimestamp(record_time, UTC) - self.lateness
+        while state.next_deadline is not None and state.next_deadline <= limit:
+            update = fire_clocks(state, ruleset, state.next_deadline)
+            if not update.changed:
+                break
+            count_events(update.events)
+            outputs.extend(self._case_outputs(update))
+            state = update.state
+        return state, outputs
 
     def _case_step(
         self, state: CaseState | None, event: Any, ruleset: CompiledRuleSet

@@ -46,7 +46,7 @@ async def act(
     if signed_in(request) is None:  # first: a caller without credentials learns nothing else
         return to_login()
     if action not in STATUS_BUTTONS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"unknown action {action!r}")
+        raise HTTPException(422, f"unknown action {action!r}")
     kind, fields, _words = STATUS_BUTTONS[action]
 
     def perform(agent: Agent, nonce: str) -> Awaitable[Outcome]:

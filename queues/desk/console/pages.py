@@ -147,9 +147,7 @@ async def set_presence(
     try:
         chosen = Presence(presence)
     except ValueError as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"no presence {presence!r}"
-        ) from error
+        raise HTTPException(422, f"no presence {presence!r}") from error
     try:
         await actions.set_presence(desk(request), agent, agent.name, chosen)
     except RefusedError as error:
