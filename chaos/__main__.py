@@ -49,7 +49,10 @@ def main() -> int:
     cluster.start()
     try:
         for name in names:
-            result = run_scenario(name, cluster, plan, workdir)
+            try:
+                result = run_scenario(name, cluster, plan, workdir)
+            except Exception as error:  # the harness failed: report it, go on with the next
+                result = {"name": name, "ok": False, "problems": [f"harness: {error!r}"[:2000]]}
             results.append(result)
             print(json.dumps(result), file=sys.stderr, flush=True)
     finally:
