@@ -51,7 +51,7 @@ from streams.prepared import Firing, PreparedFirings
 from streams.progress import StageProgress
 from streams.records import ResolvedMessage, ThreadedMessage
 from streams.sla import count_events
-from streams.state_store import ChangelogState, Deadlines, EncodedState, StateCodec
+from streams.state_store import ChangelogState, Deadlines, EncodedState, StateCodec, StateT
 from streams.threader import (
     CustomerState,
     NotThreaded,
@@ -233,6 +233,29 @@ class Pipeline:
     def _poisoned(self, stage: str, record: RawRecord, error: Exception) -> OutputRecord:
         return poisoned(self.topics.dlq, stage, record, error, self.max_record_bytes)
 
+    def _held(
+        self,
+        stage: str,
+        message: Any,
+        dirty: Mapping[bytes, tuple[int, StateT]],
+        store: ChangelogState,
+        model: type[StateT],
+        offsets: dict[tuple[str, int], int],
+        outputs: list[OutputRecord],
+    ) -> tuple[bytes, int, StateT | None] | None:
+        """A keyed stage's record: its key, partition and state (this batch's, else stored).
+
+        Notes the record's offset; a record without a key is dead-lettered (None).
+        """
+        partition: int = message.partition
+        offsets[message.topic, partition] = message.offset
+        key: bytes | None = message.key
+        if key is None:
+            outputs.append(self._poisoned(stage, _raw_record(message), _NO_KEY))
+            return None
+        known = dirty.get(key)
+        return key, partition, known[1] if known else store.load(partition, key, model)
+
     async def threading_batch(self, events: Iterable[Any]) -> None:
         """Stage B: drop duplicates and decide each message's case."""
         with self.progress.batch("threading"):
@@ -242,14 +265,12 @@ class Pipeline:
             wall = self.clock.now()
             for event in events:
                 message = event.message
-                key: bytes = message.key
-                partition: int = message.partition
-                offsets[message.topic, partition] = message.offset
-                if key is None:
-                    outputs.append(self._poisoned("threading", _raw_record(message), _NO_KEY))
+                held = self._held(
+                    "threading", message, dirty, self.customers, CustomerState, offsets, outputs
+                )
+                if held is None:
                     continue
-                known = dirty.get(key)
-                state = known[1] if known else self.customers.load(partition, key, CustomerState)
+                key, partition, state = held
                 try:
                     resolved = ResolvedMessage.model_validate_json(message.value)
                     new_state, threaded = thread(state, resolved, self.threading, wall)
@@ -293,14 +314,12 @@ class Pipeline:
                 ruleset = self.rules.current
                 for event in events:
                     message = event.message
-                    key: bytes = message.key
-                    partition: int = message.partition
-                    offsets[message.topic, partition] = message.offset
-                    if key is None:
-                        outputs.append(self._poisoned("cases", _raw_record(message), _NO_KEY))
+                    held = self._held(
+                        "cases", message, dirty, self.cases, CaseState, offsets, outputs
+                    )
+                    if held is None:
                         continue
-                    known = dirty.get(key)
-                    state = known[1] if known else self.cases.load(partition, key, CaseState)
+                    key, partition, state = held
                     try:
                         state, fired = self._fire_before(state, message.timestamp, ruleset)
                         step = self._case_step(state, event, ruleset)
