@@ -44,20 +44,16 @@ from connectors.publisher import PRODUCER_DEFAULTS, KafkaPublisher  # noqa: E402
 from rules import compile_sources  # noqa: E402
 from schemas import InboundMessage, Topics  # noqa: E402
 from schemas.ids import case_id_for  # noqa: E402
-from streams.app import (  # noqa: E402
-    Pipeline,
-    RuleSetHolder,
-    WorkerConfig,
-    case_store,
-    rebuild_deadlines,
-)
 from streams.casework import apply_message  # noqa: E402
 from streams.clock import WallClock  # noqa: E402
 from streams.deadlines import DeadlineIndex  # noqa: E402
 from streams.output import ReliableWriter  # noqa: E402
+from streams.pipeline import Pipeline  # noqa: E402
+from streams.rebalance import case_store, rebuild_deadlines  # noqa: E402
 from streams.records import ThreadedMessage  # noqa: E402
 from streams.state_store import DEADLINE_HEADER, ChangelogState  # noqa: E402
 from streams.timer import SlaTimer  # noqa: E402
+from streams.worker_config import RuleSetHolder, WorkerConfig  # noqa: E402
 from tests.kafka_support import create_topics  # noqa: E402
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")

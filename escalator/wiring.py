@@ -38,12 +38,13 @@ from kafkaio.faust_config import (
     faust_security,
 )
 from rules import CompiledRuleSet, compile_sources, default_ruleset
-from streams.app import RuleSetHolder, WorkerConfig, build_app
+from streams.app import build_app
 from streams.identity import IdentityDirectory
 from streams.identity_watch import IdentityWatcher
 from streams.poison import ThreadDeadLetters
 from streams.rules_watch import RulesWatcher
 from streams.threader import ThreadingPolicy
+from streams.worker_config import RuleSetHolder, WorkerConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,12 @@ from datetime import timedelta
 
 from rules import compile_sources
 from schemas import CaseEvent, InboundMessage
-from streams.app import Pipeline, RuleSetHolder, WorkerConfig, case_store
 from streams.deadlines import DeadlineIndex
 from streams.output import ReliableWriter
+from streams.pipeline import Pipeline
+from streams.rebalance import case_store
 from streams.records import ThreadedMessage
+from streams.worker_config import RuleSetHolder, WorkerConfig
 from tests.streams.test_poison import T0, TOPICS, MemoryPublisher, event
 
 RULES = """

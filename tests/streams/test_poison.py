@@ -19,13 +19,15 @@ import pytest
 
 from rules import compile_sources
 from schemas import AgentAction, AgentActionType, Case, DeadLetter, InboundMessage, Topics
-from streams.app import Pipeline, RuleSetHolder, WorkerConfig, case_store
 from streams.case_state import CaseState
 from streams.deadlines import DeadlineIndex
 from streams.output import OutputRecord, Publisher, ReliableWriter
+from streams.pipeline import Pipeline
+from streams.rebalance import case_store
 from streams.records import ResolvedMessage, ThreadedMessage
 from streams.state_store import ChangelogState
 from streams.threader import CustomerState
+from streams.worker_config import RuleSetHolder, WorkerConfig
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 TOPICS = Topics("poison.")

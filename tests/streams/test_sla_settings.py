@@ -8,7 +8,7 @@ import pytest
 
 from escalator.settings import KafkaSettings, Settings
 from escalator.wiring import worker_config
-from streams.app import WorkerConfig
+from streams.worker_config import WorkerConfig
 
 
 def test_sla_timer_settings_come_from_the_environment(

@@ -16,12 +16,14 @@ from typing import Any
 
 from rules import compile_sources
 from schemas import AgentAction, AgentActionType, InboundMessage, Topics
-from streams.app import Pipeline, RuleSetHolder, WorkerConfig, case_store
 from streams.clock import FakeClock
 from streams.deadlines import DeadlineIndex
 from streams.output import OutputRecord, ReliableWriter
+from streams.pipeline import Pipeline
+from streams.rebalance import case_store
 from streams.records import ThreadedMessage
 from streams.timer import SlaTimer
+from streams.worker_config import RuleSetHolder, WorkerConfig
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 CASE = "C-TIMER00001"

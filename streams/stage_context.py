@@ -1,0 +1,115 @@
+"""What the worker's stages share.
+
+Their state, writer and clock, and the steps every keyed stage takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from streams.clock import Clock, WallClock
+from streams.deadlines import DeadlineIndex
+from streams.event_time import EventTimeProgress
+from streams.identity import IdentityDirectory
+from streams.intake import RawRecord
+from streams.output import OutputRecord, ReliableWriter
+from streams.poison import poisoned
+from streams.prepared import PreparedFirings
+from streams.progress import StageProgress
+from streams.state_store import ChangelogState, StateT
+from streams.threader import ThreadingPolicy
+from streams.worker_config import RuleSetHolder, WorkerConfig
+
+
+def raw_record(message: Any) -> RawRecord:
+    """A faust message as the stages' plain record type."""
+    return RawRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp=datetime.fromtimestamp(message.timestamp, UTC),
+    )
+
+
+NO_KEY = ValueError("the record has no key (this topic is keyed by customer or case id)")
+
+
+def json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
+    """A contract model as a JSON record keyed by `key`."""
+    return OutputRecord(
+        topic=topic, key=key.encode("utf-8"), value=model.model_dump_json().encode("utf-8")
+    )
+
+
+class StageContext:
+    """The state, writer, clock and rules the stages share (see `streams.pipeline`)."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        rules: RuleSetHolder,
+        writer: ReliableWriter,
+        customers: ChangelogState,
+        cases: ChangelogState,
+        deadlines: DeadlineIndex,
+        identity: IdentityDirectory | None = None,
+        threading: ThreadingPolicy | None = None,
+        clock: Clock | None = None,
+        event_time: EventTimeProgress | None = None,
+    ) -> None:
+        self.topics = config.topics
+        self.identity = identity or IdentityDirectory()
+        self.threading = threading or ThreadingPolicy()
+        self.rules = rules
+        self.writer = writer
+        self.customers = customers
+        self.cases = cases
+        self.deadlines = deadlines
+        self.clock = clock or WallClock()
+        self.prepare_ahead = timedelta(seconds=config.sla_prepare_seconds)
+        self.lateness = timedelta(seconds=config.sla_lateness_seconds)
+        self.prepared = PreparedFirings(config.sla_prepare_limit)
+        # stage C's agent and the SLA timer both change cases: one at a time
+        self.case_lock = asyncio.Lock()
+        self.max_record_bytes = config.max_record_bytes
+        self.progress = StageProgress(config.stall_seconds)
+        self.progress.watch("intake", [config.topics.inbound])
+        self.progress.watch("threading", [config.topics.resolved])
+        self.progress.watch("cases", [config.topics.threaded, config.topics.agent_actions])
+        self.event_time = event_time
+        """Stage C's event time per partition: the timer fires no further (None: wall clock)."""
+        self.revoked: set[int] = set()
+        """Partitions revoked and not assigned again yet: the timer leaves them alone."""
+
+    def _poisoned(self, stage: str, record: RawRecord, error: Exception) -> OutputRecord:
+        return poisoned(self.topics.dlq, stage, record, error, self.max_record_bytes)
+
+    def _held(
+        self,
+        stage: str,
+        message: Any,
+        dirty: Mapping[bytes, tuple[int, StateT]],
+        store: ChangelogState,
+        model: type[StateT],
+        offsets: dict[tuple[str, int], int],
+        outputs: list[OutputRecord],
+    ) -> tuple[bytes, int, StateT | None] | None:
+        """A keyed stage's record: its key, partition and state (this batch's, else stored).
+
+        Notes the record's offset; a record without a key is dead-lettered (None).
+        """
+        partition: int = message.partition
+        offsets[message.topic, partition] = message.offset
+        key: bytes | None = message.key
+        if key is None:
+            outputs.append(self._poisoned(stage, raw_record(message), NO_KEY))
+            return None
+        known = dirty.get(key)
+        return key, partition, known[1] if known else store.load(partition, key, model)
