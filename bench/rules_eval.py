@@ -22,8 +22,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rules
-from rules import _context
-from rules._context import Facts, resolve_field, tokenize
+from rules import _message_facts
+from rules._message_facts import Facts, resolve_field, tokenize
 from rules._yaml import load_yaml
 from rules.calendar import parse_duration
 from schemas import InboundMessage, Priority
@@ -304,7 +304,7 @@ def main() -> None:
         f"{'routes':>7} {'compile ms':>11} {'decide us':>10} {'engine us':>10} {'+SLA us':>8} "
         f"{'naive us':>10} {'naive/engine':>13}"
     )
-    vader = _context.sentiment_of
+    vader = _message_facts.sentiment_of
     results: dict[int, float] = {}
     for size in SIZES:
         rng = random.Random(SEED + size)
@@ -319,14 +319,14 @@ def main() -> None:
             decided = ruleset.evaluate(message, case, message.sent_at)
             assert decided.matched == naive.matched(message, case, message.sent_at), message
             assert isinstance(decided.priority, Priority)
-        _context.sentiment_of = vader
+        _message_facts.sentiment_of = vader
         decide_us = _per_message_us(no_sla.evaluate, corpus, repeats)
         full_us = _per_message_us(ruleset.evaluate, corpus, repeats)
         scores = {message.text: vader(message.text) for message, _ in corpus}
-        _context.sentiment_of = scores.__getitem__
+        _message_facts.sentiment_of = scores.__getitem__
         engine_us = _per_message_us(no_sla.evaluate, corpus, repeats)
         naive_us = _per_message_us(naive.matched, corpus[:naive_size], max(1, repeats // 2))
-        _context.sentiment_of = vader
+        _message_facts.sentiment_of = vader
         results[size] = engine_us
         print(
             f"{size:>7} {compile_ms:>11.1f} {decide_us:>10.2f} {engine_us:>10.2f} {full_us:>8.2f} "

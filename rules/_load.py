@@ -10,16 +10,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rules._conditions import ConditionCompiler
+from rules._condition_compiler import ConditionCompiler
+from rules._cross_checks import Declared, build_calendars, check_references, collect
 from rules._decision import PlannedEscalation
-from rules._errors import problems_from_validation
-from rules._problems import RuleProblem, RuleSetError
-from rules._report import Reporter
-from rules._routes import RouteNode
+from rules._problems import Reporter, RuleProblem, RuleSetError
+from rules._route_compiler import TreeCompiler
+from rules._route_tree import RouteNode
 from rules._ruleset import CompiledRuleSet, QueueSettings, SlaPolicy
 from rules._schema import ALWAYS, EscalationStep, RuleFile
-from rules._sections import Declared, build_calendars, check_references, collect
-from rules._tree import TreeCompiler
+from rules._validation_problems import problems_from_validation
 from rules._yaml import YamlSyntaxError, load_yaml
 from rules.calendar import BusinessCalendar, parse_duration
 from schemas import Priority

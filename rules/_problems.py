@@ -1,9 +1,13 @@
-"""Problems found in rule files, and the one exception loading a rule set may raise."""
+"""Problems found in rule files, the collector that positions them while a rule set is checked,
+and the one exception loading a rule set may raise.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from rules._yaml import Path, Positions
 
 Severity = Literal["error", "warning"]
 
@@ -52,3 +56,34 @@ def show_value(value: object) -> str:
         return "true" if value else "false"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+@dataclass
+class Reporter:
+    """Every error and warning found so far, with the positions of each file's nodes."""
+
+    positions: dict[str, Positions] = field(default_factory=dict)
+    problems: list[RuleProblem] = field(default_factory=list)
+
+    def where(self, file: str, path: Path, on_key: bool = False) -> tuple[int, int]:
+        """Line and column (from 1) of the key or value at `path` in `file`."""
+        table = self.positions.get(file) or Positions()
+        line, col = table.of_key(path) if on_key else table.of_value(path)
+        return line + 1, col + 1
+
+    def error(self, file: str, path: Path, message: str, on_key: bool = False) -> None:
+        """Record an error at the key or value at `path`."""
+        self._add(file, path, message, on_key, "error")
+
+    def warning(self, file: str, path: Path, message: str, on_key: bool = False) -> None:
+        """Record a warning at the key or value at `path`."""
+        self._add(file, path, message, on_key, "warning")
+
+    def _add(self, file: str, path: Path, message: str, on_key: bool, severity: Severity) -> None:
+        line, col = self.where(file, path, on_key)
+        self.problems.append(RuleProblem(file, line, col, message, severity))
+
+    @property
+    def has_errors(self) -> bool:
+        """True once any error (not just warnings) was recorded."""
+        return any(p.severity == "error" for p in self.problems)

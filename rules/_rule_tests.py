@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rules._case_input import CaseFactsInput
 from rules._decision import CaseFacts
-from rules._errors import problems_from_validation
 from rules._expectations import RoutingExpectation
 from rules._problems import RuleProblem, RuleSetError
 from rules._ruleset import CompiledRuleSet
 from rules._timeline_tests import PreparedStep, TimelineStepInput, prepare_timeline
+from rules._validation_problems import problems_from_validation
 from rules._yaml import Positions, YamlSyntaxError, load_yaml
 from schemas import InboundMessage
 

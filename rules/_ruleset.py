@@ -8,10 +8,10 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from rules._context import Facts
 from rules._decision import CaseFacts, Decision, PlannedEscalation
+from rules._message_facts import Facts
 from rules._problems import RuleProblem
-from rules._routes import Outcome, RouteNode, walk
+from rules._route_tree import Outcome, RouteNode, walk
 from rules.calendar import BusinessCalendar, Duration
 from schemas import InboundMessage, Priority
 

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rules._durations import parse_duration
-from rules._errors import problems_from_validation
 from rules._expectations import RoutingExpectation
 from rules._problems import RuleProblem
+from rules._validation_problems import problems_from_validation
 from rules._yaml import Positions
 from schemas import AgentAction, ClockState, InboundMessage
 

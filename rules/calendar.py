@@ -5,7 +5,7 @@ Build a calendar from a rule file's `calendars:` entry with `parse_hours`,
 `BusinessCalendar.add(start, parse_duration("8h"))`. See docs/calendars.md.
 """
 
-from rules._calendar import ALWAYS, BusinessCalendar
+from rules._business_calendar import ALWAYS, BusinessCalendar
 from rules._durations import Duration, parse_duration
 from rules._holidays import (
     RECURRENCE_FIRST_YEAR,

@@ -114,16 +114,16 @@ def test_case_condition(when: str, case: rules.CaseFacts | None, expected: bool)
 
 
 def test_sentiment_is_computed_only_when_a_rule_asks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rules import _context
+    from rules import _message_facts
 
     calls: list[str] = []
-    original = _context.sentiment_of
+    original = _message_facts.sentiment_of
 
     def counting(text: str) -> float:
         calls.append(text)
         return original(text)
 
-    monkeypatch.setattr(_context, "sentiment_of", counting)
+    monkeypatch.setattr(_message_facts, "sentiment_of", counting)
     assert not matches("{channel: sms, sentiment: {below: 0}}")
     assert calls == []
     rs = ruleset(

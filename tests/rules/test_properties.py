@@ -233,7 +233,7 @@ def test_ascii_tokenizer_fast_path_equals_the_unicode_path(text: str) -> None:
     import re
     import unicodedata
 
-    from rules._context import tokenize
+    from rules._message_facts import tokenize
 
     assert tokenize(text) == tuple(
         re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules._report import Reporter
+from rules._problems import Reporter
 from rules._schema import ALWAYS, check_timezone
 from rules._yaml import Path
 from rules.calendar import BusinessCalendar, holidays_from_ics, parse_holidays, parse_hours

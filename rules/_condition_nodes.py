@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from rules._context import INDEXED_FIELDS, Facts, FieldKind, Getter, tokenize
+from rules._message_facts import INDEXED_FIELDS, Facts, FieldKind, Getter, tokenize
 
 Test = Callable[[Facts], bool]
 Mode = Literal["leaf", "all", "any", "not"]

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules._cond import Cond, conjuncts
-from rules._context import Facts, Getter, resolve_field
+from rules._condition_nodes import Cond, conjuncts
+from rules._message_facts import Facts, Getter, resolve_field
 from schemas import Priority
 
 INDEX_MIN_CHILDREN = 8

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rules._conditions import ConditionCompiler
-from rules._report import Reporter
-from rules._routes import RouteNode, build_index
+from rules._condition_compiler import ConditionCompiler
+from rules._cross_checks import Declared, undefined
+from rules._problems import Reporter
+from rules._route_tree import RouteNode, build_index
 from rules._schema import check_priority_setting
-from rules._sections import Declared, undefined
 from rules._yaml import Path
 
 

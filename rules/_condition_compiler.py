@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from rules._cond import (
+from rules._condition_nodes import (
     BAD,
     COMPARE,
     MATCH_ALL,
@@ -21,7 +21,7 @@ from rules._cond import (
     normalise,
     observer,
 )
-from rules._context import KNOWN_FIELDS, Facts, FieldKind, Getter, resolve_field, tokenize
+from rules._message_facts import KNOWN_FIELDS, Facts, FieldKind, Getter, resolve_field, tokenize
 from rules._problems import show_value
 from rules._yaml import Path
 from rules.calendar import parse_duration
