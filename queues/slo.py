@@ -12,15 +12,15 @@ from datetime import datetime
 from enum import StrEnum
 
 from queues.models import CaseRow
-from schemas import CaseEvent, CaseEventType
+from schemas import CaseEvent, CaseEventType, ClockName
 
 
 class SampleKind(StrEnum):
     """Which SLO measurement a sample is."""
 
-    FIRST_RESPONSE = "first_response"
+    FIRST_RESPONSE = ClockName.FIRST_RESPONSE.value
     """An agent's first reply met the case's first-response clock."""
-    RESOLUTION = "resolution"
+    RESOLUTION = ClockName.RESOLUTION.value
     """The case was resolved."""
     CLOCK_MET = "clock_met"
     """Any SLA clock was met (the first-response one included): for SLA attainment."""
@@ -77,7 +77,7 @@ def _clock_met(event: CaseEvent, case: CaseRow | None) -> list[SloSample]:
         in_time=in_time,
     )
     samples = [met]
-    if clock == "first_response" and case is not None:
+    if clock == ClockName.FIRST_RESPONSE and case is not None:
         seconds = _since_open(case, event.at)
         if seconds is not None:
             samples.append(

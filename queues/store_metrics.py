@@ -26,14 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from queues.models import CaseEventRow, CaseRow, MessageRow, QueueRow
-from schemas import CaseStatus, ClockState
+from schemas import CLOCK_NAMES, CaseStatus, ClockState
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-SLA_CLOCKS = ("first_response", "next_response", "resolution")
-"""The clock names a case's `sla` field can hold (the rule language's clocks)."""
+SLA_CLOCKS = CLOCK_NAMES
+"""The clock names a case's `sla` field can hold: the clock table's (`schemas.SLA_CLOCKS`)."""
 
 
 def _now() -> datetime:

@@ -9,8 +9,9 @@ from rules._decision import (
 )
 from rules._load import compile_sources, default_ruleset, ruleset_version
 from rules._problems import RuleProblem, RuleSetError
-from rules._ruleset import CompiledRuleSet, Explanation, QueueSettings, RouteTrial, SlaPolicy
+from rules._ruleset import CompiledRuleSet, Explanation, QueueSettings, RouteTrial
 from rules._schema import rule_file_json_schema
+from rules._sla_policy import SlaPolicy
 from rules.clocks import CaseClocks, ClockEvent, ClockEventKind, ClockPolicy
 
 __all__ = [

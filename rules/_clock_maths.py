@@ -1,8 +1,6 @@
-"""Due and warning times of one SLA clock run, and the words that explain them.
+"""One SLA clock run: start, pause, resume, meet and re-target it, and the words that say why.
 
-`due_at` = the calendar's `add(add(started_at, target), paused_total)`: the target counted
-in open time from the start, pushed out by exactly the open time spent paused. `warn_at`
-is the same with `warn_at` (a fraction) of the target's open time in place of the target.
+Due and warning times come from `rules._sla_policy.deadlines`, the one place they are computed.
 """
 
 from __future__ import annotations
@@ -12,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock, replace
 from rules._decision import PlannedEscalation
-from rules._ruleset import CompiledRuleSet, SlaPolicy
+from rules._ruleset import CompiledRuleSet
+from rules._sla_policy import SlaPolicy, deadlines
 from rules.calendar import Duration, parse_duration
-from schemas import ClockState, Priority
+from schemas import SLA_CLOCKS, ClockDefinition, ClockState, Priority, clock_definition
 
 __all__ = ["ClockPolicy", "to_utc"]
 
@@ -26,12 +25,14 @@ class ClockPolicy:
     """The SLA policy and escalation steps a case runs under, and the route that chose them.
 
     Build it from a rule set and the case's decision with `ClockPolicy.from_ruleset`.
+    `clocks` is the clock table the transitions follow: `schemas.SLA_CLOCKS`.
     """
 
     sla: SlaPolicy
     steps: tuple[PlannedEscalation, ...] = ()
     escalation: str | None = None
     rule: str | None = None
+    clocks: tuple[ClockDefinition, ...] = SLA_CLOCKS
 
     @classmethod
     def from_ruleset(
@@ -51,6 +52,13 @@ class ClockPolicy:
     def target(self, priority: Priority, clock: str) -> Duration | None:
         """The clock's target at `priority`, or None when the policy sets none."""
         return self.sla.targets.get(priority, {}).get(clock)
+
+    def definition(self, clock: str) -> ClockDefinition:
+        """The row of the clock called `clock` in `clocks` (else in `schemas.SLA_CLOCKS`)."""
+        for row in self.clocks:
+            if row.name == clock:
+                return row
+        return clock_definition(clock)
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -73,26 +81,11 @@ def span_text(span: timedelta) -> str:
     return Duration(open_time=whole).describe()
 
 
-def deadlines(
-    policy: ClockPolicy, started_at: datetime, target: Duration, paused_total: timedelta
-) -> tuple[datetime, datetime]:
-    """(`warn_at`, `due_at`) for a run started at `started_at` that has paused `paused_total`."""
-    calendar = policy.sla.calendar
-    base_due = calendar.add(started_at, target)
-    target_open_time = calendar.elapsed(started_at, base_due)
-    # The share is whole seconds of open time (at or below it), counted from the exact start.
-    warn_offset = timedelta(seconds=int(target_open_time.total_seconds() * policy.sla.warn_at))
-    base_warn = calendar.add(started_at, warn_offset)
-    due_at = calendar.add(base_due, paused_total)
-    warn_at = min(calendar.add(base_warn, paused_total), due_at)
-    return warn_at, due_at
-
-
 def new_clock(
     policy: ClockPolicy, name: str, target: Duration, at: datetime, run: int, paused: bool
 ) -> SlaClock:
     """A fresh run of clock `name` from `at`, paused from the start if `paused`."""
-    warn_at, due_at = deadlines(policy, at, target, timedelta(0))
+    warn_at, due_at = deadlines(policy.sla, at, target, timedelta(0))
     return SlaClock(
         name=name,
         state=ClockState.PAUSED if paused else ClockState.RUNNING,
@@ -160,7 +153,7 @@ def paused_until(policy: ClockPolicy, clock: SlaClock, at: datetime) -> SlaClock
         return clock
     paused_total = clock.paused_total + policy.sla.calendar.elapsed(clock.paused_since, at)
     target = parse_duration(clock.target)
-    warn_at, due_at = deadlines(policy, clock.started_at, target, paused_total)
+    warn_at, due_at = deadlines(policy.sla, clock.started_at, target, paused_total)
     return replace(
         clock, paused_total=paused_total, paused_since=None, warn_at=warn_at, due_at=due_at
     )
@@ -214,12 +207,12 @@ def retarget(case: CaseClocks, policy: ClockPolicy, priority: Priority, at: date
     """
     case = replace(case, priority=priority)
     for clock in case.clocks:
-        if not clock.active:
+        if not clock.active or not policy.definition(clock.name).retargets:
             continue
         target = policy.target(priority, clock.name)
         if target is None:
             continue
-        warn_at, due_at = deadlines(policy, clock.started_at, target, clock.paused_total)
+        warn_at, due_at = deadlines(policy.sla, clock.started_at, target, clock.paused_total)
         case = case.with_clock(
             replace(clock, target=target.describe(), warn_at=warn_at, due_at=due_at)
         )

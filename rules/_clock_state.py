@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from rules._decision import PlannedEscalation
-from schemas import ClockState, Priority, SlaClockView
+from schemas import CLOCK_NAMES, ClockState, Priority, SlaClockView
 
 __all__ = [
     "CLOCK_NAMES",
@@ -23,9 +23,6 @@ __all__ = [
     "EscalationTimer",
     "SlaClock",
 ]
-
-CLOCK_NAMES: tuple[str, ...] = ("first_response", "next_response", "resolution")
-"""The three SLA clocks, in the order their events are emitted when due at the same instant."""
 
 ACTIVE_STATES = frozenset({ClockState.RUNNING, ClockState.WARNING, ClockState.PAUSED})
 """States in which a clock still counts towards (or waits to count towards) its target."""

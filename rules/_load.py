@@ -16,8 +16,9 @@ from rules._decision import PlannedEscalation
 from rules._problems import Reporter, RuleProblem, RuleSetError
 from rules._route_compiler import TreeCompiler
 from rules._route_tree import RouteNode
-from rules._ruleset import CompiledRuleSet, QueueSettings, SlaPolicy
+from rules._ruleset import CompiledRuleSet, QueueSettings
 from rules._schema import ALWAYS, EscalationStep, RuleFile
+from rules._sla_policy import SlaPolicy
 from rules._validation_problems import problems_from_validation
 from rules._yaml import YamlSyntaxError, load_yaml
 from rules.calendar import BusinessCalendar, parse_duration

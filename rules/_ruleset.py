@@ -12,7 +12,8 @@ from rules._decision import CaseFacts, Decision, PlannedEscalation
 from rules._message_facts import Facts
 from rules._problems import RuleProblem
 from rules._route_tree import Outcome, RouteNode, walk
-from rules.calendar import BusinessCalendar, Duration
+from rules._sla_policy import SlaPolicy, due_times
+from rules.calendar import BusinessCalendar
 from schemas import InboundMessage, Priority
 
 
@@ -23,41 +24,6 @@ class QueueSettings:
     name: str
     skills: tuple[str, ...] = ()
     description: str | None = None
-
-
-@dataclass(frozen=True)
-class SlaPolicy:
-    """Clock targets per priority, counted in `calendar`'s open time."""
-
-    name: str
-    calendar_name: str | None
-    calendar: BusinessCalendar
-    targets: Mapping[Priority, Mapping[str, Duration]]
-    warn_at: float = 0.75
-    pause_when: frozenset[str] = frozenset()
-
-    def due_times(self, priority: Priority, case: CaseFacts, at: datetime) -> dict[str, datetime]:
-        """Due time of each clock with a target at `priority`, for a message arriving at `at`.
-
-        The case opened `case.age` before `at`: `first_response` (while no agent has
-        replied) and `resolution` run from then. `next_response` runs from `at` once an
-        agent has replied. A case whose status pauses the clocks has no due times.
-        """
-        if case.status in self.pause_when:
-            return {}
-        targets = self.targets.get(priority, {})
-        opened = at - case.age
-        due: dict[str, datetime] = {}
-        first = targets.get("first_response")
-        if first is not None and case.agent_replies == 0:
-            due["first_response"] = self.calendar.add(opened, first)
-        following = targets.get("next_response")
-        if following is not None and case.agent_replies > 0:
-            due["next_response"] = self.calendar.add(at, following)
-        resolution = targets.get("resolution")
-        if resolution is not None:
-            due["resolution"] = self.calendar.add(opened, resolution)
-        return due
 
 
 @dataclass(frozen=True)
@@ -143,7 +109,7 @@ class CompiledRuleSet:
 
     def _decide(self, outcome: Outcome, facts: Facts) -> Decision:
         policy = self.sla_policies.get(outcome.sla) if outcome.sla else None
-        due = policy.due_times(outcome.priority, facts.case, facts.at) if policy else {}
+        due = due_times(policy, outcome.priority, facts.case, facts.at) if policy else {}
         steps = self.escalation_policies.get(outcome.escalation, ()) if outcome.escalation else ()
         return Decision(
             queue=outcome.queue,

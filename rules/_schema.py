@@ -12,7 +12,7 @@ import difflib
 import re
 import zoneinfo
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,14 +21,14 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    create_model,
 )
 
 from rules._problems import show_value
 from rules.calendar import parse_duration
-from schemas import PRIORITY_ORDER
+from schemas import CLOCK_NAMES, PRIORITY_ORDER
 
 PRIORITY_NAMES = tuple(p.value for p in PRIORITY_ORDER)
-CLOCKS = ("first_response", "next_response", "resolution")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 QUEUE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """Queue names: what `schemas.Topics.queue` accepts (no `.`), up to 64 characters."""
@@ -199,12 +199,20 @@ class CalendarSpec(_Section):
     description: str | None = None
 
 
-class SlaTargets(_Section):
-    """How long each clock may run at one priority; a missing clock has no target."""
-
-    first_response: DurationText | None = None
-    next_response: DurationText | None = None
-    resolution: DurationText | None = None
+# One field per clock of the clock table (schemas.SLA_CLOCKS), so a new clock is a new key
+# here with nothing written in this file. mypy sees the common base and a plain string.
+if TYPE_CHECKING:
+    SlaTargets = _Section
+    ClockNameText = str
+else:
+    SlaTargets = create_model(
+        "SlaTargets",
+        __base__=_Section,
+        __module__=__name__,
+        __doc__="How long each clock may run at one priority; a missing clock has no target.",
+        **dict.fromkeys(CLOCK_NAMES, (DurationText | None, None)),
+    )
+    ClockNameText = Literal[CLOCK_NAMES]
 
 
 class SlaPolicySpec(_Section):
@@ -221,7 +229,7 @@ class EscalationStep(_Section):
     """One step of an escalation policy: what happens on a warning, breach or unclaimed case."""
 
     on: Literal["warning", "breach", "unclaimed"]
-    clock: Literal["first_response", "next_response", "resolution"] | None = None
+    clock: ClockNameText | None = None
     after: DurationText | None = None
     queue: str | None = None
     priority: PrioritySetting | None = None

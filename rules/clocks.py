@@ -37,7 +37,7 @@ from rules._clock_state import (
     replace,
 )
 from rules._escalation import advance, arm_unclaimed, next_deadline, stop_for_claim, stop_for_clock
-from schemas import CaseStatus, ClockState, Priority
+from schemas import CaseMoment, CaseStatus, ClockState, Priority
 
 __all__ = [
     "CLOCK_NAMES",
@@ -69,6 +69,16 @@ Transition = tuple[CaseClocks, list[ClockEvent]]
 _RESOLVED = CaseStatus.RESOLVED.value
 
 
+def _started_on(policy: ClockPolicy, moment: CaseMoment) -> list[str]:
+    """The clocks the table starts on `moment`, in table order."""
+    return [clock.name.value for clock in policy.clocks if moment in clock.starts_on]
+
+
+def _met_on(policy: ClockPolicy, moment: CaseMoment) -> list[str]:
+    """The clocks the table meets on `moment`, in table order."""
+    return [clock.name.value for clock in policy.clocks if moment in clock.met_on]
+
+
 def _apply(
     clocks: CaseClocks,
     policy: ClockPolicy,
@@ -90,7 +100,7 @@ def start(
     status: str = CaseStatus.NEW.value,
     routed: bool = True,
 ) -> Transition:
-    """A case opens with its first customer message at `at`: start first_response and resolution.
+    """A case opens with its first customer message at `at`: start the clocks that opening starts.
 
     With `routed` (the default) the case counts as routed to a queue at `at`, so its
     `on: unclaimed` steps start counting.
@@ -108,7 +118,7 @@ def start(
         routed_at=at if routed else None,
     )
     events: list[ClockEvent] = []
-    for name in ("first_response", "resolution"):
+    for name in _started_on(policy, CaseMoment.CASE_OPENED):
         clocks, started = _start_clock(clocks, policy, name, at)
         events += started
     clocks = arm_unclaimed(clocks, policy, at)
@@ -127,10 +137,14 @@ def customer_message(clocks: CaseClocks, policy: ClockPolicy, at: datetime) -> T
     def change(case: CaseClocks, moment: datetime) -> Transition:
         if case.status == _RESOLVED or not case.agent_replied:
             return case, []
-        current = case.clock("next_response")
-        if current is not None and current.state != ClockState.MET:
-            return case, []
-        return _start_clock(case, policy, "next_response", moment)
+        events: list[ClockEvent] = []
+        for name in _started_on(policy, CaseMoment.CUSTOMER_WRITES_AFTER_REPLY):
+            current = case.clock(name)
+            if current is not None and current.state != ClockState.MET:
+                continue
+            case, started = _start_clock(case, policy, name, moment)
+            events += started
+        return case, events
 
     return _apply(clocks, policy, at, change)
 
@@ -140,7 +154,7 @@ def agent_reply(clocks: CaseClocks, policy: ClockPolicy, at: datetime) -> Transi
 
     def change(case: CaseClocks, moment: datetime) -> Transition:
         events: list[ClockEvent] = []
-        for name in ("first_response", "next_response"):
+        for name in _met_on(policy, CaseMoment.AGENT_REPLIED):
             clock = case.clock(name)
             if clock is None or clock.state == ClockState.MET:
                 continue
@@ -170,6 +184,8 @@ def status_changed(
         case = replace(case, status=status)
         events: list[ClockEvent] = []
         for clock in case.clocks:
+            if not policy.definition(clock.name).pauses:
+                continue
             counting = clock.state in (ClockState.RUNNING, ClockState.WARNING)
             if pauses and not was_paused and counting:
                 changed, event = pause_clock(case, clock, moment)
@@ -186,6 +202,7 @@ def status_changed(
 
 def resolved(clocks: CaseClocks, policy: ClockPolicy, at: datetime) -> Transition:
     """The case was resolved: `resolution` is met, the other clocks stop, every step stops."""
+    goals = _met_on(policy, CaseMoment.CASE_RESOLVED)
 
     def change(case: CaseClocks, moment: datetime) -> Transition:
         case = replace(case, status=_RESOLVED, timers=())
@@ -194,7 +211,7 @@ def resolved(clocks: CaseClocks, policy: ClockPolicy, at: datetime) -> Transitio
             if clock.state == ClockState.MET:
                 continue
             why = "the case was resolved"
-            if clock.name != "resolution":
+            if clock.name not in goals:
                 why = "stopped because the case was resolved"
             met, event = meet_clock(case, policy, clock, moment, why)
             case = case.with_clock(met)
@@ -218,7 +235,7 @@ def reopened(
             return case, []
         case = replace(case, status=status)
         events: list[ClockEvent] = []
-        for name in ("next_response", "resolution"):
+        for name in _started_on(policy, CaseMoment.CASE_REOPENED):
             case, started = _start_clock(case, policy, name, moment)
             events += started
         return arm_unclaimed(case, policy, moment), events

@@ -2,6 +2,14 @@
 
 from schemas._actions import AgentAction, AgentActionType
 from schemas._case import Case, CaseMessage, CaseStatus, ClockState, SlaClockView
+from schemas._clocks import (
+    CLOCK_NAMES,
+    SLA_CLOCKS,
+    CaseMoment,
+    ClockDefinition,
+    ClockName,
+    clock_definition,
+)
 from schemas._common import (
     KNOWN_CHANNELS,
     PRIORITY_ORDER,
@@ -26,10 +34,12 @@ from schemas.topics import DEFAULT_PREFIX, Topics
 
 __all__ = [
     "ACTIVE_RULESET_KEY",
+    "CLOCK_NAMES",
     "CONTRACTS",
     "DEFAULT_PREFIX",
     "KNOWN_CHANNELS",
     "PRIORITY_ORDER",
+    "SLA_CLOCKS",
     "AgentAction",
     "AgentActionType",
     "AgentPresence",
@@ -38,10 +48,13 @@ __all__ = [
     "CaseEvent",
     "CaseEventType",
     "CaseMessage",
+    "CaseMoment",
     "CaseOpenedPayload",
     "CaseRoutedPayload",
     "CaseStatus",
     "ChannelName",
+    "ClockDefinition",
+    "ClockName",
     "ClockState",
     "CustomerAttributes",
     "DeadLetter",
@@ -56,5 +69,6 @@ __all__ = [
     "SlaClockView",
     "Topics",
     "channel_label",
+    "clock_definition",
     "export_json_schemas",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rules import CaseFacts, CustomerHistory, PlannedEscalation, clocks
-from schemas import CaseMessage, CaseStatus, ClockState, Priority, SlaClockView
+from schemas import CaseMessage, CaseStatus, ClockName, ClockState, Priority, SlaClockView
 
 MESSAGES_KEPT = 20
 """Latest messages a case carries in its state and on its queue record."""
@@ -160,7 +160,7 @@ def state_dictionary() -> bytes:
     at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     step = PlannedEscalation(on="breach", clock=None, queue="tier2", priority="+1", repeat=0)
     clock = clocks.SlaClock(
-        name="first_response",
+        name=ClockName.FIRST_RESPONSE.value,
         state=ClockState.RUNNING,
         started_at=at,
         target="8h",
