@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 from schemas.limits import check_queue_name
 
 DEFAULT_PREFIX = "escalator."
+
+
+class _Named:
+    """A topic whose name is the deployment's prefix and a fixed suffix: `topics.<attribute>`."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    @overload
+    def __get__(self, topics: None, owner: type[Topics]) -> _Named: ...
+
+    @overload
+    def __get__(self, topics: Topics, owner: type[Topics]) -> str: ...
+
+    def __get__(self, topics: Topics | None, owner: type[Topics]) -> _Named | str:
+        return self if topics is None else f"{topics.prefix}{self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -15,65 +32,41 @@ class Topics:
 
     prefix: str = DEFAULT_PREFIX
 
-    @property
-    def inbound(self) -> str:
-        """Customer messages from every connector, keyed by sender handle."""
-        return f"{self.prefix}messages.inbound"
+    inbound = _Named("messages.inbound")
+    """Customer messages from every connector, keyed by sender handle."""
 
-    @property
-    def dlq(self) -> str:
-        """Records that could not be processed, with the reason and original bytes."""
-        return f"{self.prefix}messages.dlq"
+    dlq = _Named("messages.dlq")
+    """Records that could not be processed, with the reason and original bytes."""
 
-    @property
-    def case_events(self) -> str:
-        """The audit log: every decision about every case, keyed by case id."""
-        return f"{self.prefix}cases.events"
+    case_events = _Named("cases.events")
+    """The audit log: every decision about every case, keyed by case id."""
 
-    @property
-    def agent_actions(self) -> str:
-        """Claims, replies, status changes and resolutions, keyed by case id."""
-        return f"{self.prefix}agent.actions"
+    agent_actions = _Named("agent.actions")
+    """Claims, replies, status changes and resolutions, keyed by case id."""
 
-    @property
-    def agent_presence(self) -> str:
-        """Compacted: each agent's presence (online, away, offline), keyed by agent id."""
-        return f"{self.prefix}agents.presence"
+    agent_presence = _Named("agents.presence")
+    """Compacted: each agent's presence (online, away, offline), keyed by agent id."""
 
-    @property
-    def rules(self) -> str:
-        """Compacted: the active rule set, for hot reload across workers."""
-        return f"{self.prefix}rules"
+    rules = _Named("rules")
+    """Compacted: the active rule set, for hot reload across workers."""
 
-    @property
-    def rules_history(self) -> str:
-        """One partition, kept forever: every published rule set, in order (its versions)."""
-        return f"{self.prefix}rules.history"
+    rules_history = _Named("rules.history")
+    """One partition, kept forever: every published rule set, in order (its versions)."""
 
-    @property
-    def identity(self) -> str:
-        """Compacted: handle links, merges and splits of customers, each with its reason."""
-        return f"{self.prefix}customers.identity"
+    identity = _Named("customers.identity")
+    """Compacted: handle links, merges and splits of customers, each with its reason."""
 
-    @property
-    def reply_deliveries(self) -> str:
-        """Compacted: the reply service's outcome of each delivery, its dedup memory."""
-        return f"{self.prefix}replies.deliveries"
+    reply_deliveries = _Named("replies.deliveries")
+    """Compacted: the reply service's outcome of each delivery, its dedup memory."""
 
-    @property
-    def assigner(self) -> str:
-        """Internal, one partition: the desk processes' assigner election (its group's leader)."""
-        return f"{self.prefix}desk.assigner"
+    assigner = _Named("desk.assigner")
+    """Internal, one partition: the desk processes' assigner election (its group's leader)."""
 
-    @property
-    def resolved(self) -> str:
-        """Internal repartition topic: valid messages re-keyed by customer id."""
-        return f"{self.prefix}messages.resolved"
+    resolved = _Named("messages.resolved")
+    """Internal repartition topic: valid messages re-keyed by customer id."""
 
-    @property
-    def threaded(self) -> str:
-        """Internal repartition topic: messages with their case decided, keyed by case id."""
-        return f"{self.prefix}messages.threaded"
+    threaded = _Named("messages.threaded")
+    """Internal repartition topic: messages with their case decided, keyed by case id."""
 
     def state_changelog(self, stage: str) -> str:
         """Internal, compacted: a worker stage's state, one partition per input partition."""
@@ -83,7 +76,5 @@ class Topics:
         """Routed cases of one agent queue, keyed by case id."""
         return f"{self.prefix}queue.{check_queue_name(name)}"
 
-    @property
-    def queue_prefix(self) -> str:
-        """What every queue topic name starts with."""
-        return f"{self.prefix}queue."
+    queue_prefix = _Named("queue.")
+    """What every queue topic name starts with."""

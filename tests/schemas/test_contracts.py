@@ -157,6 +157,30 @@ def test_topic_names_follow_the_prefix() -> None:
         topics.queue("Tier 2")
 
 
+def test_every_topic_name_is_the_prefix_and_its_contract_suffix() -> None:
+    topics = Topics("acme.")
+    names = {
+        "inbound": "messages.inbound",
+        "dlq": "messages.dlq",
+        "case_events": "cases.events",
+        "agent_actions": "agent.actions",
+        "agent_presence": "agents.presence",
+        "rules": "rules",
+        "rules_history": "rules.history",
+        "identity": "customers.identity",
+        "reply_deliveries": "replies.deliveries",
+        "assigner": "desk.assigner",
+        "resolved": "messages.resolved",
+        "threaded": "messages.threaded",
+        "queue_prefix": "queue.",
+    }
+    assert {attribute: getattr(topics, attribute) for attribute in names} == {
+        attribute: "acme." + suffix for attribute, suffix in names.items()
+    }
+    assert Topics().inbound == "escalator.messages.inbound"
+    assert topics.state_changelog("c") == "acme.worker.c.changelog"
+
+
 def test_json_schemas_export(tmp_path: Path) -> None:
     paths = export_json_schemas(tmp_path)
     names = sorted(p.name for p in paths)
