@@ -7,6 +7,7 @@ falls due. Escalation delays and repeat intervals count open time of the SLA cal
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from rules._clock_maths import ClockPolicy, describe, iso, retarget, span_text
 from rules._clock_state import (
@@ -61,10 +62,10 @@ def _fall_due(
         if clock is None or clock.state not in _COUNTING:
             continue
         if not clock.warned and clock.warn_at <= moment:
-            case = _warn(case, policy, clock, events)
+            case = _deadline_passed(case, policy, clock, events, "warning")
             clock = case.clock(name) or clock
         if clock.due_at <= moment:
-            case = _breach(case, policy, clock, events)
+            case = _deadline_passed(case, policy, clock, events, "breach")
     due_timers = sorted(
         (timer for timer in case.timers if timer.next_at <= moment),
         key=lambda timer: (timer.next_at, timer.index, timer.trigger),
@@ -74,41 +75,33 @@ def _fall_due(
     return case
 
 
-def _warn(
-    case: CaseClocks, policy: ClockPolicy, clock: SlaClock, events: list[ClockEvent]
+def _deadline_passed(
+    case: CaseClocks,
+    policy: ClockPolicy,
+    clock: SlaClock,
+    events: list[ClockEvent],
+    on: Literal["warning", "breach"],
 ) -> CaseClocks:
-    warned = replace(clock, state=ClockState.WARNING, warned=True)
-    share = f"{policy.sla.warn_at:.0%}"
+    """`clock` reached its warning (`on="warning"`) or due time: mark it, say so, arm the steps."""
+    if on == "warning":
+        kind, at = ClockEventKind.WARNING, clock.warn_at
+        changed = replace(clock, state=ClockState.WARNING, warned=True)
+        why = f"warning: {policy.sla.warn_at:.0%} of the target's open time used"
+    else:
+        kind, at = ClockEventKind.BREACHED, clock.due_at
+        changed = replace(clock, state=ClockState.BREACHED, breached_at=clock.due_at)
+        why = "breached: target passed without an answer"
     events.append(
         ClockEvent(
-            kind=ClockEventKind.WARNING,
+            kind=kind,
             clock=clock.name,
-            at=clock.warn_at,
-            reason=f"warning: {share} of the target's open time used; {describe(case, warned)}",
-            discriminator=f"{clock.key}:warning:{iso(clock.warn_at)}",
+            at=at,
+            reason=f"{why}; {describe(case, changed)}",
+            discriminator=f"{clock.key}:{on}:{iso(at)}",
             due_at=clock.due_at,
         )
     )
-    case = case.with_clock(warned)
-    return _arm(case, policy, "warning", warned, clock.warn_at)
-
-
-def _breach(
-    case: CaseClocks, policy: ClockPolicy, clock: SlaClock, events: list[ClockEvent]
-) -> CaseClocks:
-    breached = replace(clock, state=ClockState.BREACHED, breached_at=clock.due_at)
-    events.append(
-        ClockEvent(
-            kind=ClockEventKind.BREACHED,
-            clock=clock.name,
-            at=clock.due_at,
-            reason=f"breached: target passed without an answer; {describe(case, breached)}",
-            discriminator=f"{clock.key}:breach:{iso(clock.due_at)}",
-            due_at=clock.due_at,
-        )
-    )
-    case = case.with_clock(breached)
-    return _arm(case, policy, "breach", breached, clock.due_at)
+    return _arm(case.with_clock(changed), policy, on, changed, at)
 
 
 def _after(policy: ClockPolicy, moment: datetime, step: PlannedEscalation) -> datetime:
