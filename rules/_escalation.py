@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from rules._clock_maths import ClockPolicy, describe, iso, retarget, span_text
+from rules._clock_runs import ClockPolicy, describe, iso, retarget, span_text
 from rules._clock_state import (
     CaseClocks,
     ClockEvent,

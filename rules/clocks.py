@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from rules._clock_maths import (
+from rules._clock_runs import (
     ClockPolicy,
     meet_clock,
     pause_clock,
@@ -25,7 +25,7 @@ from rules._clock_maths import (
     retarget,
     to_utc,
 )
-from rules._clock_maths import start_clock as _start_clock
+from rules._clock_runs import start_clock as _start_clock
 from rules._clock_state import (
     CLOCK_NAMES,
     CaseClocks,
