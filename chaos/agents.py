@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Producer
 
+from kafkaio.producer import PRODUCER_DEFAULTS
 from schemas import Topics
 
 
@@ -87,9 +88,8 @@ class Agents:
             }
         )
         consumer.subscribe([self._topics.case_events])
-        producer = Producer(
-            {"bootstrap.servers": self._bootstrap, "acks": "all", "enable.idempotence": True}
-        )
+        # the product's producer settings: murmur2 puts an action on its case's partition
+        producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": self._bootstrap})
         try:
             while not self._stop.is_set():
                 for message in consumer.consume(500, timeout=0.2):

@@ -24,8 +24,18 @@ from streams.output import OutputRecord, Publisher, ReliableWriter
 log = logging.getLogger(__name__)
 
 
+class MisroutedError(ValueError):
+    """A keyed record on another partition than the rest of its key's records.
+
+    Its producer does not partition like ours (murmur2, as Java clients do): applying it
+    would split the key's state between two partitions.
+    """
+
+
 def reason_of(error: Exception) -> tuple[str, str]:
     """A short reason and a detail for what a record made a stage raise."""
+    if isinstance(error, MisroutedError):
+        return "misrouted", str(error)
     if isinstance(error, ValidationError):
         problems = error.errors(include_url=False)
         unparsed = bool(problems) and problems[0]["type"] == "json_invalid"

@@ -18,7 +18,7 @@ from streams.event_time import EventTimeProgress
 from streams.identity import IdentityDirectory
 from streams.intake import RawRecord
 from streams.output import OutputRecord, ReliableWriter
-from streams.poison import poisoned
+from streams.poison import MisroutedError, poisoned
 from streams.prepared import PreparedFirings
 from streams.progress import StageProgress
 from streams.state_store import ChangelogState, StateT
@@ -103,7 +103,9 @@ class StageContext:
     ) -> tuple[bytes, int, StateT | None] | None:
         """A keyed stage's record: its key, partition and state (this batch's, else stored).
 
-        Notes the record's offset; a record without a key is dead-lettered (None).
+        Notes the record's offset; a record without a key, or one whose key came on another
+        partition earlier in the batch (its producer partitions differently), is
+        dead-lettered (None).
         """
         partition: int = message.partition
         offsets[message.topic, partition] = message.offset
@@ -112,4 +114,11 @@ class StageContext:
             outputs.append(self._poisoned(stage, raw_record(message), NO_KEY))
             return None
         known = dirty.get(key)
+        if known is not None and known[0] != partition:
+            wrong = MisroutedError(
+                f"key {key[:200]!r} came on partition {partition} of {message.topic} but on "
+                f"partition {known[0]} in the same batch: produce with the murmur2 partitioner"
+            )
+            outputs.append(self._poisoned(stage, raw_record(message), wrong))
+            return None
         return key, partition, known[1] if known else store.load(partition, key, model)

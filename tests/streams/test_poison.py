@@ -263,3 +263,29 @@ def test_a_replay_writes_the_same_dead_letters() -> None:
         written.append([(r.key, r.value) for r in stages.on(TOPICS.dlq)])
     assert written[0] == written[1] and len(written[0]) == 1
     assert json.loads(written[0][0][1])["letter_id"]
+
+
+def test_a_record_on_another_partition_than_its_case_in_the_batch_is_dead_lettered() -> None:
+    """An action produced with another partitioner must not split its case between partitions.
+
+    The chaos harness's agents once produced with librdkafka's default partitioner: a batch
+    holding a case's message (partition 1) and its claim (partition 2) saved the case's
+    state under partition 2 too, and the two copies fired the same SLA warning twice.
+    """
+    stages = Stages()
+    case = b"C-DDDDDDDDDD"
+    claim = action_record("C-DDDDDDDDDD", "act-claim", type=AgentActionType.CLAIM)
+    asyncio.run(
+        stages.pipeline.cases_batch(
+            [
+                event(TOPICS.threaded, case, threaded_record("C-DDDDDDDDDD", "d-1"), 5, 1),
+                event(TOPICS.agent_actions, case, claim, 6, 2),
+            ]
+        )
+    )
+    [letter] = stages.letters()
+    assert (letter.stage, letter.reason, letter.source_offset) == ("cases", "misrouted", 6)
+    assert "murmur2" in letter.detail
+    assert stages.cases.load(2, case, CaseState) is None
+    held = stages.cases.load(1, case, CaseState)
+    assert held is not None and held.claimed_by is None and held.processed_actions == []
