@@ -70,20 +70,14 @@ def apply_message(
         state = state.model_copy(deep=True)
     if state.queue is not None and (is_auto_reply(message) or is_forum_answer(message)):
         return _passive(state, threaded, ruleset)
-    case_message = _case_message(threaded, "inbound", [])
-    state.note_customer_channel(message.channel)
-    state.messages = windowed(state.messages, case_message)
-    remember_key(state.message_keys, key)
-    state.contacts += 1
+    case_message = _noted(state, threaded)
     reopened = state.status is CaseStatus.RESOLVED
     if reopened:
         events.extend(_reopen(state, threaded, ruleset))
-    state.last_customer_message_at = at
-    if state.awaiting_reply_since is None:
-        state.awaiting_reply_since = at
-    if message.channel not in state.channels:
-        state.channels.append(message.channel)
     events.append(_appended_event(state, threaded, case_message))
+    answered = state.status in WAITING_STATUSES
+    if answered:
+        events.extend(_customer_answered(state, threaded, ruleset))
 
     with metrics.RULE_EVALUATION.time():
         decision = ruleset.evaluate(message, state.facts(at, threaded.history_facts()), at)
@@ -106,10 +100,9 @@ def apply_message(
     routed = case_record(state)
     if (state.queue, state.priority, tuple(state.tags)) != previous:
         events.append(_routed_event(state, threaded, decision, routed, previous_queue))
-    elif reopened:  # the case store learns the new status from a snapshot
-        events.append(
-            _snapshot(state, routed, key, "reopened by a customer message within the window", at)
-        )
+    elif reopened or answered:  # the case store learns the new status from a snapshot
+        why = "reopened by a customer message within the window" if reopened else "open again"
+        events.append(_snapshot(state, routed, key, why, at))
     events.extend(clock_events)
     return CaseUpdate(
         state=state,
@@ -117,6 +110,23 @@ def apply_message(
         routed=routed,
         previous_queue=previous_queue if previous_queue != state.queue else None,
     )
+
+
+def _noted(state: CaseState, threaded: ThreadedMessage) -> CaseMessage:
+    """Note a customer's message in its case: window, keys, contacts, channels, waiting."""
+    message = threaded.message
+    at = threaded.arrived_at
+    case_message = _case_message(threaded, "inbound", [])
+    state.note_customer_channel(message.channel)
+    state.messages = windowed(state.messages, case_message)
+    remember_key(state.message_keys, message.message_key)
+    state.contacts += 1
+    state.last_customer_message_at = at
+    if state.awaiting_reply_since is None:
+        state.awaiting_reply_since = at
+    if message.channel not in state.channels:
+        state.channels.append(message.channel)
+    return case_message
 
 
 def _case_message(threaded: ThreadedMessage, direction: str, tags: list[str]) -> CaseMessage:
@@ -153,6 +163,36 @@ def _reopen(
         reason=f"the customer wrote{since}, within the reopen window "
         f"({threaded.message.message_key})",
         payload={"message_key": threaded.message.message_key, "reopened": state.reopened},
+    )
+    change = lambda c, p, t: clocks.status_changed(c, p, CaseStatus.OPEN.value, t)  # noqa: E731
+    return [event, *run_clocks(state, ruleset, change, at)]
+
+
+WAITING_STATUSES = frozenset({CaseStatus.PENDING, CaseStatus.WAITING_ON_CUSTOMER})
+"""Statuses that wait for the customer: their next message opens the case again (as in
+Zendesk, where a requester's reply sets a pending or on-hold ticket back to open)."""
+
+
+def _customer_answered(
+    state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleSet
+) -> list[CaseEvent]:
+    """The customer wrote to a case waiting for them: it is open again, its clocks resume."""
+    at = threaded.arrived_at
+    key = threaded.message.message_key
+    previous = state.status
+    state.status = CaseStatus.OPEN
+    kind = CaseEventType.CASE_STATUS_CHANGED.value
+    event = CaseEvent(
+        event_id=event_id_for(state.case_id, kind, key),
+        case_id=state.case_id,
+        type=kind,
+        at=at,
+        reason=f"the customer wrote while the case was {previous.value} ({key})",
+        payload={
+            "status": CaseStatus.OPEN.value,
+            "previous_status": previous.value,
+            "message_key": key,
+        },
     )
     change = lambda c, p, t: clocks.status_changed(c, p, CaseStatus.OPEN.value, t)  # noqa: E731
     return [event, *run_clocks(state, ruleset, change, at)]

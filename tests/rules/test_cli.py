@@ -162,7 +162,7 @@ def test_explain_human_output_shows_each_route_and_the_deciding_condition(tmp_pa
 def test_rule_tests_of_the_example_pass() -> None:
     result = runner.invoke(app, ["test", str(EXAMPLES), str(EXAMPLES / "tests.yaml")])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "31 tests: 31 passed, 0 failed"
+    assert result.output.splitlines()[-1] == "32 tests: 32 passed, 0 failed"
 
 
 def test_failing_rule_test_prints_a_diff_and_exits_1(tmp_path: Path) -> None:
