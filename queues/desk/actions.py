@@ -19,7 +19,7 @@ from queues.desk.context import DeskContext
 from queues.desk.directory import Agent, Presence
 from queues.desk.gateway import Outcome
 from queues.models import CaseRow
-from schemas import AgentAction, AgentActionType, AgentPresence, CaseStatus
+from schemas import AgentAction, AgentActionType, AgentPresence, CaseStatus, Priority
 
 
 def visible_case(context: DeskContext, agent: Agent, case_id: str) -> CaseRow:
@@ -166,6 +166,43 @@ async def assign(
     """A lead gives the case to an agent of its queue, who accepts it by claiming."""
     return await _perform(
         context, agent, case_id, AgentActionType.ASSIGN, action_id, to_agent=to_agent
+    )
+
+
+async def escalate(
+    context: DeskContext,
+    agent: Agent,
+    case_id: str,
+    reason: str,
+    *,
+    queue: str | None = None,
+    priority: Priority | None = None,
+    action_id: str | None = None,
+) -> Outcome:
+    """Escalate the case to a queue and/or a priority, saying why (recorded as `case.escalated`)."""
+    return await _perform(
+        context,
+        agent,
+        case_id,
+        AgentActionType.ESCALATE,
+        action_id,
+        queue=queue,
+        priority=priority,
+        reason=reason.strip(),
+    )
+
+
+async def acknowledge(
+    context: DeskContext,
+    agent: Agent,
+    case_id: str,
+    *,
+    note: str | None = None,
+    action_id: str | None = None,
+) -> Outcome:
+    """Acknowledge the case's pages: their repeats stop (`case.acknowledged_by_agent`)."""
+    return await _perform(
+        context, agent, case_id, AgentActionType.ACKNOWLEDGE, action_id, reason=note
     )
 
 

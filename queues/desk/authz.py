@@ -158,6 +158,9 @@ def may_act(
 ) -> None:
     """The one check of every case action, in order: the case (404, 403), the role (403),
     the destination queue (403, 422) and the agent who is to take the case (422)."""
+    if kind is AgentActionType.ESCALATE:
+        may_escalate(agent, case, case_id, destination, destination_exists)
+        return
     queue = see_case(agent, case, case_id).queue
     if kind is AgentActionType.ASSIGN:
         require_lead(agent, "assigning a case")
@@ -166,6 +169,30 @@ def may_act(
         queue = destination
     if to_agent is not None:
         may_take(to_agent, target, queue)
+
+
+def may_escalate(
+    agent: Agent,
+    case: CaseFacts | None,
+    case_id: str,
+    destination: str | None,
+    destination_exists: bool,
+) -> None:
+    """Leads and admins escalate any case; agents the cases of their queues (403), owned or not.
+
+    The destination is the point of an escalation: it may be a queue the escalator does not
+    work (tier 2, duty managers), but it must exist (422).
+    """
+    if case is None:
+        raise RefusedError(Refusal.NO_SUCH_CASE, f"no case {case_id}")
+    if not agent.may_reassign:
+        require_queue(agent, case.queue)
+    if destination is not None and not destination_exists:
+        raise RefusedError(
+            Refusal.NO_SUCH_QUEUE,
+            f"no queue {destination!r} (a queue exists once a case is routed to it "
+            "or an admin creates it with `escalator agents queue`)",
+        )
 
 
 _NEVER_OVERRIDES = frozenset({AgentActionType.CLAIM, AgentActionType.REOPEN})

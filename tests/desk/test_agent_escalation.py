@@ -1,0 +1,99 @@
+"""Agents escalate from the feed: who may, what the desk refuses before anything is published.
+
+The attacker's side: an agent escalating another queue's case, an escalation without a reason
+(or with nowhere to go), a body naming another agent as the escalator, a destination that does
+not exist. None of them reaches Kafka (the desk points at no broker): each is refused where it
+is made, with the status the API documents.
+"""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from queues.desk import Role
+from tests.desk.conftest import DeskWorld, desk_client
+from tests.queues.case_event_builders import case_id, conversation
+
+UNUSED_BROKER = "localhost:1"  # every request here is refused before it would publish
+
+
+def seed(world: DeskWorld) -> None:
+    """One case in general (ana's), one in billing (cy's); agents of each and a lead."""
+    world.apply(
+        [*conversation("ana", messages=1), *conversation("cy", messages=1, queue="billing")]
+    )
+    world.directory.configure_queue("tier2")
+    world.add("gina", "general")
+    world.add("bill", "billing")
+    world.add("lee", "general", role=Role.LEAD)
+
+
+def client(world: DeskWorld) -> TestClient:
+    return desk_client(world, UNUSED_BROKER, "t.agent.actions", outcome_timeout_seconds=0.5)
+
+
+def escalate(http: TestClient, world: DeskWorld, agent: str, case: str, body: object) -> object:
+    return http.post(f"/v1/cases/{case}/escalate", json=body, headers=world.auth(agent))
+
+
+def test_an_agent_cannot_escalate_a_case_of_another_queue(desk_world: DeskWorld) -> None:
+    seed(desk_world)
+    with client(desk_world) as http:
+        answer = http.post(
+            f"/v1/cases/{case_id('cy')}/escalate",
+            json={"queue": "tier2", "reason": "customer threatens to leave"},
+            headers=desk_world.auth("gina"),
+        )
+        assert answer.status_code == 403, answer.text
+        assert "not a member of queue 'billing'" in answer.json()["detail"]
+
+
+def test_an_escalation_needs_a_reason_and_somewhere_to_go(desk_world: DeskWorld) -> None:
+    seed(desk_world)
+    with client(desk_world) as http:
+        auth = desk_world.auth("gina")
+        path = f"/v1/cases/{case_id('ana')}/escalate"
+        missing = http.post(path, json={"queue": "tier2"}, headers=auth)
+        assert missing.status_code == 422 and "reason" in missing.text
+        blank = http.post(path, json={"queue": "tier2", "reason": "   "}, headers=auth)
+        assert blank.status_code == 422 and "reason" in blank.text
+        nowhere = http.post(path, json={"reason": "angry"}, headers=auth)
+        assert nowhere.status_code == 422 and "needs `queue` or `priority`" in nowhere.text
+        bad_priority = http.post(path, json={"priority": "asap", "reason": "x"}, headers=auth)
+        assert bad_priority.status_code == 422
+
+
+def test_a_body_cannot_name_the_escalating_agent(desk_world: DeskWorld) -> None:
+    """The escalator is the token's agent; a body claiming to be a lead is refused outright."""
+    seed(desk_world)
+    with client(desk_world) as http:
+        for forged in ({"agent_id": "lee"}, {"agent": "lee"}, {"override": True}):
+            answer = http.post(
+                f"/v1/cases/{case_id('cy')}/escalate",
+                json={"queue": "tier2", "reason": "let me in", **forged},
+                headers=desk_world.auth("gina"),
+            )
+            assert answer.status_code == 422, (forged, answer.text)
+            assert "Extra inputs are not permitted" in answer.text
+
+
+def test_an_escalation_goes_only_to_a_queue_that_exists(desk_world: DeskWorld) -> None:
+    seed(desk_world)
+    with client(desk_world) as http:
+        answer = http.post(
+            f"/v1/cases/{case_id('ana')}/escalate",
+            json={"queue": "nowhere", "reason": "needs tier 3"},
+            headers=desk_world.auth("gina"),
+        )
+        assert answer.status_code == 422 and "no queue 'nowhere'" in answer.json()["detail"]
+
+
+def test_an_unknown_case_is_404_and_needs_a_token(desk_world: DeskWorld) -> None:
+    seed(desk_world)
+    with client(desk_world) as http:
+        body = {"queue": "tier2", "reason": "x"}
+        assert http.post(f"/v1/cases/{case_id('ana')}/escalate", json=body).status_code == 401
+        unknown = http.post(
+            "/v1/cases/C-NOSUCHCASE/escalate", json=body, headers=desk_world.auth("lee")
+        )
+        assert unknown.status_code == 404
