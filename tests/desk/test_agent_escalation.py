@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from queues.desk import Role
 from tests.desk.conftest import DeskWorld, desk_client
+from tests.desk.test_console_pages import login, options
 from tests.queues.case_event_builders import case_id, conversation
 
 UNUSED_BROKER = "localhost:1"  # every request here is refused before it would publish
@@ -97,3 +98,28 @@ def test_an_unknown_case_is_404_and_needs_a_token(desk_world: DeskWorld) -> None
             "/v1/cases/C-NOSUCHCASE/escalate", json=body, headers=desk_world.auth("lee")
         )
         assert unknown.status_code == 404
+
+
+def test_the_console_offers_the_escalation_and_refuses_what_the_api_refuses(
+    desk_world: DeskWorld,
+) -> None:
+    seed(desk_world)
+    with client(desk_world) as http:
+        login(http, desk_world, "gina")
+        page = http.get(f"/console/cases/{case_id('ana')}").text
+        assert 'action="/console/cases/' in page and "/escalate" in page
+        assert 'name="reason" required' in page
+        assert options(page, "priority") == ["", "urgent", "high", "normal", "low"]
+        path = f"/console/cases/{case_id('ana')}/escalate"
+        no_reason = http.post(path, data={"queue": "tier2"}, follow_redirects=False)
+        assert no_reason.status_code == 303 and "say+why" in no_reason.headers["location"]
+        nowhere = http.post(path, data={"reason": "x"}, follow_redirects=False)
+        assert "choose+a+queue+or+a+priority" in nowhere.headers["location"]
+        other = http.post(
+            f"/console/cases/{case_id('cy')}/escalate",
+            data={"queue": "tier2", "reason": "let me in"},
+            follow_redirects=False,
+        )
+        assert other.status_code == 403 and "Not your queue" in other.text
+        # no page was ever sent for the case: nothing to acknowledge is offered
+        assert "Acknowledge page" not in page
