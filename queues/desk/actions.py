@@ -206,6 +206,27 @@ async def acknowledge(
     )
 
 
+async def acknowledge_page(
+    context: DeskContext, acknowledgement: authz.ProviderAcknowledgement
+) -> Outcome | None:
+    """A pager provider's signed webhook says someone acknowledged one of our pages: publish
+    the `acknowledge` action in their name (without waiting for the verdict). None when the
+    page is not one of ours (no such case): nothing is published."""
+    case_id = acknowledgement.key.partition("/")[0]
+    case = await asyncio.to_thread(context.reads.case, case_id)
+    if not authz.provider_may_acknowledge(acknowledgement, case):
+        return None
+    action = AgentAction(
+        action_id=acknowledgement.action_id,
+        case_id=case_id,
+        agent_id=acknowledgement.agent_id,
+        type=AgentActionType.ACKNOWLEDGE,
+        at=datetime.now(UTC),
+        reason=acknowledgement.note,
+    )
+    return await context.gateway.submit(action, wait=False)
+
+
 async def set_presence(
     context: DeskContext, by: Agent, name: str, presence: Presence
 ) -> Agent | None:

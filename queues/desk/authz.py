@@ -9,6 +9,7 @@ decides who owns a case (see `queues.desk.gateway`); these rules decide who may 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -193,6 +194,32 @@ def may_escalate(
             f"no queue {destination!r} (a queue exists once a case is routed to it "
             "or an admin creates it with `escalator agents queue`)",
         )
+
+
+@dataclass(frozen=True)
+class ProviderAcknowledgement:
+    """An acknowledgement a pager provider's webhook reported, its signature already checked.
+
+    `key` is the page's dedup key (PagerDuty) or alias (Opsgenie), which starts with the case
+    id; `action_id` derives from the provider's event, so a redelivered webhook is one action.
+    """
+
+    provider: str
+    key: str
+    user: str
+    action_id: str
+    note: str | None = None
+
+    @property
+    def agent_id(self) -> str:
+        """Who acknowledged, as the case's events record it: `pagerduty:Jane Doe`."""
+        return f"{self.provider}:{self.user}"[:64]
+
+
+def provider_may_acknowledge(acknowledgement: ProviderAcknowledgement, case: object) -> bool:
+    """A signed provider acknowledges the pages of a case that exists (its signature is its
+    authority: the on-call person need not be a desk agent); anything else is not ours."""
+    return case is not None and bool(acknowledgement.key.partition("/")[0])
 
 
 _NEVER_OVERRIDES = frozenset({AgentActionType.CLAIM, AgentActionType.REOPEN})
