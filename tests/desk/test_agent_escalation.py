@@ -8,8 +8,11 @@ is made, with the status the API documents.
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from escalator.cli import app
 from queues.desk import Role
 from tests.desk.conftest import DeskWorld, desk_client
 from tests.desk.test_console_pages import login, options
@@ -123,3 +126,18 @@ def test_the_console_offers_the_escalation_and_refuses_what_the_api_refuses(
         assert other.status_code == 403 and "Not your queue" in other.text
         # no page was ever sent for the case: nothing to acknowledge is offered
         assert "Acknowledge page" not in page
+
+
+def test_cases_act_refuses_an_escalation_without_a_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ESCALATOR_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    runner = CliRunner()
+    base = ["cases", "act", "C-ABCDEF2345", "escalate", "--agent", "sam"]
+    missing = runner.invoke(app, [*base, "--queue", "tier2"])
+    assert missing.exit_code == 2, missing.output
+    assert "an escalate action needs `reason`" in missing.output
+    nowhere = runner.invoke(app, [*base, "--reason", "angry customer"])
+    assert nowhere.exit_code == 2 and "needs `queue` or `priority`" in nowhere.output
+    bad = runner.invoke(app, [*base, "--priority", "asap", "--reason", "x"])
+    assert bad.exit_code == 2
