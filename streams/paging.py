@@ -51,14 +51,24 @@ def case_of(key: str) -> str:
 
 
 def note_page(state: CaseState, page: dict[str, Any], at: datetime) -> None:
-    """Remember a page the clock engine just fired (`escalation.page` of its event)."""
+    """Remember a page the clock engine just fired (`escalation.page` of its event).
+
+    The state's page list and pages are replaced, never changed in place: the timer works
+    on a shallow copy of the case's state (see `streams.casework.fire_clocks`).
+    """
     key = dedup_key(state.case_id, str(page["run"]))
     targets = [dict(target) for target in page.get("targets") or []]
-    for open_page in state.open_pages:
+    for index, open_page in enumerate(state.open_pages):
         if open_page.key == key:
             known = {target["name"] for target in open_page.targets}
-            open_page.targets += [t for t in targets if t["name"] not in known]
-            open_page.pages += 1
+            added = [target for target in targets if target["name"] not in known]
+            updated = open_page.model_copy(
+                update={
+                    "targets": [*open_page.targets, *added],
+                    "pages": open_page.pages + 1,
+                }
+            )
+            state.open_pages = [*state.open_pages[:index], updated, *state.open_pages[index + 1 :]]
             return
     state.open_pages = [
         *state.open_pages,

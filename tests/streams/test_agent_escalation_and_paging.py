@@ -143,3 +143,13 @@ def test_a_claim_resolves_every_open_page() -> None:
     assert later == []
     state, events = act(state, action(6, "ana", "resolve", minutes=201))
     assert not [e for e in events if e.type == "case.pages_resolved"]
+
+
+def test_firing_pages_never_changes_the_state_it_started_from() -> None:
+    """The timer fires on a shallow copy: the state before a page stays as it was."""
+    state, _ = paged(new_case(), 61)
+    before = state.model_dump(mode="json")
+    after, fired = paged(state, 71)
+    assert len(fired) == 2
+    assert state.model_dump(mode="json") == before
+    assert after.open_pages[0].pages == 3 and state.open_pages[0].pages == 1
