@@ -2,13 +2,16 @@
 
 The worker fires the breach's paging step on its SLA timer; the reply service delivers each
 page to a local fake of PagerDuty's Events API v2; the page repeats (one trigger per page,
-never twice) until an agent acknowledges at the desk, which stops the repeats and
-acknowledges the incident; resolving the case resolves it at PagerDuty.
+never twice) — across a worker killed and restarted between two pages — until an agent
+acknowledges at the desk, which stops the repeats and acknowledges the incident; resolving
+the case resolves it at PagerDuty.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +49,13 @@ def test_a_breach_pages_until_acknowledged_and_resolving_resolves_the_incident(
         key = f"{case_id}/breach:first_response#1/step0"
 
         pagerduty.wait(lambda: pagerduty.pagerduty_events(key).count("trigger") >= 2, 120)
+        # the worker dies between two pages; the repeats live in the case's state, not in it
+        [worker] = [p for p in desk.stack.started if p.name.startswith("worker")]
+        os.killpg(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(timeout=10)
+        seen = pagerduty.pagerduty_events(key).count("trigger")
+        desk.stack.start_worker()
+        pagerduty.wait(lambda: pagerduty.pagerduty_events(key).count("trigger") >= seen + 2, 180)
         answer = desk.call("POST", f"/v1/cases/{case_id}/acknowledge", "ana")
         assert answer.status_code in (200, 202), answer.text
         pagerduty.wait(lambda: "acknowledge" in pagerduty.pagerduty_events(key), 120)
