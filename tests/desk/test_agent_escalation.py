@@ -8,15 +8,19 @@ is made, with the status the API documents.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from escalator.cli import app
 from queues.desk import Role
+from schemas import CaseEvent
+from schemas.ids import event_id_for
 from tests.desk.conftest import DeskWorld, desk_client
 from tests.desk.test_console_pages import login, options
-from tests.queues.case_event_builders import case_id, conversation
+from tests.queues.case_event_builders import T0, case_id, conversation
 
 UNUSED_BROKER = "localhost:1"  # every request here is refused before it would publish
 
@@ -141,3 +145,30 @@ def test_cases_act_refuses_an_escalation_without_a_reason(
     assert nowhere.exit_code == 2 and "needs `queue` or `priority`" in nowhere.output
     bad = runner.invoke(app, [*base, "--priority", "asap", "--reason", "x"])
     assert bad.exit_code == 2
+
+
+def paging_event(kind: str, number: int, payload: dict[str, object]) -> CaseEvent:
+    cid = case_id("ana")
+    return CaseEvent(
+        event_id=event_id_for(cid, kind, str(number)),
+        case_id=cid,
+        type=kind,
+        at=T0 + timedelta(minutes=90 + number),
+        reason=f"{kind} {number}",
+        payload=payload,
+    )
+
+
+def test_the_console_offers_acknowledge_while_a_page_waits(desk_world: DeskWorld) -> None:
+    seed(desk_world)
+    page = {"run": "breach:first_response#1/step0", "pager": "oncall", "number": 1}
+    desk_world.apply([paging_event("case.escalated", 1, {"escalation": {"page": page}})])
+    with client(desk_world) as http:
+        login(http, desk_world, "gina")
+        waiting = http.get(f"/console/cases/{case_id('ana')}").text
+        assert "On-call is being paged for this case." in waiting
+        assert "Acknowledge page</button>" in waiting
+        desk_world.apply([paging_event("case.acknowledged_by_agent", 2, {"agent": "gina"})])
+        answered = http.get(f"/console/cases/{case_id('ana')}").text
+        assert "Acknowledge page" not in answered
+        assert "case.acknowledged_by_agent 2" in answered  # in the decision log
