@@ -48,7 +48,6 @@ def escalation_payload(
 ) -> dict[str, Any]:
     """What `case.escalated` by an agent says: who, why, and from where to where."""
     return {
-        "by_agent": action.agent_id,
         "agent": action.agent_id,
         "reason": action.reason,
         "from_queue": before[0],
