@@ -2,7 +2,8 @@
 
 It follows `cases.events` in its own consumer group, one record at a time. An agent reply
 (`message.appended`, outbound, key `agent:<action_id>`) goes out on the case's channel;
-an escalation step with `notify` goes to its targets. Each delivery is tried with
+an escalation step with `notify` goes to its targets; a page, an acknowledgement of pages or
+their resolution goes to the on-call providers (`pagers`). Each delivery is tried with
 exponential backoff; one that keeps failing (or fails permanently, e.g. a 4xx) becomes a
 `reply.failed` / `notification.failed` event on `cases.events` and a metric — never a
 silent drop.
