@@ -2,8 +2,9 @@
 
 - PagerDuty (Generic Webhooks v3): `X-PagerDuty-Signature` holds one or more `v1=<hex>`
   HMAC-SHA256 signatures of the raw body (several during a secret rotation); one must match.
-  An `incident.acknowledged` event whose incident's `incident_key` is one of our dedup keys
-  acknowledges that case's pages in the name of the event's agent.
+  An `incident.acknowledged` event by a user (`agent.type: user_reference`) whose incident's
+  `incident_key` is one of our dedup keys acknowledges that case's pages in their name; one
+  by a service (our own Events API acknowledgement echoed back) is ignored.
 - Opsgenie (Webhook integration): the integration sends our shared secret in the header
   `X-Escalator-Webhook-Secret` (a custom header of the integration), compared in constant time.
   An `Acknowledge` action on an alert whose `alias` is one of our aliases acknowledges it.
@@ -70,6 +71,8 @@ def pagerduty_acknowledgement(document: Any) -> ProviderAcknowledgement | None:
     if not isinstance(key, str) or "/" not in key or not isinstance(event_id, str):
         return None
     agent = _mapping(event.get("agent"))
+    if agent.get("type", "user_reference") != "user_reference":
+        return None  # our own Events API acknowledgement coming back, not a person's
     user = str(agent.get("summary") or agent.get("id") or "someone")[:48]
     return ProviderAcknowledgement(
         provider="pagerduty",

@@ -43,7 +43,9 @@ def sign(body: bytes, secret: str) -> str:
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def pagerduty_event(key: str, event_id: str = "01DRF6BV78DEFGHIJK56789") -> bytes:
+def pagerduty_event(
+    key: str, event_id: str = "01DRF6BV78DEFGHIJK56789", agent_type: str = "user_reference"
+) -> bytes:
     """A v3 `incident.acknowledged` as PagerDuty documents it."""
     document: dict[str, Any] = {
         "event": {
@@ -56,7 +58,7 @@ def pagerduty_event(key: str, event_id: str = "01DRF6BV78DEFGHIJK56789") -> byte
                 "id": "P123ABC",
                 "self": "https://api.pagerduty.com/users/P123ABC",
                 "summary": "Jane Doe",
-                "type": "user_reference",
+                "type": agent_type,
             },
             "client": None,
             "data": {
@@ -151,6 +153,13 @@ def test_a_signed_acknowledgement_publishes_one_acknowledge_action(
             headers={"X-PagerDuty-Signature": sign(foreign, SECRET)},
         )
         assert ignored.status_code == 202 and ignored.json()["outcome"] == "ignored"
+        echo = pagerduty_event(key, "our-own-ack", agent_type="service_reference")
+        ours = http.post(
+            "/v1/pagers/pagerduty",
+            content=echo,
+            headers={"X-PagerDuty-Signature": sign(echo, SECRET)},
+        )
+        assert ours.status_code == 202 and ours.json()["outcome"] == "ignored"
         genie = http.post(
             "/v1/pagers/opsgenie",
             content=opsgenie_event(key),
