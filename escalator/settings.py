@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     desk_login_window_seconds: float = Field(
         default=300.0, gt=0, description="The window of the desk's sign-in limits."
     )
+    pagerduty_webhook_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="PagerDuty v3 webhook subscription secrets, as JSON (two during a rotation); "
+        "the desk's POST /v1/pagers/pagerduty refuses every request without them.",
+    )
+    opsgenie_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret Opsgenie's webhook sends in X-Escalator-Webhook-Secret.",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "INFO"
     phone_region: str | None = Field(
@@ -323,3 +332,16 @@ class OutboundSettings(BaseSettings):
         description='Notify target → addresses, as JSON: {"team-leads": ["lead@example.com"]}.',
     )
     notify_from: str | None = Field(default=None, description="From address of notification mail.")
+    pager_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Pager name (rules' pagers:) → its secret, as JSON: a PagerDuty routing key, "
+        "an Opsgenie API key, or a Slack incoming webhook URL.",
+    )
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    opsgenie_api_url: str = Field(
+        default="https://api.opsgenie.com", description="EU accounts: https://api.eu.opsgenie.com"
+    )
+    pager_sms_from: str | None = Field(default=None, description="Twilio number pages come from.")
+    console_url: str | None = Field(
+        default=None, description="The desk's public URL, for links to a case in pages."
+    )

@@ -22,6 +22,7 @@ from connectors.http_ingress import create_app
 from connectors.ingress_auth import IngressAuth
 from connectors.outbound.ledger import LedgerBounds
 from connectors.outbound.notify import Notifier, NotifyConfig
+from connectors.outbound.pagers import PagerConfig, Pagers
 from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from connectors.publisher import KafkaPublisher
@@ -402,5 +403,22 @@ def build_delivery_service(
         ledger_bounds=LedgerBounds(
             max_entries=outbound.reply_dedup_entries,
             max_age_seconds=outbound.reply_dedup_seconds,
+        ),
+        pagers=Pagers(
+            PagerConfig(
+                keys={name: key.get_secret_value() for name, key in outbound.pager_keys.items()},
+                pagerduty_events_url=outbound.pagerduty_events_url,
+                opsgenie_api_url=outbound.opsgenie_api_url,
+                twilio_account_sid=outbound.twilio_account_sid,
+                twilio_auth_token=_secret(outbound.twilio_auth_token),
+                twilio_api_url=outbound.twilio_api_url,
+                sms_from=outbound.pager_sms_from,
+                slack_bot_token=_secret(outbound.slack_bot_token),
+                slack_api_url=outbound.slack_api_url,
+                smtp=relay,
+                mail_from=outbound.notify_from or outbound.reply_from,
+                console_url=outbound.console_url,
+            ),
+            client,
         ),
     )

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from rules._decision import PlannedEscalation
+from rules._pages import PageLevel, PageRequest
 from schemas import CLOCK_NAMES, ClockState, Priority, SlaClockView
 
 __all__ = [
@@ -158,8 +159,8 @@ class SlaClock:
 
 
 def step_to_dict(step: PlannedEscalation) -> dict[str, Any]:
-    """An escalation step as plain JSON data (`after` in seconds)."""
-    return {
+    """An escalation step as plain JSON data (`after` in seconds); page fields if it pages."""
+    data: dict[str, Any] = {
         "on": step.on,
         "clock": step.clock,
         "after_seconds": None if step.after is None else _seconds(step.after),
@@ -169,11 +170,23 @@ def step_to_dict(step: PlannedEscalation) -> dict[str, Any]:
         "notify": list(step.notify),
         "repeat": step.repeat,
     }
+    if step.page is not None:
+        data.update(
+            {
+                "page": step.page,
+                "page_levels": [level.to_dict() for level in step.page_levels],
+                "until": step.until,
+                "every_seconds": None if step.every is None else _seconds(step.every),
+                "max_pages": step.max_pages,
+            }
+        )
+    return data
 
 
 def step_from_dict(data: dict[str, Any]) -> PlannedEscalation:
-    """Read back what `step_to_dict` wrote."""
+    """Read back what `step_to_dict` wrote (state written before paging existed has no page)."""
     after = data["after_seconds"]
+    every = data.get("every_seconds")
     return PlannedEscalation(
         on=data["on"],
         clock=data["clock"],
@@ -183,6 +196,11 @@ def step_from_dict(data: dict[str, Any]) -> PlannedEscalation:
         tags=tuple(data["tags"]),
         notify=tuple(data["notify"]),
         repeat=int(data["repeat"]),
+        page=data.get("page"),
+        page_levels=tuple(PageLevel.from_dict(item) for item in data.get("page_levels") or ()),
+        until=data.get("until"),
+        every=None if every is None else _span(every),
+        max_pages=int(data.get("max_pages") or 0),
     )
 
 
@@ -334,10 +352,13 @@ class EscalationAction:
     notify: tuple[str, ...]
     firing: int
     repeat: int
+    page: PageRequest | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The action as plain JSON data (an event payload)."""
+        """The action as plain JSON data (an event payload); `page` only when it pages."""
+        extra = {} if self.page is None else {"page": self.page.to_dict()}
         return {
+            **extra,
             "step": self.step,
             "on": self.on,
             "queue": self.queue,

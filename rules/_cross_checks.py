@@ -19,7 +19,7 @@ from rules._yaml import Path
 from rules.calendar import BusinessCalendar, holidays_from_ics, parse_holidays, parse_hours
 from schemas import CaseStatus
 
-SECTIONS = ("calendars", "sla", "escalations", "queues")
+SECTIONS = ("calendars", "sla", "escalations", "queues", "pagers")
 ReadFile = Callable[[str], str]
 
 
@@ -91,6 +91,7 @@ _KIND = {
     "sla": "SLA policy",
     "escalations": "escalation",
     "queues": "queue",
+    "pagers": "pager",
 }
 
 

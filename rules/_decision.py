@@ -10,6 +10,7 @@ from datetime import UTC as _UTC
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from rules._pages import PageLevel
 from schemas import InboundMessage, Priority
 
 
@@ -55,6 +56,15 @@ class PlannedEscalation:
     tags: tuple[str, ...] = ()
     notify: tuple[str, ...] = ()
     repeat: int = 0
+    page: str | None = None
+    """The pager (a target or a chain) this step pages, by its name in `pagers:`."""
+    page_levels: tuple[PageLevel, ...] = ()
+    """The pager resolved at compile time: its levels and their targets."""
+    until: str | None = None
+    """`acknowledged`: the step repeats every `every` until someone acknowledges the page."""
+    every: timedelta | None = None
+    max_pages: int = 0
+    """The most pages an `until: acknowledged` step sends (a bound, not a plan)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,12 @@ def _escalation_json(step: PlannedEscalation) -> dict[str, Any]:
         data["notify"] = list(step.notify)
     if step.repeat:
         data["repeat"] = step.repeat
+    if step.page:
+        data["page"] = step.page
+    if step.until:
+        data["until"] = step.until
+    if step.every is not None:
+        data["every_seconds"] = int(step.every.total_seconds())
     return data
 
 

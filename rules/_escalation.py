@@ -20,9 +20,17 @@ from rules._clock_state import (
     replace,
 )
 from rules._decision import PlannedEscalation
+from rules._pages import PageRequest, level_for
 from schemas import ClockState, Priority
 
-__all__ = ["advance", "arm_unclaimed", "next_deadline", "stop_for_claim", "stop_for_clock"]
+__all__ = [
+    "advance",
+    "arm_unclaimed",
+    "next_deadline",
+    "stop_for_acknowledge",
+    "stop_for_claim",
+    "stop_for_clock",
+]
 
 _COUNTING = frozenset({ClockState.RUNNING, ClockState.WARNING})
 
@@ -147,6 +155,53 @@ def stop_for_clock(case: CaseClocks, clock: SlaClock) -> CaseClocks:
     return replace(case, timers=kept)
 
 
+def stop_for_acknowledge(case: CaseClocks) -> CaseClocks:
+    """An acknowledgement stops the repeats of every `until: acknowledged` step that has paged.
+
+    A paging step armed but not yet fired still fires: it is a new page, not a repeat.
+    """
+    kept = tuple(
+        timer
+        for timer in case.timers
+        if not (timer.step.until == "acknowledged" and timer.fired > 0)
+    )
+    return replace(case, timers=kept)
+
+
+def _page(timer: EscalationTimer) -> PageRequest | None:
+    """What this firing of a paging step pages: the chain's level for this page number."""
+    step = timer.step
+    if step.page is None or not step.page_levels:
+        return None
+    level = level_for(step.page_levels, timer.fired)
+    return PageRequest(
+        pager=step.page,
+        run=f"{timer.trigger}/step{timer.index}",
+        level=level,
+        number=timer.fired + 1,
+        targets=step.page_levels[level].targets,
+        until=step.until,
+    )
+
+
+def _next_firing(case: CaseClocks, policy: ClockPolicy, timer: EscalationTimer) -> datetime | None:
+    """When a fired step fires again, if it repeats.
+
+    `until: acknowledged` repeats `every` (event time, not open time: on-call is paged at
+    night too) up to `max_pages`; other steps repeat `after` (open time) `repeat` times.
+    A claim ends both kinds of repeats of warning and breach steps.
+    """
+    step = timer.step
+    fired = timer.fired + 1
+    if timer.clock_key is not None and case.claimed:
+        return None
+    if step.until == "acknowledged" and step.every is not None:
+        return timer.next_at + step.every if fired < step.max_pages else None
+    if step.after is not None and fired <= step.repeat:
+        return policy.sla.calendar.add(timer.next_at, step.after)
+    return None
+
+
 def _new_priority(case: CaseClocks, setting: str | None) -> Priority | None:
     if setting is None:
         return None
@@ -169,6 +224,7 @@ def _fire(
         notify=step.notify,
         firing=timer.fired,
         repeat=step.repeat,
+        page=_page(timer),
     )
     events.append(
         ClockEvent(
@@ -180,13 +236,10 @@ def _fire(
             escalation=action,
         )
     )
-    fired = replace(timer, fired=timer.fired + 1)
+    again = _next_firing(case, policy, timer)
     others = tuple(t for t in case.timers if t != timer)
-    repeats = step.after is not None and fired.fired <= step.repeat
-    if repeats and (timer.clock_key is None or not case.claimed):
-        assert step.after is not None
-        fired = replace(fired, next_at=policy.sla.calendar.add(timer.next_at, step.after))
-        others = (*others, fired)
+    if again is not None:
+        others = (*others, replace(timer, fired=timer.fired + 1, next_at=again))
     case = replace(case, timers=others)
     if priority is not None and priority != case.priority:
         case = retarget(case, policy, priority, timer.next_at)
@@ -213,4 +266,7 @@ def _fire_reason(case: CaseClocks, timer: EscalationTimer) -> str:
         why = f"{timer.trigger.partition(':')[0]} at {iso(timer.anchor)}: {detail}"
     every = span_text(step.after or timedelta(0))
     interval = f", every {every} of open time" if step.repeat else ""
+    if step.until == "acknowledged" and step.every is not None:
+        count = f"page {timer.fired + 1} of {step.page}"
+        interval = f", every {span_text(step.every)} until acknowledged"
     return f"{which}, {count}{interval}: {why}"

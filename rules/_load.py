@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from rules._condition_compiler import ConditionCompiler
 from rules._cross_checks import Declared, build_calendars, check_references, collect
 from rules._decision import PlannedEscalation
+from rules._pagers import check_pagers, compile_pagers
+from rules._pages import PageLevel
 from rules._problems import Reporter, RuleProblem, RuleSetError
 from rules._route_compiler import TreeCompiler
 from rules._route_tree import RouteNode
@@ -93,6 +95,7 @@ def _compile(sources: dict[str, str], read_file: Callable[[str], str] | None) ->
     declared = collect(documents, report)
     calendars = build_calendars(declared, report, read_file)
     check_references(declared, report)
+    check_pagers(declared, report)
     root = _routes(declared, calendars, report, sorted(sources)[0])
     if report.has_errors:
         raise RuleSetError(report.problems)
@@ -101,7 +104,7 @@ def _compile(sources: dict[str, str], read_file: Callable[[str], str] | None) ->
         root=root,
         queues=_queues(models),
         sla_policies=_policies(models, calendars),
-        escalation_policies=_escalations(models),
+        escalation_policies=_escalations(models, compile_pagers(models)),
         calendars={n: c for n, c in calendars.items() if c is not None and n != ALWAYS},
         sources=sources,
         warnings=tuple(sorted(report.problems)),
@@ -191,18 +194,21 @@ def _policies(
     return policies
 
 
-def _escalations(models: Mapping[str, RuleFile]) -> dict[str, tuple[PlannedEscalation, ...]]:
+def _escalations(
+    models: Mapping[str, RuleFile], pagers: Mapping[str, tuple[PageLevel, ...]]
+) -> dict[str, tuple[PlannedEscalation, ...]]:
     return {
-        name: tuple(_step(step) for step in steps)
+        name: tuple(_step(step, pagers) for step in steps)
         for model in models.values()
         for name, steps in model.escalations.items()
     }
 
 
-def _step(step: EscalationStep) -> PlannedEscalation:
+def _step(step: EscalationStep, pagers: Mapping[str, tuple[PageLevel, ...]]) -> PlannedEscalation:
     after = None
     if step.after is not None:
         after = parse_duration(step.after).wall_clock()
+    every = None if step.every is None else parse_duration(step.every).wall_clock()
     return PlannedEscalation(
         on=step.on,
         clock=step.clock,
@@ -212,6 +218,11 @@ def _step(step: EscalationStep) -> PlannedEscalation:
         tags=tuple(step.tags),
         notify=tuple(step.notify),
         repeat=step.repeat,
+        page=step.page,
+        page_levels=pagers.get(step.page, ()) if step.page else (),
+        until=step.until,
+        every=every,
+        max_pages=step.max_pages if step.until else 0,
     )
 
 

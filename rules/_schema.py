@@ -24,6 +24,7 @@ from pydantic import (
     create_model,
 )
 
+from rules._pager_schema import PagerSpec
 from rules._problems import show_value
 from rules.calendar import parse_duration
 from schemas import CLOCK_NAMES, PRIORITY_ORDER
@@ -236,6 +237,16 @@ class EscalationStep(_Section):
     tags: list[str] = []
     notify: list[str] = []
     repeat: Annotated[int, Field(ge=0, le=100)] = 0
+    page: Name | None = Field(default=None, description="A pager (target or chain) to page.")
+    until: Literal["acknowledged"] | None = Field(
+        default=None, description="Page again every `every` until someone acknowledges."
+    )
+    every: DurationText | None = Field(
+        default=None, description="How often an `until: acknowledged` page repeats (event time)."
+    )
+    max_pages: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=50, description="The most pages an `until: acknowledged` step sends."
+    )
 
 
 class QueueSpec(_Section):
@@ -272,6 +283,7 @@ class RuleFile(_Section):
     calendars: dict[Name, CalendarSpec | Literal["24x7"]] = {}
     sla: dict[Name, SlaPolicySpec] = {}
     escalations: dict[Name, list[EscalationStep]] = {}
+    pagers: dict[Name, PagerSpec] = {}
     queues: dict[QueueName, QueueSpec | None] = {}
     routes: RouteSpec | None = None
 
@@ -282,6 +294,7 @@ SECTION_MODELS: dict[str, type[BaseModel]] = {
     "SLA policy": SlaPolicySpec,
     "SLA targets": SlaTargets,
     "escalation step": EscalationStep,
+    "pager": PagerSpec,
     "queue": QueueSpec,
     "route": RouteSpec,
 }
@@ -302,6 +315,8 @@ def model_at(path: tuple[str | int, ...]) -> str | None:
         return "escalation step"
     if head == "queues" and len(rest) == 1:
         return "queue"
+    if head == "pagers" and len(rest) == 1:
+        return "pager"
     if (
         head == "routes"
         and len(rest) % 2 == 0

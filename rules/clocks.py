@@ -36,7 +36,14 @@ from rules._clock_state import (
     SlaClock,
     replace,
 )
-from rules._escalation import advance, arm_unclaimed, next_deadline, stop_for_claim, stop_for_clock
+from rules._escalation import (
+    advance,
+    arm_unclaimed,
+    next_deadline,
+    stop_for_acknowledge,
+    stop_for_claim,
+    stop_for_clock,
+)
 from schemas import CaseMoment, CaseStatus, ClockState, Priority
 
 __all__ = [
@@ -49,6 +56,7 @@ __all__ = [
     "EscalationTimer",
     "SlaClock",
     "Transition",
+    "acknowledged",
     "agent_reply",
     "claimed",
     "customer_message",
@@ -265,6 +273,15 @@ def claimed(clocks: CaseClocks, policy: ClockPolicy, at: datetime) -> Transition
 
     def change(case: CaseClocks, moment: datetime) -> Transition:
         return stop_for_claim(replace(case, claimed=True, unclaimed_since=None)), []
+
+    return _apply(clocks, policy, at, change)
+
+
+def acknowledged(clocks: CaseClocks, policy: ClockPolicy, at: datetime) -> Transition:
+    """Someone acknowledged the case's pages: `until: acknowledged` steps stop repeating."""
+
+    def change(case: CaseClocks, moment: datetime) -> Transition:
+        return stop_for_acknowledge(case), []
 
     return _apply(clocks, policy, at, change)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, Field, WithJsonSchema, model_validator
 
 from schemas._case import CaseStatus
-from schemas._common import Contract
+from schemas._common import Contract, Priority
 from schemas.limits import (
     MAX_ACTION_ID_LENGTH,
     MAX_AGENT_ID_LENGTH,
@@ -42,6 +42,10 @@ class AgentActionType(StrEnum):
     REOPEN = "reopen"
     ASSIGN = "assign"
     """Escalator's assigner (or a lead) gives the case to `to_agent`, who must accept it."""
+    ESCALATE = "escalate"
+    """An agent escalates the case to `queue` and/or `priority`, saying why in `reason`."""
+    ACKNOWLEDGE = "acknowledge"
+    """Someone on call acknowledges the case's pages: their repeats stop."""
 
 
 class AgentAction(Contract):
@@ -60,6 +64,9 @@ class AgentAction(Contract):
         "topic (`Topics.queue`).",
     )
     to_agent: str | None = Field(default=None, min_length=1, max_length=MAX_AGENT_ID_LENGTH)
+    priority: Priority | None = Field(
+        default=None, description="The priority an escalation raises the case to."
+    )
     override: bool = Field(
         default=False,
         description="Set by a lead or admin: act on a case another agent owns (reassign).",
@@ -90,4 +97,9 @@ class AgentAction(Contract):
             raise ValueError("a transfer action needs `queue` or `to_agent`")
         if self.type is AgentActionType.ASSIGN and not self.to_agent:
             raise ValueError("an assign action needs `to_agent`")
+        if self.type is AgentActionType.ESCALATE:
+            if not (self.queue or self.priority):
+                raise ValueError("an escalate action needs `queue` or `priority`")
+            if not (self.reason and self.reason.strip()):
+                raise ValueError("an escalate action needs `reason`")
         return self

@@ -40,6 +40,12 @@ class CaseEventType(StrEnum):
     """An agent reply that could not be delivered on its channel, after every retry."""
     NOTIFICATION_FAILED = "notification.failed"
     """An escalation notification that could not be delivered, after every retry."""
+    CASE_ACKNOWLEDGED_BY_AGENT = "case.acknowledged_by_agent"
+    """Someone on call acknowledged the case's pages (desk, CLI or the pager's own webhook)."""
+    CASE_PAGES_RESOLVED = "case.pages_resolved"
+    """The case was claimed or resolved: its open pages are resolved at their providers."""
+    PAGE_FAILED = "page.failed"
+    """A page (trigger, acknowledge or resolve) that could not be delivered, after every retry."""
 
 
 class CaseEvent(Contract):

@@ -21,7 +21,8 @@ from schemas import (
     MessageAppendedPayload,
 )
 from schemas.ids import event_id_for
-from streams import metrics
+from streams import metrics, paging
+from streams.agent_escalation import escalate, escalation_payload
 from streams.case_state import ACTIONS_REMEMBERED, TRUNCATED_TAG, CaseState, windowed
 from streams.casework import CaseUpdate, case_record
 from streams.ownership import Refusal, refusal
@@ -37,6 +38,8 @@ _EVENT_OF: dict[AgentActionType, CaseEventType] = {
     AgentActionType.TRANSFER: CaseEventType.CASE_TRANSFERRED,
     AgentActionType.RESOLVE: CaseEventType.CASE_RESOLVED,
     AgentActionType.REOPEN: CaseEventType.CASE_REOPENED,
+    AgentActionType.ESCALATE: CaseEventType.CASE_ESCALATED,
+    AgentActionType.ACKNOWLEDGE: CaseEventType.CASE_ACKNOWLEDGED_BY_AGENT,
 }
 
 
@@ -50,11 +53,12 @@ def apply_action(
         return CaseUpdate(state=state)
     state = state.model_copy(deep=True)
     state.processed_actions = [*state.processed_actions, action.action_id][-ACTIONS_REMEMBERED:]
-    refused = refusal(state.claimed_by, state.status, action)
+    refused = refusal(state.claimed_by, state.status, action) or paging.refusal(state, action)
     if refused is not None:
         metrics.AGENT_ACTIONS_REJECTED.labels(action.type.value, refused.code).inc()
         return CaseUpdate(state=state, events=[_rejected_event(state, action, refused)])
     previous_queue = state.queue
+    before = (state.queue, state.priority.value if state.priority else None)
     changes, reason = _change(state, action)
     if action.reason:
         reason = f"{reason}: {action.reason}"
@@ -62,9 +66,10 @@ def apply_action(
         state.resolved_at = action.at  # the reopen window counts from here
     elif state.status is not CaseStatus.RESOLVED:
         state.resolved_at = None
-    events = [_action_event(state, action, reason)]
+    events = [_action_event(state, action, reason, before)]
     for change in changes:
         events += run_clocks(state, ruleset, change, action.at)
+    events += paging.after_action(state, action, reason)
     state.sla = sla_view(state) or state.sla
     routed = case_record(state)
     events.append(_updated_event(state, action, routed, reason))
@@ -98,6 +103,10 @@ def _change(state: CaseState, action: AgentAction) -> tuple[list[ClockChange], s
         return [_status(state, action.status)], f"status set to {action.status.value} by {who}"
     if kind is AgentActionType.TRANSFER:
         return _transfer(state, action)
+    if kind is AgentActionType.ESCALATE:
+        return escalate(state, action)
+    if kind is AgentActionType.ACKNOWLEDGE:
+        return paging.acknowledge(state, action)
     if kind is AgentActionType.RESOLVE:
         return [_status(state, CaseStatus.RESOLVED)], f"resolved by {who}"
     state.reopened += 1
@@ -187,9 +196,15 @@ def _whole(message: CaseMessage, action: AgentAction) -> CaseMessage:
     return message.model_copy(update={"text": action.text or "", "tags": tags})
 
 
-def _action_event(state: CaseState, action: AgentAction, reason: str) -> CaseEvent:
+def _action_event(
+    state: CaseState, action: AgentAction, reason: str, before: tuple[str | None, str | None]
+) -> CaseEvent:
     kind = _EVENT_OF[action.type].value
     payload: dict[str, object] = {"action": action.model_dump(mode="json")}
+    if action.type is AgentActionType.ESCALATE:
+        payload = escalation_payload(state, action, before)
+    elif action.type is AgentActionType.ACKNOWLEDGE:
+        payload = paging.acknowledgement_payload(state, action)
     if kind == CaseEventType.MESSAGE_APPENDED.value:
         payload = MessageAppendedPayload(
             customer_id=state.customer_id,

@@ -83,6 +83,26 @@ def remember_key(keys: list[str], key: str) -> None:
             total -= len(keys.pop(0))
 
 
+OPEN_PAGES_KEPT = 20
+"""Open pages a case remembers (to acknowledge and resolve them at their providers)."""
+
+
+class OpenPage(BaseModel):
+    """A page run (one incident at the provider) not yet resolved: what was paged, and whether
+    someone acknowledged it. `key` is the provider's dedup key / alias."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str
+    pager: str
+    targets: list[dict[str, Any]] = Field(default_factory=list)
+    first_paged_at: datetime
+    pages: int = 0
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_action: str | None = None
+
+
 class CaseState(BaseModel):
     """What stage C keeps per case (a faust table row, JSON in the changelog)."""
 
@@ -120,6 +140,8 @@ class CaseState(BaseModel):
     channel_switches: int = 0
     """How often consecutive customer messages changed channel (email → tweet → sms = 2)."""
     last_customer_channel: str | None = None
+    open_pages: list[OpenPage] = Field(default_factory=list)
+    """Pages sent for the case and not yet resolved (see `streams.paging`)."""
 
     def note_customer_channel(self, channel: str) -> None:
         """Count a channel switch if this customer message came on another channel than the last.

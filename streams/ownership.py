@@ -48,7 +48,12 @@ def refusal(owner: str | None, status: CaseStatus, action: AgentAction) -> Refus
     resolved = status is CaseStatus.RESOLVED
     if kind is AgentActionType.REOPEN and not resolved:
         return Refusal("not_resolved", f"reopen by {actor}: the case is not resolved")
-    if resolved and kind in (AgentActionType.CLAIM, AgentActionType.ASSIGN):
+    if resolved and kind in (
+        AgentActionType.CLAIM,
+        AgentActionType.ASSIGN,
+        AgentActionType.ESCALATE,
+        AgentActionType.ACKNOWLEDGE,
+    ):
         return Refusal("resolved", f"{kind.value} by {actor}: the case is resolved")
     if kind is AgentActionType.RELEASE and owner is None:
         return Refusal("not_owned", f"release by {actor}: nobody owns the case")

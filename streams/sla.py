@@ -17,6 +17,7 @@ from schemas import CaseEvent, Priority, SlaClockView
 from schemas.ids import event_id_for
 from streams import metrics
 from streams.case_state import CaseState
+from streams.paging import note_page
 
 ClockChange = Callable[[sla.CaseClocks, sla.ClockPolicy, datetime], sla.Transition]
 
@@ -66,7 +67,7 @@ def count_events(events: Iterable[CaseEvent]) -> None:
         else:
             if event.type == sla.ClockEventKind.ESCALATED.value:
                 step = payload.get("escalation") or {}
-                metrics.ESCALATIONS.labels(step.get("on", ""), str(step.get("step", ""))).inc()
+                metrics.ESCALATIONS.labels(step.get("on", "agent"), str(step.get("step", ""))).inc()
             continue
         labels = (payload.get("policy") or "", payload.get("clock") or "", payload.get("queue"))
         counter.labels(labels[0], labels[1], labels[2] or "").inc()
@@ -97,6 +98,8 @@ def _apply_escalation(
     action: sla.EscalationAction,
     at: datetime,
 ) -> sla.CaseClocks:
+    if action.page is not None:
+        note_page(state, action.page.to_dict(), at)
     if action.queue:
         state.queue = action.queue
     state.tags = state.tags + [tag for tag in action.tags if tag not in state.tags]

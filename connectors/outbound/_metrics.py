@@ -32,6 +32,18 @@ NOTIFICATION_FAILURES = Counter(
     "event), by medium and reason.",
     ["medium", "reason"],
 )
+PAGES_SENT = Counter(
+    "escalator_pages_sent",
+    "On-call page orders delivered, by provider (pagerduty, opsgenie, sms, slack, email) and "
+    "action (trigger, acknowledge, resolve).",
+    ["via", "action"],
+)
+PAGE_FAILURES = Counter(
+    "escalator_page_failures",
+    "On-call page orders given up after every retry (each is a page.failed case event), by "
+    "provider and reason.",
+    ["via", "reason"],
+)
 DELIVERIES_SKIPPED = Counter(
     "escalator_deliveries_skipped",
     "Replies and notifications not sent because the ledger says they were already sent or "

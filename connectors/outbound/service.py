@@ -2,7 +2,8 @@
 
 It follows `cases.events` in its own consumer group, one record at a time. An agent reply
 (`message.appended`, outbound, key `agent:<action_id>`) goes out on the case's channel;
-an escalation step with `notify` goes to its targets. Each delivery is tried with
+an escalation step with `notify` goes to its targets; a page, an acknowledgement of pages or
+their resolution goes to the on-call providers (`pagers`). Each delivery is tried with
 exponential backoff; one that keeps failing (or fails permanently, e.g. a 4xx) becomes a
 `reply.failed` / `notification.failed` event on `cases.events` and a metric — never a
 silent drop.
@@ -38,6 +39,7 @@ from connectors.outbound._model import (
     notification_in,
     reply_in,
 )
+from connectors.outbound._pages import PageOrder, page_orders_in
 from connectors.outbound.ledger import (
     FINAL,
     DeliveryLedger,
@@ -46,6 +48,7 @@ from connectors.outbound.ledger import (
     Outcome,
 )
 from connectors.outbound.notify import Delivery, Notifier
+from connectors.outbound.pagers import IDEMPOTENT_VIA, Pagers
 from connectors.outbound.senders import ChannelSenders
 from kafkaio import clients
 from kafkaio.blocking import BlockingProducer
@@ -75,10 +78,12 @@ class DeliveryService:
         group_id: str | None = None,
         from_beginning: bool = False,
         ledger_bounds: LedgerBounds | None = None,
+        pagers: Pagers | None = None,
     ) -> None:
         self.topics = topics
         self.senders = senders
         self.notifier = notifier
+        self.pagers = pagers
         self.retry = retry or RetryPolicy()
         self.stop_event = threading.Event()
         self._consumer = clients.consumer(
@@ -207,10 +212,11 @@ class DeliveryService:
             self._deliver_reply(event, reply, source)
             return
         notification = notification_in(event)
-        if notification is None:
-            return
-        for delivery in self.notifier.deliveries(notification):
-            self._deliver_notification(event, delivery, source)
+        if notification is not None:
+            for delivery in self.notifier.deliveries(notification):
+                self._deliver_notification(event, delivery, source)
+        for order in page_orders_in(event):
+            self._deliver_page(event, order, source)
 
     def _deliver_reply(self, event: CaseEvent, reply: Reply, source: str) -> None:
         # A reply whose outcome is unknown (`sending` found after a crash, a timeout after
@@ -293,6 +299,62 @@ class DeliveryService:
             },
         )
         metrics.NOTIFICATION_FAILURES.labels(delivery.medium, error.reason).inc()
+
+    def _deliver_page(self, event: CaseEvent, order: PageOrder, source: str) -> None:
+        # PagerDuty and Opsgenie drop a repeated order (dedup key, alias): resent when in
+        # doubt. A text, a Slack post or a mail is not resent after a crash mid-send: it is
+        # reported in doubt, like a reply, so nobody is paged twice by one order.
+        key = order.ledger_key
+        seen = self.ledger.outcome(key)
+        if seen in FINAL:
+            self._skip("page", key, seen)
+            return
+        idempotent = order.via in IDEMPOTENT_VIA
+        failure: tuple[int, DeliveryError] | None
+        if seen is Outcome.SENDING and not idempotent:
+            failure = 0, DeliveryError("in_doubt", IN_DOUBT, permanent=True)
+        else:
+            if not idempotent:
+                self.ledger.record(key, Outcome.SENDING, event.case_id, source)
+            try:
+                failure = self._attempt(
+                    "page", partial(self._send_page, order), retry_in_doubt=idempotent
+                )
+            except Stopped:
+                if not idempotent:
+                    self.ledger.record(key, Outcome.UNSENT, event.case_id, source)
+                raise
+        if failure is None:
+            self.ledger.record(key, Outcome.SENT, event.case_id, source)
+            metrics.PAGES_SENT.labels(order.via, order.action).inc()
+            return
+        attempts, error = failure
+        self._fail(
+            key,
+            source,
+            event.case_id,
+            CaseEventType.PAGE_FAILED.value,
+            key,
+            f"{order.action} of page {order.key} to {order.target} by {order.via} not "
+            f"delivered after {attempts} attempt(s): {error}",
+            {
+                "escalation_event_id": event.event_id,
+                "key": order.key,
+                "action": order.action,
+                "target": order.target,
+                "via": order.via,
+                "reason": error.reason,
+                "detail": error.detail,
+                "attempts": attempts,
+                "source": source,
+            },
+        )
+        metrics.PAGE_FAILURES.labels(order.via, error.reason).inc()
+
+    def _send_page(self, order: PageOrder) -> None:
+        if self.pagers is None:
+            raise DeliveryError("not_configured", "this reply service has no pagers", True)
+        self.pagers.send(order)
 
     def _attempt(
         self, kind: str, send: Callable[[], None], retry_in_doubt: bool

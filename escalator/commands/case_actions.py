@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from schemas import AgentActionType, CaseStatus
+from schemas import AgentActionType, CaseStatus, Priority
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -24,6 +24,12 @@ def act(
     ] = None,
     queue: Annotated[str | None, typer.Option(help="Transfer to this queue.")] = None,
     to_agent: Annotated[str | None, typer.Option(help="Transfer to this agent.")] = None,
+    priority: Annotated[
+        Priority | None, typer.Option(help="Escalate to this priority (never lowers it).")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why, in words (required to escalate; an acknowledge note).")
+    ] = None,
     action_id: Annotated[
         str | None, typer.Option(help="Idempotency key (default: a new UUID).")
     ] = None,
@@ -47,6 +53,8 @@ def act(
             status=status,
             queue=queue,
             to_agent=to_agent,
+            priority=priority,
+            reason=reason,
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):

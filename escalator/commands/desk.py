@@ -17,6 +17,7 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
     from queues.desk import create_desk_app
     from queues.desk.app import AssignerOptions
     from queues.desk.hardening import WebSecurity
+    from queues.desk.pager_webhooks import PagerWebhookSecrets
 
     assigner = (
         AssignerOptions(kafka_config=kafka.librdkafka(), election_topic=kafka.topics.assigner)
@@ -38,6 +39,16 @@ def desk_app(settings: Settings, kafka: KafkaSettings, **options: Any) -> Any:
             login_failures_per_address=settings.desk_login_failures_per_address,
             logins_per_agent=settings.desk_logins_per_agent,
             window_seconds=settings.desk_login_window_seconds,
+        ),
+        pager_webhooks=PagerWebhookSecrets(
+            pagerduty=tuple(
+                secret.get_secret_value() for secret in settings.pagerduty_webhook_secrets
+            ),
+            opsgenie=(
+                settings.opsgenie_webhook_secret.get_secret_value()
+                if settings.opsgenie_webhook_secret
+                else None
+            ),
         ),
         **options,
     )

@@ -19,7 +19,7 @@ from queues.desk.context import DeskContext
 from queues.desk.directory import Agent, Presence
 from queues.desk.gateway import Outcome
 from queues.models import CaseRow
-from schemas import AgentAction, AgentActionType, AgentPresence, CaseStatus
+from schemas import AgentAction, AgentActionType, AgentPresence, CaseStatus, Priority
 
 
 def visible_case(context: DeskContext, agent: Agent, case_id: str) -> CaseRow:
@@ -167,6 +167,64 @@ async def assign(
     return await _perform(
         context, agent, case_id, AgentActionType.ASSIGN, action_id, to_agent=to_agent
     )
+
+
+async def escalate(
+    context: DeskContext,
+    agent: Agent,
+    case_id: str,
+    reason: str,
+    *,
+    queue: str | None = None,
+    priority: Priority | None = None,
+    action_id: str | None = None,
+) -> Outcome:
+    """Escalate the case to a queue and/or a priority, saying why (recorded as `case.escalated`)."""
+    return await _perform(
+        context,
+        agent,
+        case_id,
+        AgentActionType.ESCALATE,
+        action_id,
+        queue=queue,
+        priority=priority,
+        reason=reason.strip(),
+    )
+
+
+async def acknowledge(
+    context: DeskContext,
+    agent: Agent,
+    case_id: str,
+    *,
+    note: str | None = None,
+    action_id: str | None = None,
+) -> Outcome:
+    """Acknowledge the case's pages: their repeats stop (`case.acknowledged_by_agent`)."""
+    return await _perform(
+        context, agent, case_id, AgentActionType.ACKNOWLEDGE, action_id, reason=note
+    )
+
+
+async def acknowledge_page(
+    context: DeskContext, acknowledgement: authz.ProviderAcknowledgement
+) -> Outcome | None:
+    """A pager provider's signed webhook says someone acknowledged one of our pages: publish
+    the `acknowledge` action in their name (without waiting for the verdict). None when the
+    page is not one of ours (no such case): nothing is published."""
+    case_id = acknowledgement.key.partition("/")[0]
+    case = await asyncio.to_thread(context.reads.case, case_id)
+    if not authz.provider_may_acknowledge(acknowledgement, case):
+        return None
+    action = AgentAction(
+        action_id=acknowledgement.action_id,
+        case_id=case_id,
+        agent_id=acknowledgement.agent_id,
+        type=AgentActionType.ACKNOWLEDGE,
+        at=datetime.now(UTC),
+        reason=acknowledgement.note,
+    )
+    return await context.gateway.submit(action, wait=False)
 
 
 async def set_presence(

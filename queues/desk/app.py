@@ -34,6 +34,8 @@ from queues.desk.hardening import (
     redact_access_log,
 )
 from queues.desk.leader import Leadership
+from queues.desk.pager_webhooks import PagerWebhookSecrets
+from queues.desk.pager_webhooks import router as pager_webhooks_router
 from queues.desk.presence import DEFAULT_PRESENCE_TIMEOUT
 from queues.desk.reads import DeskReads
 from queues.engine import make_engine, make_session_factory
@@ -128,6 +130,7 @@ def create_desk_app(
     consumer_config: Mapping[str, Any] | None = None,
     web_security: WebSecurity | None = None,
     dead_letter_topic: str | None = None,
+    pager_webhooks: PagerWebhookSecrets | None = None,
 ) -> FastAPI:
     """Build the desk app on a migrated case store and a Kafka producer configuration.
 
@@ -139,6 +142,7 @@ def create_desk_app(
     default the producer's `bootstrap.servers`), and the assigner expires silent agents.
     `web_security`: the cookie, origin, header and sign-in rules (`queues.desk.hardening`).
     Presence records it cannot apply go to `dead_letter_topic` when given.
+    `pager_webhooks`: the secrets of PagerDuty's and Opsgenie's acknowledgement webhooks.
     """
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
@@ -216,6 +220,8 @@ def create_desk_app(
     app.include_router(routes_desk.router)
     app.include_router(routes_cases.router)
     app.include_router(events.router)
+    app.state.pager_webhooks = pager_webhooks or PagerWebhookSecrets()
+    app.include_router(pager_webhooks_router)
     mount_console(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -9,6 +9,7 @@ decides who owns a case (see `queues.desk.gateway`); these rules decide who may 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -158,6 +159,9 @@ def may_act(
 ) -> None:
     """The one check of every case action, in order: the case (404, 403), the role (403),
     the destination queue (403, 422) and the agent who is to take the case (422)."""
+    if kind is AgentActionType.ESCALATE:
+        may_escalate(agent, case, case_id, destination, destination_exists)
+        return
     queue = see_case(agent, case, case_id).queue
     if kind is AgentActionType.ASSIGN:
         require_lead(agent, "assigning a case")
@@ -166,6 +170,56 @@ def may_act(
         queue = destination
     if to_agent is not None:
         may_take(to_agent, target, queue)
+
+
+def may_escalate(
+    agent: Agent,
+    case: CaseFacts | None,
+    case_id: str,
+    destination: str | None,
+    destination_exists: bool,
+) -> None:
+    """Leads and admins escalate any case; agents the cases of their queues (403), owned or not.
+
+    The destination is the point of an escalation: it may be a queue the escalator does not
+    work (tier 2, duty managers), but it must exist (422).
+    """
+    if case is None:
+        raise RefusedError(Refusal.NO_SUCH_CASE, f"no case {case_id}")
+    if not agent.may_reassign:
+        require_queue(agent, case.queue)
+    if destination is not None and not destination_exists:
+        raise RefusedError(
+            Refusal.NO_SUCH_QUEUE,
+            f"no queue {destination!r} (a queue exists once a case is routed to it "
+            "or an admin creates it with `escalator agents queue`)",
+        )
+
+
+@dataclass(frozen=True)
+class ProviderAcknowledgement:
+    """An acknowledgement a pager provider's webhook reported, its signature already checked.
+
+    `key` is the page's dedup key (PagerDuty) or alias (Opsgenie), which starts with the case
+    id; `action_id` derives from the provider's event, so a redelivered webhook is one action.
+    """
+
+    provider: str
+    key: str
+    user: str
+    action_id: str
+    note: str | None = None
+
+    @property
+    def agent_id(self) -> str:
+        """Who acknowledged, as the case's events record it: `pagerduty:Jane Doe`."""
+        return f"{self.provider}:{self.user}"[:64]
+
+
+def provider_may_acknowledge(acknowledgement: ProviderAcknowledgement, case: object) -> bool:
+    """A signed provider acknowledges the pages of a case that exists (its signature is its
+    authority: the on-call person need not be a desk agent); anything else is not ours."""
+    return case is not None and bool(acknowledgement.key.partition("/")[0])
 
 
 _NEVER_OVERRIDES = frozenset({AgentActionType.CLAIM, AgentActionType.REOPEN})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from queues.desk.directory import Mode, Presence, Strategy
-from schemas import CaseStatus
-from schemas.limits import QUEUE_NAME_PATTERN
+from schemas import CaseStatus, Priority
+from schemas.limits import MAX_REASON_LENGTH, QUEUE_NAME_PATTERN
 
 UNPROCESSABLE = 422
 """Status of a well-formed request naming something that does not exist (an agent, a queue).
@@ -55,6 +55,31 @@ class AssignBody(_Body):
     """A lead gives the case to an agent, who then accepts it by claiming."""
 
     to_agent: str = Field(min_length=1, max_length=64)
+
+
+class EscalateBody(_Body):
+    """Escalate the case to a queue and/or a priority; the reason is required.
+
+    Who escalates is the caller's token, never a field of the body.
+    """
+
+    queue: str | None = Field(default=None, pattern=QUEUE_NAME_PATTERN)
+    priority: Priority | None = None
+    reason: str = Field(min_length=1, max_length=MAX_REASON_LENGTH)
+
+    @model_validator(mode="after")
+    def _somewhere_and_why(self) -> EscalateBody:
+        if not (self.queue or self.priority):
+            raise ValueError("an escalation needs `queue` or `priority`")
+        if not self.reason.strip():
+            raise ValueError("an escalation needs a `reason` (in words)")
+        return self
+
+
+class AcknowledgeBody(_Body):
+    """Acknowledge the case's pages; an optional note says what happens next."""
+
+    note: str | None = Field(default=None, max_length=MAX_REASON_LENGTH)
 
 
 class PresenceBody(_Body):

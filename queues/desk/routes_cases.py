@@ -13,7 +13,14 @@ from fastapi.responses import JSONResponse
 
 from queues.desk import actions
 from queues.desk.auth import CurrentAgent
-from queues.desk.bodies import AssignBody, StatusBody, TextBody, TransferBody
+from queues.desk.bodies import (
+    AcknowledgeBody,
+    AssignBody,
+    EscalateBody,
+    StatusBody,
+    TextBody,
+    TransferBody,
+)
 from queues.desk.context import DeskContext, desk
 from queues.desk.gateway import Outcome, Verdict
 from queues.desk.reads import case_json
@@ -157,3 +164,48 @@ async def reopen(
 ) -> Response:
     """Reopen a resolved case (409 if it is not resolved)."""
     return verdict_response(context, await actions.reopen(context, agent, case_id, action_id=key))
+
+
+_ESCALATED: dict[int | str, dict[str, Any]] = {
+    **_ACTED,
+    403: {"description": "An agent escalating a case of a queue they are not a member of."},
+    422: {"description": "No reason, nowhere to go, or no such queue."},
+}
+
+
+@router.post("/{case_id}/escalate", responses=_ESCALATED, summary="Escalate to a queue/priority")
+async def escalate(
+    case_id: str,
+    body: EscalateBody,
+    agent: CurrentAgent,
+    context: Desk,
+    key: IdempotencyKey = None,
+) -> Response:
+    """Escalate the case to a queue and/or a priority, with a reason; recorded as
+    `case.escalated` with you and the reason. Agents: cases of their queues; leads: any case.
+    A priority never falls by an escalation."""
+    outcome = await actions.escalate(
+        context,
+        agent,
+        case_id,
+        body.reason,
+        queue=body.queue,
+        priority=body.priority,
+        action_id=key,
+    )
+    return verdict_response(context, outcome)
+
+
+@router.post("/{case_id}/acknowledge", responses=_ACTED, summary="Acknowledge the case's pages")
+async def acknowledge(
+    case_id: str,
+    agent: CurrentAgent,
+    context: Desk,
+    body: AcknowledgeBody | None = None,
+    key: IdempotencyKey = None,
+) -> Response:
+    """Acknowledge the pages sent for the case: their repeats stop, and the providers are told.
+    Recorded as `case.acknowledged_by_agent` with you and the time; 409 if nothing is paging."""
+    note = body.note if body is not None else None
+    outcome = await actions.acknowledge(context, agent, case_id, note=note, action_id=key)
+    return verdict_response(context, outcome)

@@ -29,7 +29,7 @@ from queues.desk.console.pages import (
 )
 from queues.desk.directory import Agent
 from queues.desk.gateway import Outcome, PublishError, Verdict
-from schemas import AgentActionType
+from schemas import AgentActionType, Priority
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -135,6 +135,57 @@ async def reply(
         return write(context, agent, case_id, text, action_id=nonce)
 
     return await _submit(request, case_id, did, action_id, perform)
+
+
+@router.post("/cases/{case_id}/escalate")
+async def escalate(
+    request: Request,
+    case_id: str,
+    context: Desk,
+    queue: Annotated[str, Form(max_length=100)] = "",
+    priority: Annotated[str, Form(max_length=16)] = "",
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    action_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Escalate the case to a queue and/or a priority, with the reason the form requires."""
+    if signed_in(request) is None:
+        return to_login()
+    if not (queue or priority):
+        return _back(case_id, "escalate", "rejected", "choose a queue or a priority")
+    if not reason.strip():
+        return _back(case_id, "escalate", "rejected", "say why you escalate")
+    if priority and priority not in {p.value for p in Priority}:
+        raise HTTPException(422, f"unknown priority {priority!r}")
+
+    def perform(agent: Agent, nonce: str) -> Awaitable[Outcome]:
+        return actions.escalate(
+            context,
+            agent,
+            case_id,
+            reason,
+            queue=queue or None,
+            priority=Priority(priority) if priority else None,
+            action_id=nonce,
+        )
+
+    return await _submit(request, case_id, "escalate", action_id, perform)
+
+
+@router.post("/cases/{case_id}/acknowledge")
+async def acknowledge(
+    request: Request,
+    case_id: str,
+    context: Desk,
+    action_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Acknowledge the case's pages: their repeats stop."""
+    if signed_in(request) is None:
+        return to_login()
+
+    def perform(agent: Agent, nonce: str) -> Awaitable[Outcome]:
+        return actions.acknowledge(context, agent, case_id, action_id=nonce)
+
+    return await _submit(request, case_id, "acknowledge", action_id, perform)
 
 
 async def _submit(

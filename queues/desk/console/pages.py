@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -210,7 +211,24 @@ def _page(context: DeskContext, agent: Agent, case_id: str) -> views.CasePage:
             for other in directory.agents(queue)
             if other.name != owner and _allowed(authz.may_take, other.name, other, queue)
         ]
-    return views.case_page(history, agent, transfer_queues=transfer_queues, assignees=assignees)
+    escalate_queues = None
+    if _allowed(authz.may_escalate, agent, _Row(queue), case_id, None, True):
+        escalate_queues = [settings.name for settings in directory.queues()]
+    return views.case_page(
+        history,
+        agent,
+        transfer_queues=transfer_queues,
+        assignees=assignees,
+        escalate_queues=escalate_queues,
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    """The facts of a case the escalation rule reads, from its history."""
+
+    queue: str | None
+    assignee: str | None = None
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)

@@ -46,9 +46,21 @@ DECISION_TYPES = frozenset(
         CaseEventType.SLA_WARNING.value,
         CaseEventType.SLA_BREACHED.value,
         CaseEventType.CASE_ESCALATED.value,
+        CaseEventType.CASE_ACKNOWLEDGED_BY_AGENT.value,
+        CaseEventType.CASE_PAGES_RESOLVED.value,
+        CaseEventType.PAGE_FAILED.value,
     }
 )
 """Events shown in a case's decision log; messages and plain snapshots are shown elsewhere."""
+
+
+_PAGING_ENDS = frozenset(
+    {
+        CaseEventType.CASE_ACKNOWLEDGED_BY_AGENT.value,
+        CaseEventType.CASE_PAGES_RESOLVED.value,
+        CaseEventType.CASE_RESOLVED.value,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,22 @@ class CasePage:
     """Other queues the agent may move the case to (queues they see)."""
     assignees: list[str] = field(default_factory=list)
     """Agents a lead may give the case to (members of its queue, not its owner)."""
+    escalate_queues: list[str] | None = None
+    """Queues the agent may escalate the case to; None when they may not escalate it."""
+
+    @property
+    def paging(self) -> bool:
+        """Whether a page of the case waits for an acknowledgement (the latest paging event
+        is a page, not an acknowledgement or a resolution)."""
+        for event in reversed(self.case.get("events") or []):
+            kind = event.get("type")
+            if kind in _PAGING_ENDS:
+                return False
+            escalation = (event.get("payload") or {}).get("escalation")
+            paged = isinstance(escalation, dict) and bool(escalation.get("page"))
+            if kind == CaseEventType.CASE_ESCALATED.value and paged:
+                return True
+        return False
 
     @property
     def version(self) -> str:
@@ -251,6 +279,7 @@ def case_page(
     *,
     transfer_queues: list[str] | None = None,
     assignees: list[str] | None = None,
+    escalate_queues: list[str] | None = None,
 ) -> CasePage:
     """The case page's data from the desk's case history (`DeskReads.history`)."""
     events = history.get("events", [])
@@ -282,6 +311,7 @@ def case_page(
         mine=history.get("assignee") == agent.name,
         transfer_queues=list(transfer_queues or []),
         assignees=list(assignees or []),
+        escalate_queues=escalate_queues,
     )
 
 
