@@ -82,6 +82,7 @@ def worker_config(
         sla_prepare_limit=settings.sla_prepare_limit,
         stall_seconds=settings.stall_seconds,
         max_record_bytes=settings.max_record_bytes,
+        fetch_max_wait_ms=_embedded_broker_fetch_wait(settings),
         faust_settings={
             **faust_security(kafka),
             **(faust_replication(replication) if replication else {}),
@@ -168,6 +169,15 @@ def _embedded_broker_tuning(settings: Settings) -> dict[str, Any]:
     from escalator.embedded_broker import FAUST_SETTINGS_FOR_TANSU  # noqa: PLC0415
 
     return dict(FAUST_SETTINGS_FOR_TANSU)
+
+
+def _embedded_broker_fetch_wait(settings: Settings) -> int | None:
+    """The worker's fetch wait on the embedded Tansu broker (None: faust's own, 1,500 ms)."""
+    if settings.embedded_broker != "tansu":
+        return None
+    from escalator.embedded_broker import FETCH_MAX_WAIT_MS_FOR_TANSU  # noqa: PLC0415
+
+    return FETCH_MAX_WAIT_MS_FOR_TANSU
 
 
 def consumer_config(

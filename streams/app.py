@@ -19,6 +19,7 @@ from streams import metrics
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.event_time import EventTimeProgress
+from streams.faust_transport import use_fetch_wait
 from streams.identity import IdentityDirectory
 from streams.output import Publisher, ReliableWriter
 from streams.pipeline import Pipeline
@@ -109,6 +110,8 @@ def build_app(
     }
     settings.update(config.faust_settings)
     app = faust.App(config.app_id, **settings)
+    if config.fetch_max_wait_ms is not None:
+        use_fetch_wait(app, config.fetch_max_wait_ms)  # before anything creates the transport
     topics = config.topics
 
     def source(*names: str) -> Any:

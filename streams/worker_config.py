@@ -43,6 +43,8 @@ class WorkerConfig:
     """A stage with input waiting and no progress this long makes `/readyz` fail (0: never)."""
     max_record_bytes: int = MAX_RECORD_BYTES
     """Largest record written; a larger one is replaced by a dead letter referring to it."""
+    fetch_max_wait_ms: int | None = None
+    """Longest wait of the consumer's fetch requests (None: faust's fixed 1,500 ms)."""
 
 
 class RuleSetHolder:
