@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class Cluster:
             "KAFKA_CLUSTER_DIR": str(self.data_dir),
             "KAFKA_CLUSTER_PORT": str(self.port),
             "KAFKA_CLUSTER_SIZE": str(self.size),
+            # a node that was killed recovers every partition's log before it answers
+            "KAFKA_START_TIMEOUT": os.environ.get("KAFKA_START_TIMEOUT", "300"),
         }
 
     def _run(self, *args: str, timeout: float = 600) -> str:
@@ -68,6 +71,22 @@ class Cluster:
     def start_node(self, node: int) -> None:
         """Start one node again and wait until it answers."""
         self._run("node-start", str(node))
+
+    def delete_topics(self, prefix: str) -> None:
+        """Delete a finished scenario's topics, so that later restarts recover only their own.
+
+        `CHAOS_KEEP_TOPICS=1` keeps them, to read a failed scenario's log afterwards.
+        """
+        if os.environ.get("CHAOS_KEEP_TOPICS"):
+            return
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        names = [name for name in admin.list_topics(timeout=15).topics if name.startswith(prefix)]
+        if not names:
+            return
+        for future in admin.delete_topics(names, operation_timeout=60).values():
+            # already gone, or the cluster is busy: the next run starts fresh anyway
+            with contextlib.suppress(Exception):
+                future.result(timeout=120)
 
     def leader_counts(self, topics: list[str]) -> dict[int, int]:
         """How many partitions of these topics each node leads."""

@@ -225,6 +225,7 @@ def run_scenario(name: str, cluster: Cluster, plan: Plan, workdir: Path) -> dict
         stack.stop()
         smtp.stop()
         http.stop()
+        cluster.delete_topics(prefix)
 
 
 def _environment(
