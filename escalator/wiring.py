@@ -11,18 +11,22 @@ import faust
 import httpx
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
-from connectors.channels import ChannelConfig, MessageSink, ReplayCache, channel_routers
-from connectors.email.auth import MailAuthenticator, ResolverDns
+from connectors.channels import Inbound, MessageSink, ReplayCache
+from connectors.channels.registry import (
+    ProviderSettings,
+    inbound_routers,
+    provider_settings,
+    reply_senders,
+)
 from connectors.email.imap import ImapConfig, ImapPoller
+from connectors.email.plugin import EmailSettings, mail_authenticator
 from connectors.email.smtp import SmtpConnector, server_tls_context
 from connectors.email.workers import MailWorkers
 from connectors.http_ingress import create_app
 from connectors.ingress_auth import IngressAuth
 from connectors.outbound.ledger import LedgerBounds
 from connectors.outbound.notify import Notifier, NotifyConfig
-from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from connectors.publisher import KafkaPublisher
 from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
@@ -209,9 +213,16 @@ def _rules_with_hot_reload(
 
 
 def build_ingress_app(
-    settings: Settings, kafka: KafkaSettings, channels: ChannelSettings | None = None
+    settings: Settings,
+    kafka: KafkaSettings,
+    channels: ChannelSettings | None = None,
+    providers: ProviderSettings | None = None,
 ) -> FastAPI:
-    """The ASGI app of `escalator connect http`: `/v1/messages` and every configured channel."""
+    """The ASGI app of `escalator connect http`: `/v1/messages` and every configured channel.
+
+    `providers` are the channel plugins' settings (default: read from `ESCALATOR_*`); a
+    provider configured by half raises ConfigurationError, so the ingress refuses to start.
+    """
     try:
         ensure_topics(kafka, {kafka.topics.inbound: {}}, timeout_seconds=5.0)
     except Exception as exc:  # the ingress must start (and answer 503) while Kafka is down
@@ -221,10 +232,13 @@ def build_ingress_app(
     replays = ReplayCache(
         settings.webhook_replay_cache_size, settings.webhook_replay_window_seconds
     )
-    routers = channel_routers(
-        channel_config(channels or ChannelSettings()),
-        MessageSink(publisher, kafka.topics.inbound, replays),
-        settings.max_body_bytes,
+    routers = inbound_routers(
+        providers if providers is not None else provider_settings(),
+        Inbound(
+            MessageSink(publisher, kafka.topics.inbound, replays),
+            settings.max_body_bytes,
+            (channels or ChannelSettings()).webhook_tolerance_seconds,
+        ),
     )
     log.info("channels on: %s", ", ".join(routers) or "none (set their secrets to serve them)")
     return create_app(
@@ -253,30 +267,8 @@ def ingress_auth(settings: Settings) -> IngressAuth:
     return IngressAuth.from_keys_file(settings.ingress_keys_file)
 
 
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def channel_config(channels: ChannelSettings) -> ChannelConfig:
-    """The channel webhooks' configuration, secrets unwrapped, from `ESCALATOR_*`."""
-    return ChannelConfig(
-        twilio_auth_token=_secret(channels.twilio_auth_token),
-        public_url=channels.public_url,
-        slack_signing_secret=_secret(channels.slack_signing_secret),
-        meta_app_secret=_secret(channels.meta_app_secret),
-        meta_verify_token=_secret(channels.meta_verify_token),
-        x_consumer_secret=_secret(channels.x_consumer_secret),
-        discourse_secret=_secret(channels.discourse_secret),
-        discourse_api_username=channels.discourse_api_username,
-        webhook_secret=_secret(channels.webhook_secret),
-        email_webhook_secret=_secret(channels.email_webhook_secret),
-        tolerance_seconds=channels.webhook_tolerance_seconds,
-        email_authenticator=mail_authenticator(channels) if channels.email_webhook_secret else None,
-    )
-
-
 def build_smtp_connector(
-    kafka: KafkaSettings, channels: ChannelSettings, port: int | None = None
+    kafka: KafkaSettings, channels: EmailSettings, port: int | None = None
 ) -> tuple[SmtpConnector, KafkaPublisher]:
     """The SMTP server of `escalator connect smtp` and its publisher (close it after stopping)."""
     try:
@@ -299,23 +291,15 @@ def build_smtp_connector(
     return connector, publisher
 
 
-def _smtp_tls_context(channels: ChannelSettings) -> ssl.SSLContext | None:
+def _smtp_tls_context(channels: EmailSettings) -> ssl.SSLContext | None:
     """The STARTTLS context from ESCALATOR_SMTP_TLS_CERT/_KEY, or None without them."""
     if channels.smtp_tls_cert is None or channels.smtp_tls_key is None:
         return None
     return server_tls_context(str(channels.smtp_tls_cert), str(channels.smtp_tls_key))
 
 
-def mail_authenticator(channels: ChannelSettings) -> MailAuthenticator | None:
-    """SPF/DKIM/DMARC over DNS (ESCALATOR_MAIL_DNS_SERVERS or the system's), unless turned off."""
-    if not channels.mail_auth:
-        return None
-    servers = [s.strip() for s in channels.mail_dns_servers.split(",") if s.strip()]
-    return MailAuthenticator(ResolverDns(servers or None))
-
-
 def build_imap_poller(
-    kafka: KafkaSettings, channels: ChannelSettings
+    kafka: KafkaSettings, channels: EmailSettings
 ) -> tuple[ImapPoller, KafkaPublisher]:
     """The mailbox poller of `escalator connect imap` and its publisher."""
     if not (channels.imap_host and channels.imap_username and channels.imap_password):
@@ -344,37 +328,24 @@ def build_imap_poller(
 
 
 def build_delivery_service(
-    kafka: KafkaSettings, outbound: OutboundSettings, client: httpx.Client
+    kafka: KafkaSettings,
+    outbound: OutboundSettings,
+    client: httpx.Client,
+    providers: ProviderSettings | None = None,
 ) -> DeliveryService:
-    """The reply and notification consumer of `escalator connect replies`."""
-    relay = None
-    if outbound.smtp_relay_host:
-        relay = SmtpRelay(
-            host=outbound.smtp_relay_host,
-            port=outbound.smtp_relay_port,
-            username=outbound.smtp_relay_username,
-            password=_secret(outbound.smtp_relay_password),
-            starttls=outbound.smtp_relay_starttls,
-        )
-    config = OutboundConfig(
-        reply_from=outbound.reply_from,
-        smtp=relay,
-        twilio_account_sid=outbound.twilio_account_sid,
-        twilio_auth_token=_secret(outbound.twilio_auth_token),
-        twilio_api_url=outbound.twilio_api_url,
-        slack_bot_token=_secret(outbound.slack_bot_token),
-        slack_api_url=outbound.slack_api_url,
-        discourse_url=outbound.discourse_url,
-        discourse_api_key=_secret(outbound.discourse_api_key),
-        discourse_api_username=outbound.discourse_api_username,
-        reply_webhook_url=outbound.reply_webhook_url,
-        reply_webhook_secret=_secret(outbound.reply_webhook_secret),
-    )
+    """The reply and notification consumer of `escalator connect replies`.
+
+    `providers` are the channel plugins' settings (default: read from `ESCALATOR_*`).
+    """
+    providers = providers if providers is not None else provider_settings()
+    email = providers["email"]
+    if not isinstance(email, EmailSettings):
+        raise TypeError(f"the email plugin's settings are {type(email).__name__}")
     notify = NotifyConfig(
         slack_webhooks=dict(outbound.notify_slack_webhooks),
         emails={target: list(addresses) for target, addresses in outbound.notify_emails.items()},
-        mail_from=outbound.notify_from or outbound.reply_from,
-        smtp=relay,
+        mail_from=outbound.notify_from or email.reply_from,
+        smtp=email.relay,
     )
     retention_ms = str(int(outbound.reply_dedup_seconds * 1000))
     ensure_topics(
@@ -391,7 +362,7 @@ def build_delivery_service(
     return DeliveryService(
         kafka.librdkafka(),
         kafka.topics,
-        ChannelSenders(config, client),
+        reply_senders(providers, client),
         Notifier(notify, client),
         RetryPolicy(
             attempts=outbound.reply_attempts,

@@ -1,26 +1,42 @@
-"""`GET`/`POST /v1/channels/meta`: Messenger and Instagram webhooks (Meta Graph API).
+"""Meta: Messenger and Instagram webhooks in (`/v1/channels/meta`), the Graph API out.
 
 `GET` answers the subscription handshake: `hub.challenge` is echoed when `hub.verify_token`
 equals `ESCALATOR_META_VERIFY_TOKEN`. `POST` bodies are signed `sha256=` + hex
 HMAC-SHA256(app secret, body) in `X-Hub-Signature-256`. Direct messages, Instagram comments
 and mentions, and Page feed posts and comments become messages; mentions of the company
 that are not addressed to it count too. Our own echoes, reads and deliveries are ignored.
+
+Replies (with `ESCALATOR_META_PAGE_ACCESS_TOKEN`; without it they go to the reply webhook)
+use the Graph API's documented endpoints, form-encoded with the token in the body (never in
+a URL, which logs keep): a direct message (`thread_ref` `<account>:<user>`) through the Send
+API `POST /{version}/me/messages` (`recipient`, `messaging_type=RESPONSE`, `message`), which
+serves Messenger and Instagram alike; an Instagram comment or mention through
+`POST /{comment-id}/replies`; a Page post or comment through `POST /{object-id}/comments`.
+Graph errors (`{"error": {"code", "is_transient", ...}}`) with a throttling code or
+`is_transient` are retried; other 4xx answers are final.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
 from connectors.channels._metrics import CHANNEL_REQUESTS
+from connectors.channels._plugin import ChannelPlugin, ConfigurationError, Inbound
 from connectors.channels._signing import hmac_sha256_hex, require_signature
 from connectors.http_ingress import problem
+from connectors.outbound._model import DeliveryError, Reply
+from connectors.outbound.senders import check_response, post, retry_after
 from schemas import Attachment, CustomerAttributes, InboundMessage
 
 PATH = "/v1/channels/meta"
@@ -170,3 +186,102 @@ def router(app_secret: str, verify_token: str, sink: MessageSink, max_body_bytes
         return await handle(request, "meta", sink, max_body_bytes, verify_and_normalise)
 
     return api
+
+
+class MetaSettings(BaseSettings):
+    """Meta (`ESCALATOR_META_*`): the app's webhook secrets and the Page's access token."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_META_", extra="ignore")
+
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+    page_access_token: SecretStr | None = None
+    """Page access token (`pages_messaging`; for Instagram, of the Page linked to the account,
+    with `instagram_manage_messages` and `instagram_manage_comments`)."""
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
+
+
+def inbound(settings: MetaSettings, context: Inbound) -> APIRouter | None:
+    """The webhook routes, when both the app secret and the verify token are set."""
+    if settings.app_secret is None and settings.verify_token is None:
+        return None
+    if settings.app_secret is None or settings.verify_token is None:
+        raise ConfigurationError(
+            "set both ESCALATOR_META_APP_SECRET and ESCALATOR_META_VERIFY_TOKEN"
+        )
+    return router(
+        settings.app_secret.get_secret_value(),
+        settings.verify_token.get_secret_value(),
+        context.sink,
+        context.max_body_bytes,
+    )
+
+
+THROTTLING_CODES = frozenset({4, 17, 32, 613, 80001, 80006})
+"""Graph API error codes of rate limits (application, user, Page, custom, Page/Messenger
+business use case): worth another try later."""
+
+
+class MetaSender:
+    """Replies on Messenger and Instagram through the Graph API."""
+
+    def __init__(self, settings: MetaSettings, client: httpx.Client) -> None:
+        self.settings = settings
+        self.client = client
+
+    def send(self, reply: Reply) -> None:
+        """Send the reply where the customer wrote (a DM, a comment, a post), or raise."""
+        token = self.settings.page_access_token
+        if token is None:
+            raise DeliveryError("not_configured", "set ESCALATOR_META_PAGE_ACCESS_TOKEN", True)
+        base = f"{self.settings.graph_api_url.rstrip('/')}/{self.settings.graph_api_version}"
+        form: dict[str, str] = {"access_token": token.get_secret_value()}
+        _account, direct, user = (reply.thread_ref or "").partition(":")
+        if direct:  # a direct message: thread_ref is "<page or Instagram account>:<user>"
+            recipient = reply.recipient or user
+            if not recipient:
+                raise DeliveryError("no_recipient", "no Messenger/Instagram user on the case", True)
+            url = f"{base}/me/messages"
+            form["recipient"] = json.dumps({"id": recipient})
+            form["messaging_type"] = "RESPONSE"
+            form["message"] = json.dumps({"text": reply.text})
+        else:
+            target = (reply.in_reply_to or "").strip()
+            if not target or "/" in target or "?" in target:
+                detail = f"no comment or post to answer ({target!r})"
+                raise DeliveryError("no_recipient", detail, True)
+            edge = "replies" if reply.channel == "instagram" else "comments"
+            url = f"{base}/{target}/{edge}"
+            form["message"] = reply.text
+        post(self.client, url, check=check_graph_response, data=form)
+
+
+def check_graph_response(response: httpx.Response) -> httpx.Response:
+    """`check_response`, except that a Graph error with a throttling code or `is_transient`
+    is retried whatever its HTTP status (Graph answers most rate limits with a 400)."""
+    if response.is_success:
+        return response
+    try:
+        found = response.json().get("error")
+    except (ValueError, AttributeError):
+        found = None
+    if isinstance(found, dict) and (
+        found.get("code") in THROTTLING_CODES or found.get("is_transient") is True
+    ):
+        detail = f"HTTP {response.status_code}: {response.text[:300]}"
+        raise DeliveryError("rate_limited", detail, retry_after=retry_after(response))
+    return check_response(response)
+
+
+PLUGIN = ChannelPlugin(
+    name="meta",
+    channels=("facebook", "instagram"),
+    settings=MetaSettings,
+    inbound=inbound,
+    outbound=lambda settings, client: (
+        MetaSender(settings, client) if settings.page_access_token else None
+    ),
+)
+"""Meta (Messenger, Instagram) as a channel plugin; without a Page token, replies go to the
+reply webhook."""

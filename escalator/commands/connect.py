@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from connectors.email.plugin import EmailSettings
 from connectors.publisher import KafkaPublisher
 from escalator.observability.health_server import HealthServer
 from escalator.observability.logs import configure_logging
@@ -65,7 +66,7 @@ def smtp(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    channels = ChannelSettings()
+    channels = EmailSettings()
     if not channels.smtp_domain_list:
         raise typer.BadParameter("set ESCALATOR_SMTP_DOMAINS (comma-separated) first")
     connector, publisher = build_smtp_connector(KafkaSettings(), channels, port)
@@ -105,7 +106,7 @@ def imap(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    channels = ChannelSettings()
+    channels = EmailSettings()
     try:
         poller, publisher = build_imap_poller(KafkaSettings(), channels)
     except ValueError as exc:
