@@ -103,6 +103,7 @@ def running(
     config: dict[str, BaseSettings],
     notify: NotifyConfig | None = None,
     attempts: int = 4,
+    max_backoff_seconds: float = 0.2,
 ) -> Iterator[DeliveryService]:
     create_topics(bootstrap, [topics.case_events, topics.dlq, topics.reply_deliveries])
     with httpx.Client(timeout=5.0) as client:
@@ -111,7 +112,11 @@ def running(
             topics,
             senders(client, **config),
             Notifier(notify or NotifyConfig(), client),
-            RetryPolicy(attempts=attempts, first_backoff_seconds=0.05, max_backoff_seconds=0.2),
+            RetryPolicy(
+                attempts=attempts,
+                first_backoff_seconds=0.05,
+                max_backoff_seconds=max_backoff_seconds,
+            ),
             from_beginning=True,
         )
         thread = threading.Thread(target=service.run, daemon=True)
