@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import httpx
 from fastapi import APIRouter
@@ -68,6 +68,9 @@ class ChannelPlugin(Generic[SettingsT]):
     """Its sender also takes the replies no other plugin answers (the generic reply webhook)."""
 
 
-def no_sender(_settings: Any, _client: httpx.Client) -> Sender | None:
-    """`outbound` of a provider that sends nothing itself."""
-    return None
+class HttpSender(Generic[SettingsT]):
+    """Base of a provider's reply sender: its settings and the shared HTTP client."""
+
+    def __init__(self, settings: SettingsT, client: httpx.Client) -> None:
+        self.settings = settings
+        self.client = client

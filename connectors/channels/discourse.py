@@ -24,14 +24,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
-from connectors.channels._plugin import ChannelPlugin, Inbound
+from connectors.channels._plugin import ChannelPlugin, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_hex, require_signature
 from connectors.email._text import html_to_text
 from connectors.outbound._model import DeliveryError, Reply
@@ -43,6 +42,23 @@ _REGULAR_POST = 1
 """Discourse's post_type of a normal post (2 moderator action, 3 small action, 4 whisper)."""
 _SOLVED_EVENTS = ("accepted_solution", "unaccepted_solution")
 """The Solved plugin's events; Discourse signs their post under the `solved` key."""
+
+
+class DiscourseSettings(BaseSettings):
+    """Discourse (`ESCALATOR_DISCOURSE_*`): the webhook's secret and the API user replies use.
+
+    `api_username` serves both ways: replies are posted as that user, and its posts coming
+    back through the webhook are recognised as ours and ignored.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_DISCOURSE_", extra="ignore")
+
+    secret: SecretStr | None = None
+    url: str | None = Field(default=None, description="e.g. https://forum.example.com")
+    api_key: SecretStr | None = None
+    api_username: str = Field(
+        default="system", description="The user Escalator posts replies as; its posts are ignored."
+    )
 
 
 def discourse_signature(secret: str, body: bytes) -> str:
@@ -163,41 +179,8 @@ def router(
     return api
 
 
-class DiscourseSettings(BaseSettings):
-    """Discourse (`ESCALATOR_DISCOURSE_*`): the webhook's secret and the API user replies use.
-
-    `api_username` serves both ways: replies are posted as that user, and its posts coming
-    back through the webhook are recognised as ours and ignored.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="ESCALATOR_DISCOURSE_", extra="ignore")
-
-    secret: SecretStr | None = None
-    url: str | None = Field(default=None, description="e.g. https://forum.example.com")
-    api_key: SecretStr | None = None
-    api_username: str = Field(
-        default="system", description="The user Escalator posts replies as; its posts are ignored."
-    )
-
-
-def inbound(settings: DiscourseSettings, context: Inbound) -> APIRouter | None:
-    """The webhook route, when its secret is set."""
-    if settings.secret is None:
-        return None
-    return router(
-        settings.secret.get_secret_value(),
-        context.sink,
-        context.max_body_bytes,
-        settings.api_username,
-    )
-
-
-class DiscourseSender:
+class DiscourseSender(HttpSender[DiscourseSettings]):
     """Posts replies into the customer's topic."""
-
-    def __init__(self, settings: DiscourseSettings, client: httpx.Client) -> None:
-        self.settings = settings
-        self.client = client
 
     def send(self, reply: Reply) -> None:
         """Post the reply in its topic, or raise DeliveryError."""
@@ -216,6 +199,18 @@ class DiscourseSender:
                 "Api-Username": settings.api_username,
             },
         )
+
+
+def inbound(settings: DiscourseSettings, context: Inbound) -> APIRouter | None:
+    """The webhook route, when its secret is set."""
+    if settings.secret is None:
+        return None
+    return router(
+        settings.secret.get_secret_value(),
+        context.sink,
+        context.max_body_bytes,
+        settings.api_username,
+    )
 
 
 PLUGIN = ChannelPlugin(

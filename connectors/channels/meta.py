@@ -32,7 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
 from connectors.channels._metrics import CHANNEL_REQUESTS
-from connectors.channels._plugin import ChannelPlugin, ConfigurationError, Inbound
+from connectors.channels._plugin import ChannelPlugin, ConfigurationError, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_hex, require_signature
 from connectors.http_ingress import problem
 from connectors.outbound._model import DeliveryError, Reply
@@ -41,6 +41,20 @@ from schemas import Attachment, CustomerAttributes, InboundMessage
 
 PATH = "/v1/channels/meta"
 _CHANNEL_OF_OBJECT = {"page": "facebook", "instagram": "instagram"}
+
+
+class MetaSettings(BaseSettings):
+    """Meta (`ESCALATOR_META_*`): the app's webhook secrets and the Page's access token."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_META_", extra="ignore")
+
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+    page_access_token: SecretStr | None = None
+    """Page access token (`pages_messaging`; for Instagram, of the Page linked to the account,
+    with `instagram_manage_messages` and `instagram_manage_comments`)."""
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
 
 
 def meta_signature(app_secret: str, body: bytes) -> str:
@@ -188,47 +202,13 @@ def router(app_secret: str, verify_token: str, sink: MessageSink, max_body_bytes
     return api
 
 
-class MetaSettings(BaseSettings):
-    """Meta (`ESCALATOR_META_*`): the app's webhook secrets and the Page's access token."""
-
-    model_config = SettingsConfigDict(env_prefix="ESCALATOR_META_", extra="ignore")
-
-    app_secret: SecretStr | None = None
-    verify_token: SecretStr | None = None
-    page_access_token: SecretStr | None = None
-    """Page access token (`pages_messaging`; for Instagram, of the Page linked to the account,
-    with `instagram_manage_messages` and `instagram_manage_comments`)."""
-    graph_api_url: str = "https://graph.facebook.com"
-    graph_api_version: str = "v25.0"
-
-
-def inbound(settings: MetaSettings, context: Inbound) -> APIRouter | None:
-    """The webhook routes, when both the app secret and the verify token are set."""
-    if settings.app_secret is None and settings.verify_token is None:
-        return None
-    if settings.app_secret is None or settings.verify_token is None:
-        raise ConfigurationError(
-            "set both ESCALATOR_META_APP_SECRET and ESCALATOR_META_VERIFY_TOKEN"
-        )
-    return router(
-        settings.app_secret.get_secret_value(),
-        settings.verify_token.get_secret_value(),
-        context.sink,
-        context.max_body_bytes,
-    )
-
-
 THROTTLING_CODES = frozenset({4, 17, 32, 613, 80001, 80006})
 """Graph API error codes of rate limits (application, user, Page, custom, Page/Messenger
 business use case): worth another try later."""
 
 
-class MetaSender:
+class MetaSender(HttpSender[MetaSettings]):
     """Replies on Messenger and Instagram through the Graph API."""
-
-    def __init__(self, settings: MetaSettings, client: httpx.Client) -> None:
-        self.settings = settings
-        self.client = client
 
     def send(self, reply: Reply) -> None:
         """Send the reply where the customer wrote (a DM, a comment, a post), or raise."""
@@ -272,6 +252,22 @@ def check_graph_response(response: httpx.Response) -> httpx.Response:
         detail = f"HTTP {response.status_code}: {response.text[:300]}"
         raise DeliveryError("rate_limited", detail, retry_after=retry_after(response))
     return check_response(response)
+
+
+def inbound(settings: MetaSettings, context: Inbound) -> APIRouter | None:
+    """The webhook routes, when both the app secret and the verify token are set."""
+    if settings.app_secret is None and settings.verify_token is None:
+        return None
+    if settings.app_secret is None or settings.verify_token is None:
+        raise ConfigurationError(
+            "set both ESCALATOR_META_APP_SECRET and ESCALATOR_META_VERIFY_TOKEN"
+        )
+    return router(
+        settings.app_secret.get_secret_value(),
+        settings.verify_token.get_secret_value(),
+        context.sink,
+        context.max_body_bytes,
+    )
 
 
 PLUGIN = ChannelPlugin(

@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, ignored, json_object
-from connectors.channels._plugin import ChannelPlugin, Inbound
+from connectors.channels._plugin import ChannelPlugin, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
 from connectors.outbound._model import DeliveryError, Reply
 from connectors.outbound.senders import json_answer, post
@@ -34,6 +33,16 @@ PATH = "/v1/channels/slack/events"
 REPLAY_WINDOW_SECONDS = 300
 _CUSTOMER_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
 """Message subtypes written by a person; edits, joins, bot posts and deletions are not."""
+
+
+class SlackSettings(BaseSettings):
+    """Slack (`ESCALATOR_SLACK_*`): the Events API's signing secret and the bot's token."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_SLACK_", extra="ignore")
+
+    signing_secret: SecretStr | None = None
+    bot_token: SecretStr | None = Field(default=None, description="xoxb-… with chat:write.")
+    api_url: str = "https://slack.com/api"
 
 
 def slack_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -130,29 +139,8 @@ def router(signing_secret: str, sink: MessageSink, max_body_bytes: int) -> APIRo
     return api
 
 
-class SlackSettings(BaseSettings):
-    """Slack (`ESCALATOR_SLACK_*`): the Events API's signing secret and the bot's token."""
-
-    model_config = SettingsConfigDict(env_prefix="ESCALATOR_SLACK_", extra="ignore")
-
-    signing_secret: SecretStr | None = None
-    bot_token: SecretStr | None = Field(default=None, description="xoxb-… with chat:write.")
-    api_url: str = "https://slack.com/api"
-
-
-def inbound(settings: SlackSettings, context: Inbound) -> APIRouter | None:
-    """The Events API route, when the signing secret is set."""
-    if settings.signing_secret is None:
-        return None
-    return router(settings.signing_secret.get_secret_value(), context.sink, context.max_body_bytes)
-
-
-class SlackSender:
+class SlackSender(HttpSender[SlackSettings]):
     """Posts replies with `chat.postMessage` in the customer's channel and thread."""
-
-    def __init__(self, settings: SlackSettings, client: httpx.Client) -> None:
-        self.settings = settings
-        self.client = client
 
     def send(self, reply: Reply) -> None:
         """Post the reply in its thread, or raise DeliveryError (`ok: false` is permanent
@@ -184,6 +172,13 @@ class SlackSender:
             error = str(result.get("error") or "unknown")
             transient = error in {"ratelimited", "service_unavailable", "internal_error"}
             raise DeliveryError("api_error", f"Slack: {error}", permanent=not transient)
+
+
+def inbound(settings: SlackSettings, context: Inbound) -> APIRouter | None:
+    """The Events API route, when the signing secret is set."""
+    if settings.signing_secret is None:
+        return None
+    return router(settings.signing_secret.get_secret_value(), context.sink, context.max_body_bytes)
 
 
 PLUGIN = ChannelPlugin(

@@ -17,14 +17,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle
-from connectors.channels._plugin import ChannelPlugin, ConfigurationError, Inbound
+from connectors.channels._plugin import ChannelPlugin, ConfigurationError, HttpSender, Inbound
 from connectors.channels._signing import require_signature
 from connectors.outbound._model import DeliveryError, Reply
 from connectors.outbound.senders import post
@@ -34,6 +33,24 @@ PATH = "/v1/channels/twilio"
 CHANNELS = ("sms", "whatsapp")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 """The answer Twilio expects: a TwiML document; empty means "send nothing back now"."""
+
+
+class TwilioSettings(BaseSettings):
+    """Twilio (`ESCALATOR_TWILIO_*`): the webhook's auth token is also the API's password."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ESCALATOR_TWILIO_", extra="ignore", populate_by_name=True
+    )
+
+    auth_token: SecretStr | None = None
+    account_sid: str | None = None
+    api_url: str = "https://api.twilio.com"
+    public_url: str | None = Field(
+        default=None,
+        validation_alias="ESCALATOR_PUBLIC_URL",
+        description="The URL the providers call (behind a proxy), e.g. https://help.example.com; "
+        "Twilio signatures are checked against it + path + query.",
+    )
 
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, Sequence[str]]) -> str:
@@ -131,44 +148,8 @@ def router(auth_token: str, public_url: str, sink: MessageSink, max_body_bytes: 
     return api
 
 
-class TwilioSettings(BaseSettings):
-    """Twilio (`ESCALATOR_TWILIO_*`): the webhook's auth token is also the API's password."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="ESCALATOR_TWILIO_", extra="ignore", populate_by_name=True
-    )
-
-    auth_token: SecretStr | None = None
-    account_sid: str | None = None
-    api_url: str = "https://api.twilio.com"
-    public_url: str | None = Field(
-        default=None,
-        validation_alias="ESCALATOR_PUBLIC_URL",
-        description="The URL the providers call (behind a proxy), e.g. https://help.example.com; "
-        "Twilio signatures are checked against it + path + query.",
-    )
-
-
-def inbound(settings: TwilioSettings, context: Inbound) -> APIRouter | None:
-    """The webhook, when the auth token is set; it needs the public URL its signatures cover."""
-    if settings.auth_token is None:
-        return None
-    if not settings.public_url:
-        raise ConfigurationError("ESCALATOR_TWILIO_AUTH_TOKEN needs ESCALATOR_PUBLIC_URL")
-    return router(
-        settings.auth_token.get_secret_value(),
-        settings.public_url,
-        context.sink,
-        context.max_body_bytes,
-    )
-
-
-class TwilioSender:
+class TwilioSender(HttpSender[TwilioSettings]):
     """Sends SMS and WhatsApp replies through the Messages API."""
-
-    def __init__(self, settings: TwilioSettings, client: httpx.Client) -> None:
-        self.settings = settings
-        self.client = client
 
     def send(self, reply: Reply) -> None:
         """Send the reply from the number the customer wrote to, or raise DeliveryError."""
@@ -188,6 +169,20 @@ class TwilioSender:
             data={"To": prefix + reply.recipient, "From": prefix + ours, "Body": reply.text},
             auth=(sid, token.get_secret_value()),
         )
+
+
+def inbound(settings: TwilioSettings, context: Inbound) -> APIRouter | None:
+    """The webhook, when the auth token is set; it needs the public URL its signatures cover."""
+    if settings.auth_token is None:
+        return None
+    if not settings.public_url:
+        raise ConfigurationError("ESCALATOR_TWILIO_AUTH_TOKEN needs ESCALATOR_PUBLIC_URL")
+    return router(
+        settings.auth_token.get_secret_value(),
+        settings.public_url,
+        context.sink,
+        context.max_body_bytes,
+    )
 
 
 PLUGIN = ChannelPlugin(

@@ -19,14 +19,13 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_body
-from connectors.channels._plugin import ChannelPlugin, Inbound
+from connectors.channels._plugin import ChannelPlugin, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
 from connectors.http_ingress import MAX_BATCH
 from connectors.outbound._headers import header_token
@@ -37,6 +36,18 @@ from schemas import InboundMessage
 PATH = "/v1/channels/webhook"
 SIGNATURE_HEADER = "X-Escalator-Signature"
 TIMESTAMP_HEADER = "X-Escalator-Timestamp"
+
+
+class WebhookSettings(BaseSettings):
+    """The generic webhook (`ESCALATOR_WEBHOOK_SECRET` in, `ESCALATOR_REPLY_WEBHOOK_*` out)."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
+
+    webhook_secret: SecretStr | None = None
+    reply_webhook_url: str | None = Field(
+        default=None, description="Where replies on every other channel (chat, webform, …) go."
+    )
+    reply_webhook_secret: SecretStr | None = None
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -95,30 +106,6 @@ def router(
     return api
 
 
-class WebhookSettings(BaseSettings):
-    """The generic webhook (`ESCALATOR_WEBHOOK_SECRET` in, `ESCALATOR_REPLY_WEBHOOK_*` out)."""
-
-    model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
-
-    webhook_secret: SecretStr | None = None
-    reply_webhook_url: str | None = Field(
-        default=None, description="Where replies on every other channel (chat, webform, …) go."
-    )
-    reply_webhook_secret: SecretStr | None = None
-
-
-def inbound(settings: WebhookSettings, context: Inbound) -> APIRouter | None:
-    """The generic webhook route, when its secret is set."""
-    if settings.webhook_secret is None:
-        return None
-    return router(
-        settings.webhook_secret.get_secret_value(),
-        context.tolerance_seconds,
-        context.sink,
-        context.max_body_bytes,
-    )
-
-
 def reply_document(reply: Reply) -> dict[str, Any]:
     """The JSON the reply webhook receives."""
     return {
@@ -135,12 +122,8 @@ def reply_document(reply: Reply) -> dict[str, Any]:
     }
 
 
-class WebhookSender:
+class WebhookSender(HttpSender[WebhookSettings]):
     """Posts replies, signed, to the reply webhook."""
-
-    def __init__(self, settings: WebhookSettings, client: httpx.Client) -> None:
-        self.settings = settings
-        self.client = client
 
     def send(self, reply: Reply) -> None:
         """Post the reply document, or raise DeliveryError."""
@@ -159,6 +142,18 @@ class WebhookSender:
             **signed_headers(secret.get_secret_value(), body),
         }
         post(self.client, url, content=body, headers=headers)
+
+
+def inbound(settings: WebhookSettings, context: Inbound) -> APIRouter | None:
+    """The generic webhook route, when its secret is set."""
+    if settings.webhook_secret is None:
+        return None
+    return router(
+        settings.webhook_secret.get_secret_value(),
+        context.tolerance_seconds,
+        context.sink,
+        context.max_body_bytes,
+    )
 
 
 PLUGIN = ChannelPlugin(

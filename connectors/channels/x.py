@@ -23,7 +23,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
@@ -31,7 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
 from connectors.channels._metrics import CHANNEL_REQUESTS
-from connectors.channels._plugin import ChannelPlugin, Inbound
+from connectors.channels._plugin import ChannelPlugin, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_base64, require_signature
 from connectors.http_ingress import problem
 from connectors.outbound._model import DeliveryError, Reply
@@ -41,6 +40,17 @@ from schemas import CustomerAttributes, InboundMessage
 PATH = "/v1/channels/x"
 CRC_TOKEN = re.compile(r"[A-Za-z0-9_=-]{1,128}")
 """What a CRC token X sends looks like (URL-safe base64 of random bytes); never a JSON body."""
+
+
+class XSettings(BaseSettings):
+    """X (`ESCALATOR_X_*`): the app's consumer secret (webhook) and the account's API token."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_X_", extra="ignore")
+
+    consumer_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    """OAuth 2.0 user-context token of the support account (`tweet.write`, `dm.write`)."""
+    api_url: str = "https://api.x.com"
 
 
 def x_signature(consumer_secret: str, payload: bytes) -> str:
@@ -161,33 +171,11 @@ def router(consumer_secret: str, sink: MessageSink, max_body_bytes: int) -> APIR
     return api
 
 
-class XSettings(BaseSettings):
-    """X (`ESCALATOR_X_*`): the app's consumer secret (webhook) and the account's API token."""
-
-    model_config = SettingsConfigDict(env_prefix="ESCALATOR_X_", extra="ignore")
-
-    consumer_secret: SecretStr | None = None
-    access_token: SecretStr | None = None
-    """OAuth 2.0 user-context token of the support account (`tweet.write`, `dm.write`)."""
-    api_url: str = "https://api.x.com"
-
-
-def inbound(settings: XSettings, context: Inbound) -> APIRouter | None:
-    """The account-activity routes, when the consumer secret is set."""
-    if settings.consumer_secret is None:
-        return None
-    return router(settings.consumer_secret.get_secret_value(), context.sink, context.max_body_bytes)
-
-
 _NUMERIC_ID = re.compile(r"[0-9]{1,25}")
 
 
-class XSender:
+class XSender(HttpSender[XSettings]):
     """Replies to X direct messages and tweets through the X API v2."""
-
-    def __init__(self, settings: XSettings, client: httpx.Client) -> None:
-        self.settings = settings
-        self.client = client
 
     def send(self, reply: Reply) -> None:
         """Send the reply as a DM or a reply tweet, or raise DeliveryError."""
@@ -217,6 +205,13 @@ class XSender:
         created = json_answer(answer, "X")
         if not isinstance(created.get("data"), dict):  # a 2xx that created nothing
             raise DeliveryError("api_error", f"X: {str(created.get('errors'))[:300]}", True)
+
+
+def inbound(settings: XSettings, context: Inbound) -> APIRouter | None:
+    """The account-activity routes, when the consumer secret is set."""
+    if settings.consumer_secret is None:
+        return None
+    return router(settings.consumer_secret.get_secret_value(), context.sink, context.max_body_bytes)
 
 
 PLUGIN = ChannelPlugin(
