@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -202,6 +203,9 @@ def router(app_secret: str, verify_token: str, sink: MessageSink, max_body_bytes
     return api
 
 
+_GRAPH_ID = re.compile(r"[0-9]{1,32}(_[0-9]{1,32}){0,2}")
+"""A Graph object id: a comment's, a media's, a post's (`<page>_<post>`, `<post>_<comment>`)."""
+
 THROTTLING_CODES = frozenset({4, 17, 32, 613, 80001, 80006})
 """Graph API error codes of rate limits (application, user, Page, custom, Page/Messenger
 business use case): worth another try later."""
@@ -228,7 +232,7 @@ class MetaSender(HttpSender[MetaSettings]):
             form["message"] = json.dumps({"text": reply.text})
         else:
             target = (reply.in_reply_to or "").strip()
-            if not target or "/" in target or "?" in target:
+            if not _GRAPH_ID.fullmatch(target):  # it goes into the URL's path
                 detail = f"no comment or post to answer ({target!r})"
                 raise DeliveryError("no_recipient", detail, True)
             edge = "replies" if reply.channel == "instagram" else "comments"

@@ -149,16 +149,18 @@ def test_provider_refusals_become_reply_failed_without_retries(
             reply_event("e1", "facebook", recipient="psid-unknown", thread_ref="1001:psid-x"),
             reply_event("e2", "twitter", thread_ref="tweet:8", in_reply_to="8"),
             reply_event("e3", "twitter", thread_ref="tweet:", in_reply_to="not-a-tweet"),
+            reply_event("e4", "facebook", thread_ref="1001_77", in_reply_to="../me/feed"),
         )
         config = {**meta(graph.url), **x_api(x.url)}
         with running(kafka_bootstrap, topics, config, attempts=4):
-            failed = failed_events(kafka_bootstrap, topics, 3, "reply.failed")
+            failed = failed_events(kafka_bootstrap, topics, 4, "reply.failed")
             assert eventually(lambda: all_committed(kafka_bootstrap, topics))
     by_key = {event.payload["message_key"]: event.payload for event in failed}
     assert (by_key["agent:e1"]["reason"], by_key["agent:e1"]["attempts"]) == ("http_4xx", 1)
     assert "No matching user found" in by_key["agent:e1"]["detail"]
     assert (by_key["agent:e2"]["reason"], by_key["agent:e2"]["attempts"]) == ("http_4xx", 1)
     assert by_key["agent:e3"]["reason"] == "no_recipient"
+    assert by_key["agent:e4"]["reason"] == "no_recipient"  # never a path of its own choosing
     assert len(graph.calls) == 1 and len(x.calls) == 1
 
 
