@@ -25,11 +25,15 @@ def http(
     """Serve `POST /v1/messages`, every configured channel webhook, /metrics, /healthz, /readyz."""
     import uvicorn
 
+    from connectors.channels import ConfigurationError
     from escalator.wiring import build_ingress_app
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    app = build_ingress_app(settings, KafkaSettings(), ChannelSettings())
+    try:
+        app = build_ingress_app(settings, KafkaSettings(), ChannelSettings())
+    except ConfigurationError as exc:  # a provider configured by half: refuse to start
+        raise typer.BadParameter(str(exc)) from exc
     metrics = None
     if settings.ingress_metrics_port is not None:  # /metrics off the public port
         metrics = HealthServer(

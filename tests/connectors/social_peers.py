@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 from escalator.demo.processes import free_port
-from tests.connectors.peers import Call
+from tests.connectors.peers import Call, serve_http
 
 Answer = tuple[int, dict[str, str], dict[str, Any]]
 
@@ -188,11 +188,5 @@ def serving(api: Graph | XApi) -> Iterator[Provider]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_http(port, Handler):
         yield provider
-    finally:
-        server.shutdown()
-        server.server_close()
