@@ -10,8 +10,10 @@ Replies (with `ESCALATOR_META_PAGE_ACCESS_TOKEN`; without it they go to the repl
 use the Graph API's documented endpoints, form-encoded with the token in the body (never in
 a URL, which logs keep): a direct message (`thread_ref` `<account>:<user>`) through the Send
 API `POST /{version}/me/messages` (`recipient`, `messaging_type=RESPONSE`, `message`), which
-serves Messenger and Instagram alike; an Instagram comment or mention through
-`POST /{comment-id}/replies`; a Page post or comment through `POST /{object-id}/comments`.
+serves Messenger and Instagram alike; an Instagram comment on our media through
+`POST /{comment-id}/replies`; an Instagram @mention (`thread_ref` `mention:<account>:<media>`)
+through `POST /{ig-user-id}/mentions` (`media_id`, and `comment_id` when a comment mentioned
+us); a Page post or comment through `POST /{object-id}/comments`.
 Graph errors (`{"error": {"code", "is_transient", ...}}`) with a throttling code or
 `is_transient` are retried; other 4xx answers are final.
 """
@@ -125,7 +127,9 @@ def _change(channel: str, account: str, change: dict[str, Any]) -> list[InboundM
     field, value = change.get("field"), change.get("value")
     if not isinstance(value, dict):
         return []
-    if channel == "instagram" and field in ("comments", "mentions", "live_comments"):
+    if channel == "instagram" and field == "mentions":
+        return [_mention(account, value)]
+    if channel == "instagram" and field in ("comments", "live_comments"):
         author = value.get("from") or {}
         if str(author.get("id")) == account:
             return []  # our own comment
@@ -161,6 +165,25 @@ def _change(channel: str, account: str, change: dict[str, Any]) -> list[InboundM
             )
         ]
     return []
+
+
+def _mention(account: str, value: dict[str, Any]) -> InboundMessage:
+    """An Instagram @mention of the account, in a comment or a caption on someone's media.
+
+    Its value holds only ids (`media_id`, and `comment_id` for a comment); `thread_ref`
+    (`mention:<account>:<media>`) keeps what the mentions API needs to answer it.
+    """
+    media = str(value.get("media_id") or (value.get("media") or {}).get("id") or "")
+    comment = value.get("comment_id") or value.get("id")
+    return InboundMessage(
+        channel="instagram",
+        external_id=str(comment) if comment else f"mention:{media}",
+        sender=str((value.get("from") or {}).get("username") or media or account),
+        text=str(value.get("text") or ""),
+        sent_at=datetime.now(UTC),
+        thread_ref=f"mention:{account}:{media}",
+        metadata={"kind": "mentions", "account_id": account, "addressed": True},
+    )
 
 
 def _from_millis(value: Any) -> datetime:
@@ -221,8 +244,11 @@ class MetaSender(HttpSender[MetaSettings]):
             raise DeliveryError("not_configured", "set ESCALATOR_META_PAGE_ACCESS_TOKEN", True)
         base = f"{self.settings.graph_api_url.rstrip('/')}/{self.settings.graph_api_version}"
         form: dict[str, str] = {"access_token": token.get_secret_value()}
-        _account, direct, user = (reply.thread_ref or "").partition(":")
-        if direct:  # a direct message: thread_ref is "<page or Instagram account>:<user>"
+        thread = reply.thread_ref or ""
+        _account, direct, user = thread.partition(":")
+        if thread.startswith("mention:"):  # an Instagram @mention: "mention:<account>:<media>"
+            url = self._mention(base, thread, reply, form)
+        elif direct:  # a direct message: thread_ref is "<page or Instagram account>:<user>"
             recipient = reply.recipient or user
             if not recipient:
                 raise DeliveryError("no_recipient", "no Messenger/Instagram user on the case", True)
@@ -239,6 +265,19 @@ class MetaSender(HttpSender[MetaSettings]):
             url = f"{base}/{target}/{edge}"
             form["message"] = reply.text
         post(self.client, url, check=check_graph_response, data=form)
+
+    @staticmethod
+    def _mention(base: str, thread: str, reply: Reply, form: dict[str, str]) -> str:
+        """`POST /{ig-user-id}/mentions` with the media, and the comment when one mentioned us."""
+        _, account, media = thread.split(":", 2) if thread.count(":") == 2 else ("", "", "")
+        if not (_GRAPH_ID.fullmatch(account) and _GRAPH_ID.fullmatch(media)):
+            raise DeliveryError("no_recipient", f"no Instagram media to answer ({thread!r})", True)
+        form["media_id"] = media
+        comment = (reply.in_reply_to or "").strip()
+        if _GRAPH_ID.fullmatch(comment):  # a caption mention's message id is "mention:<media>"
+            form["comment_id"] = comment
+        form["message"] = reply.text
+        return f"{base}/{account}/mentions"
 
 
 def check_graph_response(response: httpx.Response) -> httpx.Response:

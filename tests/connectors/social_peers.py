@@ -8,8 +8,9 @@ the provider's own format. `throttle` scripts rate limits for the next calls.
   `POST /{version}/me/messages` (form or JSON: `recipient={"id"}`, `messaging_type`,
   `message={"text"}`, `access_token`) → `{"recipient_id", "message_id"}`;
   `POST /{version}/{ig-comment-id}/replies` and `POST /{version}/{object-id}/comments`
-  (`message`) → `{"id"}`; errors `{"error": {"message", "type", "code", "fbtrace_id"}}`,
-  rate limits as code 4/17/32/613 (HTTP 400) or HTTP 429.
+  (`message`) → `{"id"}`; `POST /{version}/{ig-user-id}/mentions` (`media_id`, optional
+  `comment_id`, `message`) → `{"id"}`; errors `{"error": {"message", "type", "code",
+  "fbtrace_id"}}`, rate limits as code 4/17/32/613 (HTTP 400) or HTTP 429.
 - X API v2 (docs.x.com): `POST /2/dm_conversations/with/{participant_id}/messages`
   (`{"text"}`) → 201 `{"data": {"dm_conversation_id", "dm_event_id"}}`; `POST /2/tweets`
   (`{"text", "reply": {"in_reply_to_tweet_id"}}`) → 201 `{"data": {"id", "text"}}`; errors as
@@ -98,7 +99,7 @@ class Graph:
             return graph_error(
                 400, 190, "Invalid OAuth access token - Cannot parse access token"
             ), None
-        match = re.fullmatch(rf"/{self.version}/([^/]+)/(messages|replies|comments)", path)
+        match = re.fullmatch(rf"/{self.version}/([^/]+)/(messages|replies|comments|mentions)", path)
         if match is None:
             return graph_error(400, 100, "Unknown path components", "GraphMethodException"), None
         node, edge = match.groups()
@@ -118,6 +119,12 @@ class Graph:
         if not params.get("message"):
             return graph_error(400, 100, "(#100) The parameter message is required"), None
         created = {"edge": edge, "on": node, "text": params["message"]}
+        if edge == "mentions":  # POST /{ig-user-id}/mentions: media_id, optional comment_id
+            if not node.isdigit() or not str(params.get("media_id", "")).isdigit():
+                return graph_error(400, 100, "(#100) The parameter media_id is required"), None
+            created["media_id"] = params["media_id"]
+            if "comment_id" in params:
+                created["comment_id"] = params["comment_id"]
         return (200, {}, {"id": f"1787{len(body)}"}), created
 
 

@@ -16,7 +16,7 @@ from email.utils import formatdate
 import httpx
 from pydantic_settings import BaseSettings
 
-from connectors.channels.meta import MetaSettings
+from connectors.channels.meta import MetaSettings, normalise
 from connectors.channels.x import XSettings
 from connectors.outbound._acked import RetryPolicy
 from connectors.outbound.senders import retry_after
@@ -220,3 +220,56 @@ def test_the_wait_asked_for_is_read_from_every_documented_header() -> None:
     assert policy.wait_after(1, None) == 1.0
     assert policy.wait_after(1, 12.0) == 12.0
     assert policy.wait_after(1, 900.0) == 60.0  # X's 15-minute window does not stall the service
+
+
+def instagram_mention(value: dict[str, str]) -> dict[str, object]:
+    """An Instagram `mentions` webhook (docs: the value holds only `media_id` and, for a
+    comment that @mentions the account, `comment_id`)."""
+    return {
+        "object": "instagram",
+        "entry": [{"id": "17841405822304914", "changes": [{"field": "mentions", "value": value}]}],
+    }
+
+
+def test_instagram_mentions_keep_what_the_mentions_api_needs_to_answer_them() -> None:
+    [comment] = normalise(
+        instagram_mention({"comment_id": "17894227972186120", "media_id": "17918195224117851"})
+    ).messages
+    assert comment.external_id == "17894227972186120"
+    assert comment.thread_ref == "mention:17841405822304914:17918195224117851"
+    [caption] = normalise(instagram_mention({"media_id": "17918195224117851"})).messages
+    [other] = normalise(instagram_mention({"media_id": "17918195224117999"})).messages
+    assert caption.external_id == "mention:17918195224117851"  # never the text "None"
+    assert caption.message_key != other.message_key  # two caption mentions are two messages
+
+
+def test_instagram_mentions_are_answered_through_the_mentions_edge(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    thread = "mention:17841405822304914:17918195224117851"
+    with serving(Graph("page-token")) as graph:
+        publish(
+            kafka_bootstrap,
+            topics,
+            reply_event("n1", "instagram", thread_ref=thread, in_reply_to="17894227972186120"),
+            reply_event(
+                "n2", "instagram", thread_ref=thread, in_reply_to="mention:17918195224117851"
+            ),
+        )
+        with running(kafka_bootstrap, topics, meta(graph.url)):
+            accepted = graph.wait_for_accepted(2)
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+    on_comment, on_caption = sorted(accepted, key=lambda created: "comment_id" not in created)
+    assert on_comment == {
+        "edge": "mentions",
+        "on": "17841405822304914",
+        "media_id": "17918195224117851",
+        "comment_id": "17894227972186120",
+        "text": TEXT,
+    }
+    assert on_caption == {
+        "edge": "mentions",
+        "on": "17841405822304914",
+        "media_id": "17918195224117851",
+        "text": TEXT,
+    }
