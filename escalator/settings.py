@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kafkaio.settings import KafkaSettings
@@ -195,114 +195,30 @@ class Settings(BaseSettings):
 
 
 class ChannelSettings(BaseSettings):
-    """Secrets and endpoints of the inbound channels (`ESCALATOR_*`); an unset secret = channel off.
+    """What every channel webhook shares (`ESCALATOR_*`).
 
-    A channel is served only when its secret is set, so nothing runs unauthenticated.
+    Each provider's own settings (secrets, tokens, API URLs, inbound and outbound alike) are
+    one class in its plugin module (`connectors.channels.registry.PLUGINS`), e.g.
+    `TwilioSettings` for `ESCALATOR_TWILIO_*`; mail's are `connectors.email.plugin.EmailSettings`.
     """
 
     model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
 
-    public_url: str | None = Field(
-        default=None,
-        description="The URL the providers call (behind a proxy), e.g. https://help.example.com; "
-        "Twilio signatures are checked against it + path + query.",
-    )
-    twilio_auth_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    meta_app_secret: SecretStr | None = None
-    meta_verify_token: SecretStr | None = None
-    x_consumer_secret: SecretStr | None = None
-    discourse_secret: SecretStr | None = None
-    discourse_api_username: str = Field(
-        default="system", description="The user Escalator posts replies as; its posts are ignored."
-    )
-    webhook_secret: SecretStr | None = None
-    email_webhook_secret: SecretStr | None = None
     webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="Replay window of signed timestamps, in seconds."
     )
-    smtp_domains: str = Field(
-        default="", description="Comma-separated domains the SMTP server accepts mail for."
-    )
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 2525
-    smtp_max_message_bytes: int = Field(default=26_214_400, ge=1024)
-    smtp_max_recipients: int = Field(
-        default=100, ge=1, le=1_000, description="RCPT TO per mail; past it the answer is 452."
-    )
-    smtp_tls_cert: Path | None = Field(
-        default=None,
-        description="PEM certificate chain for STARTTLS (with ESCALATOR_SMTP_TLS_KEY).",
-    )
-    smtp_tls_key: Path | None = Field(default=None, description="PEM private key for STARTTLS.")
-    smtp_require_tls: bool = Field(
-        default=False, description="Refuse MAIL before STARTTLS (530); needs the certificate."
-    )
-    mail_auth: bool = Field(
-        default=True, description="Evaluate SPF, DKIM and DMARC on inbound mail (metadata.auth)."
-    )
-    mail_dns_servers: str = Field(
-        default="",
-        description="Comma-separated DNS servers for mail authentication; "
-        "empty: the system's resolvers.",
-    )
-    mail_timeout_seconds: float = Field(
-        default=60.0, gt=0, description="Time bound on parsing and authenticating one mail."
-    )
-    imap_host: str | None = None
-    imap_port: int = 993
-    imap_ssl: bool = True
-    imap_username: str | None = None
-    imap_password: SecretStr | None = None
-    imap_folder: str = "INBOX"
-    imap_poll_seconds: float = Field(default=30.0, gt=0)
-
-    @model_validator(mode="after")
-    def _complete_pairs(self) -> ChannelSettings:
-        """Refuse half-configured channels at start rather than serving them unverifiable."""
-        if self.twilio_auth_token and not self.public_url:
-            raise ValueError("ESCALATOR_TWILIO_AUTH_TOKEN needs ESCALATOR_PUBLIC_URL")
-        if bool(self.meta_app_secret) != bool(self.meta_verify_token):
-            raise ValueError("set both ESCALATOR_META_APP_SECRET and ESCALATOR_META_VERIFY_TOKEN")
-        if bool(self.smtp_tls_cert) != bool(self.smtp_tls_key):
-            raise ValueError("set both ESCALATOR_SMTP_TLS_CERT and ESCALATOR_SMTP_TLS_KEY")
-        if self.smtp_require_tls and not self.smtp_tls_cert:
-            raise ValueError("ESCALATOR_SMTP_REQUIRE_TLS needs ESCALATOR_SMTP_TLS_CERT and _KEY")
-        return self
-
-    @property
-    def smtp_domain_list(self) -> list[str]:
-        """The accepted SMTP domains, lowercased."""
-        return [d.strip().lower() for d in self.smtp_domains.split(",") if d.strip()]
 
 
 class OutboundSettings(BaseSettings):
     """Reply delivery and escalation notifications (`escalator connect replies`, `ESCALATOR_*`).
 
     A channel without its credentials is not served: its replies become `reply.failed`
-    events (reason `not_configured`), never silently dropped.
+    events (reason `not_configured`), never silently dropped. The credentials are each
+    provider's own settings (`connectors.channels.registry.PLUGINS`).
     """
 
     model_config = SettingsConfigDict(env_prefix="ESCALATOR_", extra="ignore")
 
-    reply_from: str | None = Field(default=None, description="From address of email replies.")
-    smtp_relay_host: str | None = Field(default=None, description="Mail server replies go to.")
-    smtp_relay_port: int = 25
-    smtp_relay_username: str | None = None
-    smtp_relay_password: SecretStr | None = None
-    smtp_relay_starttls: bool = False
-    twilio_account_sid: str | None = None
-    twilio_auth_token: SecretStr | None = None
-    twilio_api_url: str = "https://api.twilio.com"
-    slack_bot_token: SecretStr | None = Field(default=None, description="xoxb-… with chat:write.")
-    slack_api_url: str = "https://slack.com/api"
-    discourse_url: str | None = Field(default=None, description="e.g. https://forum.example.com")
-    discourse_api_key: SecretStr | None = None
-    discourse_api_username: str = "system"
-    reply_webhook_url: str | None = Field(
-        default=None, description="Where replies on every other channel (chat, webform, …) go."
-    )
-    reply_webhook_secret: SecretStr | None = None
     reply_attempts: int = Field(default=6, ge=1, description="Tries before reply.failed.")
     reply_backoff_seconds: float = Field(default=1.0, gt=0)
     reply_max_backoff_seconds: float = Field(default=60.0, gt=0)

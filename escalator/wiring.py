@@ -5,17 +5,26 @@ from __future__ import annotations
 import logging
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import httpx
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
-from connectors.channels import ChannelConfig, MessageSink, ReplayCache, channel_routers
-from connectors.email.auth import MailAuthenticator, ResolverDns
+from connectors.channels import Inbound, MessageSink, ReplayCache
+from connectors.channels.registry import (
+    ProviderSettings,
+    inbound_routers,
+    provider_settings,
+    reply_senders,
+)
+from connectors.channels.slack import SlackSettings
+from connectors.channels.twilio import TwilioSettings
 from connectors.email.imap import ImapConfig, ImapPoller
+from connectors.email.plugin import EmailSettings, mail_authenticator
 from connectors.email.smtp import SmtpConnector, server_tls_context
 from connectors.email.workers import MailWorkers
 from connectors.http_ingress import create_app
@@ -23,7 +32,6 @@ from connectors.ingress_auth import IngressAuth
 from connectors.outbound.ledger import LedgerBounds
 from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.pagers import PagerConfig, Pagers
-from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from connectors.publisher import KafkaPublisher
 from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
@@ -220,9 +228,16 @@ def _rules_with_hot_reload(
 
 
 def build_ingress_app(
-    settings: Settings, kafka: KafkaSettings, channels: ChannelSettings | None = None
+    settings: Settings,
+    kafka: KafkaSettings,
+    channels: ChannelSettings | None = None,
+    providers: ProviderSettings | None = None,
 ) -> FastAPI:
-    """The ASGI app of `escalator connect http`: `/v1/messages` and every configured channel."""
+    """The ASGI app of `escalator connect http`: `/v1/messages` and every configured channel.
+
+    `providers` are the channel plugins' settings (default: read from `ESCALATOR_*`); a
+    provider configured by half raises ConfigurationError, so the ingress refuses to start.
+    """
     try:
         ensure_topics(kafka, {kafka.topics.inbound: {}}, timeout_seconds=5.0)
     except Exception as exc:  # the ingress must start (and answer 503) while Kafka is down
@@ -232,10 +247,13 @@ def build_ingress_app(
     replays = ReplayCache(
         settings.webhook_replay_cache_size, settings.webhook_replay_window_seconds
     )
-    routers = channel_routers(
-        channel_config(channels or ChannelSettings()),
-        MessageSink(publisher, kafka.topics.inbound, replays),
-        settings.max_body_bytes,
+    routers = inbound_routers(
+        providers if providers is not None else provider_settings(),
+        Inbound(
+            MessageSink(publisher, kafka.topics.inbound, replays),
+            settings.max_body_bytes,
+            (channels or ChannelSettings()).webhook_tolerance_seconds,
+        ),
     )
     log.info("channels on: %s", ", ".join(routers) or "none (set their secrets to serve them)")
     return create_app(
@@ -264,30 +282,8 @@ def ingress_auth(settings: Settings) -> IngressAuth:
     return IngressAuth.from_keys_file(settings.ingress_keys_file)
 
 
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def channel_config(channels: ChannelSettings) -> ChannelConfig:
-    """The channel webhooks' configuration, secrets unwrapped, from `ESCALATOR_*`."""
-    return ChannelConfig(
-        twilio_auth_token=_secret(channels.twilio_auth_token),
-        public_url=channels.public_url,
-        slack_signing_secret=_secret(channels.slack_signing_secret),
-        meta_app_secret=_secret(channels.meta_app_secret),
-        meta_verify_token=_secret(channels.meta_verify_token),
-        x_consumer_secret=_secret(channels.x_consumer_secret),
-        discourse_secret=_secret(channels.discourse_secret),
-        discourse_api_username=channels.discourse_api_username,
-        webhook_secret=_secret(channels.webhook_secret),
-        email_webhook_secret=_secret(channels.email_webhook_secret),
-        tolerance_seconds=channels.webhook_tolerance_seconds,
-        email_authenticator=mail_authenticator(channels) if channels.email_webhook_secret else None,
-    )
-
-
 def build_smtp_connector(
-    kafka: KafkaSettings, channels: ChannelSettings, port: int | None = None
+    kafka: KafkaSettings, channels: EmailSettings, port: int | None = None
 ) -> tuple[SmtpConnector, KafkaPublisher]:
     """The SMTP server of `escalator connect smtp` and its publisher (close it after stopping)."""
     try:
@@ -310,23 +306,15 @@ def build_smtp_connector(
     return connector, publisher
 
 
-def _smtp_tls_context(channels: ChannelSettings) -> ssl.SSLContext | None:
+def _smtp_tls_context(channels: EmailSettings) -> ssl.SSLContext | None:
     """The STARTTLS context from ESCALATOR_SMTP_TLS_CERT/_KEY, or None without them."""
     if channels.smtp_tls_cert is None or channels.smtp_tls_key is None:
         return None
     return server_tls_context(str(channels.smtp_tls_cert), str(channels.smtp_tls_key))
 
 
-def mail_authenticator(channels: ChannelSettings) -> MailAuthenticator | None:
-    """SPF/DKIM/DMARC over DNS (ESCALATOR_MAIL_DNS_SERVERS or the system's), unless turned off."""
-    if not channels.mail_auth:
-        return None
-    servers = [s.strip() for s in channels.mail_dns_servers.split(",") if s.strip()]
-    return MailAuthenticator(ResolverDns(servers or None))
-
-
 def build_imap_poller(
-    kafka: KafkaSettings, channels: ChannelSettings
+    kafka: KafkaSettings, channels: EmailSettings
 ) -> tuple[ImapPoller, KafkaPublisher]:
     """The mailbox poller of `escalator connect imap` and its publisher."""
     if not (channels.imap_host and channels.imap_username and channels.imap_password):
@@ -354,38 +342,40 @@ def build_imap_poller(
     return poller, publisher
 
 
+_SettingsT = TypeVar("_SettingsT", bound=BaseSettings)
+
+
+def _plugin_settings(providers: ProviderSettings, name: str, kind: type[_SettingsT]) -> _SettingsT:
+    """One channel plugin's settings, as the type that plugin declares."""
+    found = providers[name]
+    if not isinstance(found, kind):
+        raise TypeError(f"the {name} plugin's settings are {type(found).__name__}")
+    return found
+
+
+def _secret_value(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
+
+
 def build_delivery_service(
-    kafka: KafkaSettings, outbound: OutboundSettings, client: httpx.Client
+    kafka: KafkaSettings,
+    outbound: OutboundSettings,
+    client: httpx.Client,
+    providers: ProviderSettings | None = None,
 ) -> DeliveryService:
-    """The reply and notification consumer of `escalator connect replies`."""
-    relay = None
-    if outbound.smtp_relay_host:
-        relay = SmtpRelay(
-            host=outbound.smtp_relay_host,
-            port=outbound.smtp_relay_port,
-            username=outbound.smtp_relay_username,
-            password=_secret(outbound.smtp_relay_password),
-            starttls=outbound.smtp_relay_starttls,
-        )
-    config = OutboundConfig(
-        reply_from=outbound.reply_from,
-        smtp=relay,
-        twilio_account_sid=outbound.twilio_account_sid,
-        twilio_auth_token=_secret(outbound.twilio_auth_token),
-        twilio_api_url=outbound.twilio_api_url,
-        slack_bot_token=_secret(outbound.slack_bot_token),
-        slack_api_url=outbound.slack_api_url,
-        discourse_url=outbound.discourse_url,
-        discourse_api_key=_secret(outbound.discourse_api_key),
-        discourse_api_username=outbound.discourse_api_username,
-        reply_webhook_url=outbound.reply_webhook_url,
-        reply_webhook_secret=_secret(outbound.reply_webhook_secret),
-    )
+    """The reply and notification consumer of `escalator connect replies`.
+
+    `providers` are the channel plugins' settings (default: read from `ESCALATOR_*`).
+    """
+    providers = providers if providers is not None else provider_settings()
+    email = _plugin_settings(providers, "email", EmailSettings)
+    twilio = _plugin_settings(providers, "twilio", TwilioSettings)
+    slack = _plugin_settings(providers, "slack", SlackSettings)
     notify = NotifyConfig(
         slack_webhooks=dict(outbound.notify_slack_webhooks),
         emails={target: list(addresses) for target, addresses in outbound.notify_emails.items()},
-        mail_from=outbound.notify_from or outbound.reply_from,
-        smtp=relay,
+        mail_from=outbound.notify_from or email.reply_from,
+        smtp=email.relay,
     )
     retention_ms = str(int(outbound.reply_dedup_seconds * 1000))
     ensure_topics(
@@ -402,7 +392,7 @@ def build_delivery_service(
     return DeliveryService(
         kafka.librdkafka(),
         kafka.topics,
-        ChannelSenders(config, client),
+        reply_senders(providers, client),
         Notifier(notify, client),
         RetryPolicy(
             attempts=outbound.reply_attempts,
@@ -419,14 +409,14 @@ def build_delivery_service(
                 keys={name: key.get_secret_value() for name, key in outbound.pager_keys.items()},
                 pagerduty_events_url=outbound.pagerduty_events_url,
                 opsgenie_api_url=outbound.opsgenie_api_url,
-                twilio_account_sid=outbound.twilio_account_sid,
-                twilio_auth_token=_secret(outbound.twilio_auth_token),
-                twilio_api_url=outbound.twilio_api_url,
+                twilio_account_sid=twilio.account_sid,
+                twilio_auth_token=_secret_value(twilio.auth_token),
+                twilio_api_url=twilio.api_url,
                 sms_from=outbound.pager_sms_from,
-                slack_bot_token=_secret(outbound.slack_bot_token),
-                slack_api_url=outbound.slack_api_url,
-                smtp=relay,
-                mail_from=outbound.notify_from or outbound.reply_from,
+                slack_bot_token=_secret_value(slack.bot_token),
+                slack_api_url=slack.api_url,
+                smtp=email.relay,
+                mail_from=outbound.notify_from or email.reply_from,
                 console_url=outbound.console_url,
             ),
             client,

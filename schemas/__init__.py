@@ -29,11 +29,13 @@ from schemas._identity import IdentityKind, IdentityRecord
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
 from schemas._presence import AgentPresence, PresenceState
 from schemas._rules import ACTIVE_RULESET_KEY, RuleSetRecord, RuleSetVersion
+from schemas.channels import CHANNELS, ChannelTraits, channel_traits
 from schemas.export import CONTRACTS, export_json_schemas
 from schemas.topics import DEFAULT_PREFIX, Topics
 
 __all__ = [
     "ACTIVE_RULESET_KEY",
+    "CHANNELS",
     "CLOCK_NAMES",
     "CONTRACTS",
     "DEFAULT_PREFIX",
@@ -53,6 +55,7 @@ __all__ = [
     "CaseRoutedPayload",
     "CaseStatus",
     "ChannelName",
+    "ChannelTraits",
     "ClockDefinition",
     "ClockName",
     "ClockState",
@@ -69,6 +72,7 @@ __all__ = [
     "SlaClockView",
     "Topics",
     "channel_label",
+    "channel_traits",
     "clock_definition",
     "export_json_schemas",
 ]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from schemas.channels import CHANNELS
 from schemas.limits import (
     MAX_CHANNEL_LENGTH,
     MAX_ID_BYTES,
@@ -41,20 +42,9 @@ PRIORITY_ORDER: tuple[Priority, ...] = (
     Priority.LOW,
 )
 
-KNOWN_CHANNELS: tuple[str, ...] = (
-    "email",
-    "sms",
-    "whatsapp",
-    "chat",
-    "webform",
-    "twitter",
-    "facebook",
-    "instagram",
-    "community",
-    "slack",
-    "voice",
-)
-"""Channels Escalator's own connectors produce. The field is open: any lowercase name is valid."""
+KNOWN_CHANNELS: tuple[str, ...] = tuple(CHANNELS)
+"""Channels Escalator's own connectors produce (the rows of `schemas.channels.CHANNELS`).
+The field is open: any lowercase name is valid."""
 
 
 def channel_label(channel: str) -> str:

@@ -1,11 +1,12 @@
 """Identity resolution for stage A: which customer wrote a message, on what evidence.
 
 A message is known by its handles: the channel handle (an email address on `email`, the
-phone in E.164 on `sms`/`whatsapp`/`voice`, `<channel>:<id>` elsewhere) and the email
-address or phone its channel *verified* (listed in `customer.verified`). Handles are
-linked to one customer only on that strong evidence, or by an operator's merge; never on
-a name or a guess. A link, once made, is never moved automatically: a conflicting verified
-attribute is recorded as evidence and left for an operator (`escalator customers merge`).
+phone in E.164 on channels whose traits say `phone_numbers` — `sms`, `whatsapp`, `voice` —,
+`<channel>:<id>` elsewhere) and the email address or phone its channel *verified* (listed in
+`customer.verified`). Handles are linked to one customer only on that strong evidence, or by
+an operator's merge; never on a name or a guess. A link, once made, is never moved
+automatically: a conflicting verified attribute is recorded as evidence and left for an
+operator (`escalator customers merge`).
 
 Mail is judged by its authentication: a mail's sender handle follows (and makes) links only
 when Escalator's mail connector verified the address (`customer.verified` lists `email`,
@@ -26,13 +27,10 @@ from datetime import datetime
 
 import phonenumbers
 
-from schemas import IdentityKind, IdentityRecord, InboundMessage
+from schemas import IdentityKind, IdentityRecord, InboundMessage, channel_traits
 from schemas.ids import customer_id_for_handle
 
 log = logging.getLogger(__name__)
-
-PHONE_CHANNELS = frozenset({"sms", "whatsapp", "voice"})
-"""Channels whose handle is a phone number."""
 
 DEFAULT_VERIFIED_CHANNELS = frozenset({"chat", "webform"})
 """Channels whose `customer.verified` is believed by default (`ESCALATOR_VERIFIED_CHANNELS`).
@@ -74,7 +72,7 @@ def channel_handle(message: InboundMessage, default_region: str | None = None) -
         email = normalise_email(message.sender)
         if email:
             return f"email:{email}"
-    if message.channel in PHONE_CHANNELS:
+    if channel_traits(message.channel).phone_numbers:
         phone = normalise_phone(message.sender, default_region)
         if phone:
             return f"phone:{phone}"

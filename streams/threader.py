@@ -2,7 +2,8 @@
 
 A message joins a case, in this order of evidence, when:
 
-1. it is a forum post: the topic's case (every post of a topic belongs to one case);
+1. it is a post in a public thread (a channel whose traits say `public_thread`, such as the
+   forum): the thread's case (every post of a topic belongs to one case);
 2. it carries a `thread_ref` or `in_reply_to` the customer's cases already have;
 3. its subject or text quotes a case reference (`C-` + 10 characters, e.g. `[#C-AB2CD3EF4G]`),
    on any channel, whoever's case it is;
@@ -27,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas import InboundMessage
+from schemas import InboundMessage, channel_traits
 from schemas.ids import case_id_for, case_references, successor_case_id, thread_case_id
 from streams.records import HistoryRecord, ResolvedMessage, ThreadedMessage
 
@@ -76,11 +77,19 @@ def is_auto_reply(message: InboundMessage) -> bool:
 
 
 def is_forum_answer(message: InboundMessage) -> bool:
-    """A forum post by staff, or an answer accepted as the solution: not a customer contact."""
+    """A forum post by staff, or an answer accepted as the solution: not a customer contact.
+
+    Only on channels whose traits say answers are given there (`staff_answers`).
+    """
     metadata = message.metadata
-    return message.channel == "community" and bool(
+    return channel_traits(message.channel).staff_answers and bool(
         metadata.get("staff") or metadata.get("accepted_answer")
     )
+
+
+def _in_public_thread(message: InboundMessage) -> bool:
+    """A message in a public thread (a forum topic): it joins the thread's one case."""
+    return bool(message.thread_ref) and channel_traits(message.channel).public_thread
 
 
 def _starts_topic(message: InboundMessage) -> bool:
@@ -131,7 +140,7 @@ def thread(
     staff = is_forum_answer(message)
     case_id, evidence = _existing_case(state, resolved, policy)
     opens = False
-    if case_id is None and message.channel == "community" and message.thread_ref:
+    if case_id is None and message.thread_ref and _in_public_thread(message):
         case_id = thread_case_id(message.channel, message.thread_ref)
         evidence = f"forum topic {message.thread_ref}"
         opens = not (automatic or staff)
@@ -196,7 +205,7 @@ def _existing_case(
 ) -> tuple[str | None, str]:
     """The case the evidence points to, and the evidence in words ("" when none)."""
     message = resolved.message
-    if message.channel == "community" and message.thread_ref:
+    if _in_public_thread(message):
         return None, ""  # forum posts go to their topic's case
     for ref in (message.thread_ref, message.in_reply_to):
         if ref and ref in state.thread_refs:

@@ -1,4 +1,7 @@
-"""`POST /v1/channels/discourse`: Discourse webhooks for new topics and posts (channel `community`).
+"""Discourse: webhooks for new topics and posts in (channel `community`), `POST /posts.json` out.
+
+`POST /v1/channels/discourse` takes the forum's webhooks; agents' replies are posted into
+the topic as `ESCALATOR_DISCOURSE_API_USERNAME`.
 
 Bodies are signed `sha256=` + hex HMAC-SHA256(secret, body) in `X-Discourse-Event-Signature`.
 Every new post becomes a message with `thread_ref` = the topic id; a new topic arrives as its
@@ -23,10 +26,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
+from connectors.channels._plugin import ChannelPlugin, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_hex, require_signature
 from connectors.email._text import html_to_text
+from connectors.outbound._model import DeliveryError, Reply
+from connectors.outbound.senders import post
 from schemas import CustomerAttributes, InboundMessage
 
 PATH = "/v1/channels/discourse"
@@ -34,6 +42,23 @@ _REGULAR_POST = 1
 """Discourse's post_type of a normal post (2 moderator action, 3 small action, 4 whisper)."""
 _SOLVED_EVENTS = ("accepted_solution", "unaccepted_solution")
 """The Solved plugin's events; Discourse signs their post under the `solved` key."""
+
+
+class DiscourseSettings(BaseSettings):
+    """Discourse (`ESCALATOR_DISCOURSE_*`): the webhook's secret and the API user replies use.
+
+    `api_username` serves both ways: replies are posted as that user, and its posts coming
+    back through the webhook are recognised as ours and ignored.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_DISCOURSE_", extra="ignore")
+
+    secret: SecretStr | None = None
+    url: str | None = Field(default=None, description="e.g. https://forum.example.com")
+    api_key: SecretStr | None = None
+    api_username: str = Field(
+        default="system", description="The user Escalator posts replies as; its posts are ignored."
+    )
 
 
 def discourse_signature(secret: str, body: bytes) -> str:
@@ -152,3 +177,47 @@ def router(
         return await handle(request, "discourse", sink, max_body_bytes, verify_and_normalise)
 
     return api
+
+
+class DiscourseSender(HttpSender[DiscourseSettings]):
+    """Posts replies into the customer's topic."""
+
+    def send(self, reply: Reply) -> None:
+        """Post the reply in its topic, or raise DeliveryError."""
+        settings = self.settings
+        if not (settings.url and settings.api_key):
+            raise DeliveryError("not_configured", "set ESCALATOR_DISCOURSE_URL and _API_KEY", True)
+        topic = (reply.thread_ref or "").strip()
+        if not topic.isdigit():
+            raise DeliveryError("no_recipient", f"no forum topic on the case ({topic!r})", True)
+        post(
+            self.client,
+            f"{settings.url.rstrip('/')}/posts.json",
+            json={"topic_id": int(topic), "raw": reply.text},
+            headers={
+                "Api-Key": settings.api_key.get_secret_value(),
+                "Api-Username": settings.api_username,
+            },
+        )
+
+
+def inbound(settings: DiscourseSettings, context: Inbound) -> APIRouter | None:
+    """The webhook route, when its secret is set."""
+    if settings.secret is None:
+        return None
+    return router(
+        settings.secret.get_secret_value(),
+        context.sink,
+        context.max_body_bytes,
+        settings.api_username,
+    )
+
+
+PLUGIN = ChannelPlugin(
+    name="discourse",
+    channels=("community",),
+    settings=DiscourseSettings,
+    inbound=inbound,
+    outbound=DiscourseSender,
+)
+"""Discourse as a channel plugin."""

@@ -1,10 +1,14 @@
-"""`POST /v1/channels/slack/events`: the Slack Events API (customer-facing Slack Connect channels).
+"""Slack: the Events API in (`POST /v1/channels/slack/events`), `chat.postMessage` out.
+
+Customer-facing Slack Connect channels.
 
 Requests are signed `v0=` + hex HMAC-SHA256(signing secret, `v0:{timestamp}:{body}`) in
 `X-Slack-Signature`; a `X-Slack-Request-Timestamp` more than five minutes from now is a
 replay and refused. Retries (`X-Slack-Retry-Num`) carry the same message, and the message's
 `external_id` is `{channel}:{ts}` (unique per Slack channel), so the pipeline's idempotency
 drops a retry, and also the `app_mention` event Slack sends beside the `message` event.
+Replies go into the customer's thread, with message metadata carrying our idempotency key
+(Slack takes none, but it makes our reply findable in the thread).
 """
 
 from __future__ import annotations
@@ -15,15 +19,30 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, ignored, json_object
+from connectors.channels._plugin import ChannelPlugin, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_hex, require_fresh, require_signature
+from connectors.outbound._model import DeliveryError, Reply
+from connectors.outbound.senders import json_answer, post
 from schemas import Attachment, CustomerAttributes, InboundMessage
 
 PATH = "/v1/channels/slack/events"
 REPLAY_WINDOW_SECONDS = 300
 _CUSTOMER_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
 """Message subtypes written by a person; edits, joins, bot posts and deletions are not."""
+
+
+class SlackSettings(BaseSettings):
+    """Slack (`ESCALATOR_SLACK_*`): the Events API's signing secret and the bot's token."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_SLACK_", extra="ignore")
+
+    signing_secret: SecretStr | None = None
+    bot_token: SecretStr | None = Field(default=None, description="xoxb-… with chat:write.")
+    api_url: str = "https://slack.com/api"
 
 
 def slack_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
@@ -118,3 +137,51 @@ def router(signing_secret: str, sink: MessageSink, max_body_bytes: int) -> APIRo
         return await handle(request, "slack", sink, max_body_bytes, verify_and_normalise)
 
     return api
+
+
+class SlackSender(HttpSender[SlackSettings]):
+    """Posts replies with `chat.postMessage` in the customer's channel and thread."""
+
+    def send(self, reply: Reply) -> None:
+        """Post the reply in its thread, or raise DeliveryError (`ok: false` is permanent
+        unless Slack says it is rate limited or unavailable)."""
+        if self.settings.bot_token is None:
+            raise DeliveryError("not_configured", "set ESCALATOR_SLACK_BOT_TOKEN", True)
+        channel, _, thread_ts = (reply.thread_ref or "").partition(":")
+        if not channel:
+            raise DeliveryError("no_recipient", "no Slack channel on the case", True)
+        body: dict[str, Any] = {
+            "channel": channel,
+            "text": reply.text,
+            # Slack has no idempotency key; the metadata makes our reply findable in the thread
+            "metadata": {
+                "event_type": "escalator_reply",
+                "event_payload": {"idempotency_key": reply.key, "case_id": reply.case_id},
+            },
+        }
+        if thread_ts:
+            body["thread_ts"] = thread_ts
+        answer = post(
+            self.client,
+            f"{self.settings.api_url.rstrip('/')}/chat.postMessage",
+            json=body,
+            headers={"Authorization": f"Bearer {self.settings.bot_token.get_secret_value()}"},
+        )
+        result = json_answer(answer, "Slack")
+        if not result.get("ok"):
+            error = str(result.get("error") or "unknown")
+            transient = error in {"ratelimited", "service_unavailable", "internal_error"}
+            raise DeliveryError("api_error", f"Slack: {error}", permanent=not transient)
+
+
+def inbound(settings: SlackSettings, context: Inbound) -> APIRouter | None:
+    """The Events API route, when the signing secret is set."""
+    if settings.signing_secret is None:
+        return None
+    return router(settings.signing_secret.get_secret_value(), context.sink, context.max_body_bytes)
+
+
+PLUGIN = ChannelPlugin(
+    name="slack", channels=("slack",), settings=SlackSettings, inbound=inbound, outbound=SlackSender
+)
+"""Slack as a channel plugin."""

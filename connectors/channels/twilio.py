@@ -1,8 +1,10 @@
-"""`POST /v1/channels/twilio`: Twilio-compatible SMS and WhatsApp webhooks (form-encoded).
+"""Twilio: SMS and WhatsApp in (`POST /v1/channels/twilio`) and out (the Messages API).
 
 `X-Twilio-Signature` is base64(HMAC-SHA1(auth token, URL + every POST parameter's name and
 value, sorted by name)), where URL is the public URL Twilio called: `ESCALATOR_PUBLIC_URL`
 + path + query, since behind a proxy the URL this process sees is not the one Twilio signed.
+Replies go out as `POST {api}/2010-04-01/Accounts/{sid}/Messages.json` from the number the
+customer wrote to (`thread_ref` is `<customer>><ours>`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,38 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle
+from connectors.channels._plugin import ChannelPlugin, ConfigurationError, HttpSender, Inbound
 from connectors.channels._signing import require_signature
+from connectors.outbound._model import DeliveryError, Reply
+from connectors.outbound.senders import post
 from schemas import Attachment, CustomerAttributes, InboundMessage
 
 PATH = "/v1/channels/twilio"
+CHANNELS = ("sms", "whatsapp")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 """The answer Twilio expects: a TwiML document; empty means "send nothing back now"."""
+
+
+class TwilioSettings(BaseSettings):
+    """Twilio (`ESCALATOR_TWILIO_*`): the webhook's auth token is also the API's password."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ESCALATOR_TWILIO_", extra="ignore", populate_by_name=True
+    )
+
+    auth_token: SecretStr | None = None
+    account_sid: str | None = None
+    api_url: str = "https://api.twilio.com"
+    public_url: str | None = Field(
+        default=None,
+        validation_alias="ESCALATOR_PUBLIC_URL",
+        description="The URL the providers call (behind a proxy), e.g. https://help.example.com; "
+        "Twilio signatures are checked against it + path + query.",
+    )
 
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, Sequence[str]]) -> str:
@@ -120,3 +146,50 @@ def router(auth_token: str, public_url: str, sink: MessageSink, max_body_bytes: 
         return await handle(request, "twilio", sink, max_body_bytes, verify_and_normalise)
 
     return api
+
+
+class TwilioSender(HttpSender[TwilioSettings]):
+    """Sends SMS and WhatsApp replies through the Messages API."""
+
+    def send(self, reply: Reply) -> None:
+        """Send the reply from the number the customer wrote to, or raise DeliveryError."""
+        sid, token = self.settings.account_sid, self.settings.auth_token
+        if not (sid and token):
+            raise DeliveryError(
+                "not_configured", "set ESCALATOR_TWILIO_ACCOUNT_SID and _AUTH_TOKEN", True
+            )
+        ours = (reply.thread_ref or "").partition(">")[2]  # thread_ref is "<customer>><ours>"
+        if not (reply.recipient and ours):
+            raise DeliveryError("no_recipient", "no customer or company number on the case", True)
+        prefix = "whatsapp:" if reply.channel == "whatsapp" else ""
+        url = f"{self.settings.api_url.rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
+        post(
+            self.client,
+            url,
+            data={"To": prefix + reply.recipient, "From": prefix + ours, "Body": reply.text},
+            auth=(sid, token.get_secret_value()),
+        )
+
+
+def inbound(settings: TwilioSettings, context: Inbound) -> APIRouter | None:
+    """The webhook, when the auth token is set; it needs the public URL its signatures cover."""
+    if settings.auth_token is None:
+        return None
+    if not settings.public_url:
+        raise ConfigurationError("ESCALATOR_TWILIO_AUTH_TOKEN needs ESCALATOR_PUBLIC_URL")
+    return router(
+        settings.auth_token.get_secret_value(),
+        settings.public_url,
+        context.sink,
+        context.max_body_bytes,
+    )
+
+
+PLUGIN = ChannelPlugin(
+    name="twilio",
+    channels=CHANNELS,
+    settings=TwilioSettings,
+    inbound=inbound,
+    outbound=TwilioSender,
+)
+"""Twilio as a channel plugin."""

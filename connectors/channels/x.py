@@ -1,4 +1,4 @@
-"""`GET`/`POST /v1/channels/x`: an X (Twitter) account-activity webhook.
+"""X (Twitter): the account-activity webhook in (`/v1/channels/x`), the X API v2 out.
 
 `GET ?crc_token=T` answers the challenge-response check with
 `{"response_token": "sha256=" + base64(HMAC-SHA256(consumer secret, T))}`. `POST` bodies
@@ -8,6 +8,12 @@ same HMAC, the CRC answers only tokens shaped like the ones X sends (a short URL
 Tweets (mentions, replies, quotes, whether or not they @-address the account) and direct
 messages become messages on channel `twitter`; the account's own tweets and DMs, likes and
 follows are ignored.
+
+Replies (with `ESCALATOR_X_ACCESS_TOKEN`, an OAuth 2.0 user-context token with `tweet.write`
+and `dm.write`; without it they go to the reply webhook): a direct message (`thread_ref`
+`dm:<account>:<user>`) through `POST /2/dm_conversations/with/{user}/messages`, a tweet
+through `POST /2/tweets` with `reply.in_reply_to_tweet_id` = the customer's tweet. A 429 is
+retried after `x-rate-limit-reset`; other 4xx answers are final.
 """
 
 from __future__ import annotations
@@ -19,16 +25,32 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.channels._http import MessageSink, Outcome, Rejection, handle, json_object
 from connectors.channels._metrics import CHANNEL_REQUESTS
+from connectors.channels._plugin import ChannelPlugin, HttpSender, Inbound
 from connectors.channels._signing import hmac_sha256_base64, require_signature
 from connectors.http_ingress import problem
+from connectors.outbound._model import DeliveryError, Reply
+from connectors.outbound.senders import json_answer, post
 from schemas import CustomerAttributes, InboundMessage
 
 PATH = "/v1/channels/x"
 CRC_TOKEN = re.compile(r"[A-Za-z0-9_=-]{1,128}")
 """What a CRC token X sends looks like (URL-safe base64 of random bytes); never a JSON body."""
+
+
+class XSettings(BaseSettings):
+    """X (`ESCALATOR_X_*`): the app's consumer secret (webhook) and the account's API token."""
+
+    model_config = SettingsConfigDict(env_prefix="ESCALATOR_X_", extra="ignore")
+
+    consumer_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    """OAuth 2.0 user-context token of the support account (`tweet.write`, `dm.write`)."""
+    api_url: str = "https://api.x.com"
 
 
 def x_signature(consumer_secret: str, payload: bytes) -> str:
@@ -147,3 +169,56 @@ def router(consumer_secret: str, sink: MessageSink, max_body_bytes: int) -> APIR
         return await handle(request, "x", sink, max_body_bytes, verify_and_normalise)
 
     return api
+
+
+_NUMERIC_ID = re.compile(r"[0-9]{1,25}")
+
+
+class XSender(HttpSender[XSettings]):
+    """Replies to X direct messages and tweets through the X API v2."""
+
+    def send(self, reply: Reply) -> None:
+        """Send the reply as a DM or a reply tweet, or raise DeliveryError."""
+        token = self.settings.access_token
+        if token is None:
+            raise DeliveryError("not_configured", "set ESCALATOR_X_ACCESS_TOKEN", True)
+        base = self.settings.api_url.rstrip("/")
+        thread = reply.thread_ref or ""
+        if thread.startswith("dm:"):  # "dm:<account>:<user>"
+            participant = thread.rsplit(":", 1)[-1]
+            if not _NUMERIC_ID.fullmatch(participant):
+                raise DeliveryError("no_recipient", f"no X user on the case ({thread!r})", True)
+            url = f"{base}/2/dm_conversations/with/{participant}/messages"
+            body: dict[str, Any] = {"text": reply.text}
+        else:
+            tweet = (reply.in_reply_to or "").strip()
+            if not _NUMERIC_ID.fullmatch(tweet):
+                raise DeliveryError("no_recipient", f"no tweet to answer ({tweet!r})", True)
+            url = f"{base}/2/tweets"
+            body = {"text": reply.text, "reply": {"in_reply_to_tweet_id": tweet}}
+        answer = post(
+            self.client,
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+        )
+        created = json_answer(answer, "X")
+        if not isinstance(created.get("data"), dict):  # a 2xx that created nothing
+            raise DeliveryError("api_error", f"X: {str(created.get('errors'))[:300]}", True)
+
+
+def inbound(settings: XSettings, context: Inbound) -> APIRouter | None:
+    """The account-activity routes, when the consumer secret is set."""
+    if settings.consumer_secret is None:
+        return None
+    return router(settings.consumer_secret.get_secret_value(), context.sink, context.max_body_bytes)
+
+
+PLUGIN = ChannelPlugin(
+    name="x",
+    channels=("twitter",),
+    settings=XSettings,
+    inbound=inbound,
+    outbound=lambda settings, client: XSender(settings, client) if settings.access_token else None,
+)
+"""X as a channel plugin; without an access token, replies go to the reply webhook."""

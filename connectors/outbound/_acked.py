@@ -33,6 +33,12 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number `attempt` (1-based): 1, 2, 4, … capped."""
         return min(self.first_backoff_seconds * 2.0 ** (attempt - 1), self.max_backoff_seconds)
 
+    def wait_after(self, attempt: int, asked: float | None = None) -> float:
+        """The backoff after attempt `attempt`, or longer when the far end `asked` for it (a
+        429's `Retry-After`), but never past `max_backoff_seconds`: one rate-limited reply must
+        not hold up every reply behind it for the provider's whole window."""
+        return max(self.backoff(attempt), min(asked or 0.0, self.max_backoff_seconds))
+
 
 class AckedWriter:
     """Produces a record and returns only once Kafka acknowledged it (retrying until then)."""

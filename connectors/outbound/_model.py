@@ -18,10 +18,16 @@ class DeliveryError(Exception):
 
     `in_doubt` marks a failure after the request may have reached the provider (a timeout or
     a dropped connection while it answered): the reply may have arrived even so.
+    `retry_after` is how long the provider asked us to wait (a 429's `Retry-After`), if it did.
     """
 
     def __init__(
-        self, reason: str, detail: str, permanent: bool = False, in_doubt: bool = False
+        self,
+        reason: str,
+        detail: str,
+        permanent: bool = False,
+        in_doubt: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         detail = detail[:1000]
         super().__init__(f"{reason}: {detail}")
@@ -29,6 +35,7 @@ class DeliveryError(Exception):
         self.detail = detail
         self.permanent = permanent
         self.in_doubt = in_doubt
+        self.retry_after = retry_after
 
 
 class UnreadableEventError(ValueError):

@@ -15,9 +15,10 @@ from email.utils import formatdate
 
 import httpx
 
+from connectors.email.relay import SmtpRelay, send_mail
 from connectors.outbound._headers import id_part, one_line
 from connectors.outbound._model import DeliveryError, Notification
-from connectors.outbound.senders import SmtpRelay, post, send_mail
+from connectors.outbound.senders import post
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ from urllib.parse import quote
 
 import httpx
 
+from connectors.email.relay import SmtpRelay, send_mail
 from connectors.outbound._headers import id_part, one_line
 from connectors.outbound._model import DeliveryError
 from connectors.outbound._pages import PageOrder
-from connectors.outbound.senders import SmtpRelay, post, send_mail
+from connectors.outbound.senders import post
 
 __all__ = ["PagerConfig", "Pagers", "page_text"]
 

@@ -49,7 +49,7 @@ from connectors.outbound.ledger import (
 )
 from connectors.outbound.notify import Delivery, Notifier
 from connectors.outbound.pagers import IDEMPOTENT_VIA, Pagers
-from connectors.outbound.senders import ChannelSenders
+from connectors.outbound.senders import ReplySender
 from kafkaio import clients
 from kafkaio.blocking import BlockingProducer
 from schemas import CaseEvent, CaseEventType, Topics, channel_label
@@ -72,7 +72,7 @@ class DeliveryService:
         self,
         connection: Mapping[str, str | int | float | bool],
         topics: Topics,
-        senders: ChannelSenders,
+        senders: ReplySender,
         notifier: Notifier,
         retry: RetryPolicy | None = None,
         group_id: str | None = None,
@@ -378,7 +378,7 @@ class DeliveryService:
                 if error.permanent or attempt >= self.retry.attempts:
                     log.error("replies: %s given up after %d attempt(s): %s", kind, attempt, error)
                     return attempt, error
-                wait = self.retry.backoff(attempt)
+                wait = self.retry.wait_after(attempt, error.retry_after)
                 log.warning(
                     "replies: %s attempt %d failed (%s); retry in %.1fs", kind, attempt, error, wait
                 )

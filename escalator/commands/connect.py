@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from connectors.email.plugin import EmailSettings
 from connectors.publisher import KafkaPublisher
 from escalator.observability.health_server import HealthServer
 from escalator.observability.logs import configure_logging
@@ -24,11 +25,15 @@ def http(
     """Serve `POST /v1/messages`, every configured channel webhook, /metrics, /healthz, /readyz."""
     import uvicorn
 
+    from connectors.channels import ConfigurationError
     from escalator.wiring import build_ingress_app
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    app = build_ingress_app(settings, KafkaSettings(), ChannelSettings())
+    try:
+        app = build_ingress_app(settings, KafkaSettings(), ChannelSettings())
+    except ConfigurationError as exc:  # a provider configured by half: refuse to start
+        raise typer.BadParameter(str(exc)) from exc
     metrics = None
     if settings.ingress_metrics_port is not None:  # /metrics off the public port
         metrics = HealthServer(
@@ -65,7 +70,7 @@ def smtp(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    channels = ChannelSettings()
+    channels = EmailSettings()
     if not channels.smtp_domain_list:
         raise typer.BadParameter("set ESCALATOR_SMTP_DOMAINS (comma-separated) first")
     connector, publisher = build_smtp_connector(KafkaSettings(), channels, port)
@@ -105,7 +110,7 @@ def imap(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
-    channels = ChannelSettings()
+    channels = EmailSettings()
     try:
         poller, publisher = build_imap_poller(KafkaSettings(), channels)
     except ValueError as exc:

@@ -78,11 +78,18 @@ def http_peer(statuses: list[int] | None = None) -> Iterator[HttpPeer]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    with serve_http(port, Handler):
+        yield peer
+
+
+@contextmanager
+def serve_http(port: int, handler: type[BaseHTTPRequestHandler]) -> Iterator[None]:
+    """`handler` served on 127.0.0.1:`port` from a thread, until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield peer
+        yield
     finally:
         server.shutdown()
         server.server_close()

@@ -12,33 +12,40 @@ import pytest
 import trustme
 from pydantic import ValidationError
 
+from connectors.channels import ConfigurationError
+from connectors.channels.registry import provider_settings
+from connectors.channels.slack import SlackSettings
+from connectors.channels.twilio import TwilioSettings
+from connectors.email.plugin import EmailSettings
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
-from escalator.wiring import (
-    build_ingress_app,
-    build_smtp_connector,
-    channel_config,
-    mail_authenticator,
-)
+from escalator.wiring import build_ingress_app, build_smtp_connector, mail_authenticator
 from tests.connectors.test_email_servers import free_port
 
 
-def test_half_configured_channels_refuse_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_half_configured_channels_refuse_to_start(
+    monkeypatch: pytest.MonkeyPatch, kafka_bootstrap: str
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("ESCALATOR_TWILIO_AUTH_TOKEN", "t")
-    with pytest.raises(ValidationError, match="ESCALATOR_PUBLIC_URL"):
-        ChannelSettings()
+    with pytest.raises(ConfigurationError, match="ESCALATOR_PUBLIC_URL"):
+        build_ingress_app(Settings(), KafkaSettings())
+    assert TwilioSettings().auth_token is not None  # the replies process needs no public URL
     monkeypatch.delenv("ESCALATOR_TWILIO_AUTH_TOKEN")
     monkeypatch.setenv("ESCALATOR_META_APP_SECRET", "s")
-    with pytest.raises(ValidationError, match="META_VERIFY_TOKEN"):
-        ChannelSettings()
+    with pytest.raises(ConfigurationError, match="META_VERIFY_TOKEN"):
+        build_ingress_app(Settings(), KafkaSettings())
 
 
 def test_secrets_are_hidden_and_domains_split(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ESCALATOR_SLACK_SIGNING_SECRET", "very-secret")
     monkeypatch.setenv("ESCALATOR_SMTP_DOMAINS", "Acme.test, support.acme.test,")
-    channels = ChannelSettings()
-    assert "very-secret" not in repr(channels)
-    assert channels.smtp_domain_list == ["acme.test", "support.acme.test"]
-    assert channel_config(channels).slack_signing_secret == "very-secret"
+    settings = provider_settings()
+    assert "very-secret" not in repr(settings)
+    email = EmailSettings()
+    assert email.smtp_domain_list == ["acme.test", "support.acme.test"]
+    slack = settings["slack"]
+    assert isinstance(slack, SlackSettings) and slack.signing_secret is not None
+    assert slack.signing_secret.get_secret_value() == "very-secret"
 
 
 async def test_ingress_serves_only_configured_channels(
@@ -85,10 +92,10 @@ def test_smtp_tls_and_mail_settings_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ESCALATOR_SMTP_REQUIRE_TLS", "true")
     with pytest.raises(ValidationError, match="REQUIRE_TLS needs"):
-        ChannelSettings()
+        EmailSettings()
     monkeypatch.setenv("ESCALATOR_SMTP_TLS_CERT", str(tmp_path / "cert.pem"))
     with pytest.raises(ValidationError, match="SMTP_TLS_KEY"):
-        ChannelSettings()
+        EmailSettings()
     certificate = trustme.CA().issue_cert("localhost")
     certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
     certificate.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
@@ -97,7 +104,7 @@ def test_smtp_tls_and_mail_settings_from_the_environment(
     monkeypatch.setenv("ESCALATOR_SMTP_MAX_RECIPIENTS", "7")
     monkeypatch.setenv("ESCALATOR_MAIL_DNS_SERVERS", "192.0.2.53, 192.0.2.54")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-    channels = ChannelSettings()
+    channels = EmailSettings()
     assert mail_authenticator(channels) is not None
     connector, publisher = build_smtp_connector(KafkaSettings(), channels, port=free_port())
     connector.start()
@@ -110,4 +117,4 @@ def test_smtp_tls_and_mail_settings_from_the_environment(
         connector.stop()
         publisher.close()
     monkeypatch.setenv("ESCALATOR_MAIL_AUTH", "false")
-    assert mail_authenticator(ChannelSettings()) is None
+    assert mail_authenticator(EmailSettings()) is None

@@ -7,20 +7,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+from pydantic_settings import BaseSettings
 from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
-from connectors.channels import ChannelConfig, MessageSink, channel_routers
-from connectors.channels.discourse import discourse_signature
-from connectors.channels.meta import meta_signature
-from connectors.channels.twilio import twilio_signature
-from connectors.channels.webhook import webhook_signature
-from connectors.channels.x import x_signature
+from connectors.channels import MessageSink
+from connectors.channels.discourse import DiscourseSettings, discourse_signature
+from connectors.channels.meta import MetaSettings, meta_signature
+from connectors.channels.slack import SlackSettings
+from connectors.channels.twilio import TwilioSettings, twilio_signature
+from connectors.channels.webhook import WebhookSettings, webhook_signature
+from connectors.channels.x import XSettings, x_signature
+from connectors.email.plugin import EmailSettings
 from connectors.http_ingress import create_app
 from connectors.ingress_auth import IngressAuth
 from connectors.publisher import KafkaPublisher
@@ -35,9 +39,44 @@ from tests.connectors.channel_samples import (
     X_DM,
     X_TWEET_CREATE,
 )
+from tests.connectors.plugin_support import channel_routers
 from tests.kafka_support import consume_until, create_topics
 
 PUBLIC_URL = "https://help.example.com"
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """The secrets the tests sign with (None: that channel off), as the plugins' settings."""
+
+    twilio_auth_token: str | None = None
+    public_url: str | None = None
+    slack_signing_secret: str | None = None
+    meta_app_secret: str | None = None
+    meta_verify_token: str | None = None
+    x_consumer_secret: str | None = None
+    discourse_secret: str | None = None
+    discourse_api_username: str = "system"
+    webhook_secret: str | None = None
+    email_webhook_secret: str | None = None
+
+    def providers(self) -> dict[str, BaseSettings]:
+        """Each plugin's settings holding these secrets."""
+        return {
+            "twilio": TwilioSettings(auth_token=self.twilio_auth_token, public_url=self.public_url),
+            "slack": SlackSettings(signing_secret=self.slack_signing_secret),
+            "meta": MetaSettings(
+                app_secret=self.meta_app_secret, verify_token=self.meta_verify_token
+            ),
+            "x": XSettings(consumer_secret=self.x_consumer_secret),
+            "discourse": DiscourseSettings(
+                secret=self.discourse_secret, api_username=self.discourse_api_username
+            ),
+            "webhook": WebhookSettings(webhook_secret=self.webhook_secret),
+            "email": EmailSettings(email_webhook_secret=self.email_webhook_secret),
+        }
+
+
 CONFIG = ChannelConfig(
     twilio_auth_token="12345",
     public_url=PUBLIC_URL,
@@ -54,7 +93,7 @@ LIMIT = 64 * 1024
 
 
 def build(publisher: KafkaPublisher, topics: Topics, config: ChannelConfig = CONFIG) -> Any:
-    routers = channel_routers(config, MessageSink(publisher, topics.inbound), LIMIT)
+    routers = channel_routers(MessageSink(publisher, topics.inbound), LIMIT, **config.providers())
     return create_app(
         publisher, topics, LIMIT, list(routers.values()), auth=IngressAuth.without_keys()
     )
@@ -470,7 +509,7 @@ async def test_a_webhook_message_too_large_to_publish_gets_413_not_503(
     publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
     sink = MessageSink(publisher, topics.inbound)
     config = ChannelConfig(webhook_secret="webhook-secret")
-    routers = channel_routers(config, sink, 1_048_576)
+    routers = channel_routers(sink, 1_048_576, **config.providers())
     app = create_app(
         publisher, topics, 1_048_576, list(routers.values()), auth=IngressAuth.without_keys()
     )

@@ -18,10 +18,12 @@ import httpx
 import pytest
 from imapclient import IMAPClient
 
-from connectors.channels import ChannelConfig, MessageSink, channel_routers
+from connectors.channels import MessageSink
 from connectors.channels.webhook import webhook_signature
+from connectors.email import webhook as email_webhook
 from connectors.email.auth import MailAuthenticator
 from connectors.email.imap import ImapConfig, ImapPoller
+from connectors.email.plugin import EmailSettings
 from connectors.email.smtp import SmtpConnector
 from connectors.email.webhook import mailgun_signature
 from connectors.http_ingress import create_app
@@ -30,6 +32,7 @@ from connectors.publisher import KafkaPublisher
 from schemas import InboundMessage, Topics
 from tests.connectors.mail_auth_support import DkimKey, FakeDns
 from tests.connectors.mail_auth_support import mail as signed_mail
+from tests.connectors.plugin_support import channel_routers
 from tests.connectors.test_email_corpus import nested_multipart
 from tests.kafka_support import consume_until, create_topics
 
@@ -203,8 +206,11 @@ async def test_imap_marks_seen_only_after_kafka_acknowledged(
 async def ingress(kafka_bootstrap: str, topics: Topics) -> AsyncIterator[httpx.AsyncClient]:
     create_topics(kafka_bootstrap, [topics.inbound])
     publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
-    config = ChannelConfig(email_webhook_secret="email-secret")
-    routers = channel_routers(config, MessageSink(publisher, topics.inbound), 64 * 1024)
+    routers = channel_routers(
+        MessageSink(publisher, topics.inbound),
+        64 * 1024,
+        email=EmailSettings(email_webhook_secret="email-secret"),
+    )
     app = create_app(
         publisher, topics, 64 * 1024, list(routers.values()), auth=IngressAuth.without_keys()
     )
@@ -302,11 +308,12 @@ async def test_imap_and_the_webhook_record_dkim_and_dmarc(
     )
     result = await ImapPoller(config, sink, authenticator=authenticator).poll_once()
     assert result.published == 2
-    routers = channel_routers(
-        ChannelConfig(email_webhook_secret="s", email_authenticator=authenticator), sink, 1 << 20
-    )
     app = create_app(
-        publisher, topics, 1 << 20, list(routers.values()), auth=IngressAuth.without_keys()
+        publisher,
+        topics,
+        1 << 20,
+        [email_webhook.router("s", 300, sink, 1 << 20, authenticator=authenticator)],
+        auth=IngressAuth.without_keys(),
     )
     path = "/v1/channels/email/inbound"
     async with httpx.AsyncClient(
@@ -345,10 +352,14 @@ async def test_sendgrids_envelope_and_sender_ip_give_the_fallback_sender_and_spf
     answers.add("example.com", "TXT", "v=spf1 ip4:192.0.2.0/24 -all")
     create_topics(kafka_bootstrap, [topics.inbound])
     publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
-    config = ChannelConfig(email_webhook_secret="s", email_authenticator=MailAuthenticator(answers))
-    routers = channel_routers(config, MessageSink(publisher, topics.inbound), 1 << 20)
+    sink = MessageSink(publisher, topics.inbound)
+    authenticator = MailAuthenticator(answers)
     app = create_app(
-        publisher, topics, 1 << 20, list(routers.values()), auth=IngressAuth.without_keys()
+        publisher,
+        topics,
+        1 << 20,
+        [email_webhook.router("s", 300, sink, 1 << 20, authenticator=authenticator)],
+        auth=IngressAuth.without_keys(),
     )
     basic = base64.b64encode(b"escalator:s").decode()
     no_from = b"To: help@acme.test\r\nMessage-ID: <sg-nofrom@x>\r\n\r\nHelp\r\n"

@@ -15,14 +15,21 @@ from urllib.parse import parse_qs
 
 import httpx
 from confluent_kafka import Consumer, TopicPartition
+from pydantic_settings import BaseSettings
 
+from connectors.channels.discourse import DiscourseSettings
+from connectors.channels.slack import SlackSettings
+from connectors.channels.twilio import TwilioSettings
+from connectors.channels.webhook import WebhookSettings
+from connectors.email.plugin import EmailSender, EmailSettings
+from connectors.email.relay import SmtpRelay
 from connectors.outbound._model import reply_in
 from connectors.outbound.notify import Notifier, NotifyConfig
-from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from schemas import CaseEvent, CaseMessage, MessageAppendedPayload, Topics
 from schemas.ids import event_id_for
 from tests.connectors.peers import eventually, http_peer, smtp_peer
+from tests.connectors.plugin_support import senders
 from tests.kafka_support import consume_until, create_topics, produce
 
 CASE = "C-AB2CD3EF4G"
@@ -70,6 +77,17 @@ def escalated_event(notify: list[str]) -> CaseEvent:
     )
 
 
+def mail_config(host: str, port: int) -> dict[str, BaseSettings]:
+    """Replies by mail through the relay at host:port."""
+    relay = EmailSettings(reply_from="help@acme.test", smtp_relay_host=host, smtp_relay_port=port)
+    return {"email": relay}
+
+
+def reply_hook(url: str) -> dict[str, BaseSettings]:
+    """Replies on other channels to the reply webhook at `url`, signed with `s`."""
+    return {"webhook": WebhookSettings(reply_webhook_url=url, reply_webhook_secret="s")}
+
+
 def publish(bootstrap: str, topics: Topics, *events: CaseEvent) -> None:
     produce(
         bootstrap,
@@ -82,18 +100,23 @@ def publish(bootstrap: str, topics: Topics, *events: CaseEvent) -> None:
 def running(
     bootstrap: str,
     topics: Topics,
-    config: OutboundConfig,
+    config: dict[str, BaseSettings],
     notify: NotifyConfig | None = None,
     attempts: int = 4,
+    max_backoff_seconds: float = 0.2,
 ) -> Iterator[DeliveryService]:
     create_topics(bootstrap, [topics.case_events, topics.dlq, topics.reply_deliveries])
     with httpx.Client(timeout=5.0) as client:
         service = DeliveryService(
             {"bootstrap.servers": bootstrap},
             topics,
-            ChannelSenders(config, client),
+            senders(client, **config),
             Notifier(notify or NotifyConfig(), client),
-            RetryPolicy(attempts=attempts, first_backoff_seconds=0.05, max_backoff_seconds=0.2),
+            RetryPolicy(
+                attempts=attempts,
+                first_backoff_seconds=0.05,
+                max_backoff_seconds=max_backoff_seconds,
+            ),
             from_beginning=True,
         )
         thread = threading.Thread(target=service.run, daemon=True)
@@ -140,9 +163,7 @@ def test_email_reply_goes_out_in_the_customers_thread_with_the_case_reference(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with smtp_peer() as mail_server:
-        config = OutboundConfig(
-            reply_from="help@acme.test", smtp=SmtpRelay(mail_server.host, mail_server.port)
-        )
+        config = mail_config(mail_server.host, mail_server.port)
         event = reply_event(
             "a1",
             "email",
@@ -170,18 +191,16 @@ def test_sms_slack_forum_and_webhook_replies_reach_their_apis(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with http_peer() as api:
-        config = OutboundConfig(
-            twilio_account_sid="AC123",
-            twilio_auth_token="tok",
-            twilio_api_url=api.url,
-            slack_bot_token="xoxb-1",
-            slack_api_url=api.url + "/slack",
-            discourse_url=api.url + "/forum",
-            discourse_api_key="dk",
-            discourse_api_username="support",
-            reply_webhook_url=api.url + "/hook",
-            reply_webhook_secret="hook-secret",
-        )
+        config: dict[str, BaseSettings] = {
+            "twilio": TwilioSettings(account_sid="AC123", auth_token="tok", api_url=api.url),
+            "slack": SlackSettings(bot_token="xoxb-1", api_url=api.url + "/slack"),
+            "discourse": DiscourseSettings(
+                url=api.url + "/forum", api_key="dk", api_username="support"
+            ),
+            "webhook": WebhookSettings(
+                reply_webhook_url=api.url + "/hook", reply_webhook_secret="hook-secret"
+            ),
+        }
         publish(
             kafka_bootstrap,
             topics,
@@ -235,7 +254,7 @@ def test_server_errors_are_retried_until_the_reply_is_delivered(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with http_peer(statuses=[503, 500, 200]) as hook:
-        config = OutboundConfig(reply_webhook_url=hook.url, reply_webhook_secret="s")
+        config = reply_hook(hook.url)
         publish(kafka_bootstrap, topics, reply_event("r1", "webform", recipient="v1"))
         with running(kafka_bootstrap, topics, config, attempts=5):
             calls = hook.wait_for(3)
@@ -250,7 +269,7 @@ def test_a_failure_that_persists_becomes_a_reply_failed_event(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with http_peer(statuses=[500]) as hook:
-        config = OutboundConfig(reply_webhook_url=hook.url, reply_webhook_secret="s")
+        config = reply_hook(hook.url)
         publish(
             kafka_bootstrap,
             topics,
@@ -281,7 +300,7 @@ def test_escalation_notifications_go_to_slack_and_email(
             smtp=SmtpRelay(mail_server.host, mail_server.port),
         )
         publish(kafka_bootstrap, topics, escalated_event(["team-leads", "nobody"]))
-        with running(kafka_bootstrap, topics, OutboundConfig(), notify):
+        with running(kafka_bootstrap, topics, {}, notify):
             [call] = slack.wait_for(1)
             [(envelope, mail)] = mail_server.wait_for(1)
             [failed] = failed_events(kafka_bootstrap, topics, 1, "notification.failed")
@@ -296,14 +315,13 @@ def test_escalation_notifications_go_to_slack_and_email(
 
 
 def test_reply_mail_without_a_customer_message_id_starts_no_false_thread() -> None:
-    config = OutboundConfig(reply_from="help@acme.test", smtp=SmtpRelay("127.0.0.1", 1))
+    settings = EmailSettings(reply_from="help@acme.test", smtp_relay_host="127.0.0.1")
     event = reply_event(
         "n1", "email", recipient="ana@example.com", subject="Re: [#C-AB2CD3EF4G] help"
     )
     event.payload["message"]["in_reply_to"] = "sha256:0f3a"  # the customer's mail had no id
     reply = reply_in(event)
     assert reply is not None
-    with httpx.Client() as client:
-        mail = ChannelSenders(config, client).email_message(reply)
+    mail = EmailSender(settings).email_message(reply)
     assert mail["In-Reply-To"] is None and mail["References"] is None
     assert mail["Subject"] == "Re: [#C-AB2CD3EF4G] help"  # the reference is not repeated

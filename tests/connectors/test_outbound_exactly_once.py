@@ -6,46 +6,48 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from pydantic_settings import BaseSettings
 
+from connectors.channels.twilio import TwilioSettings
+from connectors.channels.webhook import WebhookSettings
 from connectors.outbound._acked import AckedWriter
 from connectors.outbound._model import Reply
 from connectors.outbound.ledger import DeliveryLedger, LedgerBounds, Outcome
 from connectors.outbound.notify import Notifier, NotifyConfig
-from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
+from connectors.outbound.senders import ChannelSenders, ReplySender
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from kafkaio.blocking import BlockingProducer
 from schemas import CaseEvent, Topics
 from schemas.ids import event_id_for
 from tests.connectors.peers import eventually, http_peer, smtp_peer
+from tests.connectors.plugin_support import senders
 from tests.connectors.test_outbound import (
     CASE,
     T0,
     all_committed,
     escalated_event,
     failed_events,
+    mail_config,
     publish,
     reply_event,
+    reply_hook,
 )
 from tests.kafka_support import consume_until, create_topics, produce
-
-
-def mail_config(host: str, port: int) -> OutboundConfig:
-    return OutboundConfig(reply_from="help@acme.test", smtp=SmtpRelay(host, port))
 
 
 @contextmanager
 def service_thread(
     bootstrap: str,
     topics: Topics,
-    config: OutboundConfig,
+    config: dict[str, BaseSettings],
     notify: NotifyConfig | None = None,
     group_id: str | None = None,
-    senders: type[ChannelSenders] = ChannelSenders,
+    wrap: Callable[[ChannelSenders], ReplySender] = lambda senders: senders,
     consumer: dict[str, Any] | None = None,
     http_timeout: float = 20.0,
 ) -> Iterator[tuple[DeliveryService, threading.Thread]]:
@@ -55,7 +57,7 @@ def service_thread(
         service = DeliveryService(
             {"bootstrap.servers": bootstrap, **(consumer or {})},
             topics,
-            senders(config, client),
+            wrap(senders(client, **config)),
             Notifier(notify or NotifyConfig(), client),
             RetryPolicy(attempts=3, first_backoff_seconds=0.05, max_backoff_seconds=0.2),
             group_id=group_id,
@@ -96,13 +98,16 @@ def test_a_subject_with_cr_lf_is_delivered_as_one_line_and_the_service_goes_on(
     assert mails[0][1]["Subject"] == f"Re: Charged twice Bcc: thief@evil.test [#{CASE}]"
 
 
-class BrokenSenders(ChannelSenders):
+class BrokenSenders:
     """A sender with a bug that some content triggers (here: any reply on `chat`)."""
+
+    def __init__(self, senders: ChannelSenders) -> None:
+        self.senders = senders
 
     def send(self, reply: Reply) -> None:
         if reply.channel == "chat":
             raise RuntimeError("a bug in a sender")
-        super().send(reply)
+        self.senders.send(reply)
 
 
 def test_a_sender_that_raises_becomes_a_reply_failed_event_and_the_service_goes_on(
@@ -116,7 +121,7 @@ def test_a_sender_that_raises_becomes_a_reply_failed_event_and_the_service_goes_
             reply_event("b2", "email", recipient="ana@example.com"),
         )
         config = mail_config(mail_server.host, mail_server.port)
-        with service_thread(kafka_bootstrap, topics, config, senders=BrokenSenders) as (_, thread):
+        with service_thread(kafka_bootstrap, topics, config, wrap=BrokenSenders) as (_, thread):
             [failed] = failed_events(kafka_bootstrap, topics, 1, "reply.failed")
             assert len(mail_server.wait_for(1)) == 1
             assert eventually(lambda: all_committed(kafka_bootstrap, topics))
@@ -236,12 +241,10 @@ def test_a_reply_whose_send_was_interrupted_is_reported_in_doubt_and_not_sent_ag
     crashed.record(f"reply:{fresh_reply.event_id}", Outcome.UNSENT, CASE, "cases.events/0/1")
     crashed.close()
     with smtp_peer() as mail_server, http_peer() as hook:
-        config = OutboundConfig(
-            reply_from="help@acme.test",
-            smtp=SmtpRelay(mail_server.host, mail_server.port),
-            reply_webhook_url=hook.url,
-            reply_webhook_secret="s",
-        )
+        config = {
+            **mail_config(mail_server.host, mail_server.port),
+            **reply_hook(hook.url),
+        }
         publish(kafka_bootstrap, topics, mail_reply, hook_reply, fresh_reply)
         with service_thread(kafka_bootstrap, topics, config):
             failed = failed_events(kafka_bootstrap, topics, 2, "reply.failed")
@@ -287,13 +290,12 @@ def test_a_timeout_after_the_request_went_out_is_reported_in_doubt_not_retried(
 ) -> None:
     with http_peer() as api:
         api.delay_seconds = 2.0  # the provider acts on the call but answers after our timeout
-        config = OutboundConfig(
-            twilio_account_sid="AC1",
-            twilio_auth_token="tok",
-            twilio_api_url=api.url,
-            reply_webhook_url=api.url + "/hook",
-            reply_webhook_secret="s",
-        )
+        config: dict[str, BaseSettings] = {
+            "twilio": TwilioSettings(account_sid="AC1", auth_token="tok", api_url=api.url),
+            "webhook": WebhookSettings(
+                reply_webhook_url=api.url + "/hook", reply_webhook_secret="s"
+            ),
+        }
         publish(
             kafka_bootstrap,
             topics,
@@ -314,7 +316,7 @@ def test_a_refused_connection_is_retried_since_nothing_went_out(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with http_peer() as hook:
-        config = OutboundConfig(reply_webhook_url=hook.url, reply_webhook_secret="s")
+        config = reply_hook(hook.url)
     # the peer is gone: every attempt is refused before a byte of the request is sent
     publish(kafka_bootstrap, topics, reply_event("x1", "chat", recipient="visitor-1"))
     with service_thread(kafka_bootstrap, topics, config):

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.email.plugin import EmailSender, EmailSettings
+from connectors.email.relay import SmtpRelay
 from connectors.outbound._model import DeliveryError, Notification, Reply
 from connectors.outbound.notify import Delivery, Notifier, NotifyConfig
-from connectors.outbound.senders import ChannelSenders, OutboundConfig, SmtpRelay
 from tests.connectors.test_outbound import CASE, T0
 
 BREAKS = ["\r\n", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"]
@@ -39,9 +40,8 @@ def reply(**fields: Any) -> Reply:
 
 
 def mail_of(candidate: Reply) -> Any:
-    config = OutboundConfig(reply_from="help@acme.test", smtp=SmtpRelay("127.0.0.1", 1))
-    with httpx.Client() as client:
-        mail = ChannelSenders(config, client).email_message(candidate)
+    settings = EmailSettings(reply_from="help@acme.test", smtp_relay_host="127.0.0.1")
+    mail = EmailSender(settings).email_message(candidate)
     # what goes over the wire, parsed back the way a receiving server would
     return BytesParser(policy=policy.default).parsebytes(mail.as_bytes())
 

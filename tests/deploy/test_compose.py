@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from connectors.channels.registry import PLUGINS
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
 from tests.deploy.promql import REPO, load_yaml
 
@@ -43,7 +44,8 @@ def compose() -> dict[str, Any]:
 def known_setting_names() -> set[str]:
     """Every environment variable Escalator's settings read."""
     names: set[str] = set()
-    for model in (Settings, KafkaSettings, ChannelSettings, OutboundSettings):
+    plugins = tuple(plugin.settings for plugin in PLUGINS)
+    for model in (Settings, KafkaSettings, ChannelSettings, OutboundSettings, *plugins):
         prefix = str(model.model_config.get("env_prefix", ""))
         for field_name, field in model.model_fields.items():
             names.add(f"{prefix}{field_name}".upper())
