@@ -13,10 +13,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from connectors.email.relay import SmtpRelay
 from connectors.outbound._model import DeliveryError
 from connectors.outbound._pages import page_orders_in
 from connectors.outbound.pagers import PagerConfig, Pagers
-from connectors.outbound.senders import SmtpRelay
 from rules import compile_sources
 from schemas import AgentAction, CaseEvent
 from streams.actions import apply_action

@@ -20,10 +20,10 @@ from connectors.outbound._pages import page_orders_in
 from connectors.outbound.ledger import Outcome
 from connectors.outbound.notify import Notifier, NotifyConfig
 from connectors.outbound.pagers import Pagers
-from connectors.outbound.senders import ChannelSenders, OutboundConfig
 from connectors.outbound.service import DeliveryService, RetryPolicy
 from schemas import CaseEvent, Topics
 from tests.connectors.peers import eventually
+from tests.connectors.plugin_support import senders
 from tests.connectors.test_outbound import all_committed, failed_events, publish
 from tests.connectors.test_outbound_exactly_once import ledger_for
 from tests.kafka_support import create_topics
@@ -42,7 +42,7 @@ def service(
         running = DeliveryService(
             {"bootstrap.servers": bootstrap},
             topics,
-            ChannelSenders(OutboundConfig(), client),
+            senders(client),
             Notifier(NotifyConfig(), client),
             RetryPolicy(attempts=3, first_backoff_seconds=0.05, max_backoff_seconds=0.2),
             group_id=group_id,
