@@ -19,6 +19,8 @@ from queues import (
     make_engine,
     make_session_factory,
 )
+from queues.effort import EffortPolicy
+from queues.effort_metrics import EffortCollector
 from queues.store import redacted_url
 from queues.store_metrics import CaseStoreCollector
 
@@ -65,8 +67,10 @@ def run_projection(
         batch_size=batch_size,
         dead_letters=dead_letters.write_letters,
         max_record_bytes=settings.max_record_bytes,
+        effort=EffortPolicy(settings.repeat_contact_window, settings.effort_settle_grace),
     )
     REGISTRY.register(CaseStoreCollector(session_factory))
+    REGISTRY.register(EffortCollector(session_factory))
     lag = KafkaLagCollector(
         kafka.librdkafka(),
         [WatchedGroup(DEFAULT_GROUP_ID, [kafka.topics.case_events])],
