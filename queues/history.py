@@ -110,6 +110,7 @@ def customer_group(session: Session, customer_id: str) -> list[str]:
         )
         frontier = [child for child in children if child not in group]
         group.update(frontier)
+    group.add(customer_id)  # even past the guard's limit
     return sorted(group)
 
 

@@ -35,7 +35,7 @@ def customer_history(
 
 
 @router.get(
-    "/{customer_id}/history",
+    "/{customer_id:path}/history",
     summary="The customer's history across all their cases and channels",
     responses={
         404: {"description": "No such customer, or none of their cases is in your queues."},
