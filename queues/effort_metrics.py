@@ -107,9 +107,20 @@ class EffortCollector(Collector):
                 metric.add_metric(
                     [queue], cumulative_buckets(values, bounds), sum_value=values.get("sum", 0)
                 )
+        # Every queue with effort data gets every counter, 0 included: a rate shows 0, not
+        # no data, and a ratio's denominator exists from the first resolution on.
+        queues = sorted(
+            {
+                queue
+                for family in Family
+                if family is not Family.EVENT_CLOCK
+                for queue in totals.get(family.value, {})
+            }
+        )
         for family, counter in counters.items():
-            for queue, values in sorted(totals.get(family.value, {}).items()):
-                counter.add_metric([queue], values.get("", 0))
+            found = totals.get(family.value, {})
+            for queue in queues:
+                counter.add_metric([queue], found.get(queue, {}).get("", 0))
         yield from histograms.values()
         yield from counters.values()
 
