@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from queues.models import CaseEventRow, CaseRow, CustomerMergeRow, MessageRow
@@ -168,9 +168,10 @@ def _after(
     )
 
 
-def _messages(
-    session: Session, customers: Sequence[str], after: Position | None, limit: int
-) -> list[tuple[Position, dict[str, Any]]]:
+def message_query(
+    customers: Sequence[str], after: Position | None, limit: int
+) -> Select[MessageRow, str | None]:
+    """The customers' messages and replies after `after`, in history order (notes left out)."""
     query = (
         select(MessageRow, CaseRow.queue)
         .join(CaseRow, CaseRow.case_id == MessageRow.case_id)
@@ -181,8 +182,13 @@ def _messages(
     condition = _after(
         MessageRow.sent_at, MessageRow.case_id, MessageRow.message_key, _MESSAGE, after
     )
-    if condition is not None:
-        query = query.where(condition)
+    return query if condition is None else query.where(condition)
+
+
+def _messages(
+    session: Session, customers: Sequence[str], after: Position | None, limit: int
+) -> list[tuple[Position, dict[str, Any]]]:
+    query = message_query(customers, after, limit)
     found = []
     for message, queue in session.execute(query):
         entry = {
@@ -203,9 +209,10 @@ def _messages(
     return found
 
 
-def _events(
-    session: Session, customers: Sequence[str], after: Position | None, limit: int
-) -> list[tuple[Position, dict[str, Any]]]:
+def event_query(
+    customers: Sequence[str], after: Position | None, limit: int
+) -> Select[CaseEventRow, str | None, str | None]:
+    """The customers' shown case events after `after`, in history order."""
     shown = or_(
         CaseEventRow.type.in_(LIFECYCLE_TYPES),
         *(CaseEventRow.type.like(pattern) for pattern in EVENT_PATTERNS),
@@ -218,8 +225,13 @@ def _events(
         .limit(limit)
     )
     condition = _after(CaseEventRow.at, CaseEventRow.case_id, CaseEventRow.event_id, _EVENT, after)
-    if condition is not None:
-        query = query.where(condition)
+    return query if condition is None else query.where(condition)
+
+
+def _events(
+    session: Session, customers: Sequence[str], after: Position | None, limit: int
+) -> list[tuple[Position, dict[str, Any]]]:
+    query = event_query(customers, after, limit)
     found = []
     for event, queue, channel in session.execute(query):
         payload = event.payload if isinstance(event.payload, dict) else {}
