@@ -14,15 +14,15 @@ counted; it never changes afterwards. See docs/metrics.md ("Customer effort").
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, case, exists, select, update
+from sqlalchemy import ColumnElement, Table, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from queues.models import CaseResolutionRow, CaseRow, EffortCounterRow
 from schemas import CaseEvent, CaseEventType, CaseStatus
@@ -137,96 +137,137 @@ class EffortBatch:
             self.facts.append(_Reopened(case_row.case_id, event.at))
 
     def finish(self, session: Session) -> None:
-        """Record resolutions and repeat contacts, settle what is due, add to the totals."""
+        """Record resolutions and repeat contacts, settle what is due, add to the totals.
+
+        A few set-wise queries per batch, whatever its size: the resolutions it made, the
+        reopens, the new cases, then the settlement.
+        """
         if self.latest is None:
             return
-        session.flush()
         totals: Counter[Key] = Counter()
-        for fact in self.facts:
-            if isinstance(fact, _Resolved):
-                self._resolved(session, fact, totals)
-            elif isinstance(fact, _Reopened):
-                _reopened(session, fact)
-            else:
-                _opened(session, fact, totals)
+        resolved = [fact for fact in self.facts if isinstance(fact, _Resolved)]
+        rows = [self._resolution(fact, totals) for fact in resolved]
+        session.add_all(rows)
+        _reopened(session, [fact for fact in self.facts if isinstance(fact, _Reopened)])
+        _opened(session, [fact for fact in self.facts if isinstance(fact, _Opened)], totals)
+        _came_back_before(session, rows, totals)
         _add(session, Counter({(Family.EVENT_CLOCK.value, "", ""): _micros(self.latest)}))
-        session.flush()
         clock = _clock(session)
         if clock is not None:
             settle(session, clock, totals)
         _add(session, totals)
 
-    def _resolved(self, session: Session, fact: _Resolved, totals: Counter[Key]) -> None:
+    def _resolution(self, fact: _Resolved, totals: Counter[Key]) -> CaseResolutionRow:
         until = fact.at + self.policy.repeat_window
-        session.add(
-            CaseResolutionRow(
-                event_id=fact.event_id,
-                case_id=fact.case_id,
-                customer_id=fact.customer_id,
-                queue=fact.queue,
-                resolved_at=fact.at,
-                repeat_until=until,
-                settles_at=until + self.policy.settle_grace,
-                contacts=fact.contacts,
-                channel_switches=fact.channel_switches,
-                agent_replies=fact.agent_replies,
-                reopens=fact.reopens,
-                reopened_at=None,
-                settled=False,
-                first_contact=None,
-            )
-        )
         _observe(totals, Family.CONTACTS, fact.queue, fact.contacts, CONTACT_BUCKETS)
         _observe(totals, Family.CHANNEL_SWITCHES, fact.queue, fact.channel_switches, SWITCH_BUCKETS)
-        # The customer's new cases may have been projected before this resolution (another
-        # partition): whichever of the two comes second finds the other.
-        later = session.scalars(
-            select(CaseRow).where(
-                CaseRow.customer_id == fact.customer_id,
-                CaseRow.case_id != fact.case_id,
-                CaseRow.opened_at > fact.at,
-                CaseRow.opened_at <= until,
-                CaseRow.repeat_of.is_(None),
-            )
+        return CaseResolutionRow(
+            event_id=fact.event_id,
+            case_id=fact.case_id,
+            customer_id=fact.customer_id,
+            queue=fact.queue,
+            resolved_at=fact.at,
+            repeat_until=until,
+            settles_at=until + self.policy.settle_grace,
+            contacts=fact.contacts,
+            channel_switches=fact.channel_switches,
+            agent_replies=fact.agent_replies,
+            reopens=fact.reopens,
+            reopened_at=None,
+            settled=False,
+            first_contact=None,
         )
-        for repeat in later:
-            repeat.repeat_of = fact.case_id
-            totals[(Family.REPEAT_CONTACTS.value, fact.queue, "")] += 1
-        session.flush()
 
 
-def _opened(session: Session, fact: _Opened, totals: Counter[Key]) -> None:
-    """A new case within the repeat window after one of the customer's resolutions repeats it."""
-    new_case = session.get(CaseRow, fact.case_id)
-    if new_case is None or new_case.repeat_of is not None or new_case.opened_at is None:
+def _reopened(session: Session, facts: list[_Reopened]) -> None:
+    """The case's unsettled resolutions before a reopen were not the end of it."""
+    if not facts:
         return
-    earlier = session.scalars(
-        select(CaseResolutionRow)
-        .where(
-            CaseResolutionRow.customer_id == new_case.customer_id,
-            CaseResolutionRow.case_id != new_case.case_id,
-            CaseResolutionRow.resolved_at < new_case.opened_at,
-            CaseResolutionRow.repeat_until >= new_case.opened_at,
-        )
-        .order_by(CaseResolutionRow.resolved_at.desc(), CaseResolutionRow.event_id)
-        .limit(1)
-    ).first()
-    if earlier is not None:
-        new_case.repeat_of = earlier.case_id
-        totals[(Family.REPEAT_CONTACTS.value, earlier.queue, "")] += 1
-
-
-def _reopened(session: Session, fact: _Reopened) -> None:
-    """The case's unsettled resolutions before the reopen were not the end of it."""
-    for row in session.scalars(
+    rows = session.scalars(
         select(CaseResolutionRow).where(
-            CaseResolutionRow.case_id == fact.case_id,
+            CaseResolutionRow.case_id.in_({fact.case_id for fact in facts}),
             CaseResolutionRow.settled.is_(False),
             CaseResolutionRow.reopened_at.is_(None),
-            CaseResolutionRow.resolved_at <= fact.at,
         )
-    ):
-        row.reopened_at = fact.at
+    ).all()
+    for fact in facts:
+        for row in rows:
+            if (
+                row.case_id == fact.case_id
+                and row.reopened_at is None
+                and row.resolved_at <= fact.at
+            ):
+                row.reopened_at = fact.at
+
+
+def _opened(session: Session, facts: list[_Opened], totals: Counter[Key]) -> None:
+    """A new case within the repeat window after one of the customer's resolutions repeats it
+    (the latest such resolution)."""
+    cases = [session.get(CaseRow, fact.case_id) for fact in facts]
+    new_cases = [c for c in cases if c and c.repeat_of is None and c.opened_at is not None]
+    if not new_cases:
+        return
+    earliest = min(c.opened_at for c in new_cases if c.opened_at is not None)
+    candidates = session.scalars(
+        select(CaseResolutionRow)
+        .where(
+            CaseResolutionRow.customer_id.in_({c.customer_id for c in new_cases}),
+            CaseResolutionRow.repeat_until >= earliest,
+        )
+        .order_by(CaseResolutionRow.resolved_at.desc(), CaseResolutionRow.event_id)
+    ).all()
+    for new_case in new_cases:
+        opened_at = new_case.opened_at
+        earlier = next(
+            (
+                row
+                for row in candidates
+                if row.customer_id == new_case.customer_id
+                and row.case_id != new_case.case_id
+                and opened_at is not None
+                and row.resolved_at < opened_at <= row.repeat_until
+            ),
+            None,
+        )
+        if earlier is not None:
+            new_case.repeat_of = earlier.case_id
+            totals[(Family.REPEAT_CONTACTS.value, earlier.queue, "")] += 1
+
+
+def _came_back_before(
+    session: Session, resolutions: list[CaseResolutionRow], totals: Counter[Key]
+) -> None:
+    """New cases projected before the resolution they repeat (another partition): whichever
+    of the two the projection applies second finds the other."""
+    if not resolutions:
+        return
+    later = session.scalars(
+        select(CaseRow)
+        .where(
+            CaseRow.customer_id.in_({row.customer_id for row in resolutions}),
+            CaseRow.opened_at > min(row.resolved_at for row in resolutions),
+            CaseRow.opened_at <= max(row.repeat_until for row in resolutions),
+            CaseRow.repeat_of.is_(None),
+        )
+        .order_by(CaseRow.opened_at, CaseRow.case_id)
+    ).all()
+    newest_first = sorted(resolutions, key=lambda row: row.resolved_at, reverse=True)
+    for repeat in later:
+        opened_at = repeat.opened_at
+        found = next(
+            (
+                row
+                for row in newest_first
+                if row.customer_id == repeat.customer_id
+                and row.case_id != repeat.case_id
+                and opened_at is not None
+                and row.resolved_at < opened_at <= row.repeat_until
+            ),
+            None,
+        )
+        if found is not None:
+            repeat.repeat_of = found.case_id
+            totals[(Family.REPEAT_CONTACTS.value, found.queue, "")] += 1
 
 
 def settle(session: Session, clock: datetime, totals: Counter[Key]) -> None:
@@ -236,47 +277,62 @@ def settle(session: Session, clock: datetime, totals: Counter[Key]) -> None:
         .where(CaseResolutionRow.settled.is_(False), CaseResolutionRow.settles_at <= clock)
         .order_by(CaseResolutionRow.settles_at, CaseResolutionRow.event_id)
     ).all()
+    if not due:
+        return
+    came_back = _came_back(session, due)
+    verdicts: dict[bool, list[CaseResolutionRow]] = {True: [], False: []}
     for row in due:
         reopened = row.reopened_at is not None and row.reopened_at <= row.repeat_until
-        verdict = (
+        first_contact = (
             row.agent_replies == 1
             and row.reopens == 0
             and not reopened
-            and not _came_back(session, row)
+            and row.event_id not in came_back
         )
-        # Conditional, so two projections settling at once count a resolution once.
-        claimed = session.execute(
-            update(CaseResolutionRow)
-            .where(CaseResolutionRow.event_id == row.event_id, CaseResolutionRow.settled.is_(False))
-            .values(settled=True, first_contact=verdict)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(claimed, "rowcount", 0) != 1:
+        verdicts[first_contact].append(row)
+    for first_contact, rows in verdicts.items():
+        if not rows:
             continue
-        if reopened:
-            continue  # the case was not resolved after all: its next resolution counts
-        totals[(Family.CASES_RESOLVED.value, row.queue, "")] += 1
-        if verdict:
-            totals[(Family.FIRST_CONTACT_RESOLVED.value, row.queue, "")] += 1
-
-
-def _came_back(session: Session, row: CaseResolutionRow) -> bool:
-    """Whether the customer opened another case within the resolution's repeat window."""
-    other = aliased(CaseRow)
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    and_(
-                        other.customer_id == row.customer_id,
-                        other.case_id != row.case_id,
-                        other.opened_at > row.resolved_at,
-                        other.opened_at <= row.repeat_until,
-                    )
+        # Conditional, so two projections settling at once count a resolution once.
+        claimed = set(
+            session.scalars(
+                update(CaseResolutionRow)
+                .where(
+                    CaseResolutionRow.event_id.in_([row.event_id for row in rows]),
+                    CaseResolutionRow.settled.is_(False),
                 )
+                .values(settled=True, first_contact=first_contact)
+                .returning(CaseResolutionRow.event_id)
+                .execution_options(synchronize_session=False)
             )
         )
-    )
+        for row in rows:
+            reopened = row.reopened_at is not None and row.reopened_at <= row.repeat_until
+            if row.event_id not in claimed or reopened:
+                continue  # settled elsewhere, or not the case's last resolution after all
+            totals[(Family.CASES_RESOLVED.value, row.queue, "")] += 1
+            if first_contact:
+                totals[(Family.FIRST_CONTACT_RESOLVED.value, row.queue, "")] += 1
+
+
+def _came_back(session: Session, due: Sequence[CaseResolutionRow]) -> set[str]:
+    """The resolutions whose customer opened another case within their repeat window."""
+    opened = session.execute(
+        select(CaseRow.customer_id, CaseRow.case_id, CaseRow.opened_at).where(
+            CaseRow.customer_id.in_({row.customer_id for row in due}),
+            CaseRow.opened_at > min(row.resolved_at for row in due),
+            CaseRow.opened_at <= max(row.repeat_until for row in due),
+        )
+    ).all()
+    return {
+        row.event_id
+        for row in due
+        for customer_id, case_id, opened_at in opened
+        if customer_id == row.customer_id
+        and case_id != row.case_id
+        and opened_at is not None
+        and row.resolved_at < opened_at <= row.repeat_until
+    }
 
 
 def _observe(
