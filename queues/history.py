@@ -170,10 +170,10 @@ def _after(
 
 def message_query(
     customers: Sequence[str], after: Position | None, limit: int
-) -> Select[MessageRow, str | None]:
+) -> Select[MessageRow, str | None, str]:
     """The customers' messages and replies after `after`, in history order (notes left out)."""
     query = (
-        select(MessageRow, CaseRow.queue)
+        select(MessageRow, CaseRow.queue, CaseRow.customer_id)
         .join(CaseRow, CaseRow.case_id == MessageRow.case_id)
         .where(CaseRow.customer_id.in_(list(customers)), MessageRow.direction != "note")
         .order_by(MessageRow.sent_at, MessageRow.case_id, MessageRow.message_key)
@@ -190,11 +190,12 @@ def _messages(
 ) -> list[tuple[Position, dict[str, Any]]]:
     query = message_query(customers, after, limit)
     found = []
-    for message, queue in session.execute(query):
+    for message, queue, customer in session.execute(query):
         entry = {
             "kind": "message",
             "at": rfc3339(message.sent_at),
             "case_id": message.case_id,
+            "customer_id": customer,
             "queue": queue,
             "channel": message.channel,
             "direction": message.direction,
@@ -211,14 +212,14 @@ def _messages(
 
 def event_query(
     customers: Sequence[str], after: Position | None, limit: int
-) -> Select[CaseEventRow, str | None, str | None]:
+) -> Select[CaseEventRow, str | None, str | None, str]:
     """The customers' shown case events after `after`, in history order."""
     shown = or_(
         CaseEventRow.type.in_(LIFECYCLE_TYPES),
         *(CaseEventRow.type.like(pattern) for pattern in EVENT_PATTERNS),
     )
     query = (
-        select(CaseEventRow, CaseRow.queue, CaseRow.channel)
+        select(CaseEventRow, CaseRow.queue, CaseRow.channel, CaseRow.customer_id)
         .join(CaseRow, CaseRow.case_id == CaseEventRow.case_id)
         .where(CaseRow.customer_id.in_(list(customers)), shown)
         .order_by(CaseEventRow.at, CaseEventRow.case_id, CaseEventRow.event_id)
@@ -233,13 +234,14 @@ def _events(
 ) -> list[tuple[Position, dict[str, Any]]]:
     query = event_query(customers, after, limit)
     found = []
-    for event, queue, channel in session.execute(query):
+    for event, queue, channel, customer in session.execute(query):
         payload = event.payload if isinstance(event.payload, dict) else {}
         named = payload.get("channel")
         entry = {
             "kind": "event",
             "at": rfc3339(event.at),
             "case_id": event.case_id,
+            "customer_id": customer,
             "queue": queue,
             "channel": named if isinstance(named, str) else channel,
             "type": event.type,

@@ -124,6 +124,16 @@ def test_an_agent_outside_every_queue_of_the_customer_reads_nothing(
     assert forged.status_code == 422
     assert anonymous.status_code == 401
 
+    # the console's history page answers the same
+    with desk_client(desk_world, UNUSED_BROKER, "t.agent.actions") as browser:
+        signed_in = browser.post(
+            "/console/login", data={"token": desk_world.tokens["mal"]}, follow_redirects=False
+        )
+        assert signed_in.status_code == 303
+        page = browser.get("/console/customers/ana/history")
+    assert page.status_code == 404
+    assert "refund" not in page.text and "card was charged" not in page.text
+
 
 def wait_for(read: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
@@ -170,6 +180,9 @@ def test_a_merge_brings_past_cases_in_and_a_split_takes_them_out(
             decide(IdentityKind.MERGE, merged_into="bo")
             merged = wait_for(texts, lambda found: len(found) == 3)
             assert merged[0] == "parcel lost"  # the merged customer's earlier case, first
+            answer = http.get("/v1/customers/bo/history", headers=desk_world.auth("gina")).json()
+            assert answer["customers"] == ["bo", "bo-by-sms"]
+            assert {e["customer_id"] for e in answer["entries"]} == {"bo", "bo-by-sms"}
             # the merged customer's id reads the same history
             alias = http.get("/v1/customers/bo-by-sms/history", headers=desk_world.auth("gina"))
             assert [e["text"] for e in alias.json()["entries"] if e["kind"] == "message"] == merged
