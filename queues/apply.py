@@ -112,6 +112,7 @@ class EventApplier:
                 if not isinstance(event, CaseEvent):
                     results.append(Applied(Outcome.MALFORMED, detail=event))
                 else:
+                    effort.written_at = record.timestamp_ms
                     results.append(self.apply_event(rows, event, record.partition, record.offset))
         effort.finish(session)
         return results

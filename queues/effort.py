@@ -32,6 +32,8 @@ CONTACT_BUCKETS = (1, 2, 3, 4, 5, 7, 10, 15, 20)
 SWITCH_BUCKETS = (0, 1, 2, 3, 5, 8)
 """Upper bounds of `escalator_case_channel_switches`."""
 INF = "+Inf"
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far an event's time may run ahead of its record's Kafka timestamp for the clock."""
 
 
 class Family(StrEnum):
@@ -106,10 +108,17 @@ class EffortBatch:
     policy: EffortPolicy
     latest: datetime | None = None
     facts: list[_Fact] = field(default_factory=list)
+    written_at: int | None = None
+    """The Kafka timestamp (ms) of the record being applied, when known: the event time
+    the batch moves the clock to is never later than this plus `CLOCK_SKEW`, so one event
+    stamped far in the future cannot settle every resolution before its time."""
 
     def note(self, case_row: CaseRow | None, event: CaseEvent) -> None:
         """Take in one newly recorded event (after it was applied to its case)."""
-        self.latest = event.at if self.latest is None else max(self.latest, event.at)
+        at = event.at
+        if self.written_at is not None:
+            at = min(at, _EPOCH + timedelta(milliseconds=self.written_at) + CLOCK_SKEW)
+        self.latest = at if self.latest is None else max(self.latest, at)
         if case_row is None:
             return
         if event.type == CaseEventType.CASE_OPENED.value:

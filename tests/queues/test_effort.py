@@ -194,3 +194,32 @@ def test_a_rebuild_in_other_batches_gives_the_same_totals(
         assert totals(rebuilt) == totals(session_factory)
     finally:
         engine.dispose()
+
+
+def test_an_event_stamped_far_ahead_of_its_record_settles_nothing_early(
+    session_factory: sessionmaker[Session],
+) -> None:
+    def written(events: Sequence[CaseEvent], at: datetime | None = None) -> None:
+        writer = BatchWriter(
+            session_factory, ProjectionMetrics(CollectorRegistry()), EventApplier(POLICY)
+        )
+        writer.write(
+            [
+                SourceRecord(
+                    to_bytes(e),
+                    partition=0,
+                    offset=n,
+                    timestamp_ms=int((at or e.at).timestamp() * 1000),
+                )
+                for n, e in enumerate(events)
+            ]
+        )
+
+    jo = Story("jo").opens(T0).replies(T0 + timedelta(hours=1)).resolves(T0 + timedelta(hours=2))
+    written(jo.events)
+    # claims to be a month later, but was written three hours after T0
+    written(tick(jo, T0 + days(30)), at=T0 + timedelta(hours=3))
+    assert value(exposed(session_factory), "escalator_cases_resolved_total", queue="general") == 0
+
+    written(tick(jo, SETTLED))
+    assert value(exposed(session_factory), "escalator_cases_resolved_total", queue="general") == 1
