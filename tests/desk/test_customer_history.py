@@ -5,6 +5,8 @@ takes them out; an agent who may see none of a customer's cases reads nothing of
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -83,6 +85,16 @@ def test_the_history_spans_cases_and_channels_in_time_order_page_by_page(
                 break
 
     entries = [entry for page in pages for entry in page]
+    with desk_client(desk_world, UNUSED_BROKER, "t.agent.actions") as http:
+        case = http.get(f"/v1/cases/{now.case_id}", headers=desk_world.auth("gina")).json()
+    assert case["effort"] == {
+        "contacts": 1,
+        "channel_switches": 0,
+        "agent_replies": 0,
+        "reopens": 0,
+        "repeat_of": earlier.case_id,  # she came back three days after its resolution
+        "resolved_at": None,
+    }
     assert all(len(page) <= 2 for page in pages) and len(pages) >= 3
     assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
     said = [(e["case_id"], e["channel"], e["text"]) for e in entries if e["kind"] == "message"]
@@ -192,3 +204,29 @@ def test_a_merge_brings_past_cases_in_and_a_split_takes_them_out(
     finally:
         identity.stop()
         engine.dispose()
+
+
+def test_the_console_pages_a_long_history(desk_world: DeskWorld) -> None:
+    story = Story("cal").opens(T0, text="message 0")
+    for n in range(1, 60):
+        story.writes(T0 + timedelta(minutes=n), text=f"message {n}")
+    desk_world.apply(story.events)
+    desk_world.add("gina", "general")
+
+    with desk_client(desk_world, UNUSED_BROKER, "t.agent.actions") as browser:
+        signed_in = browser.post(
+            "/console/login", data={"token": desk_world.tokens["gina"]}, follow_redirects=False
+        )
+        assert signed_in.status_code == 303
+        first = browser.get(f"/console/cases/{story.case_id}").text
+        more = re.search(r'href="([^"]*/history\?cursor=[^"]+)" id="history-more"', first)
+        assert more is not None
+        second = browser.get(html.unescape(more.group(1))).text
+
+    def shown(page: str) -> list[str]:
+        return re.findall(r'<p class="text">(message \d+)</p>', page)
+
+    history = shown(first.split('id="customer-history"')[1])
+    assert history == [f"message {n}" for n in range(50)]
+    assert shown(second) == [f"message {n}" for n in range(50, 60)]
+    assert 'id="history-more"' not in second
