@@ -31,14 +31,20 @@ MAX_PAGE = 200
 """Most entries one page holds."""
 MAX_GROUP = 500
 """Most customer ids one history gathers through merges (a guard against runaway merges)."""
-SUMMARY_FIELDS = 12
+SUMMARY_FIELDS = 24
 SUMMARY_CHARS = 200
+SUMMARY_SKIPS = frozenset(
+    {"message_key", "customer_id", "thread_ref", "in_reply_to", "event_id", "action_id"}
+)
+"""Payload fields a reader learns nothing from (ids the entry carries already, or plumbing)."""
 
 LIFECYCLE_TYPES = ("case.resolved", "case.reopened", "sla.breached")
 """Case events always shown in a history, besides escalations and promises."""
 EVENT_PATTERNS = ("%escalat%", "%acknowledg%", "%promise%", "%page%", "%paging%")
 """Case event types shown by what they are about, whoever writes them: escalations (the
 stream's, the customer's, an agent's), pages and their acknowledgements, promises made."""
+HIDDEN_PATTERNS = ("%.suppressed", "%failed")
+"""Plumbing among those: an acknowledgement not sent, a page or reply not delivered."""
 
 _MESSAGE, _EVENT = 0, 1
 
@@ -214,9 +220,12 @@ def event_query(
     customers: Sequence[str], after: Position | None, limit: int
 ) -> Select[CaseEventRow, str | None, str | None, str]:
     """The customers' shown case events after `after`, in history order."""
-    shown = or_(
-        CaseEventRow.type.in_(LIFECYCLE_TYPES),
-        *(CaseEventRow.type.like(pattern) for pattern in EVENT_PATTERNS),
+    shown = and_(
+        or_(
+            CaseEventRow.type.in_(LIFECYCLE_TYPES),
+            *(CaseEventRow.type.like(pattern) for pattern in EVENT_PATTERNS),
+        ),
+        *(CaseEventRow.type.not_like(pattern) for pattern in HIDDEN_PATTERNS),
     )
     query = (
         select(CaseEventRow, CaseRow.queue, CaseRow.channel, CaseRow.customer_id)
@@ -272,6 +281,8 @@ def summary(payload: dict[str, Any]) -> dict[str, str]:
         for name, value in values.items():
             if len(found) >= SUMMARY_FIELDS:
                 return
+            if name in SUMMARY_SKIPS:
+                continue
             if isinstance(value, dict) and depth == 0:
                 take(f"{prefix}{name}.", value, 1)
             elif isinstance(value, str | int | float | bool) and value != "":

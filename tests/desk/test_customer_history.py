@@ -55,6 +55,12 @@ def ana_on_two_channels() -> tuple[Story, Story, list[CaseEvent]]:
         ),
         escalation(
             now,
+            "acknowledgement.suppressed",
+            T0 + timedelta(days=3, seconds=6),
+            {"why": "one acknowledgement per customer per hour"},
+        ),
+        escalation(
+            now,
             "case.customer_escalated",
             T0 + timedelta(days=3, hours=2),
             {"text": "still not solved?", "by": "customer"},
