@@ -14,6 +14,8 @@ import logging
 import threading
 from collections.abc import Mapping
 
+from sqlalchemy import Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from kafkaio.follower import OnPoison, TopicFollower
@@ -27,21 +29,28 @@ _RETRY_SECONDS = 1.0
 
 
 def apply_identity(session: Session, record: IdentityRecord) -> bool:
-    """Apply one decision; True when it was a merge or a split (a link changes nothing here)."""
+    """Apply one decision; True when it was a merge or a split (a link changes nothing here).
+
+    Written as an upsert and a delete, so projections applying the same decision at once
+    (replicas each read the whole topic) neither collide nor differ.
+    """
+    table = Table("customer_merges", CustomerMergeRow.metadata)
     if record.kind is IdentityKind.MERGE and record.merged_into:
-        row = session.get(CustomerMergeRow, record.customer_id)
-        if row is None:
-            row = CustomerMergeRow(customer_id=record.customer_id)
-            session.add(row)
-        row.merged_into = record.merged_into
-        row.reason = record.reason
-        row.by = record.by[:128]
-        row.at = record.at
+        values = {
+            "merged_into": record.merged_into,
+            "reason": record.reason,
+            "by": record.by[:128],
+            "at": record.at,
+        }
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(table).values(customer_id=record.customer_id, **values)
+        session.execute(
+            statement.on_conflict_do_update(index_elements=["customer_id"], set_=values)
+        )
         return True
     if record.kind is IdentityKind.SPLIT:
-        row = session.get(CustomerMergeRow, record.customer_id)
-        if row is not None:
-            session.delete(row)
+        session.execute(delete(table).where(table.c.customer_id == record.customer_id))
         return True
     return False
 
