@@ -32,6 +32,8 @@ CONTACT_BUCKETS = (1, 2, 3, 4, 5, 7, 10, 15, 20)
 SWITCH_BUCKETS = (0, 1, 2, 3, 5, 8)
 """Upper bounds of `escalator_case_channel_switches`."""
 INF = "+Inf"
+SETTLE_LIMIT = 2_000
+"""Most resolutions one batch judges; the rest wait for the next batch (bounded queries)."""
 CLOCK_SKEW = timedelta(minutes=5)
 """How far an event's time may run ahead of its record's Kafka timestamp for the clock."""
 
@@ -285,6 +287,7 @@ def settle(session: Session, clock: datetime, totals: Counter[Key]) -> None:
         select(CaseResolutionRow)
         .where(CaseResolutionRow.settled.is_(False), CaseResolutionRow.settles_at <= clock)
         .order_by(CaseResolutionRow.settles_at, CaseResolutionRow.event_id)
+        .limit(SETTLE_LIMIT)
     ).all()
     if not due:
         return
