@@ -16,6 +16,7 @@ from schemas import (
     Priority,
 )
 from schemas.ids import case_id_for, event_id_for
+from schemas.limits import MAX_ID_LENGTH
 
 
 @dataclass
@@ -96,7 +97,9 @@ class Story:
                 text=text,
                 sent_at=at,
                 direction=direction,
-                sender="agent-ana" if direction == "outbound" else f"{self.customer}@example.com",
+                sender="agent-ana"
+                if direction == "outbound"
+                else f"{self.customer}@example.com"[-MAX_ID_LENGTH:],
             ),
             evidence="open case",
         ).model_dump(mode="json")

@@ -223,3 +223,31 @@ def test_an_event_stamped_far_ahead_of_its_record_settles_nothing_early(
 
     written(tick(jo, SETTLED))
     assert value(exposed(session_factory), "escalator_cases_resolved_total", queue="general") == 1
+
+
+def test_a_customer_id_at_the_contracts_bound_fits_every_effort_and_merge_row(
+    session_factory: sessionmaker[Session],
+) -> None:
+    from queues.history import history_page
+    from queues.identity_projection import apply_identity
+    from schemas import IdentityKind, IdentityRecord
+    from schemas.limits import MAX_ID_LENGTH
+
+    widest = "é" * MAX_ID_LENGTH  # 2,048 bytes in UTF-8
+    other = "ü" * MAX_ID_LENGTH
+    first = Story(widest).opens(T0).replies(T0 + timedelta(hours=1))
+    first.resolves(T0 + timedelta(hours=2))
+    again = Story(other).opens(T0 + days(1))
+    project(session_factory, [*first.events, *again.events, *tick(first, SETTLED)])
+    with session_factory.begin() as session:
+        apply_identity(
+            session,
+            IdentityRecord(
+                kind=IdentityKind.MERGE, customer_id=other, merged_into=widest, reason="x", at=T0
+            ),
+        )
+    with session_factory() as session:
+        page = history_page(session, widest)
+    assert page.customers == sorted([widest, other])
+    assert len([e for e in page.entries if e["kind"] == "message"]) == 3
+    assert value(exposed(session_factory), "escalator_cases_resolved_total", queue="general") == 1
