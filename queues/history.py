@@ -64,7 +64,9 @@ class Position:
 
     def encode(self) -> str:
         """The opaque cursor of this position."""
-        raw = json.dumps([self.at.isoformat(), self.kind, self.case_id, self.key])
+        raw = json.dumps(
+            [self.at.isoformat(), self.kind, self.case_id, self.key], ensure_ascii=False
+        )
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod

@@ -46,7 +46,7 @@ async def history(
     customer_id: str,
     agent: CurrentAgent,
     context: Desk,
-    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    cursor: Annotated[str | None, Query(max_length=8192)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     """Entries oldest first: messages and replies (`kind: message`) and escalations,

@@ -250,4 +250,16 @@ def test_a_customer_id_at_the_contracts_bound_fits_every_effort_and_merge_row(
         page = history_page(session, widest)
     assert page.customers == sorted([widest, other])
     assert len([e for e in page.entries if e["kind"] == "message"]) == 3
+    # one entry a page: every cursor fits the API's limit and leads on to the next entry
+    cursors, seen, cursor = [], [], None
+    with session_factory() as session:
+        while True:
+            step = history_page(session, widest, cursor=cursor, limit=1)
+            seen += step.entries
+            cursor = step.next_cursor
+            if cursor is None:
+                break
+            cursors.append(cursor)
+    assert seen == page.entries
+    assert max(len(c) for c in cursors) <= 8192
     assert value(exposed(session_factory), "escalator_cases_resolved_total", queue="general") == 1
