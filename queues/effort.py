@@ -118,7 +118,7 @@ class EffortBatch:
     def note(self, case_row: CaseRow | None, event: CaseEvent) -> None:
         """Take in one newly recorded event (after it was applied to its case)."""
         at = event.at
-        if self.written_at is not None:
+        if self.written_at is not None and self.written_at > 0:  # -1: no timestamp
             at = min(at, _EPOCH + timedelta(milliseconds=self.written_at) + CLOCK_SKEW)
         self.latest = at if self.latest is None else max(self.latest, at)
         if case_row is None:
