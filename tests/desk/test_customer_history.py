@@ -55,6 +55,13 @@ def ana_on_two_channels() -> tuple[Story, Story, list[CaseEvent]]:
         ),
         escalation(
             now,
+            "case.acknowledged_by_agent",
+            T0 + timedelta(days=3, hours=3),
+            {"agent": "lee", "pages": 2},
+        ),
+        escalation(now, "page.failed", T0 + timedelta(days=3, hours=4), {"target": "sms"}),
+        escalation(
+            now,
             "acknowledgement.suppressed",
             T0 + timedelta(days=3, seconds=6),
             {"why": "one acknowledgement per customer per hour"},
@@ -110,7 +117,13 @@ def test_the_history_spans_cases_and_channels_in_time_order_page_by_page(
         (now.case_id, "email", "the refund never came"),
     ]
     shown = {e["type"]: e for e in entries if e["kind"] == "event"}
-    assert set(shown) == {"case.resolved", "case.acknowledged", "case.customer_escalated"}
+    assert set(shown) == {
+        "case.resolved",
+        "case.acknowledged",
+        "case.customer_escalated",
+        "case.acknowledged_by_agent",
+    }
+    assert shown["case.acknowledged_by_agent"]["category"] == "escalation"
     promise = shown["case.acknowledged"]
     assert promise["category"] == "promise" and promise["case_id"] == now.case_id
     assert promise["summary"]["promise.first_response_due_at"] == "2026-05-07T17:00:00Z"
