@@ -77,6 +77,7 @@ def component_grants(topics: Topics, projection_group: str) -> dict[Component, l
         Component.PROJECTION: [
             _topic(topics.case_events, READ),
             _topic(topics.agent_presence, READ),
+            _topic(topics.identity, READ),  # merges and splits, for customers' histories
             _group(projection_group),
             _group(f"{topics.agent_presence}.projection"),
             _topic(topics.dlq, CREATE_WRITE),  # case events it cannot apply

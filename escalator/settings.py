@@ -129,6 +129,16 @@ class Settings(BaseSettings):
         description="history.recent_cases counts the customer's other cases opened at most "
         "this long before the message (seconds or ISO 8601, e.g. P30D).",
     )
+    repeat_contact_window: timedelta = Field(
+        default=timedelta(days=7),
+        description="Customer effort: a new case of a customer this soon after one of their "
+        "resolutions is a repeat contact (seconds or ISO 8601, e.g. P7D).",
+    )
+    effort_settle_grace: timedelta = Field(
+        default=timedelta(hours=1),
+        description="Customer effort: a resolution is judged (first contact or not) this long "
+        "after its repeat window ends, so late events are in (seconds or ISO 8601).",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="`json`: one JSON object per log line, with case_id, trace_id."
     )
@@ -173,7 +183,14 @@ class Settings(BaseSettings):
         "that refers to it. Keep it under the broker's message.max.bytes.",
     )
 
-    @field_validator("thread_window", "reopen_window", "history_window", mode="before")
+    @field_validator(
+        "thread_window",
+        "reopen_window",
+        "history_window",
+        "repeat_contact_window",
+        "effort_settle_grace",
+        mode="before",
+    )
     @classmethod
     def _seconds_or_iso(cls, value: object) -> object:
         """A plain number (as environment variables are strings) counts seconds."""

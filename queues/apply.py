@@ -17,6 +17,7 @@ from enum import StrEnum
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from queues.effort import EffortBatch, EffortPolicy, count_message
 from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow
 from queues.slo import SloSample, slo_samples
 from queues.working_set import WorkingSet
@@ -82,7 +83,8 @@ _Handler = Callable[[WorkingSet, CaseEvent], None]
 class EventApplier:
     """Applies case events to a session; the caller owns the transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, effort: EffortPolicy | None = None) -> None:
+        self._effort = effort or EffortPolicy()
         self._handlers: dict[str, _Handler] = {
             CaseEventType.CASE_OPENED.value: _apply_case_opened,
             CaseEventType.MESSAGE_APPENDED.value: _apply_message_appended,
@@ -103,13 +105,16 @@ class EventApplier:
             session, [event for _, event in parsed if isinstance(event, CaseEvent)]
         )
         results: list[Applied] = []
+        effort = rows.effort = EffortBatch(self._effort)
         # Every lookup goes through the working set, so nothing needs flushing until commit.
         with session.no_autoflush:
             for record, event in parsed:
                 if not isinstance(event, CaseEvent):
                     results.append(Applied(Outcome.MALFORMED, detail=event))
                 else:
+                    effort.written_at = record.timestamp_ms
                     results.append(self.apply_event(rows, event, record.partition, record.offset))
+        effort.finish(session)
         return results
 
     def apply_event(
@@ -119,7 +124,11 @@ class EventApplier:
         partition: int | None = None,
         offset: int | None = None,
     ) -> Applied:
-        """Record one parsed event in the audit trail and apply it to its case."""
+        """Record one parsed event in the audit trail and apply it to its case.
+
+        When the working set carries an effort batch, the event counts towards customer
+        effort too (`queues.effort`).
+        """
         if rows.has_event(event.event_id):
             return Applied(Outcome.DUPLICATE, event.type)
         rows.add_event(
@@ -140,6 +149,8 @@ class EventApplier:
             existing = rows.case(event.case_id)
             if existing is not None:
                 existing.last_event_at = max(existing.last_event_at, event.at)
+            if rows.effort is not None:
+                rows.effort.note(existing, event)
             return Applied(Outcome.RECORDED, event.type, samples)
         try:
             handler(rows, event)
@@ -153,6 +164,8 @@ class EventApplier:
                 extra={"case_id": event.case_id, "trace_id": event.event_id},
             )
             return Applied(Outcome.INVALID_PAYLOAD, event.type, detail=_one_line(error))
+        if rows.effort is not None:
+            rows.effort.note(rows.case(event.case_id), event)
         return Applied(Outcome.APPLIED, event.type, samples)
 
 
@@ -203,6 +216,7 @@ def _apply_message_appended(rows: WorkingSet, event: CaseEvent) -> None:
             )
         )
         case.message_count += 1
+        count_message(case, message.direction, message.channel)
     if message.direction == "inbound":
         case.channel = message.channel
     case.channels = _merged(case.channels, [message.channel])
@@ -292,6 +306,10 @@ def _case_for(rows: WorkingSet, event: CaseEvent, customer_id: str) -> CaseRow:
             assignment_pending=False,
             channel=None,
             sla_due_at=None,
+            contacts=0,
+            agent_replies=0,
+            channel_switches=0,
+            reopens=0,
         )
         rows.add_case(case)
     return case

@@ -180,6 +180,18 @@ class CaseRow(Base):
     """The channel of the latest customer message: where a reply goes, whose capacity it uses."""
     sla_due_at: Mapped[datetime | None] = mapped_column(default=None)
     """The earliest due time of the clocks still counting (breached ones included)."""
+    contacts: Mapped[int] = mapped_column(Integer, default=0)
+    """Customer effort: the customer's messages in the case (inbound, each counted once)."""
+    agent_replies: Mapped[int] = mapped_column(Integer, default=0)
+    """Replies sent to the customer (agents' and staff answers; notes are not replies)."""
+    channel_switches: Mapped[int] = mapped_column(Integer, default=0)
+    """Times the customer wrote on another channel than their previous message's."""
+    reopens: Mapped[int] = mapped_column(Integer, default=0)
+    """Times the case was reopened after a resolution."""
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the case was last resolved; None while it is not resolved."""
+    repeat_of: Mapped[str | None] = mapped_column(String(64), default=None)
+    """The customer's case whose resolution this case came back within the repeat window of."""
 
     # Declared so the unit of work writes a new queue before the cases that point at it.
     queue_row: Mapped[QueueRow | None] = relationship(lazy="raise")
@@ -228,3 +240,71 @@ class CaseEventRow(Base):
     payload: Mapped[dict[str, Any]]
     kafka_partition: Mapped[int | None] = mapped_column(Integer)
     kafka_offset: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CaseResolutionRow(Base):
+    """One resolution of a case with the customer's effort up to it, and its settled verdict.
+
+    Counted once in `escalator_cases_resolved_total` (and, when it was a first-contact
+    resolution, `escalator_first_contact_resolved_total`) when it settles: once the
+    projection's event time passes `settles_at` (the repeat window and the grace after it).
+    """
+
+    __tablename__ = "case_resolutions"
+    __table_args__ = (
+        Index("ix_case_resolutions_customer_id_resolved_at", "customer_id", "resolved_at"),
+        Index("ix_case_resolutions_settled_settles_at", "settled", "settles_at"),
+        Index("ix_case_resolutions_case_id", "case_id"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """The `case.resolved` event."""
+    case_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    queue: Mapped[str] = mapped_column(String(100))
+    resolved_at: Mapped[datetime]
+    repeat_until: Mapped[datetime]
+    """The end of the repeat window: a new case of the customer until then is a repeat contact."""
+    settles_at: Mapped[datetime]
+    contacts: Mapped[int] = mapped_column(Integer)
+    channel_switches: Mapped[int] = mapped_column(Integer)
+    agent_replies: Mapped[int] = mapped_column(Integer)
+    reopens: Mapped[int] = mapped_column(Integer)
+    """Times the case had been reopened before this resolution."""
+    reopened_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the case was reopened after this resolution (before it settled), if it was."""
+    settled: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_contact: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    """The settled verdict: one agent reply, no reopen, no repeat contact in the window."""
+
+
+class EffortCounterRow(Base):
+    """A running total behind the effort metrics, updated in the projection's transactions.
+
+    `family` is a metric family (`case_contacts`, `repeat_contacts`, ...); `le` is a
+    histogram bucket's upper bound, `sum` or `count` for histograms and empty for counters.
+    The row `event_clock` holds the latest event time applied (microseconds since the epoch).
+    """
+
+    __tablename__ = "effort_counters"
+
+    family: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(100), primary_key=True)
+    le: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CustomerMergeRow(Base):
+    """An operator's merge of one customer into another, from `customers.identity`.
+
+    A split deletes the row. The customer's history covers every customer merged into it.
+    """
+
+    __tablename__ = "customer_merges"
+    __table_args__ = (Index("ix_customer_merges_merged_into", "merged_into"),)
+
+    customer_id: Mapped[str] = mapped_column(String(MAX_ID_LENGTH), primary_key=True)
+    merged_into: Mapped[str] = mapped_column(String(MAX_ID_LENGTH))
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]

@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kafkaio import clients
 from kafkaio.catchup import EndOffsets
-from queues.apply import Applied, Outcome, SourceRecord
+from queues.apply import Applied, EventApplier, Outcome, SourceRecord
+from queues.effort import EffortPolicy
 from queues.metrics import ErrorReason, ProjectionMetrics
 from queues.writer import BatchResult, BatchWriter, TransientDatabaseError
 from schemas import DeadLetter
@@ -72,6 +73,7 @@ class Projection:
         retry_backoff_seconds: float = 1.0,
         dead_letters: DeadLetterSink | None = None,
         max_record_bytes: int = 900_000,
+        effort: EffortPolicy | None = None,
     ) -> None:
         """Configure the projection; nothing connects until it first runs.
 
@@ -79,6 +81,7 @@ class Projection:
         adds its own consumer settings. Without `metrics`, a private registry is used.
         Records it cannot apply go to `dead_letters` (written before the offsets are
         committed), each as a `DeadLetter` of stage `projection` under `max_record_bytes`.
+        `effort` sets the repeat-contact window of the customer-effort figures.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -91,7 +94,7 @@ class Projection:
             "enable.partition.eof": True,
             "isolation.level": "read_committed",
         }
-        self._writer = BatchWriter(session_factory, self.metrics)
+        self._writer = BatchWriter(session_factory, self.metrics, EventApplier(effort))
         self._batch_size = batch_size
         self._batch_timeout = batch_timeout_seconds
         self._retry_backoff = retry_backoff_seconds

@@ -21,9 +21,18 @@ from sqlalchemy import Engine, delete, update
 
 from kafkaio import clients
 from queues import migrate
+from queues.effort import EffortPolicy
 from queues.engine import make_engine, make_session_factory
 from queues.metrics import ProjectionMetrics
-from queues.models import AgentRow, AssignmentRow, CaseEventRow, CaseRow, MessageRow
+from queues.models import (
+    AgentRow,
+    AssignmentRow,
+    CaseEventRow,
+    CaseResolutionRow,
+    CaseRow,
+    EffortCounterRow,
+    MessageRow,
+)
 from queues.presence_projection import PresenceProjection
 from queues.projection import Projection
 from queues.store import CaseStore, redacted_url
@@ -33,7 +42,14 @@ log = logging.getLogger(__name__)
 
 REBUILD_GROUP_PREFIX = "escalator-rebuild-"
 
-PROJECTED_ROWS = (AssignmentRow, CaseEventRow, MessageRow, CaseRow)
+PROJECTED_ROWS = (
+    EffortCounterRow,
+    CaseResolutionRow,
+    AssignmentRow,
+    CaseEventRow,
+    MessageRow,
+    CaseRow,
+)
 """Tables made only from `cases.events`, children first: what a rebuild empties."""
 
 
@@ -61,6 +77,7 @@ def rebuild(
     metrics: ProjectionMetrics | None = None,
     batch_size: int = 1000,
     presence_topic: str | None = None,
+    effort: EffortPolicy | None = None,
 ) -> RebuildReport:
     """Empty (or create) the store at `database_url`, migrate it, and replay `topic` into it.
 
@@ -82,6 +99,7 @@ def rebuild(
             group_id=group_id,
             metrics=metrics,
             batch_size=batch_size,
+            effort=effort,
         ) as projection:
             records = projection.catch_up(timeout_seconds)
             outcomes = projection.totals

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from queues.effort import EffortBatch
 from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow, QueueRow
 from schemas import CaseEvent, CaseEventType
 
@@ -34,6 +35,8 @@ class WorkingSet:
         self._message_keys = set(message_keys)
         self._queue_names = set(queue_names)
         self._open_assignments: dict[str, AssignmentRow] = {}
+        self.effort: EffortBatch | None = None
+        """What the batch does to customer effort, when the applier counts it."""
 
     @classmethod
     def load(cls, session: Session, events: Sequence[CaseEvent]) -> WorkingSet:

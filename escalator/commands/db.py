@@ -9,6 +9,7 @@ from rich.console import Console
 
 from escalator.settings import KafkaSettings, Settings
 from queues import StoreNotEmptyError, rebuild, upgrade, upgrade_sql
+from queues.effort import EffortPolicy
 from queues.store import redacted_url
 
 app = typer.Typer(help="The case store: migrate, rebuild.", no_args_is_help=True)
@@ -53,6 +54,7 @@ def rebuild_command(
             kafka_config=kafka.librdkafka(),
             topic=kafka.topics.case_events,
             presence_topic=kafka.topics.agent_presence,
+            effort=EffortPolicy(settings.repeat_contact_window, settings.effort_settle_grace),
             force=force,
             timeout_seconds=timeout,
         )

@@ -19,6 +19,9 @@ from queues import (
     make_engine,
     make_session_factory,
 )
+from queues.effort import EffortPolicy
+from queues.effort_metrics import EffortCollector
+from queues.identity_projection import IdentityProjection
 from queues.store import redacted_url
 from queues.store_metrics import CaseStoreCollector
 
@@ -48,7 +51,14 @@ def run_projection(
     session_factory = make_session_factory(engine)
     # librdkafka notices a topic created after subscribe() only at its next metadata refresh
     # (minutes): make sure it exists first, as the worker does.
-    ensure_topics(kafka, {kafka.topics.case_events: {}, kafka.topics.dlq: {}})
+    ensure_topics(
+        kafka,
+        {
+            kafka.topics.case_events: {},
+            kafka.topics.dlq: {},
+            kafka.topics.identity: {"cleanup.policy": "compact"},
+        },
+    )
     publisher = KafkaPublisher(kafka.librdkafka(), delivery_timeout_seconds=30.0)
     dead_letters = ThreadDeadLetters(
         publisher,
@@ -65,8 +75,21 @@ def run_projection(
         batch_size=batch_size,
         dead_letters=dead_letters.write_letters,
         max_record_bytes=settings.max_record_bytes,
+        effort=EffortPolicy(settings.repeat_contact_window, settings.effort_settle_grace),
     )
     REGISTRY.register(CaseStoreCollector(session_factory))
+    REGISTRY.register(EffortCollector(session_factory))
+    # merges and splits of customers, for their histories (queues.history)
+    identity = IdentityProjection(
+        kafka.librdkafka(),
+        kafka.topics.identity,
+        session_factory,
+        ThreadDeadLetters(
+            publisher, kafka.topics.dlq, "identity-projection", settings.max_record_bytes
+        ),
+    )
+    identity.catch_up()
+    identity.start()
     lag = KafkaLagCollector(
         kafka.librdkafka(),
         [WatchedGroup(DEFAULT_GROUP_ID, [kafka.topics.case_events])],
@@ -108,6 +131,7 @@ def run_projection(
     try:
         projection.run_until_stopped()
     finally:
+        identity.stop()
         lag.stop()
         server.stop()
         publisher.close()

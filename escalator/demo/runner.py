@@ -227,6 +227,9 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "ESCALATOR_INGRESS_KEYS_FILE": str(keys_file),
             # the console on http://127.0.0.1: its cookie without Secure (a laptop, no TLS)
             "ESCALATOR_DESK_PLAIN_HTTP": "true",
+            # customer effort: judge resolutions (first contact or not) within minutes
+            "ESCALATOR_REPEAT_CONTACT_WINDOW": "120",
+            "ESCALATOR_EFFORT_SETTLE_GRACE": "5",
         }
         endpoints = Endpoints(
             ingress=f"http://127.0.0.1:{ports['ingress']}",

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from kafkaio import Record
 from kafkaio.blocking import BlockingProducer
 from queues.dead_letters import KafkaDeadLetters
-from queues.desk import events, routes_cases, routes_desk
+from queues.desk import customers, events, routes_cases, routes_desk
 from queues.desk.assigner import Assigner, AssignerService
 from queues.desk.authz import RefusedError
 from queues.desk.console import mount_console
@@ -219,6 +219,7 @@ def create_desk_app(
     redact_access_log()
     app.include_router(routes_desk.router)
     app.include_router(routes_cases.router)
+    app.include_router(customers.router)
     app.include_router(events.router)
     app.state.pager_webhooks = pager_webhooks or PagerWebhookSecrets()
     app.include_router(pager_webhooks_router)

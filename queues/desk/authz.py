@@ -9,6 +9,7 @@ decides who owns a case (see `queues.desk.gateway`); these rules decide who may 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
@@ -28,6 +29,7 @@ class Refusal(StrEnum):
     NO_AGENT_HERE = "no_agent_here"
     NO_SUCH_QUEUE = "no_such_queue"
     TARGET_NOT_MEMBER = "target_not_member"
+    NO_SUCH_CUSTOMER = "no_such_customer"
 
 
 _STATUS = {
@@ -39,6 +41,7 @@ _STATUS = {
     Refusal.NO_AGENT_HERE: 404,
     Refusal.NO_SUCH_QUEUE: 422,
     Refusal.TARGET_NOT_MEMBER: 422,
+    Refusal.NO_SUCH_CUSTOMER: 404,
 }
 
 
@@ -99,6 +102,21 @@ def see_case(agent: Agent, case: Case | None, case_id: str) -> Case:
     if case.assignee != agent.name:
         require_queue(agent, case.queue)
     return case
+
+
+def see_customer(
+    agent: Agent, places: Iterable[tuple[str | None, str | None]], customer_id: str
+) -> None:
+    """A customer's history (all their cases) is for whoever may see one of their cases:
+    its owner or an agent of its queue (admins: every customer). `places` are the
+    (queue, owner) pairs of the customer's cases. Otherwise 404, as for a customer with no
+    case: the answer does not tell that the customer exists."""
+    for queue, owner in places:
+        if owner == agent.name or agent.sees(queue):
+            return
+    if agent.role is Role.ADMIN:
+        return
+    raise RefusedError(Refusal.NO_SUCH_CUSTOMER, f"no customer {customer_id} in your queues")
 
 
 def shares_a_queue(agent: Agent, other: Agent) -> bool:

@@ -55,6 +55,19 @@ def case_json(row: CaseRow) -> dict[str, Any]:
         "message_count": row.message_count,
         "opened_at": rfc3339(row.opened_at),
         "updated_at": rfc3339(row.updated_at),
+        "effort": effort_json(row),
+    }
+
+
+def effort_json(row: CaseRow) -> dict[str, Any]:
+    """The customer's effort on the case so far (see docs/metrics.md, "Customer effort")."""
+    return {
+        "contacts": row.contacts,
+        "channel_switches": row.channel_switches,
+        "agent_replies": row.agent_replies,
+        "reopens": row.reopens,
+        "repeat_of": row.repeat_of,
+        "resolved_at": rfc3339(row.resolved_at),
     }
 
 

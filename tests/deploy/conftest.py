@@ -33,6 +33,9 @@ STACK_ENV = {
     "ESCALATOR_UNROUTED_AFTER_SECONDS": "5",
     "ESCALATOR_LOG_FORMAT": "json",
     "ESCALATOR_LOG_REDACT": "true",
+    # customer effort: resolutions are judged 3 s (of event time) after they happen
+    "ESCALATOR_REPEAT_CONTACT_WINDOW": "3",
+    "ESCALATOR_EFFORT_SETTLE_GRACE": "0",
 }
 """Settings of the deploy tests' stack: SLA rules, lag measured every second, redacted JSON logs."""
 

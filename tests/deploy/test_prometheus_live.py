@@ -129,7 +129,22 @@ def live_prometheus(prometheus: str, scraped_stack: ScrapedStack, kafka_bootstra
         "sum(rate(escalator_sla_timer_lag_seconds_count[1m])) > 0",
     ):
         wait_for(prometheus, expr)
+    settle_effort(prometheus, ingress)
     return prometheus
+
+
+def settle_effort(prometheus: str, ingress: str, timeout_seconds: float = 90) -> None:
+    """More customer messages, until event time passes the 3 s repeat window of the resolved
+    case and Prometheus sees the resolution judged (the effort counters grow)."""
+    expr = "sum(increase(escalator_cases_resolved_total[5m])) > 0"
+    deadline = time.monotonic() + timeout_seconds
+    while not query(prometheus, expr)["result"]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"Prometheus never had data for {expr}")
+        unique = uuid.uuid4().hex[:8]
+        message = {**VALID_MESSAGE, "external_id": f"tick-{unique}", "sender": f"tick-{unique}"}
+        assert httpx.post(f"{ingress}/v1/messages", json=message, timeout=30).status_code == 202
+        time.sleep(1)
 
 
 def test_alert_rules_load_and_are_healthy(live_prometheus: str) -> None:

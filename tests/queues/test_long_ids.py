@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
+from sqlalchemy import Engine, MetaData, Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues import (
@@ -170,11 +170,12 @@ def test_upgrading_an_existing_store_keeps_its_cases_and_takes_long_ids(
     try:
         short = {**ASCII_IDS, "customer_id": "cust-1", "external_id": "m-1", "sender": "a@b.c"}
         old_events = events_for(inbound(short), "cust-1")
-        project(sessions, old_events)
+        _store_as_of_0003(engine, old_events)
         upgrade(database_url)
         with sessions() as session:
             case = session.get(CaseRow, old_events[0].case_id)
             assert case is not None and case.customer_id == "cust-1" and case.message_count == 1
+            assert case.contacts == 1  # counted from its messages by 0005
             [kept] = session.scalars(select(MessageRow)).all()
             assert (kept.message_key, kept.sender, kept.external_id) == (
                 "email:m-1",
@@ -190,3 +191,45 @@ def test_upgrading_an_existing_store_keeps_its_cases_and_takes_long_ids(
             assert len(session.scalars(select(MessageRow)).all()) == 2
     finally:
         engine.dispose()
+
+
+def _store_as_of_0003(engine: Engine, events: list[CaseEvent]) -> None:
+    """Write the rows the 0003 projection made of a case.opened and its message: today's
+    models have columns that 0003 lacks, so they cannot write to a store at 0003."""
+    opened, appended = events
+    message = appended.payload["message"]
+    tables = MetaData()
+    cases = Table("cases", tables, autoload_with=engine)
+    messages = Table("messages", tables, autoload_with=engine)
+    with engine.begin() as connection:
+        connection.execute(
+            cases.insert().values(
+                case_id=opened.case_id,
+                customer_id=opened.payload["customer_id"],
+                status="new",
+                tags=[],
+                channels=["email"],
+                matched=[],
+                sla={},
+                opened_at=opened.at,
+                updated_at=appended.at,
+                last_event_at=appended.at,
+                message_count=1,
+                assignment_pending=False,
+                channel="email",
+            )
+        )
+        connection.execute(
+            messages.insert().values(
+                case_id=opened.case_id,
+                message_key=appended.payload["message_key"],
+                channel="email",
+                direction="inbound",
+                sender=message["sender"],
+                external_id=message["external_id"],
+                subject=message.get("subject"),
+                text=message["text"],
+                sent_at=T0,
+                event_id=appended.event_id,
+            )
+        )

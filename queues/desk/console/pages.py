@@ -31,9 +31,11 @@ from queues.desk.authz import RefusedError
 from queues.desk.console import views
 from queues.desk.console.icons import CHANNEL_LABELS, channel_icon
 from queues.desk.context import DeskContext, desk
+from queues.desk.customers import customer_history
 from queues.desk.directory import Agent, Presence
 from queues.desk.gateway import PublishError
 from queues.desk.hardening import RateLimitedError, WebSecurity
+from queues.history import BadCursorError
 from schemas import AgentActionType, CaseStatus
 
 HERE = Path(__file__).resolve().parent
@@ -244,17 +246,48 @@ async def case_view(request: Request, case_id: str, context: Desk) -> Response:
     except HTTPException as error:
         return error_page(request, agent, error.status_code, str(error.detail))
     notice = {key: request.query_params.get(key) for key in ("did", "verdict", "reason")}
+    try:
+        history = await asyncio.to_thread(
+            customer_history, context, agent, str(page.case["customer_id"]), cursor=None, limit=50
+        )
+    except RefusedError:  # cannot be: the agent sees this case of the customer
+        history = None
     return templates.TemplateResponse(
         request,
         "case.html",
         {
             "agent": agent,
             "page": page,
+            "history": history.to_json() if history else None,
+            "current_case": case_id,
             "buttons": _buttons(page, agent),
             "notice": notice if notice["did"] else None,
             "action_id": uuid.uuid4().hex,
             "now": views.now_rfc3339(),
         },
+    )
+
+
+@router.get("/customers/{customer_id:path}/history", response_class=HTMLResponse)
+async def history_view(
+    request: Request, customer_id: str, context: Desk, cursor: str | None = None
+) -> Response:
+    """A page of the customer's history (the case page shows the first one)."""
+    agent = signed_in(request)
+    if agent is None:
+        return to_login()
+    try:
+        history = await asyncio.to_thread(
+            customer_history, context, agent, customer_id, cursor=cursor, limit=50
+        )
+    except RefusedError as error:
+        return refused_page(request, agent, error)
+    except BadCursorError as error:
+        return error_page(request, agent, 422, str(error))
+    return templates.TemplateResponse(
+        request,
+        "customer_history.html",
+        {"agent": agent, "history": history.to_json(), "current_case": None},
     )
 
 
