@@ -18,6 +18,7 @@ from escalator.commands import (
     kafka_cmd,
     projection,
     rules,
+    rules_backtest_cmd,
     rules_history_cmd,
     rules_preview_cmd,
     rules_publish_cmd,
@@ -36,6 +37,7 @@ rules.app.command("history")(rules_history_cmd.show_history)
 rules.app.command("diff")(rules_history_cmd.show_diff)
 rules.app.command("rollback")(rules_history_cmd.rollback)
 rules.app.command("preview")(rules_preview_cmd.preview)
+rules.app.command("backtest")(rules_backtest_cmd.backtest)
 app.add_typer(rules.app, name="rules")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(connect.app, name="connect")

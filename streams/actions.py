@@ -51,7 +51,7 @@ def apply_action(
         return None
     if action.action_id in state.processed_actions:
         return CaseUpdate(state=state)
-    state = state.model_copy(deep=True)
+    state = state.changeable()
     state.processed_actions = [*state.processed_actions, action.action_id][-ACTIONS_REMEMBERED:]
     refused = refusal(state.claimed_by, state.status, action) or paging.refusal(state, action)
     if refused is not None:

@@ -143,6 +143,17 @@ class CaseState(BaseModel):
     open_pages: list[OpenPage] = Field(default_factory=list)
     """Pages sent for the case and not yet resolved (see `streams.paging`)."""
 
+    def changeable(self) -> CaseState:
+        """A copy stage C may change without touching this state.
+
+        Stage C replaces values (messages, clocks, views, events are rebuilt, never edited)
+        but appends to some lists, so the lists and dicts are copied one level deep and the
+        rest is shared: a full deep copy cost a third of applying a message.
+        """
+        return self.model_copy(
+            update={name: copy(getattr(self, name)) for name, copy in _CONTAINERS.items()}
+        )
+
     def note_customer_channel(self, channel: str) -> None:
         """Count a channel switch if this customer message came on another channel than the last.
 
@@ -233,3 +244,15 @@ def state_dictionary() -> bytes:
         processed_actions=["00000000-0000-0000-0000-000000000000"],
     )
     return sample.model_dump_json().encode("utf-8")
+
+
+_CONTAINERS: dict[str, Any] = {
+    "tags": list,
+    "matched": list,
+    "channels": list,
+    "messages": list,
+    "message_keys": list,
+    "processed_actions": list,
+    "sla": dict,
+}
+"""The list and dict fields `CaseState.changeable` copies (`clocks` is replaced, never edited)."""

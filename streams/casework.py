@@ -67,7 +67,7 @@ def apply_message(
         state = CaseState(case_id=threaded.case_id, customer_id=threaded.customer_id, opened_at=at)
         events.append(_opened_event(state, threaded))
     else:
-        state = state.model_copy(deep=True)
+        state = state.changeable()
     if state.queue is not None and (is_auto_reply(message) or is_forum_answer(message)):
         return _passive(state, threaded, ruleset)
     case_message = _noted(state, threaded)

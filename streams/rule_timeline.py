@@ -3,8 +3,9 @@
 `rules/` parses a timeline (`rules._timeline_tests`) but may not run it: the clocks, the
 escalation steps and the case logic that writes events are stage C's
 (`streams.casework.apply_message` and `fire_clocks`, `streams.actions.apply_action` on a
-`CaseState`). This module drives exactly those functions, so a timeline test and the
-worker cannot disagree.
+`CaseState`). This module drives exactly those functions, firing deadlines with
+`streams.simulation.fire_due` as backtests do, so a timeline test and the worker cannot
+disagree.
 
 At each step, in this order, as the worker would with its timer current:
 1. every deadline due before the step's moment fires, each as of its own deadline;
@@ -31,11 +32,9 @@ from rules._timeline_tests import (
 from schemas import CaseEvent, InboundMessage
 from streams.actions import apply_action
 from streams.case_state import CaseState
-from streams.casework import CaseUpdate, apply_message, fire_clocks
+from streams.casework import CaseUpdate, apply_message
 from streams.records import ThreadedMessage
-
-MAX_FIRINGS_PER_STEP = 10_000
-"""A bound on the firings of one step, so a clock that never settles cannot hang a test."""
+from streams.simulation import fire_due
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def _play(
     state: CaseState, step: PreparedStep, ruleset: CompiledRuleSet
 ) -> tuple[CaseState, list[CaseEvent]]:
     written: list[CaseEvent] = []
-    state = _fire_due(state, ruleset, step.at, written, including=False)
+    state = fire_due(state, ruleset, step.at, written, including=False)
     if step.action is not None:
         update = apply_action(state, step.action, ruleset)
         assert update is not None  # the case exists: the test's first message opened it
@@ -108,29 +107,8 @@ def _play(
         update = _apply_message(state, step.message, step.at, ruleset)
         state = update.state
         written += update.events
-    state = _fire_due(state, ruleset, step.at, written, including=True)
+    state = fire_due(state, ruleset, step.at, written, including=True)
     return state, written
-
-
-def _fire_due(
-    state: CaseState,
-    ruleset: CompiledRuleSet,
-    until: datetime,
-    written: list[CaseEvent],
-    *,
-    including: bool,
-) -> CaseState:
-    """Fire each deadline up to `until` as of itself, as the worker's SLA timer does."""
-    for _ in range(MAX_FIRINGS_PER_STEP):
-        deadline = state.next_deadline
-        if deadline is None or deadline > until or (deadline == until and not including):
-            return state
-        update = fire_clocks(state, ruleset, deadline)
-        if not update.changed:  # the worker stops timing such a case until it changes again
-            return update.state.model_copy(update={"next_deadline": None})
-        state = update.state
-        written += update.events
-    raise RuntimeError(f"the clocks of the case did not settle by {until.isoformat()}")
 
 
 def _apply_message(

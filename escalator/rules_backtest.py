@@ -1,0 +1,151 @@
+"""`rules backtest`: gather recorded history, replay it under two rule sets, compare.
+
+History comes from JSONL files (inbound messages as documented, one per line, taken at
+their `sent_at`; optionally agent actions, at their `at`) or from Kafka: the records of
+`messages.inbound` (taken at their Kafka timestamp, as stage A takes them) and
+`agent.actions` in the time range. A line or record that is not a valid message or
+action is counted and left out, as the worker would dead-letter it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from escalator.backtest_report import compare
+from kafkaio.record import ConsumedRecord
+from rules import CompiledRuleSet
+from schemas import AgentAction, InboundMessage
+from streams.backtest import HistoryItem, IdentityFactory, Progress, in_order, replay_both
+from streams.identity import IdentityDirectory
+from streams.threader import ThreadingPolicy
+
+
+@dataclass
+class Backtest:
+    """What to replay and under which rule sets."""
+
+    baseline: CompiledRuleSet
+    candidate: CompiledRuleSet
+    messages: Path | None = None
+    actions: Path | None = None
+    start: datetime | None = None
+    until: datetime | None = None
+    threading: ThreadingPolicy = field(default_factory=ThreadingPolicy)
+    identity: IdentityFactory = IdentityDirectory
+    parallel: bool = True
+
+
+@dataclass
+class History:
+    """Items in event-time order, and what was left out."""
+
+    items: list[HistoryItem]
+    invalid: int = 0
+    first_invalid: str | None = None
+
+    def refuse(self, where: str, error: ValidationError) -> None:
+        """Count an input that is not a valid message or action (remember the first)."""
+        self.invalid += 1
+        if self.first_invalid is None:
+            first = error.errors(include_url=False)[0]
+            place = ".".join(str(part) for part in first["loc"]) or "(record)"
+            self.first_invalid = f"{where}: {place}: {first['msg']}"
+
+
+def from_files(messages: Path, actions: Path | None) -> History:
+    """Inbound messages (and agent actions) from JSONL files."""
+    history = History([])
+    for where, line in _lines(messages):
+        try:
+            message = InboundMessage.model_validate_json(line)
+        except ValidationError as error:
+            history.refuse(where, error)
+            continue
+        history.items.append(HistoryItem(message.sent_at, message=message))
+    if actions is not None:
+        for where, line in _lines(actions):
+            try:
+                action = AgentAction.model_validate_json(line)
+            except ValidationError as error:
+                history.refuse(where, error)
+                continue
+            history.items.append(HistoryItem(action.at, action=action))
+    return history
+
+
+def from_records(records: Iterable[ConsumedRecord], inbound_topic: str) -> History:
+    """Messages and actions from Kafka records (inbound at their record timestamps)."""
+    history = History([])
+    for record in records:
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        if record.value is None:
+            continue
+        try:
+            if record.topic == inbound_topic:
+                message = InboundMessage.model_validate_json(record.value)
+                history.items.append(HistoryItem(record.timestamp, message=message))
+            else:
+                action = AgentAction.model_validate_json(record.value)
+                history.items.append(HistoryItem(action.at, action=action))
+        except ValidationError as error:
+            history.refuse(where, error)
+    return history
+
+
+def run_backtest(
+    job: Backtest, history: History | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Replay the job's history (its files unless given) under both sets: the report."""
+    if history is None:
+        if job.messages is None:
+            raise ValueError("a backtest needs --messages FILE or history read from Kafka")
+        history = from_files(job.messages, job.actions)
+    items = in_order(_within(history.items, job.start, job.until))
+    until = job.until or (items[-1].at if items else datetime.now(UTC))
+    before, after = replay_both(
+        items,
+        job.baseline,
+        job.candidate,
+        until,
+        threading=job.threading,
+        identity=job.identity,
+        progress=progress,
+        parallel=job.parallel,
+    )
+    report = compare(before, after)
+    report["range"] = {
+        "from": _utc(job.start or (items[0].at if items else None)),
+        "to": _utc(until),
+    }
+    report["history"] = {
+        "messages": sum(1 for item in items if item.message is not None),
+        "actions": sum(1 for item in items if item.action is not None),
+        "invalid": history.invalid,
+        "first_invalid": history.first_invalid,
+    }
+    return report
+
+
+def _within(
+    items: list[HistoryItem], start: datetime | None, until: datetime | None
+) -> Iterator[HistoryItem]:
+    for item in items:
+        if (start is None or item.at >= start) and (until is None or item.at < until):
+            yield item
+
+
+def _lines(path: Path) -> Iterator[tuple[str, bytes]]:
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                yield f"{path}:{number}", line
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

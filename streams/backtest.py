@@ -1,0 +1,228 @@
+"""Replay recorded history through a rule set and keep what every case came to.
+
+History is customer messages (each with the moment Kafka took it) and agent actions, in
+event-time order. They go through `streams.simulation.SimulatedWorker`, the worker's own
+stages on simulated time, so a replay decides exactly what the worker would have decided
+under that rule set; nothing depends on the wall clock or on the machine's speed.
+
+What is kept per case is small (`CaseOutcome`): its routing as it ends the replay, its
+clocks' due times, and every warning, breach, met clock and escalation step it wrote.
+Comparing two replays is `streams.backtest_report`'s job.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from rules import CompiledRuleSet
+from schemas import AgentAction, CaseEvent, InboundMessage
+from streams.case_state import CaseState
+from streams.identity import IdentityDirectory
+from streams.simulation import ReplayCounts, SimulatedWorker
+from streams.threader import ThreadingPolicy
+
+TRACKED = ("sla.warning", "sla.breached", "sla.met", "case.escalated")
+"""The clock events a backtest compares (gained, lost or moved)."""
+
+PROGRESS_EVERY = 5_000
+"""Records between two progress reports."""
+
+IdentityFactory = Callable[[], IdentityDirectory]
+"""Makes the customer directory a replay starts with (the worker's identity settings)."""
+
+Progress = Callable[[int, int], None]
+"""Told (records replayed, records in all) every `PROGRESS_EVERY` records and at the end."""
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One recorded input: a customer message taken at `at`, or an agent action."""
+
+    at: datetime
+    message: InboundMessage | None = None
+    action: AgentAction | None = None
+
+
+@dataclass
+class CaseOutcome:
+    """What one case came to in a replay."""
+
+    case_id: str
+    queue: str | None = None
+    priority: str | None = None
+    tags: tuple[str, ...] = ()
+    sla_policy: str | None = None
+    due: dict[str, str] = field(default_factory=dict)
+    """Each clock's due time (UTC) as the case ended the replay."""
+    clock_events: dict[str, str] = field(default_factory=dict)
+    """`"sla.breached first_response"`-style name (with the escalation step and firing,
+    and a count when a name repeats) → when it happened (UTC)."""
+    breach_queues: list[str] = field(default_factory=list)
+    """The queue the case was in at each breach."""
+    first_response: str | None = None
+    """`met` or `breached` for the first response clock, None while it runs (or has none)."""
+
+
+@dataclass
+class Replayed:
+    """Every case's outcome, and what happened to records that changed no case."""
+
+    rules_version: str
+    outcomes: dict[str, CaseOutcome]
+    counts: ReplayCounts
+
+
+def replay(
+    items: Sequence[HistoryItem],
+    ruleset: CompiledRuleSet,
+    until: datetime,
+    *,
+    threading: ThreadingPolicy | None = None,
+    identity: IdentityFactory = IdentityDirectory,
+    progress: Progress | None = None,
+) -> Replayed:
+    """Replay `items` (in event-time order) under `ruleset`; fire the clocks up to `until`.
+
+    `identity` makes the (empty) customer directory the replay starts with.
+    """
+    outcomes: dict[str, CaseOutcome] = {}
+
+    def observe(state: CaseState, events: list[CaseEvent]) -> None:
+        outcome = outcomes.get(state.case_id)
+        if outcome is None:
+            outcome = outcomes[state.case_id] = CaseOutcome(state.case_id)
+        for event in events:
+            if event.type in TRACKED:
+                _note_clock_event(outcome, event)
+
+    worker = SimulatedWorker(ruleset, observe, threading or ThreadingPolicy(), identity())
+    total = len(items)
+    for done, item in enumerate(items, 1):
+        if item.message is not None:
+            worker.message(item.message, item.at)
+        elif item.action is not None:
+            worker.action(item.action)
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, total)
+    worker.finish(until)
+    if progress is not None:
+        progress(total, total)
+    for case_id, state in worker.cases.items():
+        _note_final(outcomes.setdefault(case_id, CaseOutcome(case_id)), state)
+    return Replayed(ruleset.version, outcomes, worker.counts)
+
+
+def replay_both(
+    items: Sequence[HistoryItem],
+    baseline: CompiledRuleSet,
+    candidate: CompiledRuleSet,
+    until: datetime,
+    *,
+    threading: ThreadingPolicy | None = None,
+    identity: IdentityFactory = IdentityDirectory,
+    progress: Progress | None = None,
+    parallel: bool = True,
+) -> tuple[Replayed, Replayed]:
+    """Replay the same history under both sets; in two processes when `parallel`.
+
+    The candidate runs in a forked child (it inherits the history without copying it) while
+    this process replays the baseline; the replays share nothing, so the result is the same
+    either way. Progress is the baseline's.
+    """
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        before = replay(
+            items, baseline, until, threading=threading, identity=identity, progress=progress
+        )
+        return before, replay(items, candidate, until, threading=threading, identity=identity)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_replay_into,
+        args=(sender, items, candidate, until, threading, identity),
+        daemon=True,
+    )
+    child.start()
+    sender.close()
+    try:
+        before = replay(
+            items, baseline, until, threading=threading, identity=identity, progress=progress
+        )
+        answer: Any = receiver.recv()
+    finally:
+        child.join()
+        receiver.close()
+    if isinstance(answer, BaseException):
+        raise answer
+    after: Replayed = answer
+    return before, after
+
+
+def _replay_into(
+    sender: Connection,
+    items: Sequence[HistoryItem],
+    ruleset: CompiledRuleSet,
+    until: datetime,
+    threading: ThreadingPolicy | None,
+    identity: IdentityFactory,
+) -> None:
+    try:
+        sender.send(replay(items, ruleset, until, threading=threading, identity=identity))
+    except Exception as exc:  # the parent raises it: the child has no terminal of its own
+        sender.send(RuntimeError(f"the candidate's replay failed: {exc!r}"))
+    finally:
+        sender.close()
+
+
+def in_order(items: Iterable[HistoryItem]) -> list[HistoryItem]:
+    """Items in event-time order; at the same moment, actions before messages, else as read.
+
+    An agent's action stamped at a moment reaches the case before a message taken then,
+    as in rule timelines (the worker's lateness lets actions in before deadlines too).
+    """
+    indexed = list(enumerate(items))
+    indexed.sort(key=lambda pair: (pair[1].at, pair[1].message is not None, pair[0]))
+    return [item for _index, item in indexed]
+
+
+def _note_clock_event(outcome: CaseOutcome, event: CaseEvent) -> None:
+    payload = event.payload
+    name = event.type
+    clock = payload.get("clock")
+    if clock:
+        name += f" {clock}"
+    step = payload.get("escalation")
+    if isinstance(step, dict):
+        name += f" step {step.get('step')} on {step.get('on')}"
+        if step.get("firing"):
+            name += f" (repeat {step.get('firing')})"
+    key, seen = name, 1
+    while key in outcome.clock_events:
+        seen += 1
+        key = f"{name} #{seen}"
+    outcome.clock_events[key] = _utc(event.at)
+    if event.type == "sla.breached":
+        outcome.breach_queues.append(str(payload.get("queue") or "-"))
+    if clock == "first_response" and outcome.first_response is None:
+        if event.type == "sla.breached":
+            outcome.first_response = "breached"
+        elif event.type == "sla.met":
+            outcome.first_response = "met"
+
+
+def _note_final(outcome: CaseOutcome, state: CaseState) -> None:
+    outcome.queue = state.queue
+    outcome.priority = state.priority.value if state.priority else None
+    outcome.tags = tuple(state.tags)
+    outcome.sla_policy = state.sla_policy
+    outcome.due = {
+        name: _utc(view.due_at) for name, view in sorted(state.sla.items()) if view.due_at
+    }
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

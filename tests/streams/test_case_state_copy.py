@@ -1,0 +1,86 @@
+"""Stage C never changes the state it was given: it works on a copy (`CaseState.changeable`).
+
+The copy is shallow where stage C only replaces values and one level deep where it changes
+lists in place, so these tests drive every kind of change and compare the original with a
+snapshot taken before.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rules import compile_sources
+from schemas import AgentAction, InboundMessage
+from streams.actions import apply_action
+from streams.case_state import CaseState
+from streams.casework import apply_message, fire_clocks
+from streams.records import ThreadedMessage
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "rules"
+RULESET = compile_sources(
+    {p.name: p.read_text() for p in EXAMPLES.glob("*.yaml") if p.name != "tests.yaml"}
+)
+T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+
+
+def _threaded(number: int, at: datetime, channel: str = "email") -> ThreadedMessage:
+    message = InboundMessage.model_validate(
+        {
+            "channel": channel,
+            "external_id": f"m{number}",
+            "sender": "ana@example.com",
+            "text": "I was charged twice, refund please",
+            "sent_at": at.isoformat(),
+        }
+    )
+    return ThreadedMessage(
+        case_id="C-ABCDEFGHIJ",
+        customer_id="cus_1",
+        opens_case=number == 1,
+        evidence="test",
+        message=message,
+        ingested_at=at,
+    )
+
+
+def _opened() -> CaseState:
+    return apply_message(None, _threaded(1, T0), RULESET).state
+
+
+def test_a_changeable_copy_shares_no_list_with_the_original() -> None:
+    state = _opened()
+    copy = state.changeable()
+    assert copy == state
+    for name, value in state:
+        if isinstance(value, list | dict):
+            assert getattr(copy, name) is not value or name == "clocks", name
+
+
+def test_a_follow_up_on_another_channel_leaves_the_given_state_alone() -> None:
+    state = _opened()
+    before = state.model_dump()
+    update = apply_message(state, _threaded(2, T0 + timedelta(minutes=5), "sms"), RULESET)
+    assert update.state.channels == ["email", "sms"]
+    assert len(update.state.message_keys) == 2
+    assert state.model_dump() == before
+
+
+def test_actions_and_firings_leave_the_given_state_alone() -> None:
+    state = _opened()
+    before = state.model_dump()
+    reply = AgentAction(
+        action_id="a1",
+        case_id=state.case_id,
+        agent_id="agent-1",
+        type="reply",
+        text="On it",
+        at=T0 + timedelta(minutes=3),
+    )
+    update = apply_action(state, reply, RULESET)
+    assert update is not None and update.changed
+    assert state.model_dump() == before
+    assert state.next_deadline is not None
+    fired = fire_clocks(state, RULESET, state.next_deadline)
+    assert fired.changed
+    assert state.model_dump() == before
