@@ -60,6 +60,8 @@ def _store_clocks(state: CaseState, clocks: sla.CaseClocks) -> None:
     """Write the case's clocks as JSON data, keeping them parsed for the next read."""
     data = clocks.to_dict()
     state.clocks = data
+    if PARSED_KEPT <= 0:
+        return
     if len(_parsed) >= PARSED_KEPT:
         del _parsed[next(iter(_parsed))]  # the oldest; holding `data` keeps its id unique
     _parsed[id(data)] = (data, clocks)
