@@ -80,7 +80,13 @@ def from_files(messages: Path, actions: Path | None) -> History:
 
 
 def from_records(records: Iterable[ConsumedRecord], inbound_topic: str) -> History:
-    """Messages and actions from Kafka records (inbound at their record timestamps)."""
+    """Messages and actions from Kafka records, each replayed when it reached Kafka.
+
+    A message counts as taken at its record's timestamp, as stage A takes it. An action
+    keeps its own `at`, but is replayed when it reached Kafka if that was later: by then
+    the worker had fired the deadlines that fell due meanwhile (an answer written after
+    the breach does not undo it), and the replay must too.
+    """
     history = History([])
     for record in records:
         where = f"{record.topic}[{record.partition}]@{record.offset}"
@@ -90,9 +96,9 @@ def from_records(records: Iterable[ConsumedRecord], inbound_topic: str) -> Histo
             if record.topic == inbound_topic:
                 message = InboundMessage.model_validate_json(record.value)
                 history.items.append(HistoryItem(record.timestamp, message=message))
-            else:
+            else:  # where the worker met it: deadlines due before it arrived fired first
                 action = AgentAction.model_validate_json(record.value)
-                history.items.append(HistoryItem(action.at, action=action))
+                history.items.append(HistoryItem(max(action.at, record.timestamp), action=action))
         except ValidationError as error:
             history.refuse(where, error)
     return history
