@@ -22,6 +22,7 @@ from escalator.commands import (
     rules_history_cmd,
     rules_preview_cmd,
     rules_publish_cmd,
+    rules_shadow_cmd,
     schemas_cmd,
     worker,
 )
@@ -38,6 +39,8 @@ rules.app.command("diff")(rules_history_cmd.show_diff)
 rules.app.command("rollback")(rules_history_cmd.rollback)
 rules.app.command("preview")(rules_preview_cmd.preview)
 rules.app.command("backtest")(rules_backtest_cmd.backtest)
+rules.app.command("promote")(rules_shadow_cmd.promote)
+rules.app.add_typer(rules_shadow_cmd.app, name="shadow")
 app.add_typer(rules.app, name="rules")
 app.add_typer(schemas_cmd.app, name="schemas")
 app.add_typer(connect.app, name="connect")

@@ -53,6 +53,8 @@ def component_grants(topics: Topics, projection_group: str) -> dict[Component, l
             _topic(topics.inbound, ("READ", "DESCRIBE", "CREATE")),
             _topic(topics.agent_actions, ("READ", "DESCRIBE", "CREATE")),
             _topic(topics.rules, ("READ", "DESCRIBE", "CREATE")),
+            _topic(topics.rules_candidate, ("READ", "DESCRIBE", "CREATE")),
+            _topic(topics.rules_shadow, CREATE_WRITE),
             _topic(topics.resolved, READ_WRITE),
             _topic(topics.threaded, READ_WRITE),
             _topic(topics.identity, READ_WRITE),
@@ -93,6 +95,9 @@ def component_grants(topics: Topics, projection_group: str) -> dict[Component, l
             # every publish is kept on the history topic, written with the set in one transaction
             _topic(topics.rules_history, ("READ", "WRITE", "DESCRIBE", "CREATE")),
             Grant(Resource.TRANSACTIONAL_ID, publisher_transactional_id(topics.rules), WRITE),
+            # the shadow set, and its disagreements for `rules shadow report`
+            _topic(topics.rules_candidate, READ_WRITE),
+            _topic(topics.rules_shadow, ("READ", "DESCRIBE")),
             # a rule set's new queues get their topics when it is published
             _topic(f"{topics.prefix}queue.", ("DESCRIBE", "CREATE"), prefixed=True),
         ],

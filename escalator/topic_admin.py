@@ -27,6 +27,8 @@ def core_topics(
         topics.resolved: {},
         topics.threaded: {},
         topics.rules: {"cleanup.policy": "compact"},
+        topics.rules_candidate: {"cleanup.policy": "compact"},  # the shadow rule set
+        topics.rules_shadow: {},  # the shadow set's disagreements
         topics.identity: {"cleanup.policy": "compact"},
         topics.state_changelog("customers"): {"cleanup.policy": "compact"},
         topics.state_changelog("cases"): {"cleanup.policy": "compact"},
@@ -44,7 +46,13 @@ def ensure_topics(
     Returns the replication new topics get (`ESCALATOR_KAFKA_REPLICATION_FACTOR`, or picked
     from the broker count).
     """
-    single = (kafka.topics.rules, kafka.topics.rules_history, kafka.topics.assigner)
+    topics_of = kafka.topics
+    single = (
+        topics_of.rules,
+        topics_of.rules_history,
+        topics_of.rules_candidate,
+        topics_of.assigner,
+    )
     specs = {
         name: TopicSpec(1 if name in single else kafka.partitions, config)
         for name, config in topics.items()

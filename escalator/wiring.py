@@ -52,6 +52,7 @@ from streams.identity import IdentityDirectory
 from streams.identity_watch import IdentityWatcher
 from streams.poison import ThreadDeadLetters
 from streams.rules_watch import RulesWatcher
+from streams.shadow_watch import ShadowWatcher
 from streams.threader import ThreadingPolicy
 from streams.worker_config import RuleSetHolder, WorkerConfig
 
@@ -224,6 +225,14 @@ def _rules_with_hot_reload(
     if published is not None:
         log.info("starting with published rule set %s", published.version)
     holder = RuleSetHolder(published or load_rules(settings))
+    shadow = ShadowWatcher(
+        kafka.librdkafka(),
+        kafka.topics.rules_candidate,
+        holder.replace_shadow,
+        _follower_dead_letters(settings, kafka, publisher, "shadow-watch"),
+    )
+    shadow.load_current()
+    shadow.start()
     return holder, watcher
 
 

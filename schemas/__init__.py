@@ -29,6 +29,7 @@ from schemas._identity import IdentityKind, IdentityRecord
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
 from schemas._presence import AgentPresence, PresenceState
 from schemas._rules import ACTIVE_RULESET_KEY, RuleSetRecord, RuleSetVersion
+from schemas._shadow import SHADOW_RULESET_KEY, ShadowDisagreement, ShadowRuleSet
 from schemas.channels import CHANNELS, ChannelTraits, channel_traits
 from schemas.export import CONTRACTS, export_json_schemas
 from schemas.topics import DEFAULT_PREFIX, Topics
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "KNOWN_CHANNELS",
     "PRIORITY_ORDER",
+    "SHADOW_RULESET_KEY",
     "SLA_CLOCKS",
     "AgentAction",
     "AgentActionType",
@@ -69,6 +71,8 @@ __all__ = [
     "Priority",
     "RuleSetRecord",
     "RuleSetVersion",
+    "ShadowDisagreement",
+    "ShadowRuleSet",
     "SlaClockView",
     "Topics",
     "channel_label",

@@ -53,6 +53,12 @@ class Topics:
     rules_history = _Named("rules.history")
     """One partition, kept forever: every published rule set, in order (its versions)."""
 
+    rules_candidate = _Named("rules.candidate")
+    """Compacted, one partition: the shadow rule set workers evaluate beside the active one."""
+
+    rules_shadow = _Named("rules.shadow")
+    """Where the shadow set decided otherwise than the active one, keyed by case id."""
+
     identity = _Named("customers.identity")
     """Compacted: handle links, merges and splits of customers, each with its reason."""
 

@@ -22,6 +22,7 @@ from streams.intake import dead_letter
 from streams.output import OutputRecord
 from streams.poison import letter_record
 from streams.records import ThreadedMessage
+from streams.shadow import ShadowCheck
 from streams.sla import count_events
 from streams.stage_context import json_record, raw_record
 from streams.threader import NotThreaded
@@ -48,6 +49,8 @@ class CasesStage(CaseWrites):
                 updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
                 offsets: dict[tuple[str, int], int] = {}
                 ruleset = self.rules.current
+                shadow = self.rules.shadow
+                check = ShadowCheck(shadow, self.topics.rules_shadow) if shadow else None
                 for event in events:
                     message = event.message
                     held = self._held(
@@ -58,7 +61,7 @@ class CasesStage(CaseWrites):
                     key, partition, state = held
                     try:
                         state, fired = self._fire_before(state, message.timestamp, ruleset)
-                        step = self._case_step(state, event, ruleset)
+                        step = self._case_step(state, event, ruleset, check)
                     except MemoryError:
                         raise
                     except Exception as exc:  # the record's content: dead-letter it, go on
@@ -74,6 +77,8 @@ class CasesStage(CaseWrites):
                     count_events(step.update.events)
                     if step.threaded is not None:
                         updates.append((step.update, step.threaded))
+                if check is not None:
+                    outputs.extend(check.records)
                 metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
                 await self._commit(outputs, dirty)
             self.progress.finished(offsets)
@@ -105,7 +110,11 @@ class CasesStage(CaseWrites):
         return state, outputs
 
     def _case_step(
-        self, state: CaseState | None, event: Any, ruleset: CompiledRuleSet
+        self,
+        state: CaseState | None,
+        event: Any,
+        ruleset: CompiledRuleSet,
+        shadow: ShadowCheck | None = None,
     ) -> _CaseStep:
         """Stage C for one record: its outputs, and the case's update when it changed."""
         outputs: list[OutputRecord] = []
@@ -119,7 +128,8 @@ class CasesStage(CaseWrites):
         moved = entry_for(state, threaded, self.threading)
         if moved is not None:
             return _CaseStep(self._moved(threaded, moved))
-        update = apply_message(state, threaded, ruleset)
+        check = shadow.for_case(threaded.case_id) if shadow is not None else None
+        update = apply_message(state, threaded, ruleset, check)
         if not update.changed:
             metrics.MESSAGES_DUPLICATE.labels(channel_label(threaded.message.channel)).inc()
             return _CaseStep(outputs)

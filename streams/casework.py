@@ -7,11 +7,12 @@ consumers deduplicate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rules import CompiledRuleSet, Decision, clocks
+from rules import CaseFacts, CompiledRuleSet, Decision, clocks
 from schemas import (
     PRIORITY_ORDER,
     Case,
@@ -21,6 +22,7 @@ from schemas import (
     CaseOpenedPayload,
     CaseRoutedPayload,
     CaseStatus,
+    InboundMessage,
     MessageAppendedPayload,
     Priority,
     SlaClockView,
@@ -48,8 +50,15 @@ class CaseUpdate:
         return bool(self.events)
 
 
+ShadowHook = Callable[[InboundMessage, CaseFacts, datetime, Decision], None]
+"""Told the inputs and the active decision of each routed message (`streams.shadow`)."""
+
+
 def apply_message(
-    state: CaseState | None, threaded: ThreadedMessage, ruleset: CompiledRuleSet
+    state: CaseState | None,
+    threaded: ThreadedMessage,
+    ruleset: CompiledRuleSet,
+    shadow: ShadowHook | None = None,
 ) -> CaseUpdate:
     """Add a message to its case, route it and run its clocks; a duplicate changes nothing.
 
@@ -79,8 +88,7 @@ def apply_message(
     if answered:
         events.extend(_customer_answered(state, threaded, ruleset))
 
-    with metrics.RULE_EVALUATION.time():
-        decision = ruleset.evaluate(message, state.facts(at, threaded.history_facts()), at)
+    decision = _decide(state, threaded, ruleset, shadow)
     previous_queue = state.queue
     previous = (state.queue, state.priority, tuple(state.tags))
     new_case = previous_queue is None
@@ -127,6 +135,19 @@ def _noted(state: CaseState, threaded: ThreadedMessage) -> CaseMessage:
     if message.channel not in state.channels:
         state.channels.append(message.channel)
     return case_message
+
+
+def _decide(
+    state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleSet, shadow: ShadowHook | None
+) -> Decision:
+    """The rules' decision on a message; the shadow hook sees the same inputs and it."""
+    at = threaded.arrived_at
+    facts = state.facts(at, threaded.history_facts())
+    with metrics.RULE_EVALUATION.time():
+        decision = ruleset.evaluate(threaded.message, facts, at)
+    if shadow is not None:
+        shadow(threaded.message, facts, at, decision)
+    return decision
 
 
 def _case_message(threaded: ThreadedMessage, direction: str, tags: list[str]) -> CaseMessage:

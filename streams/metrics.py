@@ -33,6 +33,21 @@ INGEST_TO_ROUTED = Histogram(
 RULES_INFO = Gauge(
     "escalator_rules_info", "The rule set in use (value 1), by version hash.", ["version"]
 )
+SHADOW_INFO = Gauge(
+    "escalator_rules_shadow_info",
+    "The shadow rule set evaluated beside the active one (value 1), by version hash.",
+    ["version"],
+)
+SHADOW_EVALUATIONS = Counter(
+    "escalator_rules_shadow_evaluations_total",
+    "Customer messages the shadow rule set decided on beside the active set (stage C).",
+)
+SHADOW_DISAGREEMENTS = Counter(
+    "escalator_rules_shadow_disagreements_total",
+    "Decisions of the shadow rule set that differ from the active set's, by field "
+    "(queue, priority, tags, sla_policy, escalation_policy, sla.<clock>; error: it failed).",
+    ["field"],
+)
 BATCH_SIZE = Histogram(
     "escalator_worker_batch_size",
     "Records per processed batch, by stage.",

@@ -52,6 +52,7 @@ class RuleSetHolder:
 
     def __init__(self, ruleset: CompiledRuleSet) -> None:
         self._ruleset = ruleset
+        self._shadow: CompiledRuleSet | None = None
         metrics.RULES_INFO.labels(ruleset.version).set(1)
         log.info("rule set %s in use", ruleset.version)
 
@@ -68,3 +69,17 @@ class RuleSetHolder:
         self._ruleset = ruleset
         metrics.RULES_INFO.labels(ruleset.version).set(1)
         log.info("rule set %s in use", ruleset.version)
+
+    @property
+    def shadow(self) -> CompiledRuleSet | None:
+        """The shadow set stage C evaluates beside the current one, never acting on it."""
+        return self._shadow
+
+    def replace_shadow(self, ruleset: CompiledRuleSet | None) -> None:
+        """Start, switch or (None) stop the shadow set, from the next batch on."""
+        if self._shadow is not None:
+            metrics.SHADOW_INFO.labels(self._shadow.version).set(0)
+        self._shadow = ruleset
+        if ruleset is not None:
+            metrics.SHADOW_INFO.labels(ruleset.version).set(1)
+        log.info("shadow rule set: %s", ruleset.version if ruleset else "none")

@@ -39,20 +39,40 @@ def kafka_trouble(doing: str) -> Iterator[None]:
 
 
 def publish(
-    path: Annotated[Path, typer.Argument(help="Rule file or folder of rule files.")],
+    path: Annotated[Path | None, typer.Argument(help="Rule file or folder of rule files.")] = None,
     publisher: PublisherOption = None,
     message: MessageOption = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            "--shadow",
+            help="Publish FILE|DIR as the shadow set every worker evaluates beside the "
+            "active one without acting on it; `none` stops shadowing.",
+        ),
+    ] = None,
 ) -> None:
     """Validate the rules and publish them to the compacted rules topic.
 
     Running workers switch to the new set between two messages, without a restart.
     An invalid set is refused here and never reaches a worker. Every publish is kept
-    as a numbered version (`escalator rules history`).
+    as a numbered version (`escalator rules history`). With `--shadow` the set goes to
+    the workers as a shadow instead (`rules shadow report`, `rules promote`).
     """
     from escalator.rules_history import publish_version, publisher_name
     from escalator.rules_publish import build_record
     from escalator.settings import KafkaSettings
 
+    if shadow is not None:
+        if path is not None:
+            typer.echo("error: give either PATH or --shadow FILE|DIR, not both", err=True)
+            raise typer.Exit(2)
+        from escalator.commands.rules_shadow_cmd import publish_shadow
+
+        publish_shadow(shadow, publisher_name(publisher))
+        return
+    if path is None:
+        typer.echo("error: what to publish? PATH, or --shadow FILE|DIR|none", err=True)
+        raise typer.Exit(2)
     try:
         record, ruleset = build_record(path)
     except RuleSetError as exc:
