@@ -62,7 +62,9 @@ def replace(value: _Value, /, **changes: Any) -> _Value:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # the engine's times are UTC already: skip the conversion
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
 
 
 def _time(text: str) -> datetime:

@@ -135,7 +135,7 @@ def thread(
     key = message.message_key
     if key in state.seen:
         return state, NotThreaded("duplicate", f"{key} was already processed")
-    state = state.model_copy(deep=True)
+    state = _changeable(state)
     automatic = is_auto_reply(message)
     staff = is_forum_answer(message)
     case_id, evidence = _existing_case(state, resolved, policy)
@@ -182,6 +182,22 @@ def thread(
         identity_evidence=resolved.identity_evidence,
         successor_case_id=successor_case_id(resolved.customer_id, case_id),
         history=history,
+    )
+
+
+def _changeable(state: CustomerState) -> CustomerState:
+    """A copy `thread` may change in place: its lists and dicts copied, their items shared.
+
+    The items (ids, times, tuples of them) are never changed in place, so one level is
+    enough; a deep copy cost as much as threading the message.
+    """
+    return state.model_copy(
+        update={
+            "thread_refs": dict(state.thread_refs),
+            "seen": dict(state.seen),
+            "case_ids": list(state.case_ids),
+            "opened": dict(state.opened),
+        }
     )
 
 

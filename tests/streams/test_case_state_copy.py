@@ -84,3 +84,53 @@ def test_actions_and_firings_leave_the_given_state_alone() -> None:
     fired = fire_clocks(state, RULESET, state.next_deadline)
     assert fired.changed
     assert state.model_dump() == before
+
+
+def test_threading_leaves_the_given_customer_state_alone() -> None:
+    from streams.records import ResolvedMessage
+    from streams.threader import thread
+
+    def resolved(number: int, minutes: int) -> ResolvedMessage:
+        return ResolvedMessage(
+            customer_id="cus_1",
+            message=InboundMessage.model_validate(
+                {
+                    "channel": "email",
+                    "external_id": f"t{number}",
+                    "sender": "ana@example.com",
+                    "text": "hello",
+                    "thread_ref": f"ref-{number}",
+                    "sent_at": T0.isoformat(),
+                }
+            ),
+            ingested_at=T0 + timedelta(minutes=minutes),
+            identity_evidence="test",
+        )
+
+    state, _ = thread(None, resolved(1, 0))
+    before = state.model_dump()
+    later, threaded = thread(state, resolved(2, 10 * 24 * 60))  # past the thread window
+    assert not isinstance(threaded, str)
+    assert len(later.case_ids) == 2 and len(later.seen) == 1  # the first key was forgotten
+    assert state.model_dump() == before
+
+
+def test_clock_times_are_written_in_utc_whatever_their_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    from rules import clocks
+    from schemas import ClockState
+
+    berlin = datetime(2027, 1, 4, 10, 0, 0, 250_000, tzinfo=ZoneInfo("Europe/Berlin"))
+    clock = clocks.SlaClock(
+        name="first_response",
+        state=ClockState.RUNNING,
+        started_at=berlin,
+        target="8h",
+        due_at=berlin.astimezone(UTC),
+        warn_at=berlin.astimezone(UTC),
+    )
+    data = clock.to_dict()
+    assert data["started_at"] == "2027-01-04T09:00:00.250000Z"
+    assert data["due_at"] == "2027-01-04T09:00:00.250000Z"
+    assert clocks.SlaClock.from_dict(data).started_at == berlin
