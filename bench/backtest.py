@@ -8,6 +8,7 @@ the files, replay them through the example rule set (the baseline) and a candida
 tightens the standard SLA and moves billing to tier 2, and compare. Target: under a minute.
 
     .venv/bin/python bench/backtest.py [--messages 100000] [--serial] [--profile]
+        [--without-actions]
 """
 
 from __future__ import annotations
@@ -140,6 +141,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--serial", action="store_true", help="Replay both sets in one process.")
     parser.add_argument("--profile", action="store_true", help="Profile (serial) and print.")
+    parser.add_argument(
+        "--without-actions", action="store_true", help="Replay the messages alone (no agents)."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -154,7 +158,8 @@ def main() -> None:
         )
         proposed = compile_sources({p.name: p.read_text() for p in candidate.glob("*.yaml")})
         print(
-            f"history: {len(inbound):,} messages and {len(actions):,} agent actions, "
+            f"history: {len(inbound):,} messages and "
+            f"{0 if args.without_actions else len(actions):,} agent actions, "
             f"{WEEK_START:%Y-%m-%d} + 7 days; {os.cpu_count()} cores",
             flush=True,
         )
@@ -162,7 +167,7 @@ def main() -> None:
             baseline=baseline,
             candidate=proposed,
             messages=messages_file,
-            actions=actions_file,
+            actions=None if args.without_actions else actions_file,
             until=WEEK_START + WEEK,
             parallel=not (args.serial or args.profile),
         )
@@ -178,9 +183,10 @@ def main() -> None:
             f"\n{report['cases']:,} cases, {len(report['changed']):,} differences; "
             f"breaches {report['breaches']['before']:,} → {report['breaches']['after']:,}"
         )
+        replayed = len(inbound) + (0 if args.without_actions else len(actions))
         print(
             f"total: {seconds:.2f} s, {len(inbound) / seconds:,.0f} msg/s "
-            f"({(len(inbound) + len(actions)) / seconds:,.0f} records/s)"
+            f"({replayed / seconds:,.0f} records/s)"
         )
         if len(inbound) < 100_000:
             verdict = "not measured at full size"

@@ -12,6 +12,7 @@ Comparing two replays is `streams.backtest_report`'s job.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from rules import CompiledRuleSet
 from schemas import AgentAction, CaseEvent, InboundMessage
 from streams.case_state import CaseState
+from streams.gc_pause import gc_paused
 from streams.identity import IdentityDirectory
 from streams.simulation import ReplayCounts, SimulatedWorker
 from streams.threader import ThreadingPolicy
@@ -102,14 +104,22 @@ def replay(
 
     worker = SimulatedWorker(ruleset, observe, threading or ThreadingPolicy(), identity())
     total = len(items)
-    for done, item in enumerate(items, 1):
-        if item.message is not None:
-            worker.message(item.message, item.at)
-        elif item.action is not None:
-            worker.action(item.action)
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, total)
-    worker.finish(until)
+    # The history and the cases replayed so far are hundreds of thousands of objects that
+    # live to the end: the cyclic collector would scan them again and again (a fifth of
+    # the time at 10,000 messages, more as they grow). Reference counting frees the rest.
+    gc.freeze()
+    try:
+        with gc_paused():
+            for done, item in enumerate(items, 1):
+                if item.message is not None:
+                    worker.message(item.message, item.at)
+                elif item.action is not None:
+                    worker.action(item.action)
+                if progress is not None and done % PROGRESS_EVERY == 0:
+                    progress(done, total)
+            worker.finish(until)
+    finally:
+        gc.unfreeze()
     if progress is not None:
         progress(total, total)
     for case_id, state in worker.cases.items():
