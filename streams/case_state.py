@@ -254,5 +254,7 @@ _CONTAINERS: dict[str, Any] = {
     "message_keys": list,
     "processed_actions": list,
     "sla": dict,
+    # an acknowledgement marks the open pages themselves: each is copied too
+    "open_pages": lambda pages: [page.model_copy() for page in pages],
 }
 """The list and dict fields `CaseState.changeable` copies (`clocks` is replaced, never edited)."""

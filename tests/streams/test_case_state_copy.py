@@ -57,6 +57,17 @@ def test_a_changeable_copy_shares_no_list_with_the_original() -> None:
             assert getattr(copy, name) is not value or name == "clocks", name
 
 
+def test_open_pages_are_copied_since_an_acknowledgement_marks_them() -> None:
+    from streams.case_state import OpenPage
+
+    state = _opened().model_copy(
+        update={"open_pages": [OpenPage(key="k", pager="pagerduty", first_paged_at=T0)]}
+    )
+    copy = state.changeable()
+    copy.open_pages[0].acknowledged_by = "ana"
+    assert state.open_pages[0].acknowledged_by is None
+
+
 def test_a_follow_up_on_another_channel_leaves_the_given_state_alone() -> None:
     state = _opened()
     before = state.model_dump()
