@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from schemas import ClockName
 from streams.backtest import CaseOutcome, Replayed
 
 ROUTING_FIELDS = ("queue", "priority", "tags", "sla_policy")
@@ -47,7 +48,7 @@ def compare(before: Replayed, after: Replayed) -> dict[str, Any]:
         "breaches": _breaches(before, after),
         "warnings": _totals(before, after, "sla.warning"),
         "escalations": _totals(before, after, "case.escalated"),
-        "first_response": {
+        ClockName.FIRST_RESPONSE.value: {
             "before": attainment(before),
             "after": attainment(after),
         },

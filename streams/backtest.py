@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from rules import CompiledRuleSet
-from schemas import AgentAction, CaseEvent, InboundMessage
+from schemas import AgentAction, CaseEvent, ClockName, InboundMessage
 from streams.case_state import CaseState
 from streams.gc_pause import gc_paused
 from streams.identity import IdentityDirectory
@@ -217,7 +217,7 @@ def _note_clock_event(outcome: CaseOutcome, event: CaseEvent) -> None:
     outcome.clock_events[key] = _utc(event.at)
     if event.type == "sla.breached":
         outcome.breach_queues.append(str(payload.get("queue") or "-"))
-    if clock == "first_response" and outcome.first_response is None:
+    if clock == ClockName.FIRST_RESPONSE and outcome.first_response is None:
         if event.type == "sla.breached":
             outcome.first_response = "breached"
         elif event.type == "sla.met":

@@ -106,7 +106,9 @@ def summary(report: dict[str, Any], top: int) -> list[str]:
     )
     for name in ("warnings", "escalations"):
         lines.append(f"{name}: {report[name]['before']:,} → {report[name]['after']:,}")
-    first = report["first_response"]
+    from schemas import ClockName
+
+    first = report[ClockName.FIRST_RESPONSE.value]
     lines.append(f"first-response attainment: {_share(first['before'])} → {_share(first['after'])}")
     by_case: dict[str, list[dict[str, Any]]] = {}
     for change in report["changed"]:
