@@ -228,21 +228,29 @@ def _opened(session: Session, facts: list[_Opened], totals: Counter[Key]) -> Non
         .order_by(CaseResolutionRow.resolved_at.desc(), CaseResolutionRow.event_id)
     ).all()
     for new_case in new_cases:
-        opened_at = new_case.opened_at
-        earlier = next(
-            (
-                row
-                for row in candidates
-                if row.customer_id == new_case.customer_id
-                and row.case_id != new_case.case_id
-                and opened_at is not None
-                and row.resolved_at < opened_at <= row.repeat_until
-            ),
-            None,
-        )
-        if earlier is not None:
-            new_case.repeat_of = earlier.case_id
-            totals[(Family.REPEAT_CONTACTS.value, earlier.queue, "")] += 1
+        _mark_repeat(new_case, candidates, totals)
+
+
+def _mark_repeat(
+    case: CaseRow, newest_first: Sequence[CaseResolutionRow], totals: Counter[Key]
+) -> None:
+    """Mark `case` as repeating the latest of these resolutions its opening falls after,
+    within that resolution's window, and count the repeat contact for its queue."""
+    opened_at = case.opened_at
+    earlier = next(
+        (
+            row
+            for row in newest_first
+            if row.customer_id == case.customer_id
+            and row.case_id != case.case_id
+            and opened_at is not None
+            and row.resolved_at < opened_at <= row.repeat_until
+        ),
+        None,
+    )
+    if earlier is not None:
+        case.repeat_of = earlier.case_id
+        totals[(Family.REPEAT_CONTACTS.value, earlier.queue, "")] += 1
 
 
 def _came_back_before(
@@ -264,21 +272,7 @@ def _came_back_before(
     ).all()
     newest_first = sorted(resolutions, key=lambda row: row.resolved_at, reverse=True)
     for repeat in later:
-        opened_at = repeat.opened_at
-        found = next(
-            (
-                row
-                for row in newest_first
-                if row.customer_id == repeat.customer_id
-                and row.case_id != repeat.case_id
-                and opened_at is not None
-                and row.resolved_at < opened_at <= row.repeat_until
-            ),
-            None,
-        )
-        if found is not None:
-            repeat.repeat_of = found.case_id
-            totals[(Family.REPEAT_CONTACTS.value, found.queue, "")] += 1
+        _mark_repeat(repeat, newest_first, totals)
 
 
 def settle(session: Session, clock: datetime, totals: Counter[Key]) -> None:

@@ -203,13 +203,11 @@ class DiscourseSender(HttpSender[DiscourseSettings]):
 
 def inbound(settings: DiscourseSettings, context: Inbound) -> APIRouter | None:
     """The webhook route, when its secret is set."""
-    if settings.secret is None:
+    secret = settings.secret
+    if secret is None:
         return None
     return router(
-        settings.secret.get_secret_value(),
-        context.sink,
-        context.max_body_bytes,
-        settings.api_username,
+        secret.get_secret_value(), context.sink, context.max_body_bytes, settings.api_username
     )
 
 
