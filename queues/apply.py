@@ -1,24 +1,30 @@
-"""What each case event does to the case store, one event at a time, inside a given session.
+"""What each case event does to the case store, inside a given session.
 
 Kafka-free on purpose: the projection feeds it records, unit tests feed it bytes.
 Every event with a valid envelope is recorded in `case_events` (the audit trail),
 including types this version does not know; only known types change cases. An
 event whose id is already recorded is skipped entirely, which makes redelivery harmless.
+
+A batch is applied in memory, in order, to the rows it loaded (`WorkingSet`), so all of
+a case's events in the batch fold into one row, which is written once with the batch's
+other rows in a few bulk statements. Each known type has one `EventHandler`: the
+contract its payload is validated against (once) and the function that applies it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from queues.effort import EffortBatch, EffortPolicy, count_message
-from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow
+from queues.models import AssignmentRow, CaseRow
 from queues.slo import SloSample, slo_samples
 from queues.working_set import WorkingSet
 from schemas import (
@@ -77,21 +83,37 @@ class Applied:
     """Why a record was not applied (malformed, invalid payload, failed), for its dead letter."""
 
 
-_Handler = Callable[[WorkingSet, CaseEvent], None]
+PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class EventHandler(Generic[PayloadT]):
+    """What one event type does to the store: its payload's contract and how it applies.
+
+    `apply` gets the payload validated (the only validation it gets) and changes the
+    batch's rows in memory; it must validate nothing itself before changing them.
+    """
+
+    payload: type[PayloadT]
+    apply: Callable[[WorkingSet, CaseEvent, PayloadT], None]
 
 
 class EventApplier:
     """Applies case events to a session; the caller owns the transaction."""
 
-    def __init__(self, effort: EffortPolicy | None = None) -> None:
+    def __init__(
+        self,
+        effort: EffortPolicy | None = None,
+        handlers: Mapping[str, EventHandler[Any]] | None = None,
+    ) -> None:
+        """Apply the event types of `handlers` (default `HANDLERS`); others are only recorded.
+
+        `effort` sets how customer effort is judged (`queues.effort`).
+        """
         self._effort = effort or EffortPolicy()
-        self._handlers: dict[str, _Handler] = {
-            CaseEventType.CASE_OPENED.value: _apply_case_opened,
-            CaseEventType.MESSAGE_APPENDED.value: _apply_message_appended,
-            CaseEventType.CASE_ROUTED.value: _apply_case_routed,
-            # the same snapshot after an agent action, an SLA change or an escalation
-            CaseEventType.CASE_UPDATED.value: _apply_case_routed,
-        }
+        self._handlers: dict[str, EventHandler[Any]] = dict(
+            HANDLERS if handlers is None else handlers
+        )
 
     @property
     def known_types(self) -> frozenset[str]:
@@ -99,22 +121,25 @@ class EventApplier:
         return frozenset(self._handlers)
 
     def apply_batch(self, session: Session, records: Sequence[SourceRecord]) -> list[Applied]:
-        """Parse and apply `records` in order, one outcome per record."""
+        """Parse and apply `records` in order, one outcome per record, and write the rows.
+
+        The rows are written in the session's transaction, which the caller commits.
+        """
+        session.flush()  # whatever the caller added before goes first, as it would have
         parsed = [(record, _parse(record)) for record in records]
         rows = WorkingSet.load(
             session, [event for _, event in parsed if isinstance(event, CaseEvent)]
         )
         results: list[Applied] = []
         effort = rows.effort = EffortBatch(self._effort)
-        # Every lookup goes through the working set, so nothing needs flushing until commit.
-        with session.no_autoflush:
-            for record, event in parsed:
-                if not isinstance(event, CaseEvent):
-                    results.append(Applied(Outcome.MALFORMED, detail=event))
-                else:
-                    effort.written_at = record.timestamp_ms
-                    results.append(self.apply_event(rows, event, record.partition, record.offset))
-        effort.finish(session)
+        for record, event in parsed:
+            if not isinstance(event, CaseEvent):
+                results.append(Applied(Outcome.MALFORMED, detail=event))
+            else:
+                effort.written_at = record.timestamp_ms
+                results.append(self.apply_event(rows, event, record.partition, record.offset))
+        rows.write()
+        effort.finish(session)  # after the write: it queries the batch's cases
         return results
 
     def apply_event(
@@ -131,18 +156,7 @@ class EventApplier:
         """
         if rows.has_event(event.event_id):
             return Applied(Outcome.DUPLICATE, event.type)
-        rows.add_event(
-            CaseEventRow(
-                event_id=event.event_id,
-                case_id=event.case_id,
-                type=event.type,
-                at=event.at,
-                reason=event.reason,
-                payload=event.payload,
-                kafka_partition=partition,
-                kafka_offset=offset,
-            )
-        )
+        rows.add_event(event, partition, offset)
         samples = tuple(slo_samples(event, rows.case(event.case_id)))
         handler = self._handlers.get(event.type)
         if handler is None:
@@ -153,9 +167,8 @@ class EventApplier:
                 rows.effort.note(existing, event)
             return Applied(Outcome.RECORDED, event.type, samples)
         try:
-            handler(rows, event)
+            payload = handler.payload.model_validate(event.payload)
         except ValidationError as error:
-            # Handlers validate their payload before touching any row.
             log.warning(
                 "event %s (%s) has an invalid payload; recorded, not applied: %s",
                 event.event_id,
@@ -164,6 +177,7 @@ class EventApplier:
                 extra={"case_id": event.case_id, "trace_id": event.event_id},
             )
             return Applied(Outcome.INVALID_PAYLOAD, event.type, detail=_one_line(error))
+        handler.apply(rows, event, payload)
         if rows.effort is not None:
             rows.effort.note(rows.case(event.case_id), event)
         return Applied(Outcome.APPLIED, event.type, samples)
@@ -187,8 +201,7 @@ def _parse(record: SourceRecord) -> CaseEvent | str:
         return _one_line(error)
 
 
-def _apply_case_opened(rows: WorkingSet, event: CaseEvent) -> None:
-    payload = CaseOpenedPayload.model_validate(event.payload)
+def _apply_case_opened(rows: WorkingSet, event: CaseEvent, payload: CaseOpenedPayload) -> None:
     case = _case_for(rows, event, payload.customer_id)
     if case.opened_at is None:
         case.opened_at = payload.opened_at
@@ -196,24 +209,23 @@ def _apply_case_opened(rows: WorkingSet, event: CaseEvent) -> None:
     _touch(case, event.at)
 
 
-def _apply_message_appended(rows: WorkingSet, event: CaseEvent) -> None:
-    payload = MessageAppendedPayload.model_validate(event.payload)
+def _apply_message_appended(
+    rows: WorkingSet, event: CaseEvent, payload: MessageAppendedPayload
+) -> None:
     case = _case_for(rows, event, payload.customer_id)
     message = payload.message
     if not rows.has_message(case.case_id, payload.message_key):
         rows.add_message(
-            MessageRow(
-                case_id=case.case_id,
-                message_key=payload.message_key,
-                channel=message.channel,
-                direction=message.direction,
-                sender=message.sender,
-                external_id=message.external_id,
-                subject=message.subject,
-                text=message.text,
-                sent_at=message.sent_at,
-                event_id=event.event_id,
-            )
+            case_id=case.case_id,
+            message_key=payload.message_key,
+            channel=message.channel,
+            direction=message.direction,
+            sender=message.sender,
+            external_id=message.external_id,
+            subject=message.subject,
+            text=message.text,
+            sent_at=message.sent_at,
+            event_id=event.event_id,
         )
         case.message_count += 1
         count_message(case, message.direction, message.channel)
@@ -223,8 +235,7 @@ def _apply_message_appended(rows: WorkingSet, event: CaseEvent) -> None:
     _touch(case, event.at)
 
 
-def _apply_case_routed(rows: WorkingSet, event: CaseEvent) -> None:
-    payload = CaseRoutedPayload.model_validate(event.payload)
+def _apply_case_routed(rows: WorkingSet, event: CaseEvent, payload: CaseRoutedPayload) -> None:
     routed = payload.case
     rows.ensure_queue(routed.queue, event.at)
     case = _case_for(rows, event, routed.customer_id)
@@ -242,6 +253,18 @@ def _apply_case_routed(rows: WorkingSet, event: CaseEvent) -> None:
     case.sla_due_at = _earliest_due(routed)
     _apply_ownership(rows, case, routed, event)
     _touch(case, event.at)
+
+
+HANDLERS: Mapping[str, EventHandler[Any]] = {
+    CaseEventType.CASE_OPENED.value: EventHandler(CaseOpenedPayload, _apply_case_opened),
+    CaseEventType.MESSAGE_APPENDED.value: EventHandler(
+        MessageAppendedPayload, _apply_message_appended
+    ),
+    CaseEventType.CASE_ROUTED.value: EventHandler(CaseRoutedPayload, _apply_case_routed),
+    # the same snapshot after an agent action, an SLA change or an escalation
+    CaseEventType.CASE_UPDATED.value: EventHandler(CaseRoutedPayload, _apply_case_routed),
+}
+"""The event types this version applies to cases; add a type with its contract here."""
 
 
 _COUNTING = frozenset({"running", "warning", "breached"})

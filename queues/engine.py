@@ -2,6 +2,7 @@
 
 SQLite gets what a projection writing while the CLI reads needs: the data folder is
 created, foreign keys are enforced, and the file runs in WAL mode with a busy timeout.
+JSON columns are written with orjson and read with pydantic's parser (`queues.json_codec`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from queues import json_codec
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -25,7 +28,13 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
         connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
         if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, connect_args=connect_args)
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args=connect_args,
+        json_serializer=json_codec.dumps,
+        json_deserializer=json_codec.loads,
+    )
     if is_sqlite:
         event.listen(engine, "connect", _configure_sqlite_connection)
     return engine

@@ -1,25 +1,80 @@
-"""The rows one batch of events reads and writes, loaded with a few queries up front.
+"""The rows one batch of events reads and writes: loaded in a few queries, written in a few.
 
-Looking rows up one event at a time costs a query (and an autoflush) per lookup; a
-batch instead loads the recorded event ids, cases, message keys and queues it can
-touch in four queries, then works in memory and lets the commit write everything.
+A batch loads what its events can touch (their recorded ids, their cases and open
+assignments, their message keys, the queue names) with one query each, applies every
+event in memory, and `write` then sends one bulk statement per table: the new events,
+the new queues, each changed case once (however many of the batch's events it took),
+the new messages and the new or changed assignments. SQLAlchemy's unit of work is not
+involved: its bookkeeping per object and per attribute was most of the projection's cost.
+
+Cases and assignments are held as `CaseRow` and `AssignmentRow` objects that belong to
+no session: handlers read and assign their attributes as with the ORM (assign a new list
+or dict rather than changing one in place), and `write` stores those whose columns differ
+from what was loaded, every column of the table included, so a column added to the model
+is written without touching this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Connection, Table, select, tuple_
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_dict
 
+from queues import bulk
 from queues.effort import EffortBatch
-from queues.models import AssignmentRow, CaseEventRow, CaseRow, MessageRow, QueueRow
+from queues.models import AssignmentRow, Base, CaseEventRow, CaseRow, MessageRow, QueueRow
 from schemas import CaseEvent, CaseEventType
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """A mapped class's table, and how to read one of its objects as a row of values."""
+
+    table: Table
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    """What an attribute never set stands for: its column's Python default, else None."""
+
+    @classmethod
+    def of(cls, model: type[Base]) -> _Columns:
+        table = model.__table__
+        assert isinstance(table, Table)
+        names = tuple(column.key for column in table.columns)
+        defaults: dict[str, Any] = {}
+        for column in table.columns:
+            default = column.default
+            if default is None or not hasattr(default, "arg"):
+                continue
+            # A callable default (`default=list`) is wrapped to take a context it ignores.
+            defaults[column.key] = default.arg(None) if default.is_callable else default.arg
+        return cls(table, names, defaults)
+
+    def values(self, row: Base) -> dict[str, Any]:
+        """The row's column values, as a bulk statement takes them."""
+        state = instance_dict(row)
+        defaults = self.defaults
+        return {name: state[name] if name in state else defaults.get(name) for name in self.names}
+
+    def snapshot(self, row: Base) -> tuple[Any, ...]:
+        """The row's values in column order, to tell later whether anything changed."""
+        state = instance_dict(row)
+        return tuple(state.get(name) for name in self.names)
+
+
+_CASES = _Columns.of(CaseRow)
+_ASSIGNMENTS = _Columns.of(AssignmentRow)
+_EVENTS: Table = CaseEventRow.__table__  # type: ignore[assignment]
+_MESSAGES: Table = MessageRow.__table__  # type: ignore[assignment]
+_QUEUES: Table = QueueRow.__table__  # type: ignore[assignment]
+
+
 class WorkingSet:
-    """Rows of one batch: what exists already, plus what the batch adds to the session."""
+    """Rows of one batch: what exists already, plus what the batch adds and changes."""
 
     def __init__(
         self,
@@ -31,16 +86,25 @@ class WorkingSet:
     ) -> None:
         self.session = session
         self._event_ids = set(event_ids)
-        self._cases = {case.case_id: case for case in cases}
+        self._cases: dict[str, CaseRow] = {}
+        self._loaded_cases: dict[str, tuple[Any, ...]] = {}
+        for case in cases:
+            self._keep_loaded_case(case)
         self._message_keys = set(message_keys)
         self._queue_names = set(queue_names)
         self._open_assignments: dict[str, AssignmentRow] = {}
+        self._assignments: dict[str, AssignmentRow] = {}
+        self._loaded_assignments: dict[str, tuple[Any, ...]] = {}
+        self._new_events: list[dict[str, Any]] = []
+        self._new_messages: list[dict[str, Any]] = []
+        self._new_queues: dict[str, datetime] = {}
         self.effort: EffortBatch | None = None
         """What the batch does to customer effort, when the applier counts it."""
 
     @classmethod
     def load(cls, session: Session, events: Sequence[CaseEvent]) -> WorkingSet:
         """Load what `events` may touch: their recorded ids, cases, messages and all queues."""
+        connection = session.connection()
         event_ids = {event.event_id for event in events}
         case_ids = {event.case_id for event in events}
         message_keys = {
@@ -49,38 +113,61 @@ class WorkingSet:
             if event.type == CaseEventType.MESSAGE_APPENDED.value
             and isinstance(key := event.payload.get("message_key"), str)
         }
-        rows = cls(session, queue_names=session.scalars(select(QueueRow.name)).all())
+        rows = cls(session, queue_names=connection.scalars(select(_QUEUES.c.name)))
         if event_ids:
             rows._event_ids.update(
-                session.scalars(
-                    select(CaseEventRow.event_id).where(CaseEventRow.event_id.in_(event_ids))
+                connection.scalars(
+                    select(_EVENTS.c.event_id).where(_EVENTS.c.event_id.in_(event_ids))
                 )
             )
         if case_ids:
-            for case in session.scalars(select(CaseRow).where(CaseRow.case_id.in_(case_ids))):
-                rows._cases[case.case_id] = case
-            for assignment in session.scalars(
-                select(AssignmentRow).where(
-                    AssignmentRow.case_id.in_(case_ids), AssignmentRow.ended_at.is_(None)
-                )
-            ):
-                rows._open_assignments[assignment.case_id] = assignment
+            rows._load_cases(connection, case_ids)
         if message_keys:
-            pair = tuple_(MessageRow.case_id, MessageRow.message_key)
-            found = session.execute(
-                select(MessageRow.case_id, MessageRow.message_key).where(pair.in_(message_keys))
+            pair = tuple_(_MESSAGES.c.case_id, _MESSAGES.c.message_key)
+            found = connection.execute(
+                select(_MESSAGES.c.case_id, _MESSAGES.c.message_key).where(pair.in_(message_keys))
             )
             rows._message_keys.update((case_id, key) for case_id, key in found)
         return rows
+
+    def _load_cases(self, connection: Connection, case_ids: set[str]) -> None:
+        cases = _CASES.table
+        for found in connection.execute(select(cases).where(cases.c.case_id.in_(case_ids))):
+            self._keep_loaded_case(CaseRow(**found._mapping))
+        assignments = _ASSIGNMENTS.table
+        for found in connection.execute(
+            select(assignments).where(
+                assignments.c.case_id.in_(case_ids), assignments.c.ended_at.is_(None)
+            )
+        ):
+            assignment = AssignmentRow(**found._mapping)
+            self._open_assignments[assignment.case_id] = assignment
+            self._assignments[assignment.event_id] = assignment
+            self._loaded_assignments[assignment.event_id] = _ASSIGNMENTS.snapshot(assignment)
+
+    def _keep_loaded_case(self, case: CaseRow) -> None:
+        self._cases[case.case_id] = case
+        self._loaded_cases[case.case_id] = _CASES.snapshot(case)
 
     def has_event(self, event_id: str) -> bool:
         """Whether the event is recorded already (before or earlier in this batch)."""
         return event_id in self._event_ids
 
-    def add_event(self, row: CaseEventRow) -> None:
-        """Record an event."""
-        self._event_ids.add(row.event_id)
-        self.session.add(row)
+    def add_event(self, event: CaseEvent, partition: int | None, offset: int | None) -> None:
+        """Record an event in the audit trail, exactly as it came."""
+        self._event_ids.add(event.event_id)
+        self._new_events.append(
+            {
+                "event_id": event.event_id,
+                "case_id": event.case_id,
+                "type": event.type,
+                "at": event.at,
+                "reason": event.reason,
+                "payload": event.payload,
+                "kafka_partition": partition,
+                "kafka_offset": offset,
+            }
+        )
 
     def case(self, case_id: str) -> CaseRow | None:
         """The case, if the store or this batch has it."""
@@ -89,22 +176,47 @@ class WorkingSet:
     def add_case(self, row: CaseRow) -> None:
         """Create a case."""
         self._cases[row.case_id] = row
-        self.session.add(row)
 
     def has_message(self, case_id: str, message_key: str) -> bool:
         """Whether the case already holds a message with this key."""
         return (case_id, message_key) in self._message_keys
 
-    def add_message(self, row: MessageRow) -> None:
-        """Add a message to its case."""
-        self._message_keys.add((row.case_id, row.message_key))
-        self.session.add(row)
+    def add_message(
+        self,
+        *,
+        case_id: str,
+        message_key: str,
+        channel: str,
+        direction: str,
+        sender: str | None,
+        external_id: str | None,
+        subject: str | None,
+        text: str,
+        sent_at: datetime,
+        event_id: str,
+    ) -> None:
+        """Add a message to its case (a row of `messages`)."""
+        self._message_keys.add((case_id, message_key))
+        self._new_messages.append(
+            {
+                "case_id": case_id,
+                "message_key": message_key,
+                "channel": channel,
+                "direction": direction,
+                "sender": sender,
+                "external_id": external_id,
+                "subject": subject,
+                "text": text,
+                "sent_at": sent_at,
+                "event_id": event_id,
+            }
+        )
 
     def ensure_queue(self, name: str, created_at: datetime) -> None:
         """Create the queue unless it exists."""
         if name not in self._queue_names:
             self._queue_names.add(name)
-            self.session.add(QueueRow(name=name, created_at=created_at))
+            self._new_queues[name] = created_at
 
     def open_assignment(self, case_id: str) -> AssignmentRow | None:
         """The case's current (not ended) assignment, if any."""
@@ -113,7 +225,7 @@ class WorkingSet:
     def start_assignment(self, row: AssignmentRow) -> None:
         """Record a new assignment as the case's current one."""
         self._open_assignments[row.case_id] = row
-        self.session.add(row)
+        self._assignments[row.event_id] = row
 
     def end_assignment(self, case_id: str, at: datetime, reason: str) -> None:
         """End the case's current assignment, if it has one."""
@@ -121,3 +233,40 @@ class WorkingSet:
         if row is not None:
             row.ended_at = at
             row.ended_reason = reason
+
+    def write(self) -> None:
+        """Send what the batch recorded and changed: one statement per table, in key order.
+
+        Events are inserted plainly: the batch filtered out those recorded before it, so a
+        conflict means another writer recorded one meanwhile, and the failed statement
+        (rolling back the batch) is what lets the caller retry it as duplicates. The other
+        rows are written whatever is there (`ON CONFLICT`), which replaying the same events
+        makes the same again.
+        """
+        connection = self.session.connection()
+        bulk.insert_rows(connection, _EVENTS, self._new_events)
+        bulk.insert_new_rows(
+            connection,
+            _QUEUES,
+            [{"name": name, "created_at": at} for name, at in self._new_queues.items()],
+        )
+        bulk.upsert_rows(
+            connection, _CASES.table, _changed(_CASES, self._cases, self._loaded_cases)
+        )
+        bulk.insert_new_rows(connection, _MESSAGES, self._new_messages)
+        bulk.upsert_rows(
+            connection,
+            _ASSIGNMENTS.table,
+            _changed(_ASSIGNMENTS, self._assignments, self._loaded_assignments),
+        )
+
+
+def _changed(
+    columns: _Columns, rows: dict[str, Any], loaded: dict[str, tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """The values of the rows that are new or differ from what was loaded, in key order."""
+    return [
+        columns.values(rows[key])
+        for key in sorted(rows)
+        if key not in loaded or columns.snapshot(rows[key]) != loaded[key]
+    ]

@@ -1,0 +1,75 @@
+"""Bulk statements of the case store: one INSERT per table and batch, run as an executemany.
+
+`INSERT … ON CONFLICT` is spelled the same on the two dialects the store runs on
+(SQLite and PostgreSQL); this module picks the dialect's construct and caches each
+statement, so a batch pays for building none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+class UnsupportedDialectError(Exception):
+    """The case store runs on SQLite and PostgreSQL only."""
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows`; a row whose primary key exists already fails the statement."""
+    if rows:
+        connection.execute(_plain(table), rows)
+
+
+def insert_new_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows`, skipping those whose primary key exists already."""
+    if rows:
+        connection.execute(_ignoring(table, connection.dialect.name), rows)
+
+
+def upsert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows`, or overwrite every column of the row with the same primary key.
+
+    Each primary key may appear once in `rows` (PostgreSQL cannot update a row twice in
+    one statement): callers fold what a batch does to a row into one row first.
+    """
+    if rows:
+        connection.execute(_upsert(table, connection.dialect.name), rows)
+
+
+@cache
+def _plain(table: Table) -> Insert:
+    return insert(table)
+
+
+@cache
+def _ignoring(table: Table, dialect: str) -> Insert:
+    return _dialect_insert(table, dialect).on_conflict_do_nothing(
+        index_elements=[column.name for column in table.primary_key.columns]
+    )
+
+
+@cache
+def _upsert(table: Table, dialect: str) -> Insert:
+    statement = _dialect_insert(table, dialect)
+    keys = [column.name for column in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={
+            column.name: statement.excluded[column.name]
+            for column in table.columns
+            if column.name not in keys
+        },
+    )
+
+
+def _dialect_insert(table: Table, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise UnsupportedDialectError(f"the case store runs on SQLite or PostgreSQL, not {dialect}")
