@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from queues.batch_rows import AssignmentValues, CaseValues
 from queues.effort import EffortBatch, EffortPolicy, count_message
-from queues.models import AssignmentRow, CaseRow
 from queues.slo import SloSample, slo_samples
 from queues.working_set import WorkingSet
 from schemas import (
@@ -280,7 +280,7 @@ def _earliest_due(routed: Case) -> datetime | None:
     return min(due, default=None)
 
 
-def _apply_ownership(rows: WorkingSet, case: CaseRow, routed: Case, event: CaseEvent) -> None:
+def _apply_ownership(rows: WorkingSet, case: CaseValues, routed: Case, event: CaseEvent) -> None:
     """Follow the snapshot's owner; each change of owner ends one assignment and starts another."""
     previous, pending_before = case.assignee, case.assignment_pending
     case.assignee, case.assignment_pending = routed.assignee, routed.assignment_pending
@@ -292,7 +292,7 @@ def _apply_ownership(rows: WorkingSet, case: CaseRow, routed: Case, event: CaseE
     rows.end_assignment(case.case_id, event.at, event.reason)
     if routed.assignee is not None:
         rows.start_assignment(
-            AssignmentRow(
+            AssignmentValues(
                 event_id=event.event_id,
                 case_id=case.case_id,
                 agent=routed.assignee,
@@ -306,11 +306,11 @@ def _apply_ownership(rows: WorkingSet, case: CaseRow, routed: Case, event: CaseE
         )
 
 
-def _case_for(rows: WorkingSet, event: CaseEvent, customer_id: str) -> CaseRow:
+def _case_for(rows: WorkingSet, event: CaseEvent, customer_id: str) -> CaseValues:
     """The event's case, created bare if this is the first event the store sees for it."""
     case = rows.case(event.case_id)
     if case is None:
-        case = CaseRow(
+        case = CaseValues(
             case_id=event.case_id,
             customer_id=customer_id,
             queue=None,
@@ -338,7 +338,7 @@ def _case_for(rows: WorkingSet, event: CaseEvent, customer_id: str) -> CaseRow:
     return case
 
 
-def _touch(case: CaseRow, at: datetime) -> None:
+def _touch(case: CaseValues, at: datetime) -> None:
     """Times come from events, never the wall clock, so a rebuild gives identical rows."""
     case.updated_at = max(case.updated_at, at)
     case.last_event_at = max(case.last_event_at, at)

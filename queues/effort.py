@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Table, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from queues.batch_rows import CaseValues
 from queues.models import CaseResolutionRow, CaseRow, EffortCounterRow
 from schemas import CaseEvent, CaseEventType, CaseStatus
 
@@ -90,7 +91,7 @@ Key = tuple[str, str, str]
 """(family, queue, le) of one running total."""
 
 
-def count_message(case_row: CaseRow, direction: str, channel: str) -> None:
+def count_message(case_row: CaseValues, direction: str, channel: str) -> None:
     """Count a message new to the case: a contact (and maybe a channel switch) or a reply.
 
     Call it before the case's `channel` (the latest customer channel) moves to this one.
@@ -115,7 +116,7 @@ class EffortBatch:
     the batch moves the clock to is never later than this plus `CLOCK_SKEW`, so one event
     stamped far in the future cannot settle every resolution before its time."""
 
-    def note(self, case_row: CaseRow | None, event: CaseEvent) -> None:
+    def note(self, case_row: CaseValues | None, event: CaseEvent) -> None:
         """Take in one newly recorded event (after it was applied to its case)."""
         at = event.at
         if self.written_at is not None and self.written_at > 0:  # -1: no timestamp

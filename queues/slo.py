@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from queues.models import CaseRow
+from queues.batch_rows import CaseValues
 from schemas import CaseEvent, CaseEventType, ClockName
 
 
@@ -40,7 +40,7 @@ class SloSample:
     in_time: bool = True
 
 
-def slo_samples(event: CaseEvent, case: CaseRow | None) -> list[SloSample]:
+def slo_samples(event: CaseEvent, case: CaseValues | None) -> list[SloSample]:
     """The samples a newly recorded event yields (none for most events)."""
     if event.type == CaseEventType.SLA_MET.value:
         return _clock_met(event, case)
@@ -60,7 +60,7 @@ def slo_samples(event: CaseEvent, case: CaseRow | None) -> list[SloSample]:
     return []
 
 
-def _clock_met(event: CaseEvent, case: CaseRow | None) -> list[SloSample]:
+def _clock_met(event: CaseEvent, case: CaseValues | None) -> list[SloSample]:
     payload = event.payload
     clock = str(payload.get("clock") or "")
     queue = str(payload.get("queue") or (case.queue if case else "") or "")
@@ -86,7 +86,7 @@ def _clock_met(event: CaseEvent, case: CaseRow | None) -> list[SloSample]:
     return samples
 
 
-def _since_open(case: CaseRow, at: datetime) -> float | None:
+def _since_open(case: CaseValues, at: datetime) -> float | None:
     if case.opened_at is None:
         return None
     return max(0.0, (at - case.opened_at).total_seconds())

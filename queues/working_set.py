@@ -7,67 +7,32 @@ the new queues, each changed case once (however many of the batch's events it to
 the new messages and the new or changed assignments. SQLAlchemy's unit of work is not
 involved: its bookkeeping per object and per attribute was most of the projection's cost.
 
-Cases and assignments are held as `CaseRow` and `AssignmentRow` objects that belong to
-no session: handlers read and assign their attributes as with the ORM (assign a new list
-or dict rather than changing one in place), and `write` stores those whose columns differ
-from what was loaded, every column of the table included, so a column added to the model
-is written without touching this module.
+Cases and assignments are held as plain objects (`queues.batch_rows`) that handlers
+change; `write` stores those whose values differ from what was loaded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, select, tuple_
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import instance_dict
 
 from queues import bulk
+from queues.batch_rows import (
+    ASSIGNMENTS,
+    CASES,
+    AssignmentValues,
+    CaseValues,
+    RowShape,
+    ValuesT,
+)
 from queues.effort import EffortBatch
-from queues.models import AssignmentRow, Base, CaseEventRow, CaseRow, MessageRow, QueueRow
+from queues.models import CaseEventRow, MessageRow, QueueRow
 from schemas import CaseEvent, CaseEventType
 
-
-@dataclass(frozen=True)
-class _Columns:
-    """A mapped class's table, and how to read one of its objects as a row of values."""
-
-    table: Table
-    names: tuple[str, ...]
-    defaults: dict[str, Any]
-    """What an attribute never set stands for: its column's Python default, else None."""
-
-    @classmethod
-    def of(cls, model: type[Base]) -> _Columns:
-        table = model.__table__
-        assert isinstance(table, Table)
-        names = tuple(column.key for column in table.columns)
-        defaults: dict[str, Any] = {}
-        for column in table.columns:
-            default = column.default
-            if default is None or not hasattr(default, "arg"):
-                continue
-            # A callable default (`default=list`) is wrapped to take a context it ignores.
-            defaults[column.key] = default.arg(None) if default.is_callable else default.arg
-        return cls(table, names, defaults)
-
-    def values(self, row: Base) -> dict[str, Any]:
-        """The row's column values, as a bulk statement takes them."""
-        state = instance_dict(row)
-        defaults = self.defaults
-        return {name: state[name] if name in state else defaults.get(name) for name in self.names}
-
-    def snapshot(self, row: Base) -> tuple[Any, ...]:
-        """The row's values in column order, to tell later whether anything changed."""
-        state = instance_dict(row)
-        return tuple(state.get(name) for name in self.names)
-
-
-_CASES = _Columns.of(CaseRow)
-_ASSIGNMENTS = _Columns.of(AssignmentRow)
 _EVENTS: Table = CaseEventRow.__table__  # type: ignore[assignment]
 _MESSAGES: Table = MessageRow.__table__  # type: ignore[assignment]
 _QUEUES: Table = QueueRow.__table__  # type: ignore[assignment]
@@ -80,20 +45,20 @@ class WorkingSet:
         self,
         session: Session,
         event_ids: Iterable[str] = (),
-        cases: Iterable[CaseRow] = (),
+        cases: Iterable[CaseValues] = (),
         message_keys: Iterable[tuple[str, str]] = (),
         queue_names: Iterable[str] = (),
     ) -> None:
         self.session = session
         self._event_ids = set(event_ids)
-        self._cases: dict[str, CaseRow] = {}
+        self._cases: dict[str, CaseValues] = {}
         self._loaded_cases: dict[str, tuple[Any, ...]] = {}
         for case in cases:
             self._keep_loaded_case(case)
         self._message_keys = set(message_keys)
         self._queue_names = set(queue_names)
-        self._open_assignments: dict[str, AssignmentRow] = {}
-        self._assignments: dict[str, AssignmentRow] = {}
+        self._open_assignments: dict[str, AssignmentValues] = {}
+        self._assignments: dict[str, AssignmentValues] = {}
         self._loaded_assignments: dict[str, tuple[Any, ...]] = {}
         self._new_events: list[dict[str, Any]] = []
         self._new_messages: list[dict[str, Any]] = []
@@ -103,23 +68,31 @@ class WorkingSet:
 
     @classmethod
     def load(cls, session: Session, events: Sequence[CaseEvent]) -> WorkingSet:
-        """Load what `events` may touch: their recorded ids, cases, messages and all queues."""
+        """Load what `events` may touch: their recorded ids, cases, messages and all queues.
+
+        Cases and messages are loaded only for events not recorded yet: a redelivered
+        batch costs one query.
+        """
         connection = session.connection()
+        rows = cls(session)
         event_ids = {event.event_id for event in events}
-        case_ids = {event.case_id for event in events}
-        message_keys = {
-            (event.case_id, key)
-            for event in events
-            if event.type == CaseEventType.MESSAGE_APPENDED.value
-            and isinstance(key := event.payload.get("message_key"), str)
-        }
-        rows = cls(session, queue_names=connection.scalars(select(_QUEUES.c.name)))
         if event_ids:
             rows._event_ids.update(
                 connection.scalars(
                     select(_EVENTS.c.event_id).where(_EVENTS.c.event_id.in_(event_ids))
                 )
             )
+        new = [event for event in events if event.event_id not in rows._event_ids]
+        if not new:
+            return rows
+        rows._queue_names.update(connection.scalars(select(_QUEUES.c.name)))
+        case_ids = {event.case_id for event in new}
+        message_keys = {
+            (event.case_id, key)
+            for event in new
+            if event.type == CaseEventType.MESSAGE_APPENDED.value
+            and isinstance(key := event.payload.get("message_key"), str)
+        }
         if case_ids:
             rows._load_cases(connection, case_ids)
         if message_keys:
@@ -131,23 +104,23 @@ class WorkingSet:
         return rows
 
     def _load_cases(self, connection: Connection, case_ids: set[str]) -> None:
-        cases = _CASES.table
+        cases = CASES.table
         for found in connection.execute(select(cases).where(cases.c.case_id.in_(case_ids))):
-            self._keep_loaded_case(CaseRow(**found._mapping))
-        assignments = _ASSIGNMENTS.table
+            self._keep_loaded_case(CASES.from_row(found))
+        assignments = ASSIGNMENTS.table
         for found in connection.execute(
             select(assignments).where(
                 assignments.c.case_id.in_(case_ids), assignments.c.ended_at.is_(None)
             )
         ):
-            assignment = AssignmentRow(**found._mapping)
+            assignment = ASSIGNMENTS.from_row(found)
             self._open_assignments[assignment.case_id] = assignment
             self._assignments[assignment.event_id] = assignment
-            self._loaded_assignments[assignment.event_id] = _ASSIGNMENTS.snapshot(assignment)
+            self._loaded_assignments[assignment.event_id] = ASSIGNMENTS.snapshot(assignment)
 
-    def _keep_loaded_case(self, case: CaseRow) -> None:
+    def _keep_loaded_case(self, case: CaseValues) -> None:
         self._cases[case.case_id] = case
-        self._loaded_cases[case.case_id] = _CASES.snapshot(case)
+        self._loaded_cases[case.case_id] = CASES.snapshot(case)
 
     def has_event(self, event_id: str) -> bool:
         """Whether the event is recorded already (before or earlier in this batch)."""
@@ -169,11 +142,11 @@ class WorkingSet:
             }
         )
 
-    def case(self, case_id: str) -> CaseRow | None:
+    def case(self, case_id: str) -> CaseValues | None:
         """The case, if the store or this batch has it."""
         return self._cases.get(case_id)
 
-    def add_case(self, row: CaseRow) -> None:
+    def add_case(self, row: CaseValues) -> None:
         """Create a case."""
         self._cases[row.case_id] = row
 
@@ -218,11 +191,11 @@ class WorkingSet:
             self._queue_names.add(name)
             self._new_queues[name] = created_at
 
-    def open_assignment(self, case_id: str) -> AssignmentRow | None:
+    def open_assignment(self, case_id: str) -> AssignmentValues | None:
         """The case's current (not ended) assignment, if any."""
         return self._open_assignments.get(case_id)
 
-    def start_assignment(self, row: AssignmentRow) -> None:
+    def start_assignment(self, row: AssignmentValues) -> None:
         """Record a new assignment as the case's current one."""
         self._open_assignments[row.case_id] = row
         self._assignments[row.event_id] = row
@@ -250,23 +223,21 @@ class WorkingSet:
             _QUEUES,
             [{"name": name, "created_at": at} for name, at in self._new_queues.items()],
         )
-        bulk.upsert_rows(
-            connection, _CASES.table, _changed(_CASES, self._cases, self._loaded_cases)
-        )
+        bulk.upsert_rows(connection, CASES.table, _changed(CASES, self._cases, self._loaded_cases))
         bulk.insert_new_rows(connection, _MESSAGES, self._new_messages)
         bulk.upsert_rows(
             connection,
-            _ASSIGNMENTS.table,
-            _changed(_ASSIGNMENTS, self._assignments, self._loaded_assignments),
+            ASSIGNMENTS.table,
+            _changed(ASSIGNMENTS, self._assignments, self._loaded_assignments),
         )
 
 
 def _changed(
-    columns: _Columns, rows: dict[str, Any], loaded: dict[str, tuple[Any, ...]]
+    shape: RowShape[ValuesT], rows: dict[str, ValuesT], loaded: dict[str, tuple[Any, ...]]
 ) -> list[dict[str, Any]]:
     """The values of the rows that are new or differ from what was loaded, in key order."""
     return [
-        columns.values(rows[key])
+        shape.values(rows[key])
         for key in sorted(rows)
-        if key not in loaded or columns.snapshot(rows[key]) != loaded[key]
+        if key not in loaded or shape.snapshot(rows[key]) != loaded[key]
     ]

@@ -136,24 +136,33 @@ class BatchWriter:
                 return Applied(Outcome.FAILED, detail=f"{type(error).__name__}: {error}")
 
     def _count(self, records: Sequence[SourceRecord], results: Sequence[Applied]) -> BatchResult:
-        """Count outcomes only after the commit, so the metrics match the store."""
+        """Count outcomes only after the commit, so the metrics match the store.
+
+        Counters move once per label and batch, not once per record.
+        """
         result = BatchResult()
+        recorded: Counter[str] = Counter()
+        errors: Counter[ErrorReason] = Counter()
         for record, applied in zip(records, results, strict=True):
             result.outcomes[applied.outcome] += 1
             if applied.outcome in _REFUSED:
                 result.refused.append((record, applied))
             match applied.outcome:
                 case Outcome.APPLIED | Outcome.RECORDED:
-                    self._metrics.events.labels(applied.event_type or "unknown").inc()
+                    recorded[applied.event_type or "unknown"] += 1
                     for sample in applied.samples:
                         self._metrics.observe(sample)
                 case Outcome.INVALID_PAYLOAD:
-                    self._metrics.events.labels(applied.event_type or "unknown").inc()
-                    self._metrics.errors.labels(ErrorReason.INVALID_PAYLOAD.value).inc()
-                case Outcome.DUPLICATE:
-                    self._metrics.duplicates.inc()
+                    recorded[applied.event_type or "unknown"] += 1
+                    errors[ErrorReason.INVALID_PAYLOAD] += 1
                 case Outcome.MALFORMED:
-                    self._metrics.errors.labels(ErrorReason.MALFORMED.value).inc()
+                    errors[ErrorReason.MALFORMED] += 1
                 case Outcome.FAILED:
-                    self._metrics.errors.labels(ErrorReason.APPLY_FAILED.value).inc()
+                    errors[ErrorReason.APPLY_FAILED] += 1
+        for event_type, count in recorded.items():
+            self._metrics.events.labels(event_type).inc(count)
+        for reason, count in errors.items():
+            self._metrics.errors.labels(reason.value).inc(count)
+        if result.outcomes[Outcome.DUPLICATE]:
+            self._metrics.duplicates.inc(result.outcomes[Outcome.DUPLICATE])
         return result
