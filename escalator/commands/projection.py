@@ -21,6 +21,7 @@ from queues import (
 )
 from queues.effort import EffortPolicy
 from queues.effort_metrics import EffortCollector
+from queues.gc_tuning import tune_for_batches
 from queues.identity_projection import IdentityProjection
 from queues.store import redacted_url
 from queues.store_metrics import CaseStoreCollector
@@ -128,6 +129,7 @@ def run_projection(
         redacted_url(url),
         port,
     )
+    tune_for_batches()
     try:
         projection.run_until_stopped()
     finally:
