@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, delete, event
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues import (
@@ -29,7 +29,7 @@ from queues import (
     make_engine,
     make_session_factory,
 )
-from queues.models import QueueRow
+from queues.models import CaseEventRow, QueueRow
 from queues.rebuild import PROJECTED_ROWS
 from schemas import CaseEvent, CaseRoutedPayload
 from schemas.ids import event_id_for
@@ -216,3 +216,19 @@ def test_a_crash_in_the_middle_of_a_batch_then_a_replay_from_the_start_gives_one
     assert again == {Outcome.DUPLICATE: len(source)}
     assert snapshot(restarted) == clean
     restarted.dispose()
+
+
+def test_payloads_are_stored_exactly_whatever_json_they_hold(
+    session_factory: sessionmaker[Session],
+) -> None:
+    unusual = {
+        "big": 2**70 + 1,  # beyond 64 bits: orjson alone would write nothing or read a float
+        "negative": -(2**65) - 3,
+        "text": 'Grüße 你好 🚚 \u0000 "q"',
+        "x": 1.5e300,
+    }
+    event = other("cust-1", "sla.warning").model_copy(update={"payload": unusual})
+    write_all(session_factory, iter([records([event])]))
+
+    with session_factory() as session:
+        assert session.scalars(select(CaseEventRow.payload)).all() == [unusual]
