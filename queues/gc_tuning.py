@@ -5,8 +5,9 @@ parameters) that reference counting frees. With Python's default threshold (700
 allocations) the cyclic collector runs dozens of times per batch, and every older
 collection walks everything start-up left alive: modules, SQLAlchemy's and pydantic's
 caches. Freezing what is alive once start-up is over takes it out of every later
-collection, and a higher first threshold makes the collections that remain rarer; on
-the projection's benchmark the two together cut its CPU per event by about a quarter.
+collection, and a higher first threshold makes the collections that remain rarer.
+Measured on the batch writer alone (SQLite, 20,000 events in batches of 500, a loaded
+2-core machine), the two together took its CPU per event from about 57 to 40-47 us.
 """
 
 from __future__ import annotations
