@@ -215,7 +215,14 @@ def _reopened(session: Session, facts: list[_Reopened]) -> None:
 def _opened(session: Session, facts: list[_Opened], totals: Counter[Key]) -> None:
     """A new case within the repeat window after one of the customer's resolutions repeats it
     (the latest such resolution)."""
-    cases = [session.get(CaseRow, fact.case_id) for fact in facts]
+    if not facts:
+        return
+    # One query for the batch's new cases (the projection wrote them just before).
+    found = session.scalars(
+        select(CaseRow).where(CaseRow.case_id.in_({fact.case_id for fact in facts}))
+    )
+    by_id = {case.case_id: case for case in found}
+    cases = [by_id.get(fact.case_id) for fact in facts]
     new_cases = [c for c in cases if c and c.repeat_of is None and c.opened_at is not None]
     if not new_cases:
         return
