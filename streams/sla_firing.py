@@ -18,7 +18,7 @@ from streams.gc_pause import gc_paused
 from streams.output import OutputRecord
 from streams.prepared import Firing
 from streams.sla import count_events
-from streams.state_store import EncodedState
+from streams.state_store import EncodedState, PartitionNotHeldError
 
 FIRE_SLICE = 200
 """Cases fired per slice: each slice is written while the next one is computed."""
@@ -141,7 +141,10 @@ class SlaFiring(CaseWrites):
         version = self.cases.version(partition, key)
         if version is None:
             return None
-        state = self.cases.load(partition, key, CaseState)
+        try:
+            state = self.cases.load(partition, key, CaseState)
+        except PartitionNotHeldError:  # revoked this instant (the assignment runs on a thread)
+            return None
         assert state is not None
         update = fire_clocks(state, ruleset, deadline)
         if not update.changed:

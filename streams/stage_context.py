@@ -6,6 +6,7 @@ Their state, writer and clock, and the steps every keyed stage takes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +22,11 @@ from streams.output import OutputRecord, ReliableWriter
 from streams.poison import MisroutedError, poisoned
 from streams.prepared import PreparedFirings
 from streams.progress import StageProgress
-from streams.state_store import ChangelogState, StateT
+from streams.state_store import ChangelogState, PartitionNotHeldError, StateT
 from streams.threader import ThreadingPolicy
 from streams.worker_config import RuleSetHolder, WorkerConfig
+
+log = logging.getLogger(__name__)
 
 
 def raw_record(message: Any) -> RawRecord:
@@ -105,7 +108,8 @@ class StageContext:
 
         Notes the record's offset; a record without a key, or one whose key came on another
         partition earlier in the batch (its producer partitions differently), is
-        dead-lettered (None).
+        dead-lettered (None). A record of a partition revoked meanwhile is left to the
+        partition's next owner (None).
         """
         partition: int = message.partition
         offsets[message.topic, partition] = message.offset
@@ -121,4 +125,17 @@ class StageContext:
             )
             outputs.append(self._poisoned(stage, raw_record(message), wrong))
             return None
-        return key, partition, known[1] if known else store.load(partition, key, model)
+        if known is not None:
+            return key, partition, known[1]
+        try:
+            return key, partition, store.load(partition, key, model)
+        except PartitionNotHeldError:
+            # revoked while this batch was under way: its next owner processes the record
+            log.info(
+                "%s: %s[%d]@%d skipped, partition revoked",
+                stage,
+                message.topic,
+                partition,
+                message.offset,
+            )
+            return None

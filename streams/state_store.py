@@ -50,6 +50,10 @@ Deadlines = dict[int, list[tuple[bytes, datetime]]]
 """Per input partition, the keys that have a next deadline, with it."""
 
 
+class PartitionNotHeldError(LookupError):
+    """A partition's state was asked for after a rebalance took the partition away."""
+
+
 @dataclass(frozen=True)
 class EncodedState:
     """A state ready to save: its changelog value and headers, and its packed in-memory form."""
@@ -123,8 +127,14 @@ class ChangelogState:
         return sum(len(keys) for keys in self._partitions.values())
 
     def load(self, partition: int, key: bytes, model: type[StateT]) -> StateT | None:
-        """The state stored under `key` for an input partition, if any (decoded afresh)."""
-        packed = self._partitions[partition].get(key)
+        """The state stored under `key` for an input partition, if any (decoded afresh).
+
+        Raises PartitionNotHeldError when the partition is not (or no longer) held here.
+        """
+        held = self._partitions.get(partition)
+        if held is None:
+            raise PartitionNotHeldError(f"{self.name}: partition {partition} is not held here")
+        packed = held.get(key)
         return None if packed is None else model.model_validate_json(self.codec.unpack(packed))
 
     def version(self, partition: int, key: bytes) -> bytes | None:

@@ -289,3 +289,22 @@ def test_a_record_on_another_partition_than_its_case_in_the_batch_is_dead_letter
     assert stages.cases.load(2, case, CaseState) is None
     held = stages.cases.load(1, case, CaseState)
     assert held is not None and held.claimed_by is None and held.processed_actions == []
+
+
+def test_a_record_of_a_partition_revoked_during_the_batch_is_left_to_its_next_owner() -> None:
+    """A rebalance may take a partition while a batch holding its records is under way
+    (the assignment runs on a thread); the worker once died there with `KeyError`."""
+    stages = Stages()
+    stages.cases.assign([0, 1, 2])  # partition 3 goes to another worker
+    case = b"C-EEEEEEEEEE"
+    asyncio.run(
+        stages.pipeline.cases_batch(
+            [
+                event(TOPICS.threaded, case, threaded_record("C-EEEEEEEEEE", "e-1"), 9, 3),
+                event(TOPICS.threaded, b"C-FFFFFFFFFF", threaded_record("C-FFFFFFFFFF", "f-1"), 4),
+            ]
+        )
+    )
+    assert stages.letters() == []
+    opened = [r.key for r in stages.on(TOPICS.case_events) if b"case.opened" in r.value]
+    assert opened == [b"C-FFFFFFFFFF"]
