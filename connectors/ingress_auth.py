@@ -65,6 +65,7 @@ def trust_fields_set(message: InboundMessage) -> list[str]:
         "customer.verified": bool(customer.verified),
         "metadata.staff": bool(metadata.get("staff")),
         "metadata.accepted_answer": bool(metadata.get("accepted_answer")),
+        "metadata.escalation_request": bool(metadata.get("escalation_request")),
     }
     return [field for field in TRUST_FIELDS if present[field]]
 

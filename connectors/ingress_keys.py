@@ -35,6 +35,7 @@ TRUST_FIELDS: dict[str, str] = {
     "customer.verified": "links the email/phone it lists to the customer (identity)",
     "metadata.staff": "makes a forum post a staff answer, which meets the SLA clocks",
     "metadata.accepted_answer": "marks the topic answered, which meets the SLA clocks",
+    "metadata.escalation_request": "makes the message a customer's escalation request",
 }
 """Fields the pipeline believes (identity joins, clocks met), and what setting each does."""
 

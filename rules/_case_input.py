@@ -73,6 +73,7 @@ class CaseFactsInput(BaseModel):
     agent_replies: Annotated[int, Field(ge=0)] = 0
     priority: Priority | None = None
     channel_switches: Annotated[int, Field(ge=0)] = 0
+    customer_escalations: Annotated[int, Field(ge=0)] = 0
     history: HistoryInput = Field(default_factory=HistoryInput)
 
     def to_facts(self, channel: str) -> CaseFacts:
@@ -87,6 +88,7 @@ class CaseFactsInput(BaseModel):
             agent_replies=self.agent_replies,
             priority=self.priority,
             channel_switches=self.channel_switches,
+            customer_escalations=self.customer_escalations,
             history=self.history.to_history(),
         )
 

@@ -19,7 +19,7 @@ from rules._yaml import Path
 from rules.calendar import BusinessCalendar, holidays_from_ics, parse_holidays, parse_hours
 from schemas import CaseStatus
 
-SECTIONS = ("calendars", "sla", "escalations", "queues", "pagers")
+SECTIONS = ("calendars", "sla", "escalations", "queues", "pagers", "acknowledgements")
 ReadFile = Callable[[str], str]
 
 
@@ -92,6 +92,7 @@ _KIND = {
     "escalations": "escalation",
     "queues": "queue",
     "pagers": "pager",
+    "acknowledgements": "acknowledgement",
 }
 
 

@@ -41,6 +41,8 @@ class CaseFacts:
     agent_replies: int = 0
     priority: Priority | None = None
     channel_switches: int = 0
+    customer_escalations: int = 0
+    """How often the customer asked to escalate the case (the "still not solved?" page)."""
     history: CustomerHistory = CustomerHistory()
 
 
@@ -81,6 +83,8 @@ class Decision:
     sla_due: dict[str, datetime] = field(default_factory=dict)
     escalation_policy: str | None = None
     escalations: tuple[PlannedEscalation, ...] = ()
+    acknowledgement: str | None = None
+    """The acknowledgement template for a case this message opens (None: none is sent)."""
 
     def to_json(self) -> dict[str, Any]:
         """The decision as the JSON object of `escalator rules explain --json`."""
@@ -91,14 +95,17 @@ class Decision:
             "sla_policy": self.sla_policy,
             "calendar": self.calendar,
             "matched": list(self.matched),
-            "sla": {
-                clock: {"due_at": _whole_second_up(due).strftime("%Y-%m-%dT%H:%M:%SZ")}
-                for clock, due in self.sla_due.items()
-            },
+            "sla": {clock: {"due_at": due_at_text(due)} for clock, due in self.sla_due.items()},
             "escalations": [_escalation_json(step) for step in self.escalations],
             "escalation_policy": self.escalation_policy,
             "rules_version": self.rules_version,
+            "acknowledgement": self.acknowledgement,
         }
+
+
+def due_at_text(due: datetime) -> str:
+    """A due time as `rules explain --json` prints it: UTC, whole seconds rounded up, `Z`."""
+    return _whole_second_up(due).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _whole_second_up(moment: datetime) -> datetime:

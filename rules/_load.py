@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rules._acknowledgements import compile_acknowledgements
 from rules._condition_compiler import ConditionCompiler
 from rules._cross_checks import Declared, build_calendars, check_references, collect
 from rules._decision import PlannedEscalation
@@ -97,6 +98,7 @@ def _compile(sources: dict[str, str], read_file: Callable[[str], str] | None) ->
     check_references(declared, report)
     check_pagers(declared, report)
     root = _routes(declared, calendars, report, sorted(sources)[0])
+    acknowledgements = compile_acknowledgements(declared, report, sources)
     if report.has_errors:
         raise RuleSetError(report.problems)
     return CompiledRuleSet(
@@ -109,6 +111,7 @@ def _compile(sources: dict[str, str], read_file: Callable[[str], str] | None) ->
         sources=sources,
         warnings=tuple(sorted(report.problems)),
         route_count=_count(root) - 1,
+        acknowledgements=acknowledgements,
     )
 
 

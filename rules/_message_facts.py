@@ -121,6 +121,7 @@ CASE_FIELDS: dict[str, tuple[FieldKind, Getter]] = {
     "agent_replies": ("number", lambda f: f.case.agent_replies),
     "priority": ("string", lambda f: f.case.priority.value if f.case.priority else None),
     "channel_switches": ("number", lambda f: f.case.channel_switches),
+    "customer_escalations": ("number", lambda f: f.case.customer_escalations),
 }
 
 HISTORY_FIELDS: dict[str, tuple[FieldKind, Getter]] = {

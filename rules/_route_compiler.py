@@ -71,6 +71,9 @@ class TreeCompiler:
             priority=_priority(raw.get("priority")),
             sla=self._reference(raw, path, "sla", "sla", "SLA policy"),
             escalation=self._reference(raw, path, "escalation", "escalations", "escalation"),
+            acknowledgement=self._reference(
+                raw, path, "acknowledgement", "acknowledgements", "acknowledgement"
+            ),
             tags=tuple(t for t in raw.get("tags", ()) if isinstance(t, str))
             if isinstance(raw.get("tags"), list)
             else (),

@@ -31,6 +31,7 @@ class RouteNode:
     sla: str | None = None
     escalation: str | None = None
     tags: tuple[str, ...] = ()
+    acknowledgement: str | None = None
     continue_: bool = False
     children: tuple[RouteNode, ...] = ()
     index: ChildIndex | None = None
@@ -52,6 +53,7 @@ class Outcome:
     escalation: str | None
     tags: list[str] = field(default_factory=list)
     matched: list[str] = field(default_factory=list)
+    acknowledgement: str | None = None
 
     def apply(self, node: RouteNode) -> None:
         """Apply a matched route's settings: later routes override, tags accumulate."""
@@ -63,6 +65,8 @@ class Outcome:
             self.sla = node.sla
         if node.escalation is not None:
             self.escalation = node.escalation
+        if node.acknowledgement is not None:
+            self.acknowledgement = node.acknowledgement
         for tag in node.tags:
             if tag not in self.tags:
                 self.tags.append(tag)

@@ -8,6 +8,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from rules._acknowledgements import DEFAULT_TEMPLATE, AcknowledgementTemplate
 from rules._decision import CaseFacts, Decision, PlannedEscalation
 from rules._message_facts import Facts
 from rules._problems import RuleProblem
@@ -77,9 +78,18 @@ class CompiledRuleSet:
     sources: Mapping[str, str]
     warnings: tuple[RuleProblem, ...] = ()
     route_count: int = field(default=0)
+    acknowledgements: Mapping[str, AcknowledgementTemplate] = field(default_factory=dict)
+    """Acknowledgement templates by name (`acknowledgements:`)."""
 
     def __post_init__(self) -> None:
-        for name in ("queues", "sla_policies", "escalation_policies", "calendars", "sources"):
+        for name in (
+            "queues",
+            "sla_policies",
+            "escalation_policies",
+            "calendars",
+            "sources",
+            "acknowledgements",
+        ):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     def evaluate(self, message: InboundMessage, case: CaseFacts | None, at: datetime) -> Decision:
@@ -105,6 +115,7 @@ class CompiledRuleSet:
             sla=root.sla,
             escalation=root.escalation,
             tags=list(root.tags),
+            acknowledgement=root.acknowledgement,
         )
 
     def _decide(self, outcome: Outcome, facts: Facts) -> Decision:
@@ -122,7 +133,14 @@ class CompiledRuleSet:
             sla_due=due,
             escalation_policy=outcome.escalation,
             escalations=steps,
+            acknowledgement=self._acknowledgement(outcome.acknowledgement),
         )
+
+    def _acknowledgement(self, chosen: str | None) -> str | None:
+        """The template a route chose, else `default` when the rule set has one."""
+        if chosen is not None:
+            return chosen
+        return DEFAULT_TEMPLATE if DEFAULT_TEMPLATE in self.acknowledgements else None
 
 
 def _explain_walk(

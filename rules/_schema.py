@@ -249,6 +249,38 @@ class EscalationStep(_Section):
     )
 
 
+class AcknowledgementText(_Section):
+    """A subject and a text, each a Jinja template (see docs/rules.md, "Acknowledgements")."""
+
+    subject: str | None = None
+    text: str
+
+
+class AcknowledgementVariant(_Section):
+    """A variant of an acknowledgement for some channels and/or languages (first match wins)."""
+
+    channel: str | list[str] | None = None
+    language: str | list[str] | None = None
+    subject: str | None = None
+    text: str
+
+
+class AcknowledgementSpec(_Section):
+    """What the customer is told when their case opens or reopens: the real promise.
+
+    `variants` are tried in order (by the customer message's channel and language); `update`
+    is sent when an escalation or a priority change moves the promise earlier; `public: true`
+    lets it answer on public channels (tweets, forum posts), which get none otherwise.
+    """
+
+    subject: str
+    text: str
+    public: bool = False
+    variants: list[AcknowledgementVariant] = []
+    update: AcknowledgementText | None = None
+    description: str | None = None
+
+
 class QueueSpec(_Section):
     """An agent queue; routed cases land on the topic `queue.<name>`."""
 
@@ -266,6 +298,9 @@ class RouteSpec(_Section):
     priority: PrioritySetting | None = None
     sla: str | None = None
     escalation: str | None = None
+    acknowledgement: str | None = Field(
+        default=None, description="An acknowledgement template name (inherited like `sla`)."
+    )
     tags: list[str] = []
     continue_: bool = Field(default=False, alias="continue")
     routes: list[RouteSpec] = []
@@ -286,6 +321,7 @@ class RuleFile(_Section):
     pagers: dict[Name, PagerSpec] = {}
     queues: dict[QueueName, QueueSpec | None] = {}
     routes: RouteSpec | None = None
+    acknowledgements: dict[Name, AcknowledgementSpec] = {}
 
 
 SECTION_MODELS: dict[str, type[BaseModel]] = {
@@ -297,6 +333,9 @@ SECTION_MODELS: dict[str, type[BaseModel]] = {
     "pager": PagerSpec,
     "queue": QueueSpec,
     "route": RouteSpec,
+    "acknowledgement": AcknowledgementSpec,
+    "acknowledgement variant": AcknowledgementVariant,
+    "acknowledgement update": AcknowledgementText,
 }
 
 
@@ -317,6 +356,12 @@ def model_at(path: tuple[str | int, ...]) -> str | None:
         return "queue"
     if head == "pagers" and len(rest) == 1:
         return "pager"
+    if head == "acknowledgements" and len(rest) == 1:
+        return "acknowledgement"
+    if head == "acknowledgements" and len(rest) == 3 and rest[1] == "variants":
+        return "acknowledgement variant"
+    if head == "acknowledgements" and len(rest) == 2 and rest[1] == "update":
+        return "acknowledgement update"
     if (
         head == "routes"
         and len(rest) % 2 == 0

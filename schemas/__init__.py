@@ -19,11 +19,13 @@ from schemas._common import (
 )
 from schemas._dlq import DeadLetter
 from schemas._events import (
+    AcknowledgementPayload,
     CaseEvent,
     CaseEventType,
     CaseOpenedPayload,
     CaseRoutedPayload,
     MessageAppendedPayload,
+    PromiseView,
 )
 from schemas._identity import IdentityKind, IdentityRecord
 from schemas._inbound import Attachment, CustomerAttributes, InboundMessage
@@ -44,6 +46,7 @@ __all__ = [
     "PRIORITY_ORDER",
     "SHADOW_RULESET_KEY",
     "SLA_CLOCKS",
+    "AcknowledgementPayload",
     "AgentAction",
     "AgentActionType",
     "AgentPresence",
@@ -69,6 +72,7 @@ __all__ = [
     "MessageAppendedPayload",
     "PresenceState",
     "Priority",
+    "PromiseView",
     "RuleSetRecord",
     "RuleSetVersion",
     "ShadowDisagreement",

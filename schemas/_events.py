@@ -46,6 +46,12 @@ class CaseEventType(StrEnum):
     """The case was claimed or resolved: its open pages are resolved at their providers."""
     PAGE_FAILED = "page.failed"
     """A page (trigger, acknowledge or resolve) that could not be delivered, after every retry."""
+    CASE_ACKNOWLEDGED = "case.acknowledged"
+    """The customer is told when they will hear back (payload: `AcknowledgementPayload`)."""
+    CASE_CUSTOMER_ESCALATED = "case.customer_escalated"
+    """The customer asked to escalate the case through their acknowledgement's link."""
+    ACKNOWLEDGEMENT_SUPPRESSED = "acknowledgement.suppressed"
+    """The reply service did not send an acknowledgement (one went to the customer lately)."""
 
 
 class CaseEvent(Contract):
@@ -96,3 +102,36 @@ class CaseRoutedPayload(Contract):
     rules_version: str
     decision: dict[str, Any] = Field(default_factory=dict)
     ingested_at: AwareDatetime | None = None
+
+
+class PromiseView(Contract):
+    """What a customer was promised: when they will hear back, in UTC and in their own time."""
+
+    clock: str = Field(description="The clock the promise is about (`first_response`).")
+    due_at: str = Field(description="ISO 8601 UTC, exactly as `rules explain --json` gives it.")
+    local: str = Field(description="The due time as the customer read it, in `timezone`.")
+    timezone: str
+
+
+class AcknowledgementPayload(Contract):
+    """Payload of `case.acknowledged`: the message sent to the customer and its promise.
+
+    `kind` is `opened`, `reopened` or `update` (the promise moved earlier). The reply service
+    delivers it like an agent's reply, to `recipient` on `channel`, threaded to `in_reply_to`.
+    """
+
+    kind: str = Field(pattern=r"^(opened|reopened|update)$")
+    template: str
+    message_key: str = Field(description="`ack:<event id>`: the delivery's idempotency key.")
+    customer_id: str
+    channel: str
+    recipient: str | None = None
+    subject: str | None = None
+    text: str
+    thread_ref: str | None = None
+    in_reply_to: str | None = None
+    language: str | None = None
+    promise: PromiseView
+    previous_due_at: str | None = Field(
+        default=None, description="With `update`: the due time promised before."
+    )

@@ -22,6 +22,7 @@ from schemas import (
 )
 from schemas.ids import event_id_for
 from streams import metrics, paging
+from streams.acknowledge import promise_update
 from streams.agent_escalation import escalate, escalation_payload
 from streams.case_state import ACTIONS_REMEMBERED, TRUNCATED_TAG, CaseState, windowed
 from streams.casework import CaseUpdate, case_record
@@ -73,6 +74,7 @@ def apply_action(
     state.sla = sla_view(state) or state.sla
     routed = case_record(state)
     events.append(_updated_event(state, action, routed, reason))
+    events.extend(promise_update(state, ruleset, action.at))
     metrics.AGENT_ACTIONS.labels(action.type.value).inc()
     return CaseUpdate(
         state=state,

@@ -142,6 +142,17 @@ class CaseState(BaseModel):
     last_customer_channel: str | None = None
     open_pages: list[OpenPage] = Field(default_factory=list)
     """Pages sent for the case and not yet resolved (see `streams.paging`)."""
+    customer_escalations: int = 0
+    """How often the customer asked to escalate through their acknowledgement's link."""
+    acknowledgement: str | None = None
+    """The acknowledgement template the customer was last acknowledged with."""
+    acknowledged_clock: str | None = None
+    acknowledged_due: datetime | None = None
+    """What the customer was last promised: this clock's due time (an update tells them sooner)."""
+    acknowledged_zone: str | None = None
+    acknowledged_to: dict[str, str | None] | None = None
+    """Where the acknowledgement went (channel, recipient, thread): an update goes there too."""
+    escalate_link: str | None = None
 
     def changeable(self) -> CaseState:
         """A copy stage C may change without touching this state.
@@ -180,6 +191,7 @@ class CaseState(BaseModel):
             agent_replies=self.agent_replies,
             priority=self.priority,
             channel_switches=self.channel_switches,
+            customer_escalations=self.customer_escalations,
             history=history or CustomerHistory(),
         )
 

@@ -29,6 +29,12 @@ from schemas import (
 )
 from schemas.ids import event_id_for
 from streams import metrics
+from streams.acknowledge import (
+    Acknowledger,
+    customer_escalated_event,
+    is_escalation_request,
+    promise_update,
+)
 from streams.case_state import CaseState, remember_key, windowed
 from streams.records import ThreadedMessage
 from streams.sla import run_clocks, sla_view, start_clocks
@@ -59,12 +65,14 @@ def apply_message(
     threaded: ThreadedMessage,
     ruleset: CompiledRuleSet,
     shadow: ShadowHook | None = None,
+    acknowledger: Acknowledger | None = None,
 ) -> CaseUpdate:
     """Add a message to its case, route it and run its clocks; a duplicate changes nothing.
 
     A follow-up moves the case only when the rules now decide a different queue than they
     last did (say, a third contact), so an escalation or a transfer is not undone by the
-    next message; priority may rise, never fall, by itself.
+    next message; priority may rise, never fall, by itself. A case the message opens or
+    reopens is acknowledged (`streams.acknowledge`); `acknowledger` signs its links.
     """
     message = threaded.message
     key = message.message_key
@@ -87,6 +95,7 @@ def apply_message(
     answered = state.status in WAITING_STATUSES
     if answered:
         events.extend(_customer_answered(state, threaded, ruleset))
+    events.extend(_escalation_request(state, message, at))
 
     decision = _decide(state, threaded, ruleset, shadow)
     previous_queue = state.queue
@@ -112,6 +121,7 @@ def apply_message(
         why = "reopened by a customer message within the window" if reopened else "open again"
         events.append(_snapshot(state, routed, key, why, at))
     events.extend(clock_events)
+    events += _acknowledged(state, threaded, decision, ruleset, new_case, reopened, acknowledger)
     return CaseUpdate(
         state=state,
         events=events,
@@ -124,7 +134,8 @@ def _noted(state: CaseState, threaded: ThreadedMessage) -> CaseMessage:
     """Note a customer's message in its case: window, keys, contacts, channels, waiting."""
     message = threaded.message
     at = threaded.arrived_at
-    case_message = _case_message(threaded, "inbound", [])
+    tags = ["escalation_request"] if is_escalation_request(message) else []
+    case_message = _case_message(threaded, "inbound", tags)
     state.note_customer_channel(message.channel)
     state.messages = windowed(state.messages, case_message)
     remember_key(state.message_keys, message.message_key)
@@ -148,6 +159,33 @@ def _decide(
     if shadow is not None:
         shadow(threaded.message, facts, at, decision)
     return decision
+
+
+def _escalation_request(state: CaseState, message: InboundMessage, at: datetime) -> list[CaseEvent]:
+    """A customer's "still not solved?": counted (`case.customer_escalations`) and recorded."""
+    if not is_escalation_request(message):
+        return []
+    state.customer_escalations += 1
+    return [customer_escalated_event(state, message, at)]
+
+
+def _acknowledged(
+    state: CaseState,
+    threaded: ThreadedMessage,
+    decision: Decision,
+    ruleset: CompiledRuleSet,
+    new_case: bool,
+    reopened: bool,
+    acknowledger: Acknowledger | None,
+) -> list[CaseEvent]:
+    """Acknowledge a case just opened or reopened; else tell the customer a sooner promise."""
+    acknowledged: list[CaseEvent] = []
+    if new_case or reopened:
+        kind = "opened" if new_case else "reopened"
+        acknowledged = (acknowledger or Acknowledger()).acknowledge(
+            state, threaded.message, decision.acknowledgement, ruleset, kind, threaded.arrived_at
+        )
+    return acknowledged or promise_update(state, ruleset, threaded.arrived_at)
 
 
 def _case_message(threaded: ThreadedMessage, direction: str, tags: list[str]) -> CaseMessage:
@@ -300,6 +338,7 @@ def fire_clocks(state: CaseState, ruleset: CompiledRuleSet, now: datetime) -> Ca
             ).model_dump(mode="json"),
         )
     )
+    events.extend(promise_update(state, ruleset, now))
     return CaseUpdate(
         state=state,
         events=events,

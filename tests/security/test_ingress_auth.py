@@ -122,6 +122,7 @@ TRUST_FIELDS: dict[str, dict[str, Any]] = {
     "customer.verified": {"customer": {"email": "victim@example.com", "verified": ["email"]}},
     "metadata.staff": {"channel": "community", "metadata": {"staff": True}},
     "metadata.accepted_answer": {"channel": "community", "metadata": {"accepted_answer": True}},
+    "metadata.escalation_request": {"metadata": {"escalation_request": True}},
 }
 
 
