@@ -119,6 +119,7 @@ def reply_document(reply: Reply) -> dict[str, Any]:
         "text": reply.text,
         "agent_id": reply.agent_id,
         "sent_at": reply.at.isoformat(),
+        "auto_submitted": reply.auto_submitted,
     }
 
 

@@ -124,9 +124,12 @@ def inbound(settings: EmailSettings, context: Inbound) -> APIRouter | None:
 
 
 def reply_subject(reply: Reply) -> str:
-    """`Re: <the customer's subject> [#C-…]`, the case reference added once."""
+    """`Re: <the customer's subject> [#C-…]`, the case reference added once.
+
+    An acknowledgement's subject is its template's, as rendered (with the reference added).
+    """
     subject = one_line(reply.subject or "") or "Your request"
-    if not subject.lower().startswith("re:"):
+    if not reply.auto_submitted and not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"
     case_id = one_line(reply.case_id)
     if case_id not in subject:
@@ -170,6 +173,9 @@ class EmailSender:
         if references:
             mail["References"] = " ".join(dict.fromkeys(references))
         mail["X-Escalator-Case"] = one_line(reply.case_id)
+        if reply.auto_submitted:  # RFC 3834: a responder's message, never to be answered
+            mail["Auto-Submitted"] = "auto-replied"
+            mail["X-Auto-Response-Suppress"] = "All"
         mail.set_content(reply.text)
         return mail
 

@@ -65,3 +65,9 @@ LEDGER_ENTRIES = Gauge(
     "escalator_reply_ledger_entries",
     "Delivery keys the reply service remembers (bounded by ESCALATOR_REPLY_DEDUP_ENTRIES).",
 )
+ACKNOWLEDGEMENTS_SUPPRESSED = Counter(
+    "escalator_acknowledgements_suppressed",
+    "Acknowledgements not sent because one went to the same recipient within the window "
+    "(each is an acknowledgement.suppressed case event), by channel.",
+    ["channel"],
+)

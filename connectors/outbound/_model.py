@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from schemas import CaseEvent, CaseEventType, MessageAppendedPayload
+from schemas import AcknowledgementPayload, CaseEvent, CaseEventType, MessageAppendedPayload
 
 AGENT_KEY_PREFIX = "agent:"
 """Message keys of agent replies (`agent:<action_id>`): only these are ever sent out."""
@@ -63,6 +63,10 @@ class Reply:
     in_reply_to: str | None
     agent_id: str | None
     at: datetime
+    auto_submitted: bool = False
+    """An acknowledgement, not a person's reply: marked `Auto-Submitted: auto-replied`."""
+    update: bool = False
+    """An acknowledgement's update (the promise moved earlier): not held back by the window."""
 
     @property
     def action_id(self) -> str:
@@ -108,6 +112,33 @@ def reply_in(event: CaseEvent) -> Reply | None:
         in_reply_to=message.in_reply_to,
         agent_id=message.sender,
         at=message.sent_at,
+    )
+
+
+def acknowledgement_in(event: CaseEvent) -> Reply | None:
+    """The acknowledgement a `case.acknowledged` event asks to send, if the event is one.
+
+    Raises UnreadableEventError for a `case.acknowledged` whose payload is not one.
+    """
+    if event.type != CaseEventType.CASE_ACKNOWLEDGED.value:
+        return None
+    try:
+        payload = AcknowledgementPayload.model_validate(event.payload)
+    except ValidationError as exc:
+        raise UnreadableEventError(f"case.acknowledged payload: {exc}") from exc
+    return Reply(
+        case_id=event.case_id,
+        key=payload.message_key,
+        channel=payload.channel,
+        text=payload.text,
+        recipient=payload.recipient,
+        subject=payload.subject,
+        thread_ref=payload.thread_ref,
+        in_reply_to=payload.in_reply_to,
+        agent_id=None,
+        at=event.at,
+        auto_submitted=True,
+        update=payload.kind == "update",
     )
 
 

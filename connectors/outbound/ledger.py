@@ -111,6 +111,11 @@ class DeliveryLedger:
             return None
         return entry[0]
 
+    def recorded_at(self, key: str) -> float | None:
+        """When the outcome of a delivery was recorded (epoch seconds), if it is remembered."""
+        entry = self._entries.get(key) if self.outcome(key) is not None else None
+        return None if entry is None else entry[1]
+
     def failure_event(self, key: str) -> str | None:
         """The failure event recorded with a `failed` outcome, if any."""
         entry = self._entries.get(key)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
@@ -36,6 +37,7 @@ from connectors.outbound._model import (
     DeliveryError,
     Reply,
     UnreadableEventError,
+    acknowledgement_in,
     notification_in,
     reply_in,
 )
@@ -79,8 +81,11 @@ class DeliveryService:
         from_beginning: bool = False,
         ledger_bounds: LedgerBounds | None = None,
         pagers: Pagers | None = None,
+        acknowledgement_window_seconds: float = 3_600.0,
     ) -> None:
         self.topics = topics
+        self.acknowledgement_window_seconds = acknowledgement_window_seconds
+        """At most one acknowledgement per recipient (channel and address) within this long."""
         self.senders = senders
         self.notifier = notifier
         self.pagers = pagers
@@ -211,6 +216,10 @@ class DeliveryService:
         if reply is not None:
             self._deliver_reply(event, reply, source)
             return
+        acknowledgement = acknowledgement_in(event)
+        if acknowledgement is not None:
+            self._deliver_acknowledgement(event, acknowledgement, source)
+            return
         notification = notification_in(event)
         if notification is not None:
             for delivery in self.notifier.deliveries(notification):
@@ -263,6 +272,41 @@ class DeliveryService:
             },
         )
         metrics.REPLY_FAILURES.labels(channel_label(reply.channel), error.reason).inc()
+
+    def _deliver_acknowledgement(self, event: CaseEvent, reply: Reply, source: str) -> None:
+        """An acknowledgement goes out as a reply does, unless one went to the same recipient
+        within the window (RFC 3834): then `acknowledgement.suppressed` says so instead.
+
+        An update (the promise moved earlier) is not held back by the window.
+        """
+        key = f"reply:{event.event_id}"
+        window_key = f"acknowledged:{reply.channel}:{(reply.recipient or '').strip().lower()}"
+        if self.ledger.outcome(key) is None and not reply.update:
+            last = self.ledger.recorded_at(window_key)
+            if last is not None and time.time() - last < self.acknowledgement_window_seconds:
+                metrics.ACKNOWLEDGEMENTS_SUPPRESSED.labels(channel_label(reply.channel)).inc()
+                self._fail(
+                    key,
+                    source,
+                    event.case_id,
+                    CaseEventType.ACKNOWLEDGEMENT_SUPPRESSED.value,
+                    reply.key,
+                    f"acknowledgement {reply.key} not sent to {reply.recipient} on "
+                    f"{reply.channel}: one went to them less than "
+                    f"{self.acknowledgement_window_seconds:.0f}s ago (RFC 3834)",
+                    {
+                        "message_key": reply.key,
+                        "channel": reply.channel,
+                        "recipient": reply.recipient,
+                        "reason": "window",
+                        "window_seconds": self.acknowledgement_window_seconds,
+                        "source": source,
+                    },
+                )
+                return
+        self._deliver_reply(event, reply, source)
+        if self.ledger.outcome(key) is Outcome.SENT and not reply.update:
+            self.ledger.record(window_key, Outcome.SENT, event.case_id, source)
 
     def _deliver_notification(self, event: CaseEvent, delivery: Delivery, source: str) -> None:
         # People inside the company: a notification whose outcome is unknown after a crash is

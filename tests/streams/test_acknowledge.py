@@ -155,9 +155,7 @@ def test_a_follow_up_is_not_acknowledged_but_a_reopen_is() -> None:
     )
     resolved = apply_action(replied.state, resolve, rules)
     assert resolved is not None and resolved.state.status is CaseStatus.RESOLVED
-    back = apply_message(
-        resolved.state, threaded("<m3@mail>", MONDAY + timedelta(hours=1)), rules
-    )
+    back = apply_message(resolved.state, threaded("<m3@mail>", MONDAY + timedelta(hours=1)), rules)
     [ack] = acknowledgements(back)
     assert ack.kind == "reopened"
     assert ack.in_reply_to == "<m3@mail>"
@@ -196,7 +194,9 @@ def test_a_public_post_is_acknowledged_where_the_rules_say_so() -> None:
 
 
 def test_a_direct_message_on_a_social_channel_is_acknowledged() -> None:
-    message = threaded("dm:1", channel="twitter", sender="@ana", metadata={"kind": "direct_message"})
+    message = threaded(
+        "dm:1", channel="twitter", sender="@ana", metadata={"kind": "direct_message"}
+    )
     assert len(acknowledgements(apply_message(None, message, ruleset()))) == 1
 
 
