@@ -183,12 +183,28 @@ class Settings(BaseSettings):
         "that refers to it. Keep it under the broker's message.max.bytes.",
     )
 
+    escalate_link_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs the customers' escalation links (links.escalate in acknowledgements); "
+        "the worker and the ingress need the same one. Unset: links are empty, the page is off.",
+    )
+    escalate_link_url: str | None = Field(
+        default=None,
+        description="Public URL of the ingress the links point to, e.g. https://help.example.com.",
+    )
+    escalate_link_lifetime: timedelta = Field(
+        default=timedelta(days=30),
+        description="How long an escalation link works after its acknowledgement (seconds or "
+        "ISO 8601).",
+    )
+
     @field_validator(
         "thread_window",
         "reopen_window",
         "history_window",
         "repeat_contact_window",
         "effort_settle_grace",
+        "escalate_link_lifetime",
         mode="before",
     )
     @classmethod
@@ -245,6 +261,12 @@ class OutboundSettings(BaseSettings):
         "(default: from the end, so old replies are not sent again).",
     )
     replies_metrics_port: int = 9465
+    acknowledgement_window_seconds: float = Field(
+        default=3_600.0,
+        ge=0,
+        description="At most one acknowledgement per recipient within this long (RFC 3834); "
+        "keep it under reply_dedup_seconds, which bounds what the service remembers.",
+    )
     reply_dedup_entries: int = Field(
         default=200_000,
         ge=1_000,

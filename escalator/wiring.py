@@ -27,6 +27,7 @@ from connectors.email.imap import ImapConfig, ImapPoller
 from connectors.email.plugin import EmailSettings, mail_authenticator
 from connectors.email.smtp import SmtpConnector, server_tls_context
 from connectors.email.workers import MailWorkers
+from connectors.escalate_page import escalate_router
 from connectors.http_ingress import create_app
 from connectors.ingress_auth import IngressAuth
 from connectors.outbound.ledger import LedgerBounds
@@ -47,6 +48,7 @@ from kafkaio.faust_config import (
     faust_security,
 )
 from rules import CompiledRuleSet, compile_sources, default_ruleset
+from schemas.links import EscalationLinks
 from streams.app import build_app
 from streams.identity import IdentityDirectory
 from streams.identity_watch import IdentityWatcher
@@ -92,6 +94,7 @@ def worker_config(
         stall_seconds=settings.stall_seconds,
         max_record_bytes=settings.max_record_bytes,
         fetch_max_wait_ms=_embedded_broker_fetch_wait(settings),
+        escalate_links=escalation_links(settings),
         faust_settings={
             **faust_security(kafka),
             **(faust_replication(replication) if replication else {}),
@@ -265,6 +268,11 @@ def build_ingress_app(
         ),
     )
     log.info("channels on: %s", ", ".join(routers) or "none (set their secrets to serve them)")
+    links = escalation_links(settings, for_ingress=True)
+    if links is not None:  # the customers' "still not solved?" page
+        routers["escalate"] = escalate_router(
+            links, MessageSink(publisher, kafka.topics.inbound, replays)
+        )
     return create_app(
         publisher,
         kafka.topics,
@@ -272,6 +280,20 @@ def build_ingress_app(
         list(routers.values()),
         auth=auth,
         serve_metrics=settings.ingress_metrics_port is None,
+    )
+
+
+def escalation_links(settings: Settings, for_ingress: bool = False) -> EscalationLinks | None:
+    """The signer of customers' escalation links, when ESCALATOR_ESCALATE_LINK_* are set.
+
+    The worker needs the secret and the public URL (it writes links); the ingress only the
+    secret (it checks them).
+    """
+    secret = _secret(settings.escalate_link_secret)
+    if not secret or not (settings.escalate_link_url or for_ingress):
+        return None
+    return EscalationLinks(
+        secret, settings.escalate_link_url or "", settings.escalate_link_lifetime
     )
 
 
@@ -409,6 +431,7 @@ def build_delivery_service(
             max_backoff_seconds=outbound.reply_max_backoff_seconds,
         ),
         from_beginning=outbound.replies_from_beginning,
+        acknowledgement_window_seconds=outbound.acknowledgement_window_seconds,
         ledger_bounds=LedgerBounds(
             max_entries=outbound.reply_dedup_entries,
             max_age_seconds=outbound.reply_dedup_seconds,

@@ -129,7 +129,7 @@ class CasesStage(CaseWrites):
         if moved is not None:
             return _CaseStep(self._moved(threaded, moved))
         check = shadow.for_case(threaded.case_id) if shadow is not None else None
-        update = apply_message(state, threaded, ruleset, check)
+        update = apply_message(state, threaded, ruleset, check, acknowledger=self.acknowledger)
         if not update.changed:
             metrics.MESSAGES_DUPLICATE.labels(channel_label(threaded.message.channel)).inc()
             return _CaseStep(outputs)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from streams.acknowledge import Acknowledger
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.event_time import EventTimeProgress
@@ -82,6 +83,7 @@ class StageContext:
         # stage C's agent and the SLA timer both change cases: one at a time
         self.case_lock = asyncio.Lock()
         self.max_record_bytes = config.max_record_bytes
+        self.acknowledger = Acknowledger(config.escalate_links)
         self.progress = StageProgress(config.stall_seconds)
         self.progress.watch("intake", [config.topics.inbound])
         self.progress.watch("threading", [config.topics.resolved])

@@ -9,6 +9,7 @@ from typing import Any
 
 from rules import CompiledRuleSet
 from schemas import Topics
+from schemas.links import EscalationLinks
 from streams import metrics
 from streams.output import MAX_RECORD_BYTES
 
@@ -45,6 +46,8 @@ class WorkerConfig:
     """Largest record written; a larger one is replaced by a dead letter referring to it."""
     fetch_max_wait_ms: int | None = None
     """Longest wait of the consumer's fetch requests (None: faust's fixed 1,500 ms)."""
+    escalate_links: EscalationLinks | None = None
+    """Signs acknowledgements' `links.escalate` (None: the link is empty)."""
 
 
 class RuleSetHolder:

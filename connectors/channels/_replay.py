@@ -70,6 +70,11 @@ class ReplayCache:
             EVICTIONS.inc()
         return True
 
+    def seen(self, channel: str, delivery_id: str) -> bool:
+        """Whether a delivery was claimed within the window (remembers nothing new)."""
+        self._expire(self._clock())
+        return _key(channel, delivery_id) in self._seen
+
     def release(self, channel: str, delivery_id: str) -> None:
         """Forget a claimed delivery that was not taken (Kafka refused it), so a retry is new."""
         self._seen.pop(_key(channel, delivery_id), None)
