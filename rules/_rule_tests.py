@@ -38,6 +38,7 @@ class Expectation(RoutingExpectation):
 
     calendar: str | None = None
     escalation_policy: str | None = None
+    acknowledgement: str | None = None
 
 
 class RuleTestCase(BaseModel):
@@ -189,10 +190,11 @@ def compare_decision(expect: Expectation, decision: dict[str, Any]) -> list[Diff
 
 def _compare(expect: Expectation, decision: dict[str, Any]) -> list[Difference]:
     differences: list[Difference] = []
-    for key in ("queue", "priority", "sla_policy", "calendar", "escalation_policy", "matched"):
+    keys = ("queue", "priority", "sla_policy", "calendar", "escalation_policy", "matched")
+    for key in (*keys, "acknowledgement"):
         wanted = getattr(expect, key)
-        if wanted is not None and wanted != decision[key]:
-            differences.append(Difference(key, wanted, decision[key]))
+        if wanted is not None and wanted != decision.get(key):
+            differences.append(Difference(key, wanted, decision.get(key)))
     if expect.tags is not None and set(expect.tags) != set(decision["tags"]):
         differences.append(Difference("tags", sorted(expect.tags), sorted(decision["tags"])))
     for clock, due in (expect.sla or {}).items():

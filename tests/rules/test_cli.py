@@ -26,7 +26,7 @@ def test_check_valid_file_prints_a_summary() -> None:
 def test_check_folder_merges_files() -> None:
     result = runner.invoke(app, ["check", str(EXAMPLES)])
     assert result.exit_code == 0, result.output
-    assert "18 routes, 12 queues, 4 SLA policies, 4 calendars, 3 escalations" in result.output
+    assert "19 routes, 12 queues, 4 SLA policies, 4 calendars, 3 escalations" in result.output
 
 
 def test_check_invalid_file_prints_every_error_and_exits_1(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_explain_human_output_shows_each_route_and_the_deciding_condition(tmp_pa
 def test_rule_tests_of_the_example_pass() -> None:
     result = runner.invoke(app, ["test", str(EXAMPLES), str(EXAMPLES / "tests.yaml")])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == "32 tests: 32 passed, 0 failed"
+    assert result.output.splitlines()[-1] == "34 tests: 34 passed, 0 failed"
 
 
 def test_failing_rule_test_prints_a_diff_and_exits_1(tmp_path: Path) -> None:
