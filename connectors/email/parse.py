@@ -53,6 +53,8 @@ __all__ = [
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
+"""Headers of mail sent through a mailing list (RFC 2369, RFC 2919)."""
 _SENDER_HEADERS = (("From", "from"), ("Reply-To", "reply_to"), ("Sender", "sender"))
 _MAX_ADDRESS_LENGTH = 254  # RFC 5321's limit on a forward-path
 _MAX_ID_LENGTH = MAX_ID_LENGTH  # the contract's bound on external_id, thread_ref, in_reply_to
@@ -125,6 +127,8 @@ def parse_email(
         metadata["envelope_sender"] = _clean(envelope_sender)[:_MAX_ADDRESS_LENGTH]
     # the contract cuts an over-long subject and keeps the whole of it in `subject_full`
     subject = (_clean(_header(mail, "Subject")) or "")[:MAX_SUBJECT_FULL_LENGTH] or None
+    if any(mail.get(header) is not None for header in _LIST_HEADERS):
+        metadata["mailing_list"] = True  # a list's mail opens a case, but is never acknowledged
     if auto_reason:
         metadata["auto_reply"] = True
         metadata["auto_reply_reason"] = auto_reason

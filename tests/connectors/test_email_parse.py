@@ -142,6 +142,16 @@ def test_auto_replies_are_tagged() -> None:
     assert not parse_email(human).is_auto_reply
 
 
+def test_mailing_list_mail_is_marked_so_it_is_never_acknowledged() -> None:
+    for header in (b"List-Id: <users.lists.example.org>", b"List-Unsubscribe: <mailto:u@x>"):
+        raw = b"From: a@example.com\r\n" + header + b"\r\nSubject: Digest\r\n\r\nHi\r\n"
+        parsed = parse_email(raw)
+        assert parsed.message.metadata["mailing_list"] is True
+        assert not parsed.is_auto_reply  # a list's mail still opens a case
+    plain = parse_email(b"From: a@example.com\r\nSubject: Hi\r\n\r\nHi\r\n")
+    assert "mailing_list" not in plain.message.metadata
+
+
 DSN = b"""\
 From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
 To: help@acme.test
