@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
+from queues.desk.promises import promises_of
 from queues.models import AssignmentRow, CaseEventRow, CaseRow
 from queues.store import PRIORITY_RANK, events_of, messages_of, rfc3339
 from schemas import CaseStatus
@@ -239,6 +240,10 @@ class DeskReads:
                     for a in assignments
                 ],
                 "customer_cases": [case_json(other) for other in earlier],
+                "promises": promises_of(
+                    {"type": e.type, "at": rfc3339(e.at), "payload": e.payload}
+                    for e in session.scalars(events_of(case_id))
+                ),
             }
 
     def loads(self, agents: Iterable[str]) -> dict[str, Counter[str]]:

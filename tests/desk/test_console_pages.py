@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
 from queues.desk import Role, create_desk_app
-from schemas import CaseEvent, Priority
+from schemas import AcknowledgementPayload, CaseEvent, Priority, PromiseView
+from schemas.ids import event_id_for
 from tests.desk.browser import chromium, screenshot_path
 from tests.desk.conftest import DeskWorld, desk_client
 from tests.queues.case_event_builders import (
@@ -334,3 +335,65 @@ def test_the_case_page_shows_each_mails_spf_dkim_and_dmarc(desk_world: DeskWorld
         ("fail", "From victim.test: DMARC fail · SPF fail · DKIM none"),
         ("pass", "From example.com: DMARC pass · SPF pass · DKIM pass"),
     ]
+
+
+def acknowledgement(customer: str, kind: str, due_at: str, local: str) -> CaseEvent:
+    event_id = event_id_for(case_id(customer), "case.acknowledged", kind)
+    return CaseEvent(
+        event_id=event_id,
+        case_id=case_id(customer),
+        type="case.acknowledged",
+        at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC),
+        reason="customer acknowledged",
+        payload=AcknowledgementPayload(
+            kind=kind,
+            template="default",
+            message_key=f"ack:{event_id}",
+            customer_id=customer,
+            channel="email",
+            recipient="ana@example.com",
+            text="...",
+            promise=PromiseView(
+                clock="first_response", due_at=due_at, local=local, timezone="Europe/Berlin"
+            ),
+        ).model_dump(mode="json"),
+    )
+
+
+def test_the_desk_shows_what_the_customer_was_promised(desk_world: DeskWorld) -> None:
+    first = acknowledgement(
+        "eve", "opened", "2026-11-20T13:00:00Z", "Friday 20 November, 14:00 CET"
+    )
+    sooner = acknowledgement(
+        "eve", "update", "2026-11-20T10:00:00Z", "Friday 20 November, 11:00 CET"
+    )
+    held = CaseEvent(
+        event_id=event_id_for_suppressed(sooner),
+        case_id=case_id("eve"),
+        type="acknowledgement.suppressed",
+        at=sooner.at,
+        reason="one went to them lately",
+        payload={"message_key": sooner.payload["message_key"], "reason": "window"},
+    )
+    desk_world.apply([opened("eve"), appended("eve", 1), routed("eve"), first, sooner, held])
+    desk_world.apply([opened("fay"), appended("fay", 1), routed("fay")])
+    desk_world.add("gina", "general")
+    with client(desk_world) as http:
+        login(http, desk_world, "gina")
+        detail = http.get(f"/v1/cases/{case_id('eve')}").json()
+        page = http.get(f"/console/cases/{case_id('eve')}").text
+        unpromised = http.get(f"/console/cases/{case_id('fay')}").text
+        none = http.get(f"/v1/cases/{case_id('fay')}").json()["promises"]
+    assert [(p["kind"], p["due_at"], p["delivery"]) for p in detail["promises"]] == [
+        ("opened", "2026-11-20T13:00:00Z", "sent or sending"),
+        ("update", "2026-11-20T10:00:00Z", "suppressed"),
+    ]
+    assert detail["promises"][-1]["local"] == "Friday 20 November, 11:00 CET"
+    assert "Promised to the customer" in page
+    assert '<time datetime="2026-11-20T10:00:00Z">Friday 20 November, 11:00 CET</time>' in page
+    assert none == []
+    assert "the customer was promised nothing yet" in unpromised
+
+
+def event_id_for_suppressed(event: CaseEvent) -> str:
+    return event_id_for(event.case_id, "acknowledgement.suppressed", event.event_id)

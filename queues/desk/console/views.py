@@ -39,6 +39,9 @@ DECISION_TYPES = frozenset(
         CaseEventType.CASE_TRANSFERRED.value,
         CaseEventType.CASE_RESOLVED.value,
         CaseEventType.CASE_REOPENED.value,
+        CaseEventType.CASE_ACKNOWLEDGED.value,
+        CaseEventType.CASE_CUSTOMER_ESCALATED.value,
+        CaseEventType.ACKNOWLEDGEMENT_SUPPRESSED.value,
         CaseEventType.SLA_STARTED.value,
         CaseEventType.SLA_PAUSED.value,
         CaseEventType.SLA_RESUMED.value,
@@ -178,6 +181,8 @@ class CasePage:
     decisions: list[Decision]
     customer_cases: list[dict[str, Any]]
     mine: bool
+    promises: list[dict[str, Any]] = field(default_factory=list)
+    """What the customer was told about when they hear back (latest last)."""
     transfer_queues: list[str] = field(default_factory=list)
     """Other queues the agent may move the case to (queues they see)."""
     assignees: list[str] = field(default_factory=list)
@@ -309,6 +314,7 @@ def case_page(
         ],
         customer_cases=list(history.get("customer_cases", [])),
         mine=history.get("assignee") == agent.name,
+        promises=list(history.get("promises", [])),
         transfer_queues=list(transfer_queues or []),
         assignees=list(assignees or []),
         escalate_queues=escalate_queues,
