@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from rules._decision import due_at_text
@@ -52,12 +54,47 @@ VARIABLES: Mapping[str, Any] = {
 _TEXT_METHODS = frozenset(name for name in dir(str) if not name.startswith("_"))
 
 
+MAX_RENDERED_CHARS = 20_000
+"""Longest subject or text an acknowledgement renders to; a longer one is refused."""
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """The sandbox, also refusing `*` and `**` that would build huge values (a memory bomb)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Multiply or raise to a power only while the result stays small."""
+        if operator == "**" and _number(left) and _number(right) and abs(right) > 64:
+            raise SecurityError("exponent too large in an acknowledgement template")
+        if operator == "*":
+            for value, times in ((left, right), (right, left)):
+                repeated = isinstance(value, str | list | tuple) and isinstance(times, int)
+                if repeated and len(value) * times > MAX_RENDERED_CHARS:
+                    raise SecurityError("repetition too large in an acknowledgement template")
+        return super().call_binop(context, operator, left, right)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _environment() -> SandboxedEnvironment:
     # plain text (mail text/plain, SMS, chat): nothing to escape, and no customer text in it
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    return _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 
 
 _ENV = _environment()
+_GLOBALS = frozenset({"range", "dict", "namespace", "cycler", "joiner"})
+"""Jinja's own globals a template may use (not `lipsum`: text of any length)."""
+_ENV.globals.pop("lipsum", None)
+
+
+def _rendered(template: Template, variables: Mapping[str, Any]) -> str:
+    text = template.render(variables)
+    if len(text) > MAX_RENDERED_CHARS:
+        raise SecurityError(f"rendered to more than {MAX_RENDERED_CHARS} characters")
+    return text
 
 
 @dataclass(frozen=True)
@@ -113,8 +150,8 @@ class AcknowledgementTemplate:
         subject = pair.subject or self.base.subject
         return RenderedAcknowledgement(
             template=self.name,
-            subject=subject.render(variables).strip() if subject is not None else None,
-            text=pair.text.render(variables),
+            subject=_rendered(subject, variables).strip() if subject is not None else None,
+            text=_rendered(pair.text, variables),
         )
 
 
@@ -309,6 +346,8 @@ def _chain(node: nodes.Node) -> list[str] | None:
 
 def _check_chain(chain: Sequence[str]) -> tuple[int, str] | None:
     """(index of the first wrong part, message), or None when the path is a known variable."""
+    if chain[0] in _GLOBALS:
+        return None
     level: Mapping[str, Any] | None = VARIABLES
     for index, part in enumerate(chain):
         if level is None:  # a text value: its methods (upper, replace, ...) are allowed

@@ -214,3 +214,20 @@ def test_the_sandbox_refuses_what_a_template_must_not_reach() -> None:
     variables = acknowledgement_variables("C-ABCDEFGHIJ", MONDAY, "UTC", "")
     with pytest.raises(SecurityError):
         template.render(variables, "email", None, update=True)
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "{{ case.reference * 100000000 }}",
+        "{{ 10 ** 100000000 }}",
+        "{% for i in range(100000) %}{{ case.reference }}{% endfor %}",
+    ],
+)
+def test_a_template_cannot_render_a_memory_bomb(bomb: str) -> None:
+    rules = compile_sources(
+        {"rules.yaml": RULES.replace("Sooner: {{ promise.first_response }}", bomb)}
+    )
+    variables = acknowledgement_variables("C-ABCDEFGHIJ", MONDAY, "UTC", "")
+    with pytest.raises(SecurityError):
+        rules.acknowledgements["default"].render(variables, "email", None, update=True)
