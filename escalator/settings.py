@@ -264,7 +264,8 @@ class OutboundSettings(BaseSettings):
     acknowledgement_window_seconds: float = Field(
         default=3_600.0,
         ge=0,
-        description="At most one acknowledgement per recipient within this long (RFC 3834); "
+        description="At most one acknowledgement per customer and recipient within this long "
+        "(RFC 3834); "
         "keep it under reply_dedup_seconds, which bounds what the service remembers.",
     )
     reply_dedup_entries: int = Field(

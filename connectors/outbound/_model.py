@@ -67,6 +67,8 @@ class Reply:
     """An acknowledgement, not a person's reply: marked `Auto-Submitted: auto-replied`."""
     update: bool = False
     """An acknowledgement's update (the promise moved earlier): not held back by the window."""
+    customer_id: str | None = None
+    """An acknowledgement's customer: at most one per customer (and recipient) per window."""
 
     @property
     def action_id(self) -> str:
@@ -139,6 +141,7 @@ def acknowledgement_in(event: CaseEvent) -> Reply | None:
         at=event.at,
         auto_submitted=True,
         update=payload.kind == "update",
+        customer_id=payload.customer_id,
     )
 
 

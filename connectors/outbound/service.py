@@ -274,39 +274,50 @@ class DeliveryService:
         metrics.REPLY_FAILURES.labels(channel_label(reply.channel), error.reason).inc()
 
     def _deliver_acknowledgement(self, event: CaseEvent, reply: Reply, source: str) -> None:
-        """An acknowledgement goes out as a reply does, unless one went to the same recipient
-        within the window (RFC 3834): then `acknowledgement.suppressed` says so instead.
+        """An acknowledgement goes out as a reply does, unless one went to the same customer
+        or recipient within the window (RFC 3834): `acknowledgement.suppressed` says so then.
 
         An update (the promise moved earlier) is not held back by the window.
         """
         key = f"reply:{event.event_id}"
-        window_key = f"acknowledged:{reply.channel}:{(reply.recipient or '').strip().lower()}"
-        if self.ledger.outcome(key) is None and not reply.update:
-            last = self.ledger.recorded_at(window_key)
-            if last is not None and time.time() - last < self.acknowledgement_window_seconds:
-                metrics.ACKNOWLEDGEMENTS_SUPPRESSED.labels(channel_label(reply.channel)).inc()
-                self._fail(
-                    key,
-                    source,
-                    event.case_id,
-                    CaseEventType.ACKNOWLEDGEMENT_SUPPRESSED.value,
-                    reply.key,
-                    f"acknowledgement {reply.key} not sent to {reply.recipient} on "
-                    f"{reply.channel}: one went to them less than "
-                    f"{self.acknowledgement_window_seconds:.0f}s ago (RFC 3834)",
-                    {
-                        "message_key": reply.key,
-                        "channel": reply.channel,
-                        "recipient": reply.recipient,
-                        "reason": "window",
-                        "window_seconds": self.acknowledgement_window_seconds,
-                        "source": source,
-                    },
-                )
-                return
+        windows = [
+            f"acknowledged-customer:{reply.customer_id or ''}",
+            f"acknowledged-to:{reply.channel}:{(reply.recipient or '').strip().lower()}",
+        ]
+        if self.ledger.outcome(key) is None and not reply.update and self._within_window(windows):
+            metrics.ACKNOWLEDGEMENTS_SUPPRESSED.labels(channel_label(reply.channel)).inc()
+            self._fail(
+                key,
+                source,
+                event.case_id,
+                CaseEventType.ACKNOWLEDGEMENT_SUPPRESSED.value,
+                reply.key,
+                f"acknowledgement {reply.key} not sent to {reply.recipient} on {reply.channel}: "
+                f"one went to this customer less than {self.acknowledgement_window_seconds:.0f}s "
+                "ago (RFC 3834)",
+                {
+                    "message_key": reply.key,
+                    "channel": reply.channel,
+                    "recipient": reply.recipient,
+                    "reason": "window",
+                    "window_seconds": self.acknowledgement_window_seconds,
+                    "source": source,
+                },
+            )
+            return
         self._deliver_reply(event, reply, source)
         if self.ledger.outcome(key) is Outcome.SENT and not reply.update:
-            self.ledger.record(window_key, Outcome.SENT, event.case_id, source)
+            for window in windows:
+                self.ledger.record(window, Outcome.SENT, event.case_id, source)
+
+    def _within_window(self, windows: list[str]) -> bool:
+        """Whether an acknowledgement went out under any of these keys within the window."""
+        now = time.time()
+        for window in windows:
+            last = self.ledger.recorded_at(window)
+            if last is not None and now - last < self.acknowledgement_window_seconds:
+                return True
+        return False
 
     def _deliver_notification(self, event: CaseEvent, delivery: Delivery, source: str) -> None:
         # People inside the company: a notification whose outcome is unknown after a crash is

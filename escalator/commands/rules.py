@@ -88,6 +88,8 @@ def explain(
         typer.echo(f"  sla.{clock}: due {due['due_at']}")
     for step in decision["escalations"]:
         typer.echo(f"  escalation: {json.dumps(step)}")
+    if decision.get("acknowledgement"):
+        typer.echo(f"  acknowledgement: {decision['acknowledgement']}")
 
 
 @app.command("test")

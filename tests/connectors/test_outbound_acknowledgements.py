@@ -31,7 +31,7 @@ def acknowledged(
         kind=kind,
         template="default",
         message_key=f"ack:{event_id}",
-        customer_id="cus_1",
+        customer_id=fields.pop("customer_id", "cus_1"),
         channel=channel,
         recipient=fields.pop("recipient", "ana@example.com"),
         subject=fields.pop("subject", f"We received your message [#{case_id}]"),
@@ -70,7 +70,7 @@ def test_an_acknowledgement_mail_threads_carries_the_reference_and_is_auto_submi
     assert mail.get_content().strip() == "We will answer by Friday 20 November, 13:00 CET."
 
 
-def test_one_acknowledgement_per_recipient_within_the_window_updates_excepted(
+def test_one_acknowledgement_per_customer_within_the_window_updates_excepted(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with smtp_peer() as mail_server:
@@ -80,7 +80,7 @@ def test_one_acknowledgement_per_recipient_within_the_window_updates_excepted(
         first = acknowledged("C-AB2CD3EF4G")
         second = acknowledged("C-ZZ2CD3EF4G", recipient="ANA@example.com")  # same customer
         update = acknowledged("C-AB2CD3EF4G", kind="update")
-        other = acknowledged("C-YY2CD3EF4G", recipient="bo@example.com")
+        other = acknowledged("C-YY2CD3EF4G", recipient="bo@example.com", customer_id="cus_2")
         publish(kafka_bootstrap, topics, first, second, update, other)
         with running(kafka_bootstrap, topics, config):
             suppressed = failed_events(kafka_bootstrap, topics, 1, "acknowledgement.suppressed")
@@ -120,3 +120,20 @@ def test_an_acknowledgement_that_cannot_be_delivered_is_a_reply_failed_event(
     body = json.loads(calls[0].body)
     assert body["auto_submitted"] is True and body["agent_id"] is None
     assert body["idempotency_key"].startswith("ack:")
+
+
+def test_the_window_is_per_customer_across_channels_and_addresses(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    with http_peer() as api:
+        config = OutboundConfig(reply_webhook_url=api.url + "/hook", reply_webhook_secret="s")
+        chat = acknowledged("C-AB2CD3EF4G", channel="chat", recipient="visitor-9")
+        webform = acknowledged("C-AB2CD3EF4G", channel="webform", recipient="ana@example.com")
+        publish(kafka_bootstrap, topics, chat, webform)  # one case: one partition, in order
+        with running(kafka_bootstrap, topics, config):
+            [held_back] = failed_events(kafka_bootstrap, topics, 1, "acknowledgement.suppressed")
+            assert eventually(lambda: all_committed(kafka_bootstrap, topics))
+    assert held_back.event_id == event_id_for(
+        "C-AB2CD3EF4G", "acknowledgement.suppressed", webform.payload["message_key"]
+    )
+    assert [json.loads(call.body)["channel"] for call in api.calls] == ["chat"]
