@@ -50,7 +50,7 @@ acknowledgements:
     subject: "We received your message [#{{ case.reference }}]"
     text: "You will hear from us by {{ promise.first_response }}. Not solved? {{ links.escalate }}"
     update:
-      text: "Your case {{ case.reference }} is escalated: we answer by {{ promise.first_response }}."
+      text: "Case {{ case.reference }} is escalated: we answer by {{ promise.first_response }}."
 routes:
   queue: general
   priority: normal

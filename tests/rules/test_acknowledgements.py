@@ -231,3 +231,20 @@ def test_a_template_cannot_render_a_memory_bomb(bomb: str) -> None:
     variables = acknowledgement_variables("C-ABCDEFGHIJ", MONDAY, "UTC", "")
     with pytest.raises(SecurityError):
         rules.acknowledgements["default"].render(variables, "email", None, update=True)
+
+
+def test_a_template_defined_in_two_files_is_an_error_at_the_second() -> None:
+    other = 'version: 1\nacknowledgements:\n  default: {subject: "x", text: "y"}\n'
+    with pytest.raises(RuleSetError) as caught:
+        compile_sources({"a.yaml": RULES, "b.yaml": other})
+    [problem] = caught.value.errors
+    assert str(problem).startswith(
+        "b.yaml:3:3: acknowledgement 'default' is already defined at a.yaml:"
+    )
+
+
+def test_a_template_needs_subject_and_text() -> None:
+    broken = RULES.replace('    text: "{% set who', '    txt: "{% set who')
+    found = problems(broken)
+    assert any("txt" in p for p in found), found
+    assert any("text" in p and "required" in p.lower() for p in found), found
