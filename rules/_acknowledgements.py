@@ -22,9 +22,9 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from rules._cross_checks import Declared
 from rules._decision import due_at_text
 from rules._problems import Reporter, RuleProblem
-from rules._cross_checks import Declared
 from rules._yaml import Positions
 from schemas import InboundMessage
 
