@@ -26,7 +26,7 @@ from rules._cross_checks import Declared
 from rules._decision import due_at_text
 from rules._problems import Reporter, RuleProblem
 from rules._yaml import Positions
-from schemas import InboundMessage
+from schemas import ClockName, InboundMessage
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -43,10 +43,13 @@ __all__ = [
 DEFAULT_TEMPLATE = "default"
 """The template used where no route chooses one."""
 
+_PROMISED = ClockName.FIRST_RESPONSE.value
+"""The clock the variables are named after (`sla.first_response`, `promise.first_response`)."""
+
 VARIABLES: Mapping[str, Any] = {
     "case": {"reference": None, "queue": None, "priority": None, "channel": None},
-    "sla": {"first_response": {"due_at": None}},
-    "promise": {"first_response": None, "first_response_local": None, "timezone": None},
+    "sla": {_PROMISED: {"due_at": None}},
+    "promise": {_PROMISED: None, f"{_PROMISED}_local": None, "timezone": None},
     "links": {"escalate": None},
 }
 """Every variable a template may use (None marks a text value)."""
@@ -167,10 +170,10 @@ def acknowledgement_variables(
     """The variables of a template for a case whose `first_response` is due at `due`."""
     return {
         "case": {"reference": case_id, "queue": queue, "priority": priority, "channel": channel},
-        "sla": {"first_response": {"due_at": due_at_text(due)}},
+        "sla": {_PROMISED: {"due_at": due_at_text(due)}},
         "promise": {
-            "first_response": human_time(due, timezone),
-            "first_response_local": human_time(due, timezone, numeric=True),
+            _PROMISED: human_time(due, timezone),
+            f"{_PROMISED}_local": human_time(due, timezone, numeric=True),
             "timezone": timezone,
         },
         "links": {"escalate": escalate_link},

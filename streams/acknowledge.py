@@ -33,6 +33,7 @@ from schemas import (
     AcknowledgementPayload,
     CaseEvent,
     CaseEventType,
+    ClockName,
     ClockState,
     InboundMessage,
     PromiseView,
@@ -88,7 +89,7 @@ def why_not_acknowledged(message: InboundMessage, public_allowed: bool) -> str |
 
 def promise_due(state: CaseState) -> tuple[str, datetime] | None:
     """The clock that says when the customer hears back, and its due time; None without one."""
-    for clock in ("first_response", "next_response"):
+    for clock in (ClockName.FIRST_RESPONSE.value, ClockName.NEXT_RESPONSE.value):
         view = state.sla.get(clock)
         if view is not None and view.due_at is not None and view.state in _PROMISE_STATES:
             return clock, view.due_at
