@@ -376,6 +376,16 @@ def test_the_desk_shows_what_the_customer_was_promised(desk_world: DeskWorld) ->
         payload={"message_key": sooner.payload["message_key"], "reason": "window"},
     )
     desk_world.apply([opened("eve"), appended("eve", 1), routed("eve"), first, sooner, held])
+    request = appended("eve", 2, channel="webform", text="Nobody called me back")
+    escalated = CaseEvent(
+        event_id=event_id_for(case_id("eve"), "case.customer_escalated", "2"),
+        case_id=case_id("eve"),
+        type="case.customer_escalated",
+        at=request.at,
+        reason="the customer asked to escalate",
+        payload={"message_key": request.payload["message_key"], "escalations": 1},
+    )
+    desk_world.apply([request, escalated])
     desk_world.apply([opened("fay"), appended("fay", 1), routed("fay")])
     desk_world.add("gina", "general")
     with client(desk_world) as http:
@@ -392,6 +402,14 @@ def test_the_desk_shows_what_the_customer_was_promised(desk_world: DeskWorld) ->
     assert "Promised to the customer" in page
     assert '<time datetime="2026-11-20T10:00:00Z">Friday 20 November, 11:00 CET</time>' in page
     assert none == []
+    requests = re.findall(
+        r'<p class="escalation-request">.*?</p>\s*'
+        r'(?:<p class="subject">.*?</p>\s*)?<p class="text">(.*?)</p>',
+        page,
+        re.S,
+    )
+    assert requests == ["Nobody called me back"]
+    assert "case.customer_escalated" in page
     assert "the customer was promised nothing yet" in unpromised
 
 

@@ -141,6 +141,8 @@ class Message:
     sent_at: str
     auth: dict[str, str] | None = None
     """Mail: SPF, DKIM and DMARC results and the From domain they judged."""
+    escalation_request: bool = False
+    """The customer's "still not solved?" request (through their acknowledgement's link)."""
 
     @property
     def auth_verdict(self) -> str:
@@ -289,6 +291,11 @@ def case_page(
     """The case page's data from the desk's case history (`DeskReads.history`)."""
     events = history.get("events", [])
     auth_of = _mail_auth_by_message(events)
+    requests = {
+        event["payload"].get("message_key")
+        for event in events
+        if event["type"] == CaseEventType.CASE_CUSTOMER_ESCALATED.value
+    }
     return CasePage(
         case=history,
         clocks=clocks_of(history.get("sla") or {}),
@@ -301,6 +308,7 @@ def case_page(
                 text=m["text"],
                 sent_at=m["sent_at"],
                 auth=auth_of.get(m.get("message_key", "")),
+                escalation_request=m.get("message_key") in requests,
             )
             for m in history.get("messages", [])
         ],
