@@ -384,10 +384,19 @@ def local_zone(timezone: str | None, fallback: str | None) -> str:
 PUBLIC_KINDS = frozenset({"tweet", "topic", "post", "comment", "mention", "reply"})
 """`metadata.kind` of messages everybody can read (a direct message is not one of them)."""
 
+SOCIAL_CHANNELS = frozenset({"twitter", "x", "facebook", "instagram"})
+"""Channels whose messages count as public unless they say they are direct messages."""
+
 
 def is_public(message: InboundMessage) -> bool:
-    """Whether the customer wrote where everybody can read it: a forum post, a tweet, a feed."""
+    """Whether the customer wrote where everybody can read it: a forum post, a tweet, a feed.
+
+    A social channel's message that does not say what it is (`metadata.kind`) counts as public:
+    answering a public post by mistake is worse than not acknowledging a direct message.
+    """
     kind = message.metadata.get("kind")
     if message.channel == "community":
         return True
-    return isinstance(kind, str) and (kind in PUBLIC_KINDS or kind.startswith("feed_"))
+    if isinstance(kind, str) and (kind in PUBLIC_KINDS or kind.startswith("feed_")):
+        return True
+    return message.channel in SOCIAL_CHANNELS and kind != "direct_message"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import signal
 import tempfile
 import time
@@ -27,6 +28,7 @@ from connectors import ingress_keys
 from escalator.demo import processes
 from escalator.demo.agents import DEMO_QUEUES, DEMO_RULES, DemoAgents
 from escalator.demo.desk_logins import create_demo_logins
+from escalator.demo.outbox import DemoOutbox
 from escalator.demo.traffic import TrafficGenerator
 from escalator.embedded_broker import EmbeddedBroker
 from kafkaio import Record
@@ -59,6 +61,10 @@ class Tally:
     raw_invalid_sent: int = 0
     agent_replies: int = 0
     cases_resolved: int = 0
+    acknowledgements_sent: int = 0
+    """Acknowledgements (with their promise) the reply service delivered to the outbox."""
+    customer_escalations: int = 0
+    """Demo customers who used their acknowledgement's "still not solved?" link."""
     ingest_to_routed_p50_seconds: float | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
 
@@ -105,6 +111,13 @@ class Demo:
         self.started = time.monotonic()
         self._stopping = asyncio.Event()
         self.terminating = False
+        self.outbox: DemoOutbox | None = None
+
+    def count_outbox(self) -> None:
+        """Copy the outbox's counts into the tally."""
+        if self.outbox is not None:
+            self.tally.acknowledgements_sent = self.outbox.acknowledgements
+            self.tally.customer_escalations = self.outbox.customer_escalations
 
     def stop(self) -> None:
         """Ask the traffic loop to finish (Ctrl-C)."""
@@ -167,6 +180,7 @@ class Demo:
     def refresh(self, endpoints: Endpoints) -> None:
         """Read the worker's and the projection's metrics into the tally."""
         self.tally.duration_seconds = round(time.monotonic() - self.started, 1)
+        self.count_outbox()
         worker = processes.scrape(endpoints.worker_metrics)
         self.tally.messages_ingested = len(self.accepted_keys)
         self.tally.messages_routed = int(worker.get("escalator_ingest_to_routed_seconds_count", 0))
@@ -214,8 +228,9 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
     keys_file = workdir / "ingress-keys.json"
     demo.ingress_key = demo_ingress_key(keys_file)
     with EmbeddedBroker() as broker:
-        names = ("ingress", "worker", "projection", "desk")
+        names = ("ingress", "worker", "projection", "desk", "replies")
         ports = {name: processes.free_port() for name in names}
+        outbox = DemoOutbox(workdir / "outbox")
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "ESCALATOR_DATA_DIR": str(workdir),
@@ -230,6 +245,9 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             # customer effort: judge resolutions (first contact or not) within minutes
             "ESCALATOR_REPEAT_CONTACT_WINDOW": "120",
             "ESCALATOR_EFFORT_SETTLE_GRACE": "5",
+            # acknowledgements carry a "still not solved?" link to the demo's ingress
+            "ESCALATOR_ESCALATE_LINK_SECRET": secrets.token_urlsafe(24),
+            "ESCALATOR_ESCALATE_LINK_URL": f"http://127.0.0.1:{ports['ingress']}",
         }
         endpoints = Endpoints(
             ingress=f"http://127.0.0.1:{ports['ingress']}",
@@ -245,6 +263,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "worker_metrics": endpoints.worker_metrics,
             "projection_metrics": endpoints.projection_metrics,
             "console": f"http://127.0.0.1:{ports['desk']}/console/login",
+            "replies_metrics": f"http://127.0.0.1:{ports['replies']}/metrics",
+            "outbox": str(outbox.directory),
         }
         demo.database_url = env["ESCALATOR_DATABASE_URL"]
         logs = workdir / "logs"
@@ -256,8 +276,16 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             processes.start("projection", ["projection"], env, logs),
             processes.start("desk", ["desk", "--port", str(ports["desk"])], env, logs),
         ]
+        outbox.start()
+        replies_env = {
+            **env,
+            **outbox.reply_service_env(),
+            "ESCALATOR_REPLIES_METRICS_PORT": str(ports["replies"]),
+        }
+        started.append(processes.start("replies", ["connect", "replies"], replies_env, logs))
+        demo.outbox = outbox
         try:
-            worker, ingress, _projection, desk = started
+            worker, ingress, _projection, desk, _replies = started
             processes.wait_until_ready(f"{endpoints.ingress}/readyz", ingress)
             processes.wait_until_ready(
                 endpoints.worker_metrics.replace("/metrics", "/readyz"), worker
@@ -285,6 +313,7 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
         finally:
             for process in reversed(started):
                 process.stop()
+            outbox.stop()
     return demo.tally
 
 

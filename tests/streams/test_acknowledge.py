@@ -175,6 +175,8 @@ def test_a_follow_up_is_not_acknowledged_but_a_reopen_is() -> None:
         {"sender": "MAILER-DAEMON@mx.example.com"},
         {"channel": "twitter", "sender": "@ana", "metadata": {"kind": "tweet"}},
         {"channel": "community", "sender": "ana", "thread_ref": "42"},
+        {"channel": "facebook", "sender": "ana.fb", "metadata": {"kind": "feed_comment"}},
+        {"channel": "twitter", "sender": "@ana"},  # a social message that does not say: public
     ],
 )
 def test_no_acknowledgement_answers_automatic_bulk_no_reply_or_public_messages(
