@@ -57,6 +57,11 @@ routes:
   sla: demo
   escalation: demo
   routes:
+    - name: customer-escalated
+      when: {case.customer_escalations: {at_least: 1}}
+      priority: +1
+      tags: [customer-escalated]
+      continue: true
     - name: legal-threat
       when: {text: {any: [lawyer, attorney, "legal action"]}}
       priority: urgent
