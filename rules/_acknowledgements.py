@@ -115,7 +115,10 @@ class _Variant:
     def fits(self, channel: str, language: str | None) -> bool:
         if self.channels is not None and channel not in self.channels:
             return False
-        return self.languages is None or (language or "").lower() in self.languages
+        if self.languages is None:
+            return True
+        tag = (language or "").lower()  # `de-AT` fits a variant for `de`
+        return tag in self.languages or tag.split("-")[0] in self.languages
 
 
 @dataclass(frozen=True)

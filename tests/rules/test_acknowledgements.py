@@ -136,6 +136,8 @@ def test_variants_by_channel_then_language_and_the_update() -> None:
     assert sms.subject == "We got your message [#C-ABCDEFGHIJ]"  # the base subject
     german = template.render(variables, "email", "DE", update=False)
     assert german is not None and german.subject == "Eingegangen [#C-ABCDEFGHIJ]"
+    austrian = template.render(variables, "email", "de-AT", update=False)
+    assert austrian is not None and austrian.text == german.text
     update = template.render(variables, "email", None, update=True)
     assert update is not None and update.text == "Sooner: Monday 4 January, 13:01 CET"
     vip = compile_sources({"rules.yaml": RULES}).acknowledgements["vip"]
