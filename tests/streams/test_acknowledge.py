@@ -261,3 +261,26 @@ def test_an_escalation_request_flag_without_trust_is_the_ingress_s_business() ->
     once = apply_message(opened.state, request, rules)
     twice = apply_message(once.state, request, rules)
     assert not twice.changed and twice.state.customer_escalations == 1
+
+
+def test_an_agent_escalation_to_a_higher_priority_tells_the_customer_the_sooner_promise() -> None:
+    rules = ruleset()
+    opened = apply_message(None, threaded("m1"), rules)
+    escalate = AgentAction.model_validate(
+        {
+            "action_id": "e1",
+            "case_id": "C-ABCDEFGHIJ",
+            "type": "escalate",
+            "agent_id": "bob",
+            "priority": "urgent",
+            "reason": "the customer is losing money",
+            "at": (MONDAY + timedelta(minutes=10)).isoformat(),
+        }
+    )
+    escalated = apply_action(opened.state, escalate, rules)
+    assert escalated is not None
+    [told] = acknowledgements(escalated)
+    assert told.kind == "update"
+    # urgent: 1 open hour from 09:00 Berlin
+    assert told.promise.due_at == "2027-01-04T09:00:00Z"
+    assert told.previous_due_at == "2027-01-04T12:00:00Z"
