@@ -289,7 +289,7 @@ def escalation_links(settings: Settings, for_ingress: bool = False) -> Escalatio
     The worker needs the secret and the public URL (it writes links); the ingress only the
     secret (it checks them).
     """
-    secret = _secret(settings.escalate_link_secret)
+    secret = _secret_value(settings.escalate_link_secret)
     if not secret or not (settings.escalate_link_url or for_ingress):
         return None
     return EscalationLinks(

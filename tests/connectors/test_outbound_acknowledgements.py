@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import json
 
-from connectors.outbound.senders import OutboundConfig, SmtpRelay
 from schemas import AcknowledgementPayload, CaseEvent, PromiseView, Topics
 from schemas.ids import event_id_for
 from tests.connectors.peers import eventually, http_peer, smtp_peer
-from tests.connectors.test_outbound import T0, all_committed, failed_events, publish, running
+from tests.connectors.test_outbound import (
+    T0,
+    all_committed,
+    failed_events,
+    mail_config,
+    publish,
+    reply_hook,
+    running,
+)
 
 PROMISE = PromiseView(
     clock="first_response",
@@ -54,9 +61,7 @@ def test_an_acknowledgement_mail_threads_carries_the_reference_and_is_auto_submi
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with smtp_peer() as mail_server:
-        config = OutboundConfig(
-            reply_from="help@acme.test", smtp=SmtpRelay(mail_server.host, mail_server.port)
-        )
+        config = mail_config(mail_server.host, mail_server.port)
         publish(kafka_bootstrap, topics, acknowledged("C-AB2CD3EF4G", subject="We got it"))
         with running(kafka_bootstrap, topics, config):
             [(envelope, mail)] = mail_server.wait_for(1)
@@ -74,9 +79,7 @@ def test_one_acknowledgement_per_customer_within_the_window_updates_excepted(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with smtp_peer() as mail_server:
-        config = OutboundConfig(
-            reply_from="help@acme.test", smtp=SmtpRelay(mail_server.host, mail_server.port)
-        )
+        config = mail_config(mail_server.host, mail_server.port)
         first = acknowledged("C-AB2CD3EF4G")
         second = acknowledged("C-ZZ2CD3EF4G", recipient="ANA@example.com")  # same customer
         update = acknowledged("C-AB2CD3EF4G", kind="update")
@@ -106,7 +109,7 @@ def test_an_acknowledgement_that_cannot_be_delivered_is_a_reply_failed_event(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with http_peer(statuses=[503, 503, 503]) as api:
-        config = OutboundConfig(reply_webhook_url=api.url + "/hook", reply_webhook_secret="s")
+        config = reply_hook(api.url + "/hook")
         publish(
             kafka_bootstrap,
             topics,
@@ -126,7 +129,7 @@ def test_the_window_is_per_customer_across_channels_and_addresses(
     kafka_bootstrap: str, topics: Topics
 ) -> None:
     with http_peer() as api:
-        config = OutboundConfig(reply_webhook_url=api.url + "/hook", reply_webhook_secret="s")
+        config = reply_hook(api.url + "/hook")
         chat = acknowledged("C-AB2CD3EF4G", channel="chat", recipient="visitor-9")
         webform = acknowledged("C-AB2CD3EF4G", channel="webform", recipient="ana@example.com")
         publish(kafka_bootstrap, topics, chat, webform)  # one case: one partition, in order
