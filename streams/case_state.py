@@ -268,5 +268,7 @@ _CONTAINERS: dict[str, Any] = {
     "sla": dict,
     # an acknowledgement marks the open pages themselves: each is copied too
     "open_pages": lambda pages: [page.model_copy() for page in pages],
+    # replaced whole by an acknowledgement, but copied so no copy ever shares it
+    "acknowledged_to": lambda target: None if target is None else dict(target),
 }
 """The list and dict fields `CaseState.changeable` copies (`clocks` is replaced, never edited)."""
