@@ -100,7 +100,7 @@ def acknowledgements(update: CaseUpdate) -> list[AcknowledgementPayload]:
 
 
 def test_a_new_case_is_acknowledged_with_its_first_response_due_time() -> None:
-    update = apply_message(None, threaded("<m1@mail>"), ruleset(), Acknowledger(LINKS))
+    update = apply_message(None, threaded("<m1@mail>"), ruleset(), acknowledger=Acknowledger(LINKS))
     [ack] = acknowledgements(update)
     assert ack.kind == "opened" and ack.template == "default"
     assert (ack.channel, ack.recipient) == ("email", "ana@example.com")
@@ -126,8 +126,8 @@ def test_the_customers_time_zone_is_used_where_known() -> None:
 
 
 def test_replaying_the_message_writes_the_same_acknowledgement() -> None:
-    once = apply_message(None, threaded("<m1@mail>"), ruleset(), Acknowledger(LINKS))
-    again = apply_message(None, threaded("<m1@mail>"), ruleset(), Acknowledger(LINKS))
+    once = apply_message(None, threaded("<m1@mail>"), ruleset(), acknowledger=Acknowledger(LINKS))
+    again = apply_message(None, threaded("<m1@mail>"), ruleset(), acknowledger=Acknowledger(LINKS))
     assert [e.model_dump_json() for e in once.events] == [e.model_dump_json() for e in again.events]
 
 
