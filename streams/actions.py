@@ -24,8 +24,9 @@ from schemas.ids import event_id_for
 from streams import metrics, paging
 from streams.acknowledge import promise_update
 from streams.agent_escalation import escalate, escalation_payload
+from streams.case_events import case_record
 from streams.case_state import ACTIONS_REMEMBERED, TRUNCATED_TAG, CaseState, windowed
-from streams.casework import CaseUpdate, case_record
+from streams.casework import CaseUpdate
 from streams.ownership import Refusal, refusal
 from streams.sla import ClockChange, run_clocks, sla_view
 

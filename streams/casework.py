@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from rules import CaseFacts, CompiledRuleSet, Decision, clocks
 from schemas import (
@@ -19,11 +18,9 @@ from schemas import (
     CaseEvent,
     CaseEventType,
     CaseMessage,
-    CaseOpenedPayload,
     CaseRoutedPayload,
     CaseStatus,
     InboundMessage,
-    MessageAppendedPayload,
     Priority,
     SlaClockView,
 )
@@ -34,6 +31,13 @@ from streams.acknowledge import (
     customer_escalated_event,
     is_escalation_request,
     promise_update,
+)
+from streams.case_events import (
+    appended_event,
+    case_record,
+    opened_event,
+    routed_event,
+    snapshot_event,
 )
 from streams.case_state import CaseState, remember_key, windowed
 from streams.records import ThreadedMessage
@@ -82,7 +86,7 @@ def apply_message(
     events: list[CaseEvent] = []
     if state is None:
         state = CaseState(case_id=threaded.case_id, customer_id=threaded.customer_id, opened_at=at)
-        events.append(_opened_event(state, threaded))
+        events.append(opened_event(state, threaded))
     else:
         state = state.changeable()
     if state.queue is not None and (is_auto_reply(message) or is_forum_answer(message)):
@@ -91,7 +95,7 @@ def apply_message(
     reopened = state.status is CaseStatus.RESOLVED
     if reopened:
         events.extend(_reopen(state, threaded, ruleset))
-    events.append(_appended_event(state, threaded, case_message))
+    events.append(appended_event(state, threaded, case_message))
     answered = state.status in WAITING_STATUSES
     if answered:
         events.extend(_customer_answered(state, threaded, ruleset))
@@ -116,10 +120,10 @@ def apply_message(
     }
     routed = case_record(state)
     if (state.queue, state.priority, tuple(state.tags)) != previous:
-        events.append(_routed_event(state, threaded, decision, routed, previous_queue))
+        events.append(routed_event(state, threaded, decision, routed, previous_queue))
     elif reopened or answered:  # the case store learns the new status from a snapshot
         why = "reopened by a customer message within the window" if reopened else "open again"
-        events.append(_snapshot(state, routed, key, why, at))
+        events.append(snapshot_event(state, routed, key, why, at))
     events.extend(clock_events)
     events += _acknowledged(state, threaded, decision, ruleset, new_case, reopened, acknowledger)
     return CaseUpdate(
@@ -286,34 +290,17 @@ def _passive(state: CaseState, threaded: ThreadedMessage, ruleset: CompiledRuleS
     state.messages = windowed(state.messages, case_message)
     remember_key(state.message_keys, message.message_key)
     tagged = threaded.model_copy(update={"evidence": evidence})
-    events.append(_appended_event(state, tagged, case_message))
+    events.append(appended_event(state, tagged, case_message))
     if is_forum_answer(message):
         events.extend(run_clocks(state, ruleset, clocks.agent_reply, at))
     state.sla = sla_view(state) or state.sla
     routed = case_record(state)
-    events.append(_snapshot(state, routed, message.message_key, evidence, at))
+    events.append(snapshot_event(state, routed, message.message_key, evidence, at))
     return CaseUpdate(
         state=state,
         events=events,
         routed=routed,
         previous_queue=previous_queue if previous_queue != state.queue else None,
-    )
-
-
-def _snapshot(
-    state: CaseState, routed: Case, message_key: str, reason: str, at: datetime
-) -> CaseEvent:
-    """A `case.updated` event carrying the case as it now stands (for the case store)."""
-    kind = CaseEventType.CASE_UPDATED.value
-    return CaseEvent(
-        event_id=event_id_for(state.case_id, kind, message_key),
-        case_id=state.case_id,
-        type=kind,
-        at=at,
-        reason=reason,
-        payload=CaseRoutedPayload(case=routed, rules_version=state.rules_version or "").model_dump(
-            mode="json"
-        ),
     )
 
 
@@ -378,103 +365,3 @@ def _more_urgent(current: Priority | None, decided: Priority) -> Priority:
 
 def _merged(current: list[str], added: tuple[str, ...]) -> list[str]:
     return current + [tag for tag in added if tag not in current]
-
-
-def case_record(state: CaseState) -> Case:
-    """The case as published on its queue topic (and in `case.routed` / `case.updated`)."""
-    assert state.queue is not None and state.priority is not None
-    return Case(
-        case_id=state.case_id,
-        queue=state.queue,
-        priority=state.priority,
-        tags=list(state.tags),
-        customer_id=state.customer_id,
-        channels=list(state.channels),
-        status=state.status,
-        sla=dict(state.sla),
-        matched=list(state.matched),
-        messages=list(state.messages),
-        opened_at=state.opened_at,
-        rules_version=state.rules_version,
-        assignee=state.claimed_by,
-        assignment_pending=state.assignment_pending,
-    )
-
-
-def _opened_event(state: CaseState, threaded: ThreadedMessage) -> CaseEvent:
-    kind = CaseEventType.CASE_OPENED.value
-    return CaseEvent(
-        event_id=event_id_for(state.case_id, kind),
-        case_id=state.case_id,
-        type=kind,
-        at=threaded.arrived_at,
-        reason=threaded.evidence,
-        payload=CaseOpenedPayload(
-            customer_id=state.customer_id,
-            channel=threaded.message.channel,
-            opened_at=state.opened_at,
-            message_key=threaded.message.message_key,
-            evidence=threaded.evidence,
-        ).model_dump(mode="json"),
-    )
-
-
-_MAIL_AUTH_FIELDS = ("spf", "dkim", "dmarc", "from_domain")
-
-
-def mail_auth(metadata: dict[str, Any]) -> dict[str, Any] | None:
-    """The SPF/DKIM/DMARC words of a mail's `metadata.auth`, for the case's event log."""
-    auth = metadata.get("auth")
-    if not isinstance(auth, dict):
-        return None
-    kept = {k: auth[k][:255] for k in _MAIL_AUTH_FIELDS if isinstance(auth.get(k), str)}
-    return kept or None
-
-
-def _appended_event(
-    state: CaseState, threaded: ThreadedMessage, case_message: CaseMessage
-) -> CaseEvent:
-    kind = CaseEventType.MESSAGE_APPENDED.value
-    key = threaded.message.message_key
-    return CaseEvent(
-        event_id=event_id_for(state.case_id, kind, key),
-        case_id=state.case_id,
-        type=kind,
-        at=threaded.arrived_at,
-        reason=f"{threaded.message.channel} message from {threaded.message.sender}: "
-        f"{threaded.evidence}",
-        payload=MessageAppendedPayload(
-            customer_id=state.customer_id,
-            message_key=key,
-            message=case_message,
-            evidence=threaded.evidence,
-            identity_evidence=threaded.identity_evidence,
-            auth=mail_auth(threaded.message.metadata),
-        ).model_dump(mode="json"),
-    )
-
-
-def _routed_event(
-    state: CaseState,
-    threaded: ThreadedMessage,
-    decision: Decision,
-    routed: Case,
-    previous_queue: str | None,
-) -> CaseEvent:
-    kind = CaseEventType.CASE_ROUTED.value
-    routes = ", ".join(decision.matched) or "the root route"
-    moved = f" (from {previous_queue})" if previous_queue and previous_queue != routed.queue else ""
-    return CaseEvent(
-        event_id=event_id_for(state.case_id, kind, threaded.message.message_key),
-        case_id=state.case_id,
-        type=kind,
-        at=threaded.arrived_at,
-        reason=f"matched {routes} → queue {routed.queue}{moved} at priority "
-        f"{routed.priority.value} (rules {decision.rules_version})",
-        payload=CaseRoutedPayload(
-            case=routed,
-            rules_version=decision.rules_version,
-            decision=decision.to_json(),
-            ingested_at=threaded.ingested_at,
-        ).model_dump(mode="json"),
-    )
