@@ -16,6 +16,7 @@ whole with 413, so a 503 always means "retry later" and never "this can never be
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -211,8 +212,9 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        """Readiness: Kafka answers a metadata request."""
-        if publisher.check_connection(timeout_seconds=1.0):
+        """Readiness: Kafka answers a metadata request (asked from a thread: a slow broker
+        must not stall the requests this process is serving meanwhile)."""
+        if await asyncio.to_thread(publisher.check_connection, 1.0):
             return JSONResponse({"status": "ready"})
         return problem(503, "kafka_unavailable", "Kafka does not answer", {"Retry-After": "5"})
 

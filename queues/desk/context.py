@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from queues.desk.directory import Directory
+from queues.desk.feed import ChangeFeed
 from queues.desk.gateway import ActionGateway
 from queues.desk.reads import DeskReads
 
@@ -21,6 +22,16 @@ class DeskContext:
     events_poll_seconds: float = 0.25
     events_keepalive_seconds: float = 15.0
     presence_timeout_seconds: float = 90.0
+    feed: ChangeFeed = field(init=False)
+
+    def __post_init__(self) -> None:
+        # one store poller per process, shared by every /v1/events stream (queues.desk.feed)
+        self.feed = ChangeFeed(
+            self.reads,
+            self.directory.heartbeat_many,
+            self.events_poll_seconds,
+            self.events_keepalive_seconds,
+        )
 
 
 def desk(request: Request) -> DeskContext:

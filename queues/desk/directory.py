@@ -7,12 +7,12 @@ them. Plain frozen dataclasses go out, never ORM rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from queues.desk.tokens import new_token, token_hash
@@ -274,6 +274,17 @@ class Directory:
             row = session.get(AgentRow, name)
             if row is not None:
                 row.heartbeat_at = now or datetime.now(UTC)
+
+    def heartbeat_many(self, names: Sequence[str], *, now: datetime | None = None) -> None:
+        """`heartbeat` for several agents in one statement (the desk's event streams)."""
+        if not names:
+            return
+        with self._sessions.begin() as session:
+            session.execute(
+                update(AgentRow)
+                .where(AgentRow.name.in_(list(names)))
+                .values(heartbeat_at=now or datetime.now(UTC))
+            )
 
     def set_membership(self, name: str, queues: Iterable[str]) -> Agent:
         """Make the agent a member of exactly these queues."""

@@ -4,7 +4,8 @@ The stream follows the store, not the topic, so an event a client receives is al
 readable through the API. Its position is the last projected offset of each partition
 of `cases.events` (offsets grow within a partition, and the projection commits them in
 order), sent as the SSE `id`; a reconnecting EventSource sends it back in
-`Last-Event-ID` and misses nothing.
+`Last-Event-ID` and misses nothing. Every stream of a process is fed by one store poller
+(`queues.desk.feed`), not a poller of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 
 from queues.desk import authz
@@ -78,7 +79,6 @@ class _Followed:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
-    request: Request,
     agent: CurrentAgent,
     context: Annotated[DeskContext, Depends(desk)],
     queue: Annotated[str | None, Query(description="Only this queue's cases.")] = None,
@@ -100,37 +100,42 @@ async def events(
     matching = await asyncio.to_thread(_matching_now, context, queue, owner)
     followed = _Followed(agent, queue, owner, matching)
 
+    feed = context.feed
+
     async def stream() -> AsyncIterator[str]:
-        position = dict(cursor)
-        yield f"retry: 2000\nid: {encode_cursor(position)}\n: connected\n\n"
-        idle = 0.0
-        loop = asyncio.get_running_loop()
-        beat_at = -float("inf")
-        while not await request.is_disconnected():
-            if loop.time() - beat_at >= context.events_keepalive_seconds:
-                # an open stream is a heartbeat: the agent's console or client is there
-                beat_at = loop.time()
-                await asyncio.to_thread(context.directory.heartbeat, agent.name)
-            changed = await asyncio.to_thread(context.reads.changes_after, position)
-            for event in changed:
-                position[event.partition] = max(position.get(event.partition, -1), event.offset)
-                if followed.wanted(event):
-                    data = json.dumps(event.to_json())
-                    yield f"id: {encode_cursor(position)}\nevent: case\ndata: {data}\n\n"
-            if changed:
-                idle = 0.0
-                continue
-            await asyncio.sleep(context.events_poll_seconds)
-            idle += context.events_poll_seconds
-            if idle >= context.events_keepalive_seconds:
-                idle = 0.0
-                yield ": keep-alive\n\n"
+        # the process's one store poller hands this stream its batches (queues.desk.feed)
+        subscription = feed.subscribe(agent.name, cursor)
+        try:
+            yield f"retry: 2000\nid: {encode_cursor(subscription.position)}\n: connected\n\n"
+            # an open stream is a heartbeat: the agent's console or client is there
+            await asyncio.to_thread(context.directory.heartbeat, agent.name)
+            while True:
+                if subscription.behind:
+                    async for event in feed.catch_up(subscription):
+                        if followed.wanted(event):
+                            yield _frame(subscription.position, event)
+                    continue
+                batch = await subscription.next_batch(context.events_keepalive_seconds)
+                if batch is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                for event in batch:
+                    if subscription.advance(event) and followed.wanted(event):
+                        yield _frame(subscription.position, event)
+        finally:
+            feed.unsubscribe(subscription)
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _frame(position: dict[int, int], event: ChangedEvent) -> str:
+    """One SSE event: the stream's position after it as the id, the change as the data."""
+    data = json.dumps(event.to_json())
+    return f"id: {encode_cursor(position)}\nevent: case\ndata: {data}\n\n"
 
 
 def _matching_now(context: DeskContext, queue: str | None, owner: str | None) -> set[str]:
