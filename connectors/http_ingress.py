@@ -31,7 +31,7 @@ from connectors import metrics
 from connectors.ingress_auth import IngressAuth, Refusal
 from connectors.json_body import BodyNotJsonError, decode_json
 from connectors.publisher import OutboundRecord, PublishError
-from metricsio import render_metrics
+from metricsio import render_metrics, served_registry
 from schemas import InboundMessage, Topics
 from schemas.limits import MAX_BATCH, MAX_MESSAGE_RECORD_BYTES
 
@@ -198,11 +198,12 @@ def create_app(
         )
 
     if serve_metrics:
+        registry = served_registry()
 
         @app.get("/metrics")
         async def prometheus_metrics(request: Request) -> Response:
-            """Prometheus exposition of this process's metrics (OpenMetrics when asked for)."""
-            body, content_type = render_metrics(request.headers.get("accept"))
+            """Prometheus exposition of this ingress's metrics (OpenMetrics when asked for)."""
+            body, content_type = render_metrics(request.headers.get("accept"), registry)
             return Response(body, headers={"Content-Type": content_type})
 
     @app.get("/healthz")

@@ -36,6 +36,17 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_workers: int = Field(
+        default=1,
+        ge=0,
+        description="Processes of `escalator connect http` sharing its port: 0 = one per CPU "
+        "core. With more than one they share the webhook replay window and /metrics.",
+    )
+    webhook_replay_store: Path | None = Field(
+        default=None,
+        description="SQLite file of the webhook replay window shared by the ingress's processes "
+        "(`escalator connect http` sets it itself when it runs several; unset: in memory).",
+    )
     ingress_auth: Literal["keys", "none"] = Field(
         default="keys",
         description="`keys`: POST /v1/messages needs an API key from ESCALATOR_INGRESS_KEYS_FILE; "

@@ -14,7 +14,13 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
-from connectors.channels import Inbound, MessageSink, ReplayCache
+from connectors.channels import (
+    DeliveryMemory,
+    Inbound,
+    MessageSink,
+    ReplayCache,
+    SharedReplayCache,
+)
 from connectors.channels.registry import (
     ProviderSettings,
     inbound_routers,
@@ -256,8 +262,14 @@ def build_ingress_app(
         log.warning("could not check topics at start: %s", exc)
     auth = ingress_auth(settings)
     publisher = KafkaPublisher(kafka.librdkafka())
-    replays = ReplayCache(
-        settings.webhook_replay_cache_size, settings.webhook_replay_window_seconds
+    replays: DeliveryMemory = (
+        ReplayCache(settings.webhook_replay_cache_size, settings.webhook_replay_window_seconds)
+        if settings.webhook_replay_store is None
+        else SharedReplayCache(
+            settings.webhook_replay_store,
+            settings.webhook_replay_cache_size,
+            settings.webhook_replay_window_seconds,
+        )
     )
     routers = inbound_routers(
         providers if providers is not None else provider_settings(),

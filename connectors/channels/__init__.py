@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from connectors.channels._http import MessageSink
 from connectors.channels._plugin import ChannelPlugin, ConfigurationError, Inbound
-from connectors.channels._replay import ReplayCache
+from connectors.channels._replay import DeliveryMemory, ReplayCache
+from connectors.channels._replay_shared import SharedReplayCache
 
-__all__ = ["ChannelPlugin", "ConfigurationError", "Inbound", "MessageSink", "ReplayCache"]
+__all__ = [
+    "ChannelPlugin",
+    "ConfigurationError",
+    "DeliveryMemory",
+    "Inbound",
+    "MessageSink",
+    "ReplayCache",
+    "SharedReplayCache",
+]

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from connectors import metrics
 from connectors.channels._metrics import CHANNEL_REQUESTS
-from connectors.channels._replay import ReplayCache
+from connectors.channels._replay import DeliveryMemory, ReplayCache
 from connectors.http_ingress import (
     RETRY_AFTER_SECONDS,
     Publisher,
@@ -67,12 +67,13 @@ class Outcome:
 class MessageSink:
     """Publishes normalised messages to `messages.inbound` and waits for Kafka's ack.
 
-    `replays` remembers the webhook deliveries already taken (one per process, see `_replay`).
+    `replays` remembers the webhook deliveries already taken (one per process, see `_replay`,
+    or one per ingress shared by its worker processes, see `_replay_shared`).
     """
 
     publisher: Publisher
     topic: str
-    replays: ReplayCache = field(default_factory=ReplayCache)
+    replays: DeliveryMemory = field(default_factory=ReplayCache)
 
     async def publish(self, messages: Sequence[InboundMessage]) -> None:
         """Write the messages keyed by sender; raises PublishError if Kafka did not take them.

@@ -8,10 +8,12 @@ channel names a delivery by what its signature covers (the signature itself, or 
 the body when there is no signature), and `ReplayCache` remembers those names.
 
 The memory is bounded both ways: at most `max_entries` names (the oldest go first) and none
-older than `max_age_seconds`. It lives in the process: with several ingress replicas, a replay
-routed to another replica, or one older than the window or pushed out by newer deliveries,
-is not recognised here and reaches Kafka, where the pipeline's idempotency on `channel` +
-`external_id` drops the repeated message. The cache makes replays cheap to refuse and visible
+older than `max_age_seconds`. It lives in the process (`SharedReplayCache` shares one
+between the worker processes of an ingress, see `_replay_shared`): with several ingress
+replicas, a replay routed to another replica, or one older than the window or pushed out by
+newer deliveries, is not recognised here and reaches Kafka, where the pipeline's idempotency
+on `channel` + `external_id` drops the repeated message. The cache makes replays cheap to
+refuse and visible
 (`escalator_channel_requests_total{outcome="replayed"}`); it is not the only line.
 """
 
@@ -21,6 +23,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import Counter
 
@@ -36,6 +39,17 @@ EVICTIONS = Counter(
     "Remembered webhook deliveries forgotten early because the replay cache was full "
     "(a steady rate means ESCALATOR_WEBHOOK_REPLAY_CACHE_SIZE is too small for the traffic).",
 )
+
+
+class DeliveryMemory(Protocol):
+    """What a webhook sink needs from a replay window (`ReplayCache`, `SharedReplayCache`)."""
+
+    def claim(self, channel: str, delivery_id: str) -> bool:
+        """True for a delivery not seen within the window (now remembered); False for a replay."""
+        ...
+
+    def release(self, channel: str, delivery_id: str) -> None:
+        """Forget a claimed delivery that was not taken, so a retry is new."""
 
 
 class ReplayCache:
@@ -61,7 +75,7 @@ class ReplayCache:
         """True for a delivery not seen within the window (now remembered); False for a replay."""
         now = self._clock()
         self._expire(now)
-        key = _key(channel, delivery_id)
+        key = delivery_key(channel, delivery_id)
         if key in self._seen:
             return False
         self._seen[key] = now
@@ -77,7 +91,7 @@ class ReplayCache:
 
     def release(self, channel: str, delivery_id: str) -> None:
         """Forget a claimed delivery that was not taken (Kafka refused it), so a retry is new."""
-        self._seen.pop(_key(channel, delivery_id), None)
+        self._seen.pop(delivery_key(channel, delivery_id), None)
 
     def _expire(self, now: float) -> None:
         while self._seen:
@@ -87,7 +101,7 @@ class ReplayCache:
             del self._seen[oldest_key]
 
 
-def _key(channel: str, delivery_id: str) -> bytes:
+def delivery_key(channel: str, delivery_id: str) -> bytes:
     """A fixed-size key, so a long signature or header costs no more memory than a short one."""
     return hashlib.blake2b(f"{channel}\0{delivery_id}".encode(), digest_size=16).digest()
 

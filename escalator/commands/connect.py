@@ -11,7 +11,7 @@ from connectors.email.plugin import EmailSettings
 from connectors.publisher import KafkaPublisher
 from escalator.observability.health_server import HealthServer
 from escalator.observability.logs import configure_logging
-from escalator.settings import ChannelSettings, KafkaSettings, Settings
+from escalator.settings import KafkaSettings, Settings
 
 app = typer.Typer(help="Channel connectors, inbound and outbound.", no_args_is_help=True)
 log = logging.getLogger(__name__)
@@ -21,39 +21,25 @@ log = logging.getLogger(__name__)
 def http(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Processes sharing the port, 0 = one per core (ESCALATOR_HTTP_WORKERS)."
+        ),
+    ] = None,
 ) -> None:
     """Serve `POST /v1/messages`, every configured channel webhook, /metrics, /healthz, /readyz."""
-    import uvicorn
-
     from connectors.channels import ConfigurationError
-    from escalator.wiring import build_ingress_app
+    from escalator.ingress_server import serve, worker_count
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
+    count = worker_count(settings.http_workers if workers is None else workers)
+    log.info("ingress: %d process%s", count, "" if count == 1 else "es")
     try:
-        app = build_ingress_app(settings, KafkaSettings(), ChannelSettings())
+        serve(settings, host or settings.http_host, port or settings.http_port, count)
     except ConfigurationError as exc:  # a provider configured by half: refuse to start
         raise typer.BadParameter(str(exc)) from exc
-    metrics = None
-    if settings.ingress_metrics_port is not None:  # /metrics off the public port
-        metrics = HealthServer(
-            settings.ingress_metrics_port,
-            lambda: {"serving": True},
-            host=settings.ingress_metrics_host,
-        ).start()
-    try:
-        uvicorn.run(
-            app,
-            host=host or settings.http_host,
-            port=port or settings.http_port,
-            log_level=settings.log_level.lower(),
-            access_log=False,
-            # uvicorn's own log config would bypass the JSON / redacting formatter
-            log_config=None,
-        )
-    finally:
-        if metrics is not None:
-            metrics.stop()
 
 
 @app.command("smtp")
