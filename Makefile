@@ -38,6 +38,7 @@ kafka-stop:
 
 bench: $(STAMP)
 	bash deploy/kafka/kafka.sh start
+	bash deploy/test-tools.sh
 	for script in bench/[!_]*.py; do $(BIN)/python $$script || exit 1; done
 
 # Fault injection: a three-broker cluster, real processes, one fault per scenario, invariants
