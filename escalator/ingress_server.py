@@ -35,6 +35,11 @@ from metricsio import MULTIPROCESS_DIR_VARIABLE, served_registry
 
 REPLAY_STORE_VARIABLE = "ESCALATOR_WEBHOOK_REPLAY_STORE"
 
+WORKER_START_SECONDS = 60
+"""How long a starting process may take to answer uvicorn's supervisor. Its default (5 s) is
+shorter than importing the ingress on a busy node, and a process it gives up on is killed and
+started again, for ever."""
+
 
 def worker_count(configured: int) -> int:
     """How many processes to run: `configured`, or one per usable CPU core for 0."""
@@ -105,7 +110,13 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     }
     try:
         if workers > 1:
-            uvicorn.run(f"{__name__}:ingress_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+            uvicorn.run(
+                f"{__name__}:ingress_app",
+                factory=True,
+                workers=workers,
+                timeout_worker_healthcheck=WORKER_START_SECONDS,
+                **options,  # type: ignore[arg-type]
+            )
         else:
             uvicorn.run(ingress_app(), **options)  # type: ignore[arg-type]
     finally:
