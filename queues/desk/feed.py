@@ -96,6 +96,7 @@ class ChangeFeed:
         self._subscribers.add(subscription)
         self._agents[agent] += 1
         if self._task is None or self._task.done():
+            self._position = None  # start from the store's end, not where it stopped hours ago
             self._task = asyncio.get_running_loop().create_task(self._run(), name="desk-feed")
         return subscription
 

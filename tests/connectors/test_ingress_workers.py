@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from connectors import ingress_keys
 from connectors.channels.webhook import webhook_signature
@@ -53,14 +54,15 @@ def accepted_total(metrics_page: str) -> float:
     return 0.0
 
 
+@pytest.mark.parametrize("metrics_on", ["public port", "metrics port"])
 def test_two_worker_processes_accept_refuse_and_count_as_one_ingress(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, metrics_on: str
 ) -> None:
     keys_file = tmp_path / "keys.json"
     keys = ingress_keys.KeysFile()
     token = ingress_keys.add(keys, "partner", ["chat"])
     ingress_keys.save(keys_file, keys)
-    port = processes.free_port()
+    port, metrics_port = processes.free_port(), processes.free_port()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "ESCALATOR_TOPIC_PREFIX": topic_prefix,
@@ -68,6 +70,10 @@ def test_two_worker_processes_accept_refuse_and_count_as_one_ingress(
         "ESCALATOR_WEBHOOK_SECRET": SECRET,
         "ESCALATOR_HTTP_WORKERS": "2",
     }
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    if metrics_on == "metrics port":  # as the chart and compose run it
+        env["ESCALATOR_INGRESS_METRICS_PORT"] = str(metrics_port)
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     ingress = processes.start("ingress", ["connect", "http", "--port", str(port)], env, tmp_path)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -106,7 +112,7 @@ def test_two_worker_processes_accept_refuse_and_count_as_one_ingress(
 
         # whichever process answers, it reports the sums of both
         for _ in range(6):
-            assert accepted_total(fresh("GET", f"{url}/metrics").text) == sent + 1
+            assert accepted_total(fresh("GET", metrics_url).text) == sent + 1
     finally:
         ingress.stop()
     records = consume_until(kafka_bootstrap, f"{topic_prefix}messages.inbound", sent + 1)
