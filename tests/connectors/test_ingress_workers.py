@@ -117,3 +117,23 @@ def test_two_worker_processes_accept_refuse_and_count_as_one_ingress(
         ingress.stop()
     records = consume_until(kafka_bootstrap, f"{topic_prefix}messages.inbound", sent + 1)
     assert len(records) == sent + 1
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_half_configured_channel_stops_the_ingress_before_any_process_starts(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, workers: str
+) -> None:
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "ESCALATOR_TOPIC_PREFIX": topic_prefix,
+        "ESCALATOR_INGRESS_AUTH": "none",
+        "ESCALATOR_TWILIO_AUTH_TOKEN": "token-without-its-public-url",
+        "ESCALATOR_HTTP_WORKERS": workers,
+    }
+    port = processes.free_port()
+    ingress = processes.start("ingress", ["connect", "http", "--port", str(port)], env, tmp_path)
+    try:
+        assert ingress.process.wait(timeout=120) != 0
+    finally:
+        ingress.stop()
+    assert "ESCALATOR_PUBLIC_URL" in ingress.log_path.read_text()
