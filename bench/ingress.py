@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -107,7 +108,7 @@ def start_ingress(topics: Topics, workers: int = 1) -> tuple[subprocess.Popen[by
     }
     escalator = str(Path(sys.executable).parent / "escalator")
     command = [escalator, "connect", "http", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen(command, env=env, start_new_session=True)
     wait_until_up(process, port, "escalator connect http")
     return process, port, key
 
@@ -118,9 +119,9 @@ def start_bare(workers: int) -> tuple[subprocess.Popen[bytes], int]:
     command = [
         sys.executable, "-m", "uvicorn", "bench._bare_asgi:app", "--port", str(port),
         "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-        "--no-access-log", "--log-level", "warning",
+        "--no-access-log", "--log-level", "warning", "--timeout-worker-healthcheck", "60",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO)
+    process = subprocess.Popen(command, cwd=REPO, start_new_session=True)
     wait_until_up(process, port, "the bare ASGI app", path="/")
     return process, port
 
@@ -128,8 +129,10 @@ def start_bare(workers: int) -> tuple[subprocess.Popen[bytes], int]:
 def wait_until_up(
     process: subprocess.Popen[bytes], port: int, name: str, path: str = "/healthz"
 ) -> None:
-    """Wait until the server answers on `path` (any status), or fail if it died."""
-    deadline = time.monotonic() + 60
+    """Wait until the server answers on `path` (any status), or fail if it died.
+
+    Starting several processes on a loaded 2-core machine takes tens of seconds."""
+    deadline = time.monotonic() + 240
     while True:
         try:
             httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
@@ -137,15 +140,20 @@ def wait_until_up(
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
+            stop(process)
             raise RuntimeError(f"{name} did not start")
         time.sleep(0.2)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server and wait for it (its workers stop with it)."""
-    process.terminate()
-    process.wait(30)
+    """SIGTERM the server's process group (its worker processes too) and wait for it."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
@@ -182,8 +190,7 @@ def http_ingress(topics: Topics, count: int, concurrency: int) -> float:
     try:
         return asyncio.run(drive())
     finally:
-        process.terminate()
-        process.wait(30)
+        stop(process)
 
 
 WRK_SCRIPT = """
