@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from connectors.channels._http import MessageSink
 from connectors.channels._metrics import CHANNEL_REQUESTS
-from connectors.channels._replay import ReplayCache
+from connectors.channels._replay import DeliveryMemory, ReplayCache
 from connectors.http_ingress import read_limited
 from connectors.publisher import PublishError
 from schemas import CustomerAttributes, InboundMessage
@@ -69,10 +69,10 @@ _REFUSALS = {
 
 
 def escalate_router(
-    links: EscalationLinks, sink: MessageSink, used: ReplayCache | None = None
+    links: EscalationLinks, sink: MessageSink, used: DeliveryMemory | None = None
 ) -> APIRouter:
     """The page's routes, checking tokens with `links` and publishing through `sink`."""
-    used_links = used or ReplayCache(max_age_seconds=links.lifetime.total_seconds())
+    used_links: DeliveryMemory = used or ReplayCache(max_age_seconds=links.lifetime.total_seconds())
     router = APIRouter()
     path = ESCALATE_PATH + "{token}"
 

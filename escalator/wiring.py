@@ -282,8 +282,17 @@ def build_ingress_app(
     log.info("channels on: %s", ", ".join(routers) or "none (set their secrets to serve them)")
     links = escalation_links(settings, for_ingress=True)
     if links is not None:  # the customers' "still not solved?" page
+        store = settings.webhook_replay_store  # shared by the ingress's processes, if several
+        used = (
+            None
+            if store is None
+            else SharedReplayCache(
+                store.with_name(f"{store.stem}-escalation-links.db"),
+                max_age_seconds=links.lifetime.total_seconds(),
+            )
+        )
         routers["escalate"] = escalate_router(
-            links, MessageSink(publisher, kafka.topics.inbound, replays)
+            links, MessageSink(publisher, kafka.topics.inbound, replays), used
         )
     return create_app(
         publisher,

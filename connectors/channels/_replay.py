@@ -48,6 +48,10 @@ class DeliveryMemory(Protocol):
         """True for a delivery not seen within the window (now remembered); False for a replay."""
         ...
 
+    def seen(self, channel: str, delivery_id: str) -> bool:
+        """Whether a delivery was claimed within the window (remembers nothing new)."""
+        ...
+
     def release(self, channel: str, delivery_id: str) -> None:
         """Forget a claimed delivery that was not taken, so a retry is new."""
 
@@ -87,7 +91,7 @@ class ReplayCache:
     def seen(self, channel: str, delivery_id: str) -> bool:
         """Whether a delivery was claimed within the window (remembers nothing new)."""
         self._expire(self._clock())
-        return _key(channel, delivery_id) in self._seen
+        return delivery_key(channel, delivery_id) in self._seen
 
     def release(self, channel: str, delivery_id: str) -> None:
         """Forget a claimed delivery that was not taken (Kafka refused it), so a retry is new."""

@@ -90,6 +90,14 @@ class SharedReplayCache:
             EVICTIONS.inc(evicted)
         return True
 
+    def seen(self, channel: str, delivery_id: str) -> bool:
+        """Whether a delivery was claimed within the window (remembers nothing new)."""
+        row = self._db.execute(
+            "SELECT 1 FROM deliveries WHERE key = ? AND seen_at >= ?",
+            (delivery_key(channel, delivery_id), self._clock() - self._max_age),
+        ).fetchone()
+        return row is not None
+
     def release(self, channel: str, delivery_id: str) -> None:
         """Forget a claimed delivery that was not taken (Kafka refused it), so a retry is new."""
         self._db.execute(

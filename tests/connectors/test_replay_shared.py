@@ -30,7 +30,9 @@ def test_a_delivery_is_new_once_per_channel_and_once_per_file(tmp_path: Path) ->
     path = tmp_path / "replays.db"
     one = SharedReplayCache(path, max_entries=10, max_age_seconds=60, clock=Clock())
     other = SharedReplayCache(path, max_entries=10, max_age_seconds=60, clock=Clock())
+    assert not other.seen("x", "sha256=abc")
     assert one.claim("x", "sha256=abc")
+    assert other.seen("x", "sha256=abc")
     assert not other.claim("x", "sha256=abc")  # another process of the same ingress
     assert other.claim("meta", "sha256=abc")
 
