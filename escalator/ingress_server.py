@@ -50,7 +50,7 @@ def worker_count(configured: int) -> int:
 
 def ingress_app() -> FastAPI:
     """The app of one ingress process, from the environment (uvicorn's factory per worker)."""
-    from escalator.wiring import build_ingress_app  # noqa: PLC0415 - heavy; per worker, here
+    from escalator.connector_wiring import build_ingress_app  # noqa: PLC0415 - heavy; per worker, here
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)

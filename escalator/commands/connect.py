@@ -52,7 +52,7 @@ def smtp(
     """Receive mail for ESCALATOR_SMTP_DOMAINS over SMTP; other recipients get 550."""
     import threading
 
-    from escalator.wiring import build_smtp_connector
+    from escalator.connector_wiring import build_smtp_connector
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
@@ -92,7 +92,7 @@ def imap(
     """Poll the mailbox in ESCALATOR_IMAP_* and publish its new mail."""
     import asyncio
 
-    from escalator.wiring import build_imap_poller
+    from escalator.connector_wiring import build_imap_poller
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)
@@ -125,9 +125,9 @@ def replies() -> None:
     import httpx
     from prometheus_client import REGISTRY
 
+    from escalator.connector_wiring import build_delivery_service
     from escalator.observability.kafka_lag import KafkaLagCollector, WatchedGroup
     from escalator.settings import OutboundSettings
-    from escalator.wiring import build_delivery_service
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, settings.log_redact)

@@ -17,8 +17,8 @@ from connectors.channels.registry import provider_settings
 from connectors.channels.slack import SlackSettings
 from connectors.channels.twilio import TwilioSettings
 from connectors.email.plugin import EmailSettings
+from escalator.connector_wiring import build_ingress_app, build_smtp_connector, mail_authenticator
 from escalator.settings import ChannelSettings, KafkaSettings, OutboundSettings, Settings
-from escalator.wiring import build_ingress_app, build_smtp_connector, mail_authenticator
 from tests.connectors.test_email_servers import free_port
 
 
@@ -57,7 +57,7 @@ async def test_ingress_serves_only_configured_channels(
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("ESCALATOR_TOPIC_PREFIX", topic_prefix)
     monkeypatch.setenv("ESCALATOR_DISCOURSE_SECRET", "d")
-    with caplog.at_level(logging.INFO, logger="escalator.wiring"):
+    with caplog.at_level(logging.INFO, logger="escalator.connector_wiring"):
         app = build_ingress_app(Settings(), KafkaSettings(), ChannelSettings())
     assert "channels on: discourse" in caplog.text
     transport = httpx.ASGITransport(app=app)

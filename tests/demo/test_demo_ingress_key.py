@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from escalator.connector_wiring import build_ingress_app
 from escalator.demo.runner import demo_ingress_key, example_curl
 from escalator.settings import ChannelSettings, KafkaSettings, Settings
-from escalator.wiring import build_ingress_app
 
 
 async def test_the_printed_curl_posts_with_the_demo_key(

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from escalator.connector_wiring import build_ingress_app
 from escalator.demo import processes
 from escalator.settings import ChannelSettings, KafkaSettings, Settings
-from escalator.wiring import build_ingress_app
 from schemas import InboundMessage, Topics
 from tests.kafka_support import consume_until
 from tests.stack_support import escalator_stack

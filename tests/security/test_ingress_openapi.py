@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from escalator.connector_wiring import build_ingress_app
 from escalator.settings import ChannelSettings, KafkaSettings, Settings
-from escalator.wiring import build_ingress_app
 from tests.security.desk_support import served
 from tests.security.openapi_fuzz import fuzz_openapi
 from tests.security.test_ingress_auth import bearer, new_key

@@ -25,8 +25,8 @@ from connectors.channels.meta import meta_signature
 from connectors.channels.webhook import webhook_signature
 from connectors.channels.x import x_signature
 from connectors.email.webhook import mailgun_signature
+from escalator.connector_wiring import build_ingress_app
 from escalator.settings import ChannelSettings, KafkaSettings, Settings
-from escalator.wiring import build_ingress_app
 from schemas import InboundMessage, Topics
 from tests.connectors.channel_samples import (
     DISCOURSE_POST_CREATED,
