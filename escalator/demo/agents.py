@@ -5,6 +5,8 @@ first-response and resolution times, the unanswered floor): the rules give every
 24x7 SLA measured in seconds, and the agents answer most new cases after a random delay,
 some within the target and some late, resolve some of those, and leave the rest unanswered.
 Their actions go through Kafka like any agent tool's (`agent.actions`, keyed by case id).
+A breach also pages the `oncall` pager until acknowledged; the agents acknowledge a paged
+case a few seconds after its page, and escalate some cases to tier 2 with a reason.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ escalations:
   demo:
     - {on: warning, notify: [team-leads]}
     - {on: breach, clock: first_response, queue: tier2, priority: +1, tags: [breached]}
+    - {on: breach, clock: first_response, page: oncall, until: acknowledged, every: 10s,
+       max_pages: 6}
+pagers:
+  oncall: {slack: {}}
 queues:
   general: {}
   billing: {}
@@ -84,12 +90,18 @@ REPLY_SHARE = 0.8
 """Share of cases an agent answers; the rest stay unanswered (and breach)."""
 RESOLVE_SHARE = 0.6
 """Share of answered cases an agent then resolves."""
+ESCALATE_SHARE = 0.15
+"""Share of answered cases an agent escalates to tier 2 (with a reason) when answering."""
+ACK_DELAY_SECONDS = (2.0, 6.0)
+"""How long after seeing a page an agent acknowledges it (random in this range)."""
+ESCALATION_REASON = "Customer reports the problem again; needs a tier 2 engineer."
 
 
 @dataclass
 class _Plan:
     reply_at: datetime | None
     resolve_at: datetime | None
+    escalate: bool = False
     replied: bool = False
     resolved: bool = False
 
@@ -105,6 +117,9 @@ class DemoAgents:
         self._plans: dict[str, _Plan] = {}
         self.replies = 0
         self.resolutions = 0
+        self.escalations = 0
+        self.acknowledgements = 0
+        self._ack_at: dict[str, datetime] = {}
 
     def step(self, now: datetime | None = None) -> None:
         """Plan new cases and send the replies and resolutions that are due."""
@@ -117,10 +132,29 @@ class DemoAgents:
                 self._act(case_id, AgentActionType.REPLY, now)
                 plan.replied = True
                 self.replies += 1
+                if plan.escalate:
+                    self._act(case_id, AgentActionType.ESCALATE, now)
+                    self.escalations += 1
             if plan.resolve_at and plan.replied and not plan.resolved and plan.resolve_at <= now:
                 self._act(case_id, AgentActionType.RESOLVE, now)
                 plan.resolved = True
                 self.resolutions += 1
+
+    def acknowledge_pages(self, paging_cases: set[str], now: datetime | None = None) -> None:
+        """Acknowledge each case a page waits on, a few seconds after first seeing it."""
+        now = now or datetime.now(UTC)
+        for case_id in paging_cases:
+            if case_id not in self._ack_at:
+                delay = self._random.uniform(*ACK_DELAY_SECONDS)
+                self._ack_at[case_id] = now + timedelta(seconds=delay)
+        for case_id, due in list(self._ack_at.items()):
+            if case_id not in paging_cases:
+                del self._ack_at[case_id]  # acknowledged, claimed or resolved meanwhile
+            elif due <= now:
+                self._act(case_id, AgentActionType.ACKNOWLEDGE, now)
+                self.acknowledgements += 1
+                # if the case is paged again (a new step), acknowledge that page too
+                self._ack_at[case_id] = now + timedelta(seconds=30)
 
     def close(self) -> None:
         """Deliver what is queued."""
@@ -133,7 +167,8 @@ class DemoAgents:
         resolve_at = None
         if self._random.random() < RESOLVE_SHARE:
             resolve_at = reply_at + timedelta(seconds=self._random.uniform(3, 30))
-        return _Plan(reply_at=reply_at, resolve_at=resolve_at)
+        escalate = self._random.random() < ESCALATE_SHARE
+        return _Plan(reply_at=reply_at, resolve_at=resolve_at, escalate=escalate)
 
     def _open_case_ids(self) -> list[str]:
         try:
@@ -145,6 +180,7 @@ class DemoAgents:
         return [case.case_id for case in cases]
 
     def _act(self, case_id: str, kind: AgentActionType, now: datetime) -> None:
+        escalating = kind is AgentActionType.ESCALATE
         action = AgentAction(
             action_id=str(uuid.uuid4()),
             case_id=case_id,
@@ -152,6 +188,8 @@ class DemoAgents:
             type=kind,
             at=now,
             text="Thanks for writing, we are on it." if kind is AgentActionType.REPLY else None,
+            queue="tier2" if escalating else None,
+            reason=ESCALATION_REASON if escalating else None,
         )
         value = action.model_dump_json().encode()
         self._producer.enqueue([Record(self._topic, case_id.encode("utf-8"), value)])

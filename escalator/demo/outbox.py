@@ -5,6 +5,8 @@ A local mail server takes what the reply service sends by email (each mail kept 
 under `outbox/` in the demo's folder. Acknowledgements (`Auto-Submitted: auto-replied`, or
 `auto_submitted` in the webhook's JSON) are counted, and every `escalate_every`-th one's
 "still not solved?" link is used by a simulated customer, as a real one would from the mail.
+The webhook also stands in for the on-call pagers' Slack incoming webhooks (`/pages/<pager>`):
+each page is one JSON line of `pages.jsonl`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ __all__ = ["DemoOutbox"]
 
 log = logging.getLogger(__name__)
 
+PAGES_PATH = "/pages/"
+"""The prefix of the pagers' incoming-webhook paths on the webhook."""
+
 _LINK = re.compile(r"https?://\S+/v1/escalate/[A-Za-z0-9_.-]+")
 
 
@@ -44,6 +49,7 @@ class DemoOutbox:
         self.acknowledgements = 0
         self.replies = 0
         self.customer_escalations = 0
+        self.pages = 0
         self._lock = threading.Lock()
         self._mails = 0
         self._smtp: Controller | None = None
@@ -53,6 +59,16 @@ class DemoOutbox:
     def webhook_url(self) -> str:
         """Where the reply service posts replies on channels other than email."""
         return f"http://127.0.0.1:{self.webhook_port}/replies"
+
+    def pager_url(self, pager: str) -> str:
+        """The incoming-webhook URL a Slack pager of the rules posts its pages to."""
+        return f"http://127.0.0.1:{self.webhook_port}{PAGES_PATH}{pager}"
+
+    def keep_page(self, pager: str, document: dict[str, Any]) -> None:
+        """Keep one page posted to a pager's incoming webhook."""
+        with self._lock, (self.directory / "pages.jsonl").open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"pager": pager, **document}) + "\n")
+            self.pages += 1
 
     def reply_service_env(self) -> dict[str, str]:
         """The settings that point `escalator connect replies` at this outbox."""
@@ -148,7 +164,9 @@ def _webhook(outbox: DemoOutbox) -> type[BaseHTTPRequestHandler]:
                 self.send_response(400)
                 self.end_headers()
                 return
-            if isinstance(document, dict):
+            if isinstance(document, dict) and self.path.startswith(PAGES_PATH):
+                outbox.keep_page(self.path.removeprefix(PAGES_PATH), document)
+            elif isinstance(document, dict):
                 outbox.keep_webhook(document)
             self.send_response(200)
             self.end_headers()

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from connectors import ingress_keys
 from escalator.demo import processes
 from escalator.demo.agents import DEMO_QUEUES, DEMO_RULES, DemoAgents
+from escalator.demo.case_log import read_paging_log
 from escalator.demo.desk_logins import create_demo_logins
 from escalator.demo.outbox import DemoOutbox
 from escalator.demo.traffic import TrafficGenerator
@@ -65,6 +66,16 @@ class Tally:
     """Acknowledgements (with their promise) the reply service delivered to the outbox."""
     customer_escalations: int = 0
     """Demo customers who used their acknowledgement's "still not solved?" link."""
+    replies_delivered: int = 0
+    """Agents' replies the reply service delivered to the outbox (mail or webhook)."""
+    agent_escalations: int = 0
+    pages_sent: int = 0
+    pages_acknowledged: int = 0
+    pages_delivered: int = 0
+    resolutions_with_effort: int = 0
+    cases_resolved_settled: int = 0
+    first_contact_resolved: int = 0
+    repeat_contacts: int = 0
     ingest_to_routed_p50_seconds: float | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
 
@@ -112,12 +123,16 @@ class Demo:
         self._stopping = asyncio.Event()
         self.terminating = False
         self.outbox: DemoOutbox | None = None
+        self.paging_cases: set[str] = set()
+        """Cases a page waits on, as of the last refresh (the demo agents acknowledge them)."""
 
     def count_outbox(self) -> None:
         """Copy the outbox's counts into the tally."""
         if self.outbox is not None:
             self.tally.acknowledgements_sent = self.outbox.acknowledgements
             self.tally.customer_escalations = self.outbox.customer_escalations
+            self.tally.replies_delivered = self.outbox.replies
+            self.tally.pages_delivered = self.outbox.pages
 
     def stop(self) -> None:
         """Ask the traffic loop to finish (Ctrl-C)."""
@@ -195,6 +210,19 @@ class Demo:
         )
         self.tally.ingest_to_routed_p50_seconds = None if p50 is None else round(p50, 3)
         self.tally.cases_in_store = self._count_stored_cases()
+        effort = processes.scrape(endpoints.projection_metrics)
+        self.tally.resolutions_with_effort = int(effort.get("escalator_case_contacts_count", 0))
+        self.tally.cases_resolved_settled = int(effort.get("escalator_cases_resolved_total", 0))
+        self.tally.first_contact_resolved = int(
+            effort.get("escalator_first_contact_resolved_total", 0)
+        )
+        self.tally.repeat_contacts = int(effort.get("escalator_repeat_contacts_total", 0))
+        if self.database_url is not None:
+            paging = read_paging_log(self.database_url)
+            self.paging_cases = paging.paging_cases
+            self.tally.agent_escalations = paging.agent_escalations
+            self.tally.pages_sent = paging.pages_sent
+            self.tally.pages_acknowledged = paging.pages_acknowledged
 
     def _count_stored_cases(self) -> int:
         if self.database_url is None:
@@ -242,8 +270,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             "ESCALATOR_INGRESS_KEYS_FILE": str(keys_file),
             # the console on http://127.0.0.1: its cookie without Secure (a laptop, no TLS)
             "ESCALATOR_DESK_PLAIN_HTTP": "true",
-            # customer effort: judge resolutions (first contact or not) within minutes
-            "ESCALATOR_REPEAT_CONTACT_WINDOW": "120",
+            # customer effort: judge resolutions (first contact or not) within a demo run
+            "ESCALATOR_REPEAT_CONTACT_WINDOW": "30",
             "ESCALATOR_EFFORT_SETTLE_GRACE": "5",
             # acknowledgements carry a "still not solved?" link to the demo's ingress
             "ESCALATOR_ESCALATE_LINK_SECRET": secrets.token_urlsafe(24),
@@ -281,6 +309,8 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             **env,
             **outbox.reply_service_env(),
             "ESCALATOR_REPLIES_METRICS_PORT": str(ports["replies"]),
+            # the rules' `oncall` pager is a Slack incoming webhook: the outbox's
+            "ESCALATOR_PAGER_KEYS": json.dumps({"oncall": outbox.pager_url("oncall")}),
         }
         started.append(processes.start("replies", ["connect", "replies"], replies_env, logs))
         demo.outbox = outbox
@@ -351,6 +381,7 @@ async def _drive(demo: Demo, endpoints: Endpoints, as_json: bool, console: Conso
             while not traffic.done():
                 await asyncio.sleep(0.5)
                 await asyncio.to_thread(agents.step)
+                await asyncio.to_thread(agents.acknowledge_pages, demo.paging_cases)
                 demo.tally.agent_replies = agents.replies
                 demo.tally.cases_resolved = agents.resolutions
                 demo.refresh(endpoints)
