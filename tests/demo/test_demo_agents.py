@@ -1,4 +1,5 @@
-"""The demo's simulated agents answer and resolve cases through Kafka; its rules are valid."""
+"""The demo's simulated agents answer, resolve, escalate and acknowledge pages through Kafka;
+its rules are valid and page on-call until acknowledged."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer
 from prometheus_client import CollectorRegistry
 
-from escalator.demo.agents import DEMO_RULES, REPLY_SHARE, DemoAgents
+from escalator.demo.agents import DEMO_RULES, ESCALATION_REASON, REPLY_SHARE, DemoAgents
 from queues import ProjectionMetrics, make_engine, make_session_factory, upgrade
 from queues.apply import SourceRecord
 from queues.writer import BatchWriter
@@ -24,6 +25,9 @@ def test_demo_rules_compile_with_an_sla_on_every_route() -> None:
     ruleset = compile_sources({"demo.yaml": DEMO_RULES})
     assert set(ruleset.queues) == {"general", "billing", "legal", "social", "tier2"}
     assert "demo" in ruleset.sla_policies
+    paging = [step for step in ruleset.escalation_policies["demo"] if step.page]
+    assert [(s.page, s.until, s.on) for s in paging] == [("oncall", "acknowledged", "breach")]
+    assert paging[0].page_levels[0].targets[0].via == "slack"
 
 
 @pytest.mark.kafka
@@ -46,9 +50,16 @@ def test_agents_reply_to_most_cases_and_resolve_some(
     agents.step(now)  # plans every open case; nothing is due yet
     assert agents.replies == 0
     agents.step(now + timedelta(hours=1))  # every planned reply and resolution is due
-    agents.close()
     assert 0.5 * REPLY_SHARE * len(customers) < agents.replies < len(customers)
     assert 0 < agents.resolutions < agents.replies
+    assert 0 < agents.escalations < agents.replies
+    paged = {case_id(c) for c in customers[:3]}
+    agents.acknowledge_pages(paged, now)  # seen: acknowledged a few seconds later
+    assert agents.acknowledgements == 0
+    agents.acknowledge_pages(paged, now + timedelta(seconds=10))
+    assert agents.acknowledgements == len(paged)
+    agents.close()
+    expected = agents.replies + agents.resolutions + agents.escalations + len(paged)
 
     consumer = Consumer(
         {
@@ -60,7 +71,7 @@ def test_agents_reply_to_most_cases_and_resolve_some(
     consumer.subscribe([topics.agent_actions])
     received: list[AgentAction] = []
     deadline = time.monotonic() + 30
-    while len(received) < agents.replies + agents.resolutions and time.monotonic() < deadline:
+    while len(received) < expected and time.monotonic() < deadline:
         record = consumer.poll(0.5)
         if record is not None and record.error() is None:
             action = AgentAction.model_validate_json(record.value() or b"")
@@ -71,3 +82,9 @@ def test_agents_reply_to_most_cases_and_resolve_some(
     resolved = {a.case_id for a in received if a.type is AgentActionType.RESOLVE}
     assert len(replies) == agents.replies and len(resolved) == agents.resolutions
     assert resolved <= replies <= {case_id(c) for c in customers}
+    escalated = [a for a in received if a.type is AgentActionType.ESCALATE]
+    assert len(escalated) == agents.escalations
+    assert all(a.reason == ESCALATION_REASON and a.queue == "tier2" for a in escalated)
+    assert {a.case_id for a in escalated} <= replies
+    acknowledged = {a.case_id for a in received if a.type is AgentActionType.ACKNOWLEDGE}
+    assert acknowledged == paged
