@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-RUN_SECONDS = 55
+RUN_SECONDS = 60
 """Traffic time: long enough for 20 s first-response targets to breach and be paged."""
 DEADLINE_SECONDS = 600.0
 URL = re.compile(r"(?P<name>[a-z_]+): (?P<url>(?:http://)?[\w.]+:\d+\S*)")
