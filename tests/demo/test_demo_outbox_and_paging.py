@@ -99,7 +99,14 @@ def test_the_demo_delivers_to_its_outbox_pages_on_call_and_measures_effort(
 
     entries = [json.loads(line) for line in outbox.read_text().splitlines()]
     kinds = {entry["kind"] for entry in entries}
-    assert {"reply", "mail", "page"} <= kinds, kinds
+    assert {"reply", "mail", "page", "notification"} <= kinds, kinds
+    mails = [e for e in entries if e["kind"] == "mail"]
+    assert all(
+        m["headers"]["Subject"].startswith("Re: ") and "[#C-" in m["headers"]["Subject"]
+        for m in mails
+    )
+    notifications = [e for e in entries if e["kind"] == "notification"]
+    assert all(n["to"] == ["team-leads@example.com"] for n in notifications)
     assert "refused" not in kinds  # every webhook delivery was signed with the demo's secret
     replies = [e["body"] for e in entries if e["kind"] == "reply"]
     assert all(r["case_id"].startswith("C-") and r["text"] for r in replies)
@@ -111,7 +118,9 @@ def test_the_demo_delivers_to_its_outbox_pages_on_call_and_measures_effort(
     assert tally["agent_escalations"] > 0, tally
     assert tally["pages_sent"] > 0 and tally["pages_acknowledged"] > 0, tally
     assert tally["pages_delivered"] == len(pages)
-    assert tally["replies_delivered"] == len(replies) + tally["mails_delivered"] > 0
+    assert tally["mails_delivered"] == len(mails)
+    assert tally["notifications_delivered"] == len(notifications)
+    assert tally["replies_delivered"] == len(replies) + len(mails) > 0
     assert tally["resolutions_with_effort"] > 0, tally
     assert "first_contact_resolved" in tally and "repeat_contacts" in tally
 
