@@ -344,6 +344,7 @@ async def run(duration: float | None, rate: float, as_json: bool, console: Conso
             for process in reversed(started):
                 process.stop()
             outbox.stop()
+            demo.count_outbox()  # what arrived while the reply service stopped counts too
     return demo.tally
 
 

@@ -3,7 +3,7 @@
 The demo runs as a process, as `make demo` runs it. It prints the console's URL with a
 token for a demo agent and a demo lead; the lead's token signs in. A SIGTERM then stops the
 demo and everything it started: afterwards nothing answers on the ports it printed, the
-embedded broker's included, and the reply service's and the outbox's.
+embedded broker's included, and the reply service's.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_the_demo_serves_the_console_with_logins_and_stops_everything_on_sigterm
         assert "escalator_token" in signed_in.headers.get("set-cookie", "") or signed_in.cookies
         replies_ready = urls["replies_metrics"].replace("/metrics", "/readyz")
         assert httpx.get(replies_ready, timeout=30).status_code == 200
-        assert {"outbox_webhook", "outbox_smtp"} <= set(urls), text[-2000:]
+        assert "outbox: " in text, text[-2000:]
     finally:
         demo.send_signal(signal.SIGTERM)
         try:
