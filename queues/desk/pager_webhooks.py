@@ -130,7 +130,7 @@ def _unsigned() -> HTTPException:
 async def _acknowledge(context: DeskContext, body: bytes, read: Any) -> JSONResponse:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than a parser goes
         return JSONResponse({"outcome": "ignored", "detail": "not JSON"}, status_code=400)
     acknowledgement = read(document)
     if acknowledgement is None:
