@@ -20,9 +20,10 @@ import pytest
 
 from escalator.demo.processes import free_port
 from schemas import Topics
-from tests.deploy.conftest import VALID_MESSAGE, ScrapedStack, answered_and_breached
+from tests.deploy.conftest import STACK_RULES, VALID_MESSAGE, ScrapedStack, answered_and_breached
 from tests.deploy.promql import REPO, alert_rules, dashboard_expressions, load_yaml
 from tests.kafka_support import produce
+from tests.streams.test_rules_reload_kafka import rules_cli
 
 pytestmark = pytest.mark.kafka
 
@@ -97,13 +98,51 @@ def prometheus(
             process.wait(timeout=5)
 
 
+def publish_disagreeing_shadow(stack_env: dict[str, str], workdir: Path) -> None:
+    """A shadow rule set that puts every case in another queue, at another priority, than
+    the active one, so the dashboard's shadow row has disagreements to show."""
+    rules = STACK_RULES.read_text()
+    for active, shadow in (
+        ("queues:\n  general: {}\n", "queues:\n  general: {}\n  other: {}\n"),
+        (
+            "routes:\n  queue: general\n  priority: normal",
+            "routes:\n  queue: other\n  priority: high",
+        ),
+    ):
+        assert active in rules
+        rules = rules.replace(active, shadow, 1)
+    candidate = workdir / "shadow-candidate.yaml"
+    candidate.write_text(rules)
+    published = rules_cli(stack_env, "publish", "--shadow", str(candidate))
+    assert published.returncode == 0, published.stderr
+
+
+def keep_posting_until(
+    prometheus: str, ingress: str, expr: str, timeout_seconds: float = 90
+) -> None:
+    """Post a new customer message every second until Prometheus has data for `expr` (a
+    labelled counter's series starts at its first increase, and rate() needs a second)."""
+    deadline = time.monotonic() + timeout_seconds
+    while not query(prometheus, expr)["result"]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"Prometheus never had data for {expr}")
+        unique = uuid.uuid4().hex[:8]
+        message = {**VALID_MESSAGE, "external_id": f"tick-{unique}", "sender": f"tick-{unique}"}
+        assert httpx.post(f"{ingress}/v1/messages", json=message, timeout=30).status_code == 202
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
-def live_prometheus(prometheus: str, scraped_stack: ScrapedStack, kafka_bootstrap: str) -> str:
+def live_prometheus(
+    prometheus: str, scraped_stack: ScrapedStack, kafka_bootstrap: str, tmp_path_factory: Any
+) -> str:
     """Prometheus after fresh traffic of every kind went through the stack while it scraped."""
     for job in JOBS:
         wait_for(prometheus, f'up{{job="{job}"}} == 1')
     ingress = scraped_stack.urls["ingress"]
     prefix = scraped_stack.stack.env["ESCALATOR_TOPIC_PREFIX"]
+    publish_disagreeing_shadow(scraped_stack.stack.env, tmp_path_factory.mktemp("shadow"))
+    wait_for(prometheus, "max(escalator_rules_shadow_info) == 1")
     for _ in range(3):
         unique = uuid.uuid4().hex[:8]
         message = {**VALID_MESSAGE, "external_id": f"live-{unique}", "sender": f"live-{unique}"}
@@ -129,6 +168,11 @@ def live_prometheus(prometheus: str, scraped_stack: ScrapedStack, kafka_bootstra
         "sum(rate(escalator_sla_timer_lag_seconds_count[1m])) > 0",
     ):
         wait_for(prometheus, expr)
+    keep_posting_until(
+        prometheus,
+        ingress,
+        'sum(rate(escalator_rules_shadow_disagreements_total{field="queue"}[1m])) > 0',
+    )
     settle_effort(prometheus, ingress)
     return prometheus
 
@@ -137,14 +181,7 @@ def settle_effort(prometheus: str, ingress: str, timeout_seconds: float = 90) ->
     """More customer messages, until event time passes the 3 s repeat window of the resolved
     case and Prometheus sees the resolution judged (the effort counters grow)."""
     expr = "sum(increase(escalator_cases_resolved_total[5m])) > 0"
-    deadline = time.monotonic() + timeout_seconds
-    while not query(prometheus, expr)["result"]:
-        if time.monotonic() > deadline:
-            pytest.fail(f"Prometheus never had data for {expr}")
-        unique = uuid.uuid4().hex[:8]
-        message = {**VALID_MESSAGE, "external_id": f"tick-{unique}", "sender": f"tick-{unique}"}
-        assert httpx.post(f"{ingress}/v1/messages", json=message, timeout=30).status_code == 202
-        time.sleep(1)
+    keep_posting_until(prometheus, ingress, expr, timeout_seconds)
 
 
 def test_alert_rules_load_and_are_healthy(live_prometheus: str) -> None:
