@@ -9,6 +9,14 @@ an error instead of overwriting the new owner's state, and a restore (which read
 committed records, librdkafka's default `read_committed`) never sees a fenced write.
 A fenced worker stops (`FencedError`): it no longer owns what it was writing.
 
+A partition's transaction may carry other records besides its states: a stage writes the
+records a batch caused together with the states they came from (`write_partition`), so a
+crash leaves either both or neither, and readers that read committed records only (every
+confluent-kafka consumer by default, and the worker's faust consumer) never see outputs of
+a state that was lost. A record in it that can never be written (too large, an invalid
+topic) aborts the transaction and is reported as `RecordsRejectedError`, so the caller can
+write it another way instead of retrying for ever.
+
 Why transactions rather than a generation number in a header: the changelog is compacted,
 and compaction keeps a key's *last* record whatever its header says, so a zombie's late
 record would outlive the new owner's; a fenced write never lands at all.
@@ -19,10 +27,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from kafkaio.errors import RecordsRejectedError
+from kafkaio.failures import describe, is_permanent
+from kafkaio.producer import PRODUCER_DEFAULTS
 from kafkaio.record import Record
 
 __all__ = ["FencedError", "FencedWriter"]
@@ -76,9 +88,8 @@ class FencedWriter:
             producer = Producer(
                 {
                     **self._connection,
+                    **PRODUCER_DEFAULTS,  # murmur2: outputs land where every other writer puts them
                     "transactional.id": self.transactional_id(partition),
-                    "enable.idempotence": True,
-                    "acks": "all",
                     "linger.ms": 5,
                 }
             )
@@ -97,17 +108,26 @@ class FencedWriter:
         return frozenset(self._producers)
 
     async def write(self, records: Sequence[Record]) -> None:
-        """Write the records, one transaction per partition, in parallel; raise FencedError."""
+        """Write changelog records, one transaction per partition, in parallel.
+
+        Raises FencedError, or RecordsRejectedError when a record can never be written.
+        """
         by_partition: dict[int, list[Record]] = {}
         for record in records:
             by_partition.setdefault(record.partition or 0, []).append(record)
-        loop = asyncio.get_running_loop()
         await asyncio.gather(
-            *(
-                loop.run_in_executor(None, self._commit, partition, batch)
-                for partition, batch in by_partition.items()
-            )
+            *(self.write_partition(partition, batch) for partition, batch in by_partition.items())
         )
+
+    async def write_partition(self, partition: int, records: Sequence[Record]) -> None:
+        """Write these records (any topics) in one transaction of the partition's producer.
+
+        Retried until it commits. Raises FencedError when a newer owner took the partition,
+        RecordsRejectedError (indices into `records`) when some record can never be written:
+        nothing of the transaction was committed then.
+        """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._commit, partition, list(records))
 
     def _commit(self, partition: int, records: list[Record]) -> None:
         """One partition's batch in one transaction, retried until it commits (blocking)."""
@@ -116,8 +136,9 @@ class FencedWriter:
             raise FencedError(f"changelog partition {partition} is not held by this worker")
         backoff = 0.2
         while True:
+            rejected: dict[int, str] = {}
             try:
-                self._transaction(producer, records)
+                self._transaction(producer, records, rejected)
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
@@ -125,17 +146,30 @@ class FencedWriter:
                     raise FencedError(
                         f"{self.transactional_id(partition)} was fenced by a newer owner: {error}"
                     ) from exc
-                if error.txn_requires_abort():
+                if error.txn_requires_abort() or rejected:
                     producer.abort_transaction(self._timeout)
+                    if rejected:
+                        raise RecordsRejectedError(rejected) from exc
                 elif not error.retriable():
                     raise
                 log.warning("changelog transaction failed, retrying in %.1fs: %s", backoff, error)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def _transaction(self, producer: Producer, records: list[Record]) -> None:
+    def _transaction(
+        self, producer: Producer, records: list[Record], rejected: dict[int, str]
+    ) -> None:
+        """Produce and commit; records refused for good are noted in `rejected` by index."""
+
+        def delivered(index: int) -> Callable[[KafkaError | None, Any], None]:
+            def report(error: KafkaError | None, _message: Any) -> None:
+                if error is not None and is_permanent(error):
+                    rejected[index] = describe(error)
+
+            return report
+
         producer.begin_transaction()
-        for record in records:
+        for index, record in enumerate(records):
             while True:
                 try:
                     producer.produce(
@@ -144,16 +178,24 @@ class FencedWriter:
                         value=record.value,
                         headers=list(record.headers),
                         partition=record.partition if record.partition is not None else -1,
+                        on_delivery=delivered(index),
                     )
                     break
                 except BufferError:
                     producer.poll(0.1)
+                except KafkaException as exc:  # refused on the spot (e.g. over the size limit)
+                    error: KafkaError = exc.args[0]
+                    if not is_permanent(error):
+                        raise
+                    rejected[index] = describe(error)
+                    raise
         while True:
             try:
                 producer.commit_transaction(self._timeout)
                 return
             except KafkaException as exc:
-                error: KafkaError = exc.args[0]
+                error = exc.args[0]
+                producer.poll(0)  # run the delivery reports: which records were refused
                 if not error.retriable() or error.txn_requires_abort() or error.fatal():
                     raise
                 time.sleep(0.1)  # a commit that timed out may be retried as it is

@@ -19,7 +19,7 @@ from streams import metrics
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.event_time import EventTimeProgress
-from streams.faust_transport import use_fetch_wait
+from streams.faust_transport import use_worker_consumer
 from streams.identity import IdentityDirectory
 from streams.output import Publisher, ReliableWriter
 from streams.pipeline import Pipeline
@@ -110,8 +110,7 @@ def build_app(
     }
     settings.update(config.faust_settings)
     app = faust.App(config.app_id, **settings)
-    if config.fetch_max_wait_ms is not None:
-        use_fetch_wait(app, config.fetch_max_wait_ms)  # before anything creates the transport
+    use_worker_consumer(app, config.fetch_max_wait_ms)  # before anything creates the transport
     topics = config.topics
 
     def source(*names: str) -> Any:
@@ -148,6 +147,8 @@ def build_app(
         event_time,
     )
 
+    pipeline.generation = lambda: app.consumer_generation_id
+
     @app.on_partitions_assigned.connect
     async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await assign_partitions(pipeline, config, args[0] if args else kwargs["assigned"])
@@ -166,13 +167,15 @@ def build_app(
     @app.agent(source(topics.resolved), name="threading")
     async def threading_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            await _or_die(restored_then(customers, events, pipeline.threading_batch))
+            current = pipeline.current(events)  # before waiting on partitions gone elsewhere
+            await _or_die(restored_then(customers, current, pipeline.threading_batch))
 
     @app.agent(source(topics.threaded, topics.agent_actions), name="cases")
     async def cases_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            await _or_die(restored_then(cases, events, pipeline.cases_batch))
-            event_time.processed(event.message for event in events)
+            current = pipeline.current(events)
+            await _or_die(restored_then(cases, current, pipeline.cases_batch))
+            event_time.processed(event.message for event in current)
 
     timer = SlaTimer(
         lambda now: _or_die(pipeline.fire_due(now)),

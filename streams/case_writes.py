@@ -1,11 +1,13 @@
 """How stage C and the SLA timer write a changed case.
 
-Its events and queue records first, then its state, then its deadlines.
+Stage C writes a batch's events and queue records in one transaction with the states they
+came from (see `ChangelogState.save`); the SLA timer writes its events first, then the
+states. The deadlines are indexed after that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from streams.case_state import CaseState, shrunk
 from streams.casework import CaseUpdate
@@ -15,7 +17,7 @@ from streams.state_store import EncodedState
 
 
 class CaseWrites(StageContext):
-    """Writing case updates: outputs acknowledged first, then state, then deadlines."""
+    """Writing case updates: outputs with their states (stage C) or before them (timer)."""
 
     def _case_outputs(self, update: CaseUpdate) -> list[OutputRecord]:
         case_id = update.state.case_id
@@ -32,21 +34,27 @@ class CaseWrites(StageContext):
 
     async def _commit(
         self,
-        outputs: list[OutputRecord],
+        outputs: Mapping[int, Sequence[OutputRecord]],
+        loose: Sequence[OutputRecord],
         dirty: Mapping[bytes, tuple[int, CaseState | EncodedState]],
     ) -> None:
-        """Outputs first, then state, each acknowledged; then the deadlines they imply."""
-        await self.writer.write(outputs)
-        await self._save_cases(dirty)
+        """Stage C's batch: its outputs per input partition, together with its states.
+
+        `loose` records belong to no case (shadow comparisons): they are written first.
+        """
+        await self.writer.write(loose, "cases")
+        await self._save_cases(dirty, outputs)
 
     async def _save_cases(
-        self, dirty: Mapping[bytes, tuple[int, CaseState | EncodedState]]
+        self,
+        dirty: Mapping[bytes, tuple[int, CaseState | EncodedState]],
+        outputs: Mapping[int, Sequence[OutputRecord]] | None = None,
     ) -> None:
         """Write changed cases to their changelog (acknowledged), then index their deadlines."""
         fitted = {
             key: (partition, self._fitted(state)) for key, (partition, state) in dirty.items()
         }
-        await self.cases.save(self.writer, fitted)
+        await self.cases.save(self.writer, fitted, outputs, "cases")
         held = self.cases.partitions
         for key, (partition, state) in fitted.items():
             if partition not in held:

@@ -43,9 +43,10 @@ class CasesStage(CaseWrites):
     async def cases_batch(self, events: Iterable[Any]) -> None:
         """Stage C: messages and agent actions, in order per case; events and queue records."""
         async with self.case_lock:
+            events = self.current(events)
             with self.progress.batch("cases"):
                 dirty: dict[bytes, tuple[int, CaseState]] = {}
-                outputs: list[OutputRecord] = []
+                outputs: dict[int, list[OutputRecord]] = {}
                 updates: list[tuple[CaseUpdate, ThreadedMessage]] = []
                 offsets: dict[tuple[str, int], int] = {}
                 ruleset = self.rules.current
@@ -53,8 +54,10 @@ class CasesStage(CaseWrites):
                 check = ShadowCheck(shadow, self.topics.rules_shadow) if shadow else None
                 for event in events:
                     message = event.message
+                    # what a record causes is written with its partition's states
+                    caused = outputs.setdefault(message.partition, [])
                     held = self._held(
-                        "cases", message, dirty, self.cases, CaseState, offsets, outputs
+                        "cases", message, dirty, self.cases, CaseState, offsets, caused
                     )
                     if held is None:
                         continue
@@ -65,10 +68,10 @@ class CasesStage(CaseWrites):
                     except MemoryError:
                         raise
                     except Exception as exc:  # the record's content: dead-letter it, go on
-                        outputs.append(self._poisoned("cases", raw_record(message), exc))
+                        caused.append(self._poisoned("cases", raw_record(message), exc))
                         continue
-                    outputs.extend(fired)
-                    outputs.extend(step.outputs)
+                    caused.extend(fired)
+                    caused.extend(step.outputs)
                     if step.update is None:
                         if fired and state is not None:
                             dirty[key] = (partition, state)
@@ -77,10 +80,8 @@ class CasesStage(CaseWrites):
                     count_events(step.update.events)
                     if step.threaded is not None:
                         updates.append((step.update, step.threaded))
-                if check is not None:
-                    outputs.extend(check.records)
-                metrics.BATCH_SIZE.labels("cases").observe(len(outputs))
-                await self._commit(outputs, dirty)
+                metrics.BATCH_SIZE.labels("cases").observe(sum(map(len, outputs.values())))
+                await self._commit(outputs, check.records if check else [], dirty)
             self.progress.finished(offsets)
         now = time.time()
         for update, threaded in updates:

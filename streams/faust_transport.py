@@ -1,9 +1,18 @@
-"""faust's aiokafka transport with a configurable fetch wait (faust hard-codes 1,500 ms).
+"""faust's aiokafka transport, with the worker's consumer reading committed records only and
+a configurable fetch wait (faust hard-codes 1,500 ms).
 
-A consumer's fetch request waits up to `fetch.max.wait.ms` for data. Apache Kafka answers
-as soon as records arrive, so the wait costs nothing there; the embedded Tansu broker of
-`escalator demo` holds every fetch for its whole wait, so each of the worker's three hops
-waited 1.5 s. `escalator demo` sets a short wait (`ESCALATOR_FAUST_FETCH_MAX_WAIT_MS`).
+Read committed: stage C writes its outputs (events, queue records, messages moved to another
+case on `messages.threaded`) in one transaction with the case states they came from (see
+`ChangelogState.save`). A transaction that a crash left open is aborted by the partition's
+next owner; a consumer reading uncommitted records would process its moved messages anyway.
+faust reads committed records only when it runs its own transactions, which the worker does
+not use, so the isolation is set here.
+
+Fetch wait: a consumer's fetch request waits up to `fetch.max.wait.ms` for data. Apache
+Kafka answers as soon as records arrive, so the wait costs nothing there; the embedded Tansu
+broker of `escalator demo` holds every fetch for its whole wait, so each of the worker's
+three hops waited 1.5 s. `escalator demo` sets a short wait
+(`ESCALATOR_FAUST_FETCH_MAX_WAIT_MS`).
 """
 
 from __future__ import annotations
@@ -13,24 +22,27 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["use_fetch_wait"]
+__all__ = ["use_worker_consumer"]
 
 
-def use_fetch_wait(app: faust.App, fetch_max_wait_ms: int) -> None:
-    """Make the worker's consumer wait at most this long per fetch (before it starts)."""
+def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) -> None:
+    """Make the worker's consumer read committed records only, and wait at most this long
+    per fetch when given (call before anything creates the transport)."""
 
-    class FetchWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
+    class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
-            # read by AIOKafkaConsumer.start() when it builds its fetcher
-            consumer._fetch_max_wait_ms = fetch_max_wait_ms
+            # both read by AIOKafkaConsumer.start() when it builds its fetcher
+            consumer._isolation_level = "read_committed"
+            if fetch_max_wait_ms is not None:
+                consumer._fetch_max_wait_ms = fetch_max_wait_ms
             return consumer
 
-    class FetchWaitConsumer(faust_aiokafka.Consumer):
+    class WorkerConsumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
-            return FetchWaitThread(self, loop=self.loop, beacon=self.beacon)
+            return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    class FetchWaitTransport(faust_aiokafka.Transport):
-        Consumer = FetchWaitConsumer
+    class WorkerTransport(faust_aiokafka.Transport):
+        Consumer = WorkerConsumer
 
-    app.transport = FetchWaitTransport(app.conf.broker_consumer, app)
+    app.transport = WorkerTransport(app.conf.broker_consumer, app)

@@ -62,12 +62,7 @@ class ReliableWriter:
         """Write the batch, retrying with exponential backoff until it is acknowledged."""
         if not records:
             return
-        pending = [
-            record
-            if record.size <= self.max_record_bytes
-            else self._refused(record, stage, "record_too_large")
-            for record in records
-        ]
+        pending = self.bounded(records, stage)
         backoff = self._first_backoff
         while pending:
             try:
@@ -83,6 +78,15 @@ class ReliableWriter:
                 backoff = min(backoff * 2, self._max_backoff)
             else:
                 return
+
+    def bounded(self, records: Sequence[OutputRecord], stage: str = "output") -> list[OutputRecord]:
+        """The records, each over the record limit replaced by the dead letter naming it."""
+        return [
+            record
+            if record.size <= self.max_record_bytes
+            else self._refused(record, stage, "record_too_large")
+            for record in records
+        ]
 
     def _after_rejection(
         self, pending: list[OutputRecord], exc: RecordsRejectedError, stage: str

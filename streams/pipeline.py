@@ -9,11 +9,15 @@
   emit case events; the SLA timer (`streams.sla_firing`) fires the same cases' deadlines.
 
 Each stage takes batches with `take_events`, which acknowledges a batch only after the
-loop body returned. The body writes its outputs with confluent-kafka and waits for the
-broker's acknowledgement, then writes the changed state to the stage's changelog the same
-way (see `ChangelogState`), and only then returns. A crash anywhere therefore replays
-input, never skips it; deterministic ids make the replayed outputs harmless, and state
-already written makes the replay a recognised duplicate. `streams.app` wires it to faust.
+loop body returned. Stages A and B write their outputs with confluent-kafka and wait for
+the broker's acknowledgement, then write the changed state to the stage's changelog the
+same way (see `ChangelogState`), and only then return. Stage C reads two topics, so a
+replay may interleave them differently from the first run: it writes each partition's
+outputs in one transaction with the states they came from, and nothing downstream ever
+reads an event of a state that was lost. A crash anywhere therefore replays input, never
+skips it; deterministic ids make the replayed outputs harmless, and state already written
+makes the replay a recognised duplicate. Records fetched before a rebalance are set aside
+and fetched again (`streams.generations`). `streams.app` wires it to faust.
 """
 
 from __future__ import annotations

@@ -101,9 +101,12 @@ async def assign_partitions(
             "stage C replays %s before the SLA timer fires them",
             {f"{t}[{p}]": o.end_offset - o.next_offset for (t, p), o in positions.items()},
         )
-    await loop.run_in_executor(None, customers.assign, partitions(customers))
-    restored = await loop.run_in_executor(None, cases.assign, wanted)
-    rebuild_deadlines(pipeline.deadlines, cases.partitions, restored)
+    # between batches: a batch never sees its partitions' state replaced halfway through
+    async with pipeline.customer_lock:
+        await loop.run_in_executor(None, customers.assign, partitions(customers))
+    async with pipeline.case_lock:
+        restored = await loop.run_in_executor(None, cases.assign, wanted)
+        rebuild_deadlines(pipeline.deadlines, cases.partitions, restored)
     pipeline.partitions_assigned(cases.partitions)
 
 

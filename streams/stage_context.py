@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from streams.acknowledge import Acknowledger
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.event_time import EventTimeProgress
+from streams.generations import current_events, set_aside
 from streams.identity import IdentityDirectory
 from streams.intake import RawRecord
 from streams.output import OutputRecord, ReliableWriter
@@ -80,8 +81,13 @@ class StageContext:
         self.prepare_ahead = timedelta(seconds=config.sla_prepare_seconds)
         self.lateness = timedelta(seconds=config.sla_lateness_seconds)
         self.prepared = PreparedFirings(config.sla_prepare_limit)
-        # stage C's agent and the SLA timer both change cases: one at a time
+        # stage C's agent and the SLA timer both change cases: one at a time; an
+        # assignment swaps a partition's cases only between their batches (and likewise
+        # stage B's customers), so no batch sees its state replaced halfway through
         self.case_lock = asyncio.Lock()
+        self.customer_lock = asyncio.Lock()
+        self.generation: Callable[[], int | None] = lambda: None
+        """The consumer's current generation (faust's), to set stale records aside."""
         self.max_record_bytes = config.max_record_bytes
         self.acknowledger = Acknowledger(config.escalate_links)
         self.progress = StageProgress(config.stall_seconds)
@@ -92,6 +98,14 @@ class StageContext:
         """Stage C's event time per partition: the timer fires no further (None: wall clock)."""
         self.revoked: set[int] = set()
         """Partitions revoked and not assigned again yet: the timer leaves them alone."""
+
+    def current(self, events: Iterable[Any]) -> list[Any]:
+        """The batch's events of the consumer's current generation (see `streams.generations`).
+
+        Called once the batch holds its stage's lock: a rebalance may have completed while
+        it waited.
+        """
+        return current_events(events, self.generation())
 
     def _poisoned(self, stage: str, record: RawRecord, error: Exception) -> OutputRecord:
         return poisoned(self.topics.dlq, stage, record, error, self.max_record_bytes)
@@ -114,8 +128,8 @@ class StageContext:
         partition's next owner (None).
         """
         partition: int = message.partition
-        offsets[message.topic, partition] = message.offset
         key: bytes | None = message.key
+        offsets[message.topic, partition] = message.offset
         if key is None:
             outputs.append(self._poisoned(stage, raw_record(message), NO_KEY))
             return None
@@ -132,7 +146,10 @@ class StageContext:
         try:
             return key, partition, store.load(partition, key, model)
         except PartitionNotHeldError:
-            # revoked while this batch was under way: its next owner processes the record
+            # revoked while this batch was under way: its next owner processes the record,
+            # so it is not acknowledged here either (nor is its offset noted as processed)
+            set_aside(message)
+            offsets.pop((message.topic, partition), None)
             log.info(
                 "%s: %s[%d]@%d skipped, partition revoked",
                 stage,

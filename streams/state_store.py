@@ -7,8 +7,9 @@ Our kill -9 test lost messages that way. Restoring state here, inside the rebala
 before any stream resumes, keeps faust on its plain path, where the seek happens first.
 
 Each changelog partition holds the state of the input partition of the same number.
-Records are `key → JSON state`, written by `save` only after the stage's outputs were
-acknowledged; a restore reads the partition from the beginning to its high watermark.
+Records are `key → JSON state`, written by `save` together with the stage's outputs (in
+one transaction per partition) or after them; a restore reads the partition from the
+beginning to its high watermark.
 A store that indexes deadlines (`deadline_field`) also puts the state's next deadline in
 the record header `next-deadline` (RFC 3339 UTC, empty for none), so a restore rebuilds
 the deadline index without parsing a single state.
@@ -20,11 +21,12 @@ Python objects.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -32,7 +34,7 @@ from typing import Any, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
-from kafkaio import clients
+from kafkaio import RecordsRejectedError, clients
 from kafkaio.fencing import FencedWriter
 from streams.output import OutputRecord, ReliableWriter
 
@@ -171,31 +173,86 @@ class ChangelogState:
         return EncodedState(value, headers, self.codec.pack(value), deadline)
 
     async def save(
-        self, writer: ReliableWriter, dirty: Mapping[bytes, tuple[int, BaseModel | EncodedState]]
+        self,
+        writer: ReliableWriter,
+        dirty: Mapping[bytes, tuple[int, BaseModel | EncodedState]],
+        outputs: Mapping[int, Sequence[OutputRecord]] | None = None,
+        stage: str = "output",
     ) -> None:
         """Write changed states to the changelog (acknowledged), then keep them in memory.
 
-        States of partitions no longer held (moved to another worker during the batch) are
-        neither written nor kept: the partition's new owner has the say over them.
+        `outputs` are the records the batch caused, per input partition. With fencing, a
+        partition's outputs and states go in one transaction: a crash leaves both or
+        neither, so nothing downstream ever sees an output of a state that was lost (a
+        replay would otherwise write the same event ids from a different state, as soon
+        as other inputs interleave differently). Without fencing (`hold`, tests) outputs
+        are written first, then states.
+
+        States of partitions no longer held (moved to another worker during the batch)
+        are neither written nor kept, and neither are their outputs: the partition's new
+        owner has the say over them and processes their inputs again.
         """
+        outputs = outputs or {}
         encoded = {
             key: (partition, state if isinstance(state, EncodedState) else self.encode(state))
             for key, (partition, state) in dirty.items()
             if partition in self._partitions
         }
-        records = [
-            OutputRecord(self.changelog_topic, key, state.value, state.headers, partition)
-            for key, (partition, state) in encoded.items()
-        ]
-        fenced = self.fencing.partitions if self.fencing is not None else frozenset()
-        if self.fencing is not None and fenced:
-            await self.fencing.write([r for r in records if r.partition in fenced])
-        # partitions held without a changelog owner (`hold`, tests) go through the writer
-        await writer.write([r for r in records if r.partition not in fenced])
+        states: dict[int, list[OutputRecord]] = {}
         for key, (partition, state) in encoded.items():
-            held = self._partitions.get(partition)
-            if held is not None:  # a rebalance may have taken it during the write
-                held[key] = state.packed
+            states.setdefault(partition, []).append(
+                OutputRecord(self.changelog_topic, key, state.value, state.headers, partition)
+            )
+        held = set(self._partitions)
+        fenced = self.fencing.partitions if self.fencing is not None else frozenset()
+        together = (set(states) | set(outputs)) & held & fenced
+        # partitions held without a changelog owner (`hold`, tests) go through the writer
+        await writer.write(
+            [r for p, batch in outputs.items() if p in held - fenced for r in batch], stage
+        )
+        await writer.write([r for p, batch in states.items() if p not in fenced for r in batch])
+        await asyncio.gather(
+            *(
+                self._write_together(
+                    writer, partition, outputs.get(partition, ()), states.get(partition, []), stage
+                )
+                for partition in together
+            )
+        )
+        for key, (partition, state) in encoded.items():
+            kept = self._partitions.get(partition)
+            if kept is not None:  # a rebalance may have taken it during the write
+                kept[key] = state.packed
+
+    async def _write_together(
+        self,
+        writer: ReliableWriter,
+        partition: int,
+        outputs: Sequence[OutputRecord],
+        states: list[OutputRecord],
+        stage: str,
+    ) -> None:
+        """One partition's outputs and states in one transaction.
+
+        An output that can never be written (over the record limit, an invalid topic) would
+        abort the transaction for ever: oversize ones are dead-lettered up front, and if the
+        broker still refuses one, the outputs go through the writer (which dead-letters what
+        it must) and the states follow alone, as without fencing.
+        """
+        assert self.fencing is not None
+        bounded = writer.bounded(outputs, stage)
+        try:
+            await self.fencing.write_partition(partition, [*bounded, *states])
+        except RecordsRejectedError as exc:
+            log.warning(
+                "%s: partition %d's outputs refused in a transaction (%s): written one by one",
+                self.name,
+                partition,
+                exc,
+            )
+            await writer.write(bounded, stage)
+            if states:
+                await self.fencing.write_partition(partition, states)
 
     def assign(self, partitions: Iterable[int]) -> Deadlines:
         """Hold exactly these partitions: drop the others, restore the ones not held yet.

@@ -24,6 +24,10 @@ class ThreadingStage(StageContext):
 
     async def threading_batch(self, events: Iterable[Any]) -> None:
         """Stage B: drop duplicates and decide each message's case."""
+        async with self.customer_lock:
+            await self._threading_batch(self.current(events))
+
+    async def _threading_batch(self, events: Iterable[Any]) -> None:
         with self.progress.batch("threading"):
             dirty: dict[bytes, tuple[int, CustomerState]] = {}
             outputs: list[OutputRecord] = []

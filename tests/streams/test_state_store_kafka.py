@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from kafkaio.fencing import FencedError, FencedWriter
 from streams.output import OutputRecord, ReliableWriter
 from streams.state_store import DEADLINE_HEADER, ChangelogState, StateCodec
-from tests.kafka_support import create_topics
+from tests.kafka_support import consume_until, create_topics
 
 DUE = datetime(2027, 1, 4, 17, 0, tzinfo=UTC)
 
@@ -26,9 +27,9 @@ class RecordingWriter(ReliableWriter):
 
     written: list[OutputRecord]
 
-    async def write(self, records: object) -> None:
+    async def write(self, records: object, stage: str = "output") -> None:
         self.written = [*getattr(self, "written", []), *records]  # type: ignore[misc]
-        await super().write(records)  # type: ignore[arg-type]
+        await super().write(records, stage)  # type: ignore[arg-type]
 
 
 def store(bootstrap: str, topic: str) -> ChangelogState:
@@ -154,3 +155,89 @@ async def test_a_partition_that_comes_back_after_another_owner_wrote_it_is_resto
         publisher.close()
     assert first.load(0, b"a", Timed) == Timed(name="v2, by the other owner")
     assert first.load(1, b"b", Timed) == Timed(name="b1")
+
+
+def committed_values(bootstrap: str, topic: str) -> list[bytes]:
+    """Every committed record value of a topic (as every reader of ours sees it), in order."""
+    records = consume_until(bootstrap, topic, lambda _read: False, 5.0, raise_on_timeout=False)
+    return [record.value for record in records]
+
+
+async def test_outputs_land_with_their_states_and_a_fenced_owners_outputs_never_land(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A batch's events go in one transaction with its states: both land, or neither.
+
+    On the old order (events first, then states) a worker that died or was fenced between
+    the two left events of a state nobody kept; a replay interleaving its two input topics
+    differently then wrote the same event ids with other contents.
+    """
+    from connectors.publisher import KafkaPublisher
+
+    topic = f"{topic_prefix}together.changelog"
+    events = f"{topic_prefix}together.events"
+    create_topics(kafka_bootstrap, [topic], partitions=2, config={"cleanup.policy": "compact"})
+    create_topics(kafka_bootstrap, [events], partitions=2)
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    writer = ReliableWriter(publisher)
+    try:
+        old_owner = fenced_store(kafka_bootstrap, topic)
+        old_owner.assign([0, 1])
+        await old_owner.save(
+            writer,
+            {b"case": (0, Timed(name="routed"))},
+            {0: [OutputRecord(events, b"case", b"case.routed by the first owner")]},
+        )
+        new_owner = fenced_store(kafka_bootstrap, topic)
+        new_owner.assign([0])
+        with pytest.raises(FencedError):
+            await old_owner.save(
+                writer,
+                {b"case": (0, Timed(name="stale"))},
+                {0: [OutputRecord(events, b"case", b"an event of a state that is lost")]},
+            )
+        # outputs of a partition this store does not hold are left to its owner
+        await new_owner.save(writer, {}, {1: [OutputRecord(events, b"x", b"not mine")]})
+    finally:
+        publisher.close()
+    assert committed_values(kafka_bootstrap, events) == [b"case.routed by the first owner"]
+    restored = store(kafka_bootstrap, topic)
+    restored.assign([0])
+    assert restored.load(0, b"case", Timed) == Timed(name="routed")
+
+
+async def test_an_output_the_broker_refuses_is_dead_lettered_and_the_state_still_saved(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A record no transaction can ever carry must not stall the stage (retried for ever)."""
+    from connectors.publisher import KafkaPublisher
+
+    topic = f"{topic_prefix}refused.changelog"
+    events = f"{topic_prefix}refused.events"
+    dlq = f"{topic_prefix}refused.dlq"
+    create_topics(kafka_bootstrap, [topic], partitions=1, config={"cleanup.policy": "compact"})
+    create_topics(kafka_bootstrap, [events, dlq], partitions=1)
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    writer = ReliableWriter(publisher, dead_letter_topic=dlq, max_record_bytes=10_000)
+    try:
+        owner = fenced_store(kafka_bootstrap, topic)
+        owner.assign([0])
+        await owner.save(
+            writer,
+            {b"case": (0, Timed(name="saved"))},
+            {
+                0: [
+                    OutputRecord(events, b"case", b"fine"),
+                    OutputRecord("not a valid topic name!", b"case", b"refused by the broker"),
+                    OutputRecord(events, b"case", b"x" * 20_000),  # over the record limit
+                ]
+            },
+        )
+    finally:
+        publisher.close()
+    assert committed_values(kafka_bootstrap, events) == [b"fine"]
+    letters = [json.loads(value) for value in committed_values(kafka_bootstrap, dlq)]
+    assert sorted(letter["reason"] for letter in letters) == ["invalid_topic", "record_too_large"]
+    restored = store(kafka_bootstrap, topic)
+    restored.assign([0])
+    assert restored.load(0, b"case", Timed) == Timed(name="saved")
