@@ -90,7 +90,10 @@ class ChaosStack:
         return [
             f"{p.name} (exit {p.process.returncode})"
             for p in running
-            if p is not None and not p.alive and p.process.returncode not in (0, -9, -15)
+            if p is not None
+            and not p.stopped  # a worker stopped mid-batch exits 70, acknowledging nothing
+            and not p.alive
+            and p.process.returncode not in (0, -9, -15)
         ]
 
     def stop(self) -> None:

@@ -32,9 +32,12 @@ class ManagedProcess:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    stopped: bool = False
+    """Set once `stop` was called: whatever it exits with then, nobody should call it a crash."""
 
     def stop(self, timeout_seconds: float = 15.0) -> None:
         """SIGTERM the process group, then SIGKILL what is still there after the timeout."""
+        self.stopped = True
         if self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
