@@ -232,3 +232,43 @@ def test_the_ingress_reads_its_keys_from_a_secret_and_keeps_metrics_off_its_publ
     assert "ESCALATOR_INGRESS_KEYS_FILE" not in {
         item["name"] for item in without["spec"]["containers"][0]["env"]
     }
+
+
+def test_escalation_links_reach_the_worker_and_the_ingress_only() -> None:
+    """The worker signs the links, the ingress checks them: both, and nobody else, get the key."""
+    manifests = render(
+        {"escalateLinks.url": "https://help.example.com", "escalateLinks.secret": "s3cret"}
+    )
+    assert by_kind(manifests, "Secret")["esc-escalator"]["stringData"] == {
+        "escalate-link-secret": "s3cret"
+    }
+    known = known_setting_names()
+    for name, deployment in by_kind(manifests, "Deployment").items():
+        env = {
+            item["name"]: item
+            for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        links = {key for key in env if key.startswith("ESCALATOR_ESCALATE_LINK_")}
+        if name in ("esc-escalator-worker", "esc-escalator-ingress"):
+            assert links == {
+                "ESCALATOR_ESCALATE_LINK_URL",
+                "ESCALATOR_ESCALATE_LINK_LIFETIME",
+                "ESCALATOR_ESCALATE_LINK_SECRET",
+            }, name
+            assert links <= known
+            assert env["ESCALATOR_ESCALATE_LINK_SECRET"]["valueFrom"]["secretKeyRef"] == {
+                "name": "esc-escalator",
+                "key": "escalate-link-secret",
+            }
+        else:
+            assert not links, name
+    # a URL without a key is a mistake the chart refuses
+    result = subprocess.run(
+        [helm(), "template", "esc", str(CHART), "--kube-version", "1.31.0"]
+        + ["--set", "escalateLinks.url=https://x.example"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0 and "escalateLinks.secret" in result.stderr

@@ -128,3 +128,20 @@ privilege: docs/operations.md), else the shared kafka.sasl user. Called with
       key: {{ if $own.username }}{{ $sasl.passwordKey }}-{{ .component }}{{ else }}{{ $sasl.passwordKey }}{{ end }}
 {{- end }}
 {{- end -}}
+
+{{/* The escalation links' settings, for the two processes that use them (worker, ingress). */}}
+{{- define "escalator.escalateLinks" -}}
+{{- with .Values.escalateLinks }}
+{{- if .url }}
+- name: ESCALATOR_ESCALATE_LINK_URL
+  value: {{ .url | quote }}
+- name: ESCALATOR_ESCALATE_LINK_LIFETIME
+  value: {{ .lifetime | quote }}
+- name: ESCALATOR_ESCALATE_LINK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | default (include "escalator.secretName" $) }}
+      key: {{ .secretKey }}
+{{- end }}
+{{- end }}
+{{- end -}}
