@@ -40,15 +40,13 @@ CRASH_EXIT_CODE = 70
 """Exit status when a batch fails and the worker dies rather than acknowledge it."""
 
 
-def _highwaters(app: faust.App) -> dict[tuple[str, int], int]:
-    """End offsets of the partitions the worker's consumer holds (from its last fetches)."""
+def _highwaters(app: faust.App) -> dict[tuple[str, int], int | None]:
+    """End offsets of the partitions the worker's consumer holds (from its last fetches).
+
+    None for a partition it holds but never fetched: a stuck fetch shows as a stall.
+    """
     consumer = app.consumer
-    ends: dict[tuple[str, int], int] = {}
-    for tp in consumer.assignment():
-        end = consumer.highwater(tp)
-        if end is not None:
-            ends[tp.topic, tp.partition] = end
-    return ends
+    return {(tp.topic, tp.partition): consumer.highwater(tp) for tp in consumer.assignment()}
 
 
 async def _or_die(batch: Awaitable[None]) -> None:

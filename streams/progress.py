@@ -1,10 +1,12 @@
 """Whether each stage makes progress: what `/readyz` and the stall gauge report.
 
-A stage is stalled when it has made no progress for `stall_after_seconds` while its input
-is not empty: either one batch has been in flight that long (a write retried without
-end, a stuck lookup), or records wait on its partitions (the consumer's high watermark
-is past the last offset the stage finished) and no batch has finished for that long.
-An idle stage with nothing to read is never stalled.
+A stage is stalled when one of its batches has been in flight for `stall_after_seconds`
+(a write retried without end, a stuck lookup), or when one of its partitions has had
+records waiting that long without the stage finishing any of them: the consumer's high
+watermark is past the last offset the stage finished there, or the partition is assigned
+and the consumer has never fetched it (no high watermark known). Each partition counts on
+its own, so a stuck partition shows even while the stage's other partitions move on. An
+idle stage with nothing to read is never stalled.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from contextlib import contextmanager
 TopicPartition = tuple[str, int]
 """A topic and partition number."""
 
-Highwaters = Callable[[], Mapping[TopicPartition, int]]
-"""The end offsets of the partitions held now, for the topics asked about."""
+Highwaters = Callable[[], Mapping[TopicPartition, int | None]]
+"""The end offsets of the partitions held now (None: assigned, never fetched yet)."""
 
 
 class StageProgress:
@@ -34,14 +36,13 @@ class StageProgress:
         self._clock = clock
         self._topics: dict[str, frozenset[str]] = {}
         self._in_flight: dict[str, float] = {}
-        self._progress: dict[str, float] = {}
         self._finished: dict[TopicPartition, int] = {}
-        self._waiting_since: dict[str, float] = {}
+        self._waiting_since: dict[TopicPartition, tuple[int | None, float]] = {}
+        """Partitions with records waiting: the offset finished then, and since when."""
 
     def watch(self, stage: str, topics: Iterable[str]) -> None:
         """Name a stage and the topics it reads."""
         self._topics[stage] = frozenset(topics)
-        self._progress.setdefault(stage, self._clock())
 
     def use_highwaters(self, highwaters: Highwaters) -> None:
         """Where the end offsets of the held partitions come from (the stream's consumer)."""
@@ -55,7 +56,6 @@ class StageProgress:
             yield
         finally:
             del self._in_flight[stage]
-        self._progress[stage] = self._clock()
 
     def finished(self, offsets: Mapping[TopicPartition, int]) -> None:
         """The last offsets a finished batch processed, per partition."""
@@ -66,17 +66,20 @@ class StageProgress:
         self._finished.clear()
         self._waiting_since.clear()
 
+    def restart_waits(self) -> None:
+        """Count waits from now (an assignment restored its state: fetching starts now)."""
+        self._waiting_since.clear()
+
     def stalled_for(self, stage: str) -> float:
-        """Seconds the stage has made no progress although its input is not empty (0: fine)."""
+        """Seconds the stage has made no progress although its input is not empty (0: fine).
+
+        The longest of: the batch in flight, and each partition's wait since its records
+        started waiting (or since the stage last finished one of them there).
+        """
         now = self._clock()
         started = self._in_flight.get(stage)
-        if started is not None:
-            return now - started
-        if not self._input_waiting(stage):
-            self._waiting_since.pop(stage, None)
-            return 0.0
-        since = self._waiting_since.setdefault(stage, now)
-        return now - max(since, self._progress.get(stage, now))
+        in_flight = 0.0 if started is None else now - started
+        return max(in_flight, self._longest_wait(stage, now))
 
     def stalled(self) -> dict[str, float]:
         """The stages stalled past `stall_after_seconds`, with for how long."""
@@ -87,18 +90,29 @@ class StageProgress:
             if seconds >= self.stall_after_seconds > 0
         }
 
-    def _input_waiting(self, stage: str) -> bool:
+    def _longest_wait(self, stage: str, now: float) -> float:
         if self._highwaters is None:
-            return False
+            return 0.0
         topics = self._topics.get(stage, frozenset())
         try:
             ends = self._highwaters()
         except Exception:  # no consumer yet, or between assignments: nothing known to wait
-            return False
+            return 0.0
+        longest = 0.0
         for (topic, partition), end in ends.items():
             if topic not in topics:
                 continue
-            done = self._finished.get((topic, partition))
-            if done is not None and end > done + 1:
-                return True
-        return False
+            tp = (topic, partition)
+            done = self._finished.get(tp)
+            # never fetched, or records past the last one finished here (a partition this
+            # worker has finished nothing on since it got it may hold nothing new: unknown)
+            waiting = end is None or (done is not None and end > done + 1)
+            if not waiting:
+                self._waiting_since.pop(tp, None)
+                continue
+            noted = self._waiting_since.get(tp)
+            if noted is None or noted[0] != done:  # started waiting, or moved on meanwhile
+                noted = (done, now)
+                self._waiting_since[tp] = noted
+            longest = max(longest, now - noted[1])
+        return longest

@@ -108,6 +108,7 @@ async def assign_partitions(
         restored = await loop.run_in_executor(None, cases.assign, wanted)
         rebuild_deadlines(pipeline.deadlines, cases.partitions, restored)
     pipeline.partitions_assigned(cases.partitions)
+    pipeline.progress.restart_waits()  # a long restore is not a stall of the new partitions
 
 
 async def release_partitions(pipeline: Pipeline, revoked: Iterable[Any]) -> None:

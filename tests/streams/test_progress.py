@@ -83,3 +83,35 @@ def test_after_a_rebalance_offsets_finished_before_are_not_taken_for_waiting_inp
     progress.forget_offsets()  # the partition went away and came back: another worker read on
     clock.now += 600
     assert progress.stalled() == {}
+
+
+def test_one_stuck_partition_stalls_its_stage_while_the_others_move_on() -> None:
+    clock = Clock()
+    ends: dict[tuple[str, int], int | None] = {("in", 0): 10, ("in", 1): 10}
+    progress = StageProgress(60, lambda: ends, clock)
+    progress.watch("cases", ["in"])
+    progress.finished({("in", 0): 4, ("in", 1): 9})
+    assert progress.stalled() == {}  # partition 0 starts waiting now
+    for _ in range(7):  # partition 1 keeps taking new records; partition 0 none
+        clock.now += 10
+        ends[("in", 1)] = (ends[("in", 1)] or 0) + 5
+        with progress.batch("cases"):
+            pass
+        progress.finished({("in", 1): (ends[("in", 1)] or 0) - 1})
+    assert progress.stalled() == {"cases": 70}
+
+
+def test_a_partition_assigned_but_never_fetched_stalls_its_stage() -> None:
+    """The chaos harness once saw a worker hold partitions it never fetched for 15 minutes."""
+    clock = Clock()
+    ends: dict[tuple[str, int], int | None] = {("in", 0): None}
+    progress = StageProgress(60, lambda: ends, clock)
+    progress.watch("cases", ["in"])
+    assert progress.stalled() == {}
+    clock.now += 61
+    assert progress.stalled() == {"cases": 61}
+    progress.restart_waits()  # e.g. a new assignment finished restoring its state
+    assert progress.stalled() == {}
+    ends[("in", 0)] = 0  # fetched: an empty partition
+    clock.now += 600
+    assert progress.stalled() == {}
