@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin._listoffsets import OffsetSpec  # the class admin re-exports
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -32,6 +32,10 @@ from kafkaio import clients
 log = logging.getLogger(__name__)
 
 _TIMEOUT_SECONDS = 5.0
+
+MARKER_PROBE_LIMIT = 16
+"""A partition with at most this many old offsets unread (and none recent) is read to tell
+records from transaction markers; more than that is a backlog whatever markers it holds."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class KafkaLagCollector(Collector):
         self._admin = clients.admin(admin_config)
         self._config = dict(admin_config)
         self._group_readers: dict[str, Consumer] = {}
+        self._tail_reader: Consumer | None = None
         self._groups = list(groups)
         self._dead_letter_topic = dead_letter_topic
         self._unrouted = unrouted
@@ -94,6 +99,8 @@ class KafkaLagCollector(Collector):
             self._stop.wait(self._refresh)
         for consumer in self._group_readers.values():
             consumer.close()
+        if self._tail_reader is not None:
+            self._tail_reader.close()
 
     def measure(self) -> LagSnapshot:
         """Read the offsets now (blocking, a few broker round trips)."""
@@ -146,8 +153,44 @@ class KafkaLagCollector(Collector):
             first_recent = at_cutoff[_k(tp)]
             if first_recent < 0:  # no record that recent: every record is older
                 first_recent = end[_k(tp)]
-            total += max(0, first_recent - _position(committed, start, tp))
+            position = _position(committed, start, tp)
+            unread = max(0, first_recent - position)
+            if 0 < unread <= MARKER_PROBE_LIMIT and first_recent == end[_k(tp)]:
+                unread = self._records_after(tp, position, unread)
+            total += unread
         return total
+
+    def _records_after(self, tp: TopicPartition, position: int, offsets: int) -> int:
+        """How many of the last `offsets` offsets from `position` hold committed records.
+
+        Stage C writes `messages.threaded` in transactions, so a partition ends with a commit
+        marker (an offset no consumer ever gets) and the group's committed offset stays one
+        short of the end. Reading the tail tells records from markers and aborted writes.
+        """
+        if self._tail_reader is None:
+            # never subscribes nor commits: the group id is only librdkafka's requirement
+            self._tail_reader = clients.consumer(
+                self._config, "escalator-lag-tail-reader", {"enable.partition.eof": True}
+            )
+        reader = self._tail_reader
+        reader.assign([TopicPartition(tp.topic, tp.partition, position)])
+        found = 0
+        deadline = time.monotonic() + _TIMEOUT_SECONDS
+        try:
+            while time.monotonic() < deadline and found < offsets:
+                message = reader.poll(0.5)
+                if message is None:
+                    continue
+                error = message.error()
+                if error is None:
+                    found += 1
+                    continue
+                if error.code() == KafkaError._PARTITION_EOF:
+                    return found
+                return offsets  # cannot tell: count them all
+            return found if found == offsets else offsets
+        finally:
+            reader.unassign()
 
     def _partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         metadata = self._admin.list_topics(timeout=_TIMEOUT_SECONDS)

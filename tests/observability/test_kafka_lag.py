@@ -85,3 +85,37 @@ def test_before_any_measurement_the_families_have_no_samples() -> None:
         "escalator_dead_letter_records": [],
         "escalator_messages_unrouted": [],
     }
+
+
+def test_a_transaction_marker_at_the_end_is_not_an_unrouted_message(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Stage C writes `messages.threaded` in transactions: its partitions end with a marker.
+
+    A worker that read every record commits the offset after the last record, one short of
+    the end, so counting offsets alone called the marker an unrouted message for ever.
+    """
+    threaded = f"{topic_prefix}messages.threaded"
+    group = f"{topic_prefix}worker"
+    create_topics(kafka_bootstrap, [threaded], partitions=2)
+    old = int(time.time() * 1000) - 600_000
+    for partition in (0, 1):
+        producer = Producer(
+            {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"{group}-{partition}"}
+        )
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        producer.produce(threaded, value=b"moved", partition=partition, timestamp=old)
+        producer.produce(threaded, value=b"moved too", partition=partition, timestamp=old)
+        producer.commit_transaction(30)
+    commit(kafka_bootstrap, group, threaded, 0, 2)  # read both records: offset 2 is the marker
+    commit(kafka_bootstrap, group, threaded, 1, 1)  # one record still unread
+
+    collector = KafkaLagCollector(
+        {"bootstrap.servers": kafka_bootstrap},
+        [],
+        unrouted=WatchedGroup(group, [threaded]),
+        unrouted_after_seconds=60,
+    )
+    snapshot = collector.measure()
+    assert snapshot.unrouted == 1
