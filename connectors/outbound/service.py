@@ -11,7 +11,10 @@ silent drop.
 Each delivery goes out once. Its outcome is written to the delivery ledger
 (`replies.deliveries`) and acknowledged before the record's offset is committed, and the
 ledger is consulted before every send, so neither a failed commit, a restart, a rebalance
-nor the same event written twice sends it again (see `ledger`). A record the service
+nor the same event written twice sends it again (see `ledger`). Most events ask for
+nothing; their offsets are committed in the background (every `COMMIT_EVERY` records or
+`COMMIT_INTERVAL_SECONDS`), so the service keeps up with the whole log: a synchronous
+commit per event held it to a few hundred events a second. A record the service
 cannot process (not a case event, an unreadable payload, a sender that raises) is written
 to `messages.dlq` with its reason and bytes, and the service goes on: it never stops for
 a record's content.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +57,12 @@ from schemas import CaseEvent, Topics
 __all__ = ["DeliveryService", "RetryPolicy", "Stopped"]
 
 log = logging.getLogger(__name__)
+
+COMMIT_EVERY = 1_000
+"""Events that asked for nothing, committed together (in the background) at the latest."""
+
+COMMIT_INTERVAL_SECONDS = 1.0
+"""How long such an event's offset waits for its commit at the most."""
 
 
 class DeliveryService(Deliveries):
@@ -92,6 +102,9 @@ class DeliveryService(Deliveries):
         )
         metrics.LEDGER_ENTRIES.set_function(self.ledger.__len__)
         self._assigned: frozenset[int] = frozenset()
+        self._uncommitted: dict[tuple[str, int], int] = {}
+        """Next offsets of events that asked for nothing, not committed yet."""
+        self._last_commit = time.monotonic()
         self._ledger_behind = True
 
     def run(self) -> None:
@@ -103,6 +116,7 @@ class DeliveryService(Deliveries):
             while not self.stop_event.is_set():
                 message = self._consumer.poll(0.5)
                 if message is None:
+                    self._commit_uncommitted(asynchronous=True)  # idle: nothing waits longer
                     continue
                 error = message.error()
                 if error is not None:
@@ -112,11 +126,15 @@ class DeliveryService(Deliveries):
                 if not self._ledger_ready(message):
                     continue
                 try:
-                    self.handle(message)
+                    acted = self.handle(message)
                 except Stopped:
                     return
-                self._commit(message)
+                if acted:
+                    self._commit(message)
+                else:
+                    self._commit_later(message)
         finally:
+            self._commit_uncommitted(asynchronous=False)
             self._consumer.close()
             self._producer.close(10)
             self.ledger.close()
@@ -131,6 +149,7 @@ class DeliveryService(Deliveries):
         self._ledger_behind = True
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit_uncommitted(asynchronous=False)  # while the partitions are still ours
         self._assigned = self._assigned - {tp.partition for tp in partitions}
 
     def stop(self) -> None:
@@ -159,8 +178,36 @@ class DeliveryService(Deliveries):
         log.info("replies: delivery ledger read (%d records, %d keys)", read, len(self.ledger))
         return True
 
+    def _commit_later(self, message: Message[Any, Any]) -> None:
+        """An event that asked for nothing: its offset goes with the next background commit."""
+        where = (message.topic() or "", message.partition() or 0)
+        self._uncommitted[where] = (message.offset() or 0) + 1
+        if (
+            len(self._uncommitted) >= COMMIT_EVERY
+            or time.monotonic() - self._last_commit >= COMMIT_INTERVAL_SECONDS
+        ):
+            self._commit_uncommitted(asynchronous=True)
+
+    def _commit_uncommitted(self, asynchronous: bool) -> None:
+        """Commit the offsets noted by `_commit_later` (redoing them after a crash is harmless)."""
+        self._last_commit = time.monotonic()
+        if not self._uncommitted:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
+        self._uncommitted.clear()
+        try:
+            if asynchronous:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            metrics.COMMIT_FAILURES.inc()
+            log.warning("replies: commit of %d partitions' offsets failed: %s", len(offsets), exc)
+
     def _commit(self, message: Message[Any, Any]) -> None:
         """Commit the record's offset; a failure is harmless, the ledger holds its outcome."""
+        # an older offset of this partition still waiting must not land after this one
+        self._uncommitted.pop((message.topic() or "", message.partition() or 0), None)
         try:
             self._consumer.commit(message=message, asynchronous=False)
         except KafkaException as exc:
@@ -174,11 +221,14 @@ class DeliveryService(Deliveries):
                 exc,
             )
 
-    def handle(self, message: Message[Any, Any]) -> None:
-        """Handle one `cases.events` record; whatever it holds, it ends handled or dead-lettered."""
+    def handle(self, message: Message[Any, Any]) -> bool:
+        """Handle one `cases.events` record; whatever it holds, it ends handled or dead-lettered.
+
+        Returns whether it asked for something (a delivery, or a dead letter).
+        """
         source = f"{message.topic()}/{message.partition()}/{message.offset()}"
         try:
-            self.process(message.value(), source)
+            return self.process(message.value(), source)
         except Stopped:
             raise
         except UnreadableEventError as exc:
@@ -188,14 +238,16 @@ class DeliveryService(Deliveries):
         except Exception as exc:  # a bug this record's content triggers must not stop us
             log.exception("replies: record %s could not be processed", source)
             self._dead_letter(message, "processing_error", f"{type(exc).__name__}: {exc}")
+        return True
 
-    def process(self, raw: bytes | None, source: str = "") -> None:
+    def process(self, raw: bytes | None, source: str = "") -> bool:
         """Handle one `cases.events` value: deliver its reply or notifications, if any.
 
-        Raises UnreadableEventError for a record that is not a readable case event.
+        Returns whether it asked for a delivery. Raises UnreadableEventError for a record
+        that is not a readable case event.
         """
         if raw is None:
-            return
+            return False
         try:
             event = CaseEvent.model_validate_json(raw)
         except ValidationError as exc:
@@ -203,17 +255,21 @@ class DeliveryService(Deliveries):
         reply = reply_in(event)
         if reply is not None:
             self._deliver_reply(event, reply, source)
-            return
+            return True
         acknowledgement = acknowledgement_in(event)
         if acknowledgement is not None:
             self._deliver_acknowledgement(event, acknowledgement, source)
-            return
+            return True
+        acted = False
         notification = notification_in(event)
         if notification is not None:
             for delivery in self.notifier.deliveries(notification):
                 self._deliver_notification(event, delivery, source)
+                acted = True
         for order in page_orders_in(event):
             self._deliver_page(event, order, source)
+            acted = True
+        return acted
 
     def _dead_letter(self, message: Message[Any, Any], reason: str, detail: str) -> None:
         """Write the record to `messages.dlq` with its reason and bytes, and wait for the ack."""
