@@ -205,7 +205,8 @@ class ChangelogState:
             )
         held = set(self._partitions)
         fenced = self.fencing.partitions if self.fencing is not None else frozenset()
-        together = (set(states) | set(outputs)) & held & fenced
+        caused = {partition for partition, batch in outputs.items() if batch}
+        together = (set(states) | caused) & held & fenced  # no empty transactions
         # partitions held without a changelog owner (`hold`, tests) go through the writer
         await writer.write(
             [r for p, batch in outputs.items() if p in held - fenced for r in batch], stage
