@@ -12,6 +12,8 @@ sign-in rate limits, and no tokens in the access log.
   `Referrer-Policy: same-origin` and `X-Frame-Options: DENY`.
 - Failed sign-ins (console or API) are limited per source address, and console logins per
   agent; over a limit the answer is 429 with `Retry-After`.
+- No request body over `MAX_BODY_BYTES` is read, whoever sends it: a declared length over it
+  is refused with 413 before anything else, and a chunked body is cut off at the limit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
@@ -137,8 +140,14 @@ def needs_same_origin(scope: Scope, headers: Headers) -> bool:
     return not bearer and TOKEN_COOKIE in cookie_parser(headers.get("cookie", ""))
 
 
+MAX_BODY_BYTES = 1_048_576
+"""The largest request body the desk reads: a 100,000-character reply fits, escaped."""
+
+BODY_TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
+
+
 class DeskGuard:
-    """ASGI middleware: refuses cross-site writes and adds the security headers."""
+    """ASGI middleware: bounds bodies, refuses cross-site writes, adds the security headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -161,6 +170,12 @@ class DeskGuard:
             await send(message)
 
         headers = Headers(scope=scope)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await PlainTextResponse(BODY_TOO_LARGE, status_code=413)(
+                scope, receive, send_with_headers
+            )
+            return
         if needs_same_origin(scope, headers) and not same_origin(headers):
             refused = PlainTextResponse(
                 "cross-site request refused: a write with the console's cookie must come "
@@ -169,7 +184,23 @@ class DeskGuard:
             )
             await refused(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, _bounded(receive), send_with_headers)
+
+
+def _bounded(receive: Receive) -> Receive:
+    """`receive`, raising a 413 once the body passes `MAX_BODY_BYTES` (a chunked upload)."""
+    received = 0
+
+    async def bounded_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > MAX_BODY_BYTES:
+                raise HTTPException(413, BODY_TOO_LARGE)
+        return message
+
+    return bounded_receive
 
 
 _QUERY_SECRET = re.compile(r"((?:access_)?token=)[^&\s]*", re.IGNORECASE)

@@ -295,3 +295,28 @@ def test_the_desk_command_passes_the_security_settings_on() -> None:
     assert command_app(Settings(database_url="sqlite://"), KafkaSettings()).state.web_security == (
         WebSecurity()
     )
+
+
+def test_no_body_over_the_limit_is_read_whoever_sends_it(world: DeskWorld) -> None:
+    """The desk had no overall bound: a gigabyte posted anywhere was read into memory first."""
+    from queues.desk.hardening import MAX_BODY_BYTES
+
+    huge = b"x" * (MAX_BODY_BYTES + 1)
+
+    def chunked() -> Any:
+        for start in range(0, len(huge), 65_536):
+            yield huge[start : start + 65_536]
+
+    with TestClient(desk_app(world)) as http:
+        same_site = {**world.auth("gina"), "Origin": "http://testserver"}
+        for path in ("/v1/me/heartbeat", "/console/login", "/webhooks/pagerduty"):
+            declared = http.post(path, content=huge, headers=same_site)
+            assert declared.status_code == 413, (path, declared.status_code, declared.text)
+        streamed = http.post(
+            f"/v1/cases/{case_id('ana')}/reply", content=chunked(), headers=same_site
+        )
+        assert streamed.status_code == 413, streamed.text
+        # up to the limit the route itself answers (here: no such token, not a size refusal)
+        form = {**same_site, "Content-Type": "application/x-www-form-urlencoded"}
+        fits = http.post("/console/login", content=b"token=" + b"x" * 1_000_000, headers=form)
+        assert fits.status_code not in (413, 500), fits.text
