@@ -7,7 +7,13 @@ For each system (the worker; a trivial faust forwarder; a raw confluent-kafka lo
   rate below capacity, and each output record's timestamp minus its input record's
   timestamp gives the ingest-to-routed latency (p50/p99).
 
+Two consume-only baselines run on the same pre-filled messages (`bench/_consume_only.py`): a
+faust agent with `take_events(1000)` and a raw confluent-kafka loop. They give the ceiling
+the worker is judged against (issue 13: worker msg/s over faust consume-only msg/s), and
+the worker's own CPU per message is its process CPU over the run minus the faust agent's.
+
 Run it with `make bench` (starts the local Apache Kafka) or `python bench/pipeline.py`.
+`--json` prints one JSON object with every figure as the last line.
 """
 
 from __future__ import annotations
@@ -123,16 +129,61 @@ def fresh_topics(system: str) -> Topics:
     return topics
 
 
-def throughput(system: str, batch: list[dict[str, object]], workdir: Path) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(system: str, batch: list[dict[str, object]], workdir: Path) -> tuple[float, float]:
+    """Messages per second, and the process's CPU seconds per message over the run."""
     topics = fresh_topics(system)
     produce(topics.inbound, batch)
     process = start_system(system, topics.prefix, workdir / f"tp-{system.replace(' ', '-')}")
     try:
+        cpu_before = cpu_seconds(process.process.pid)
         out = consume_until(BOOTSTRAP, output_topic(system, topics), len(batch), timeout=900)
+        cpu_used = cpu_seconds(process.process.pid) - cpu_before
     finally:
         process.stop()
     stamps = sorted(r.timestamp_ms for r in out)
-    return len(out) / max((stamps[-1] - stamps[0]) / 1000, 1e-3)
+    return len(out) / max((stamps[-1] - stamps[0]) / 1000, 1e-3), cpu_used / len(out)
+
+
+def consume_only(kind: str, batch: list[dict[str, object]], workdir: Path) -> tuple[float, float]:
+    """A consume-only baseline (`faust` or `raw`): msg/s and CPU seconds per message."""
+    topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
+    create_topics(BOOTSTRAP, [topics.inbound], partitions=PARTITIONS)
+    produce(topics.inbound, batch)
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    result = workdir / f"consume-{kind}.json"
+    result.unlink(missing_ok=True)
+    args = [str(REPO / "bench" / "_consume_only.py"), kind, topics.inbound, str(len(batch))]
+    args.append(str(result))
+    if kind == "faust":
+        args.append(str(processes.free_port()))
+    with (logs / f"consume-{kind}.log").open("wb") as log:
+        popen = subprocess.Popen(
+            [sys.executable, *args],
+            env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    process = processes.ManagedProcess(f"consume-{kind}", popen, logs / f"consume-{kind}.log")
+    try:
+        deadline = time.monotonic() + 900
+        while not result.exists():
+            assert process.alive, process.log_path.read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, f"{kind} consumer never finished"
+            time.sleep(0.2)
+        time.sleep(0.2)  # the file is written in one call; let it land
+    finally:
+        process.stop()
+    figures = json.loads(result.read_text())
+    records = int(figures["records"])
+    return records / max(float(figures["seconds"]), 1e-3), float(figures["cpu_seconds"]) / records
 
 
 def latency(
@@ -157,20 +208,29 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--latency-messages", type=int, default=3_000)
     parser.add_argument("--rate", type=float, default=200.0, help="paced rate for latency")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
     args = parser.parse_args()
     workdir = REPO / "var" / "bench"
     systems = ["escalator worker", "faust forward", "raw confluent loop"]
     results: list[Result] = []
+    cpu_per_message: dict[str, float] = {}
     for system in systems:
-        rate = throughput(system, messages(args.messages, seed=1), workdir)
+        rate, cpu = throughput(system, messages(args.messages, seed=1), workdir)
+        cpu_per_message[system] = cpu
         p50, p99 = latency(system, messages(args.latency_messages, seed=2), args.rate, workdir)
         results.append(Result(system, args.messages, rate, p50, p99))
         print(f"{system}: {rate:,.0f} msg/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms", flush=True)
+    baselines: dict[str, tuple[float, float]] = {}
+    for kind in ("faust", "raw"):
+        baselines[kind] = consume_only(kind, messages(args.messages, seed=1), workdir)
+        print(f"{kind} consume only: {baselines[kind][0]:,.0f} msg/s", flush=True)
     worker = results[0]
+    load = os.getloadavg()
     print()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, broker {BOOTSTRAP}"
+        f"Python {platform.python_version()}, broker {BOOTSTRAP}, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     print(
         f"| system | msg/s ({args.messages:,} pre-filled) | vs worker | p50 ms | p99 ms "
@@ -183,6 +243,32 @@ def main() -> None:
             f"| {result.system} | {result.per_second:,.0f} | {ratio:.2f}x | "
             f"{result.p50_ms:.0f} | {result.p99_ms:.0f} |"
         )
+    for kind, (rate, _cpu) in baselines.items():
+        print(f"| {kind} consume only | {rate:,.0f} | {rate / worker.per_second:.2f}x | | |")
+    faust_rate, faust_cpu = baselines["faust"]
+    own_cpu_us = (cpu_per_message["escalator worker"] - faust_cpu) * 1e6
+    print(
+        f"worker / faust consume only: {worker.per_second / faust_rate:.2f}x; "
+        f"worker CPU per message beyond faust's: {own_cpu_us:.0f} µs"
+    )
+    if args.json:
+        figures = {
+            "worker_msg_per_s": round(worker.per_second, 1),
+            "faust_consume_msg_per_s": round(faust_rate, 1),
+            "raw_consume_msg_per_s": round(baselines["raw"][0], 1),
+            "faust_forward_msg_per_s": round(results[1].per_second, 1),
+            "raw_forward_msg_per_s": round(results[2].per_second, 1),
+            "worker_vs_faust_consume": round(worker.per_second / faust_rate, 3),
+            "worker_cpu_us_per_msg": round(cpu_per_message["escalator worker"] * 1e6, 1),
+            "faust_consume_cpu_us_per_msg": round(faust_cpu * 1e6, 1),
+            "own_cpu_us_per_msg": round(own_cpu_us, 1),
+            "latency_p50_ms": worker.p50_ms,
+            "latency_p99_ms": worker.p99_ms,
+            "rate": args.rate,
+            "messages": args.messages,
+            "load_average": [round(value, 2) for value in load],
+        }
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":
