@@ -31,8 +31,16 @@ def main() -> int:
     parser.add_argument("--messages", type=int, help="Override the profile's message count.")
     parser.add_argument("--rate", type=float, help="Override the profile's messages per second.")
     parser.add_argument("--workdir", type=Path, help="Keep logs and stores here.")
-    parser.add_argument("--cluster-port", type=int, default=19092)
+    parser.add_argument(
+        "--cluster-port",
+        type=int,
+        default=19092,
+        help="First broker port (controllers: +100); keep all six below the ephemeral range",
+    )
     args = parser.parse_args()
+    clash = _ephemeral_clash(args.cluster_port)
+    if clash:
+        parser.error(clash)
     plan = PROFILES[args.profile]
     if args.messages or args.rate:
         plan = Plan(
@@ -60,6 +68,27 @@ def main() -> int:
             cluster.stop()
     print(json.dumps({"profile": args.profile, "scenarios": results}))
     return 0 if all(result["ok"] for result in results) else 1
+
+
+def _ephemeral_clash(first_port: int) -> str | None:
+    """Why these cluster ports would break a broker restart, if they would.
+
+    A killed broker's port is free until it comes back; in the ephemeral range, any client's
+    outgoing connection may take it meanwhile, and the restarted broker fails with `Address
+    already in use` (a full run on 39092 lost two scenarios that way).
+    """
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return None
+    ports = [first_port + n for n in (0, 1, 2, 100, 101, 102)]
+    inside = [port for port in ports if low <= port <= high]
+    if not inside:
+        return None
+    return (
+        f"ports {inside} are in the ephemeral range {low}-{high}: a client may take a killed "
+        f"broker's port before it restarts; pick --cluster-port below {low - 102}"
+    )
 
 
 if __name__ == "__main__":
