@@ -51,18 +51,9 @@ if kind == "raw":
     consumer.close()
 else:
     import faust
+    from _faust_baseline import baseline_app  # bench/ is this script's own folder
 
-    app = faust.App(
-        f"{source_name}-faust-consume",
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        key_serializer="raw",
-        value_serializer="raw",
-        consumer_auto_offset_reset="earliest",
-        web_port=int(sys.argv[5]),
-        web_host="127.0.0.1",
-        web_bind="127.0.0.1",
-    )
+    app = baseline_app(f"{source_name}-faust-consume", int(sys.argv[5]))
     source = app.topic(source_name, key_type=bytes, value_type=bytes)
 
     @app.agent(source)

@@ -264,8 +264,10 @@ def test_escalation_links_reach_the_worker_and_the_ingress_only() -> None:
             assert not links, name
     # a URL without a key is a mistake the chart refuses
     result = subprocess.run(
-        [helm(), "template", "esc", str(CHART), "--kube-version", "1.31.0"]
-        + ["--set", "escalateLinks.url=https://x.example"],
+        [
+            *(helm(), "template", "esc", str(CHART), "--kube-version", "1.31.0"),
+            *("--set", "escalateLinks.url=https://x.example"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
