@@ -104,6 +104,8 @@ class DeliveryService(Deliveries):
         self._assigned: frozenset[int] = frozenset()
         self._uncommitted: dict[tuple[str, int], int] = {}
         """Next offsets of events that asked for nothing, not committed yet."""
+        self._waiting = 0
+        """How many such events wait for that commit."""
         self._last_commit = time.monotonic()
         self._ledger_behind = True
 
@@ -182,8 +184,9 @@ class DeliveryService(Deliveries):
         """An event that asked for nothing: its offset goes with the next background commit."""
         where = (message.topic() or "", message.partition() or 0)
         self._uncommitted[where] = (message.offset() or 0) + 1
+        self._waiting += 1
         if (
-            len(self._uncommitted) >= COMMIT_EVERY
+            self._waiting >= COMMIT_EVERY
             or time.monotonic() - self._last_commit >= COMMIT_INTERVAL_SECONDS
         ):
             self._commit_uncommitted(asynchronous=True)
@@ -191,6 +194,7 @@ class DeliveryService(Deliveries):
     def _commit_uncommitted(self, asynchronous: bool) -> None:
         """Commit the offsets noted by `_commit_later` (redoing them after a crash is harmless)."""
         self._last_commit = time.monotonic()
+        self._waiting = 0
         if not self._uncommitted:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
