@@ -68,8 +68,11 @@ def _leader_and_isr(admin: AdminClient, topic: str) -> tuple[int, list[int], lis
 def _wait(condition: object, what: str, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
+        try:
+            if callable(condition) and condition():
+                return
+        except KeyError:  # a new topic's partitions are not in the metadata yet
+            pass
         time.sleep(0.5)
     pytest.fail(f"timed out waiting for {what}")
 
