@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from rules import CaseFacts, CustomerHistory, PlannedEscalation, clocks
 from schemas import CaseMessage, CaseStatus, ClockName, ClockState, Priority, SlaClockView
@@ -83,6 +83,30 @@ def remember_key(keys: list[str], key: str) -> None:
             total -= len(keys.pop(0))
 
 
+def _parsed_clocks(value: Any) -> clocks.CaseClocks | None:
+    """The clock state as the engine holds it, from itself or from the JSON data it wrote."""
+    if value is None or isinstance(value, clocks.CaseClocks):
+        return value
+    if isinstance(value, dict):
+        return clocks.CaseClocks.from_dict(value)
+    raise ValueError(f"clock state must be an object, not {type(value).__name__}")
+
+
+def _clocks_data(value: clocks.CaseClocks | None) -> dict[str, Any] | None:
+    return None if value is None else value.to_dict()
+
+
+HeldClocks = Annotated[
+    clocks.CaseClocks | None,
+    PlainValidator(_parsed_clocks),
+    PlainSerializer(_clocks_data, return_type=dict[str, Any] | None),
+]
+"""A case's clock state: the engine's frozen value in memory, its `to_dict` data in JSON.
+
+Stage C runs the clocks several times per record; holding them parsed means they are
+converted to JSON once, when the state is written, and parsed once, when it is read."""
+
+
 OPEN_PAGES_KEPT = 20
 """Open pages a case remembers (to acknowledge and resolve them at their providers)."""
 
@@ -132,7 +156,7 @@ class CaseState(BaseModel):
     sla_policy: str | None = None
     escalation_policy: str | None = None
     policy_rule: str | None = None
-    clocks: dict[str, Any] | None = None
+    clocks: HeldClocks = None
     next_deadline: datetime | None = None
     claimed_by: str | None = None
     assignment_pending: bool = False
@@ -250,7 +274,7 @@ def state_dictionary() -> bytes:
         sla_policy="standard",
         escalation_policy="standard",
         policy_rule="vip",
-        clocks=case_clocks.to_dict(),
+        clocks=case_clocks,
         next_deadline=at,
         claimed_by="agent",
         processed_actions=["00000000-0000-0000-0000-000000000000"],
@@ -271,4 +295,4 @@ _CONTAINERS: dict[str, Any] = {
     # replaced whole by an acknowledgement, but copied so no copy ever shares it
     "acknowledged_to": lambda target: None if target is None else dict(target),
 }
-"""The list and dict fields `CaseState.changeable` copies (`clocks` is replaced, never edited)."""
+"""The list and dict fields `CaseState.changeable` copies (`clocks` is a frozen value)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
 
 from rules import CompiledRuleSet
 from rules import clocks as sla
@@ -32,39 +31,9 @@ def clock_policy(ruleset: CompiledRuleSet, state: CaseState) -> sla.ClockPolicy 
     )
 
 
-PARSED_KEPT = 4_096
-"""Clock states kept parsed beside the dicts they were written as (see `load_clocks`)."""
-
-_parsed: dict[int, tuple[dict[str, Any], sla.CaseClocks]] = {}
-
-
 def load_clocks(state: CaseState) -> sla.CaseClocks | None:
-    """The case's clock state, if its clocks run.
-
-    A case's clocks are read back right after they were written (the view, the next
-    change, the copy the next record works on), so the last few thousand written are
-    kept parsed, keyed by the very dict object written: state stage C never edits in
-    place (it replaces `clocks` whole), so the same object means the same clocks. A dict
-    decoded from a changelog is a new object and is parsed.
-    """
-    data = state.clocks
-    if data is None:
-        return None
-    known = _parsed.get(id(data))
-    if known is not None and known[0] is data:
-        return known[1]
-    return sla.CaseClocks.from_dict(data)
-
-
-def _store_clocks(state: CaseState, clocks: sla.CaseClocks) -> None:
-    """Write the case's clocks as JSON data, keeping them parsed for the next read."""
-    data = clocks.to_dict()
-    state.clocks = data
-    if PARSED_KEPT <= 0:
-        return
-    if len(_parsed) >= PARSED_KEPT:
-        del _parsed[next(iter(_parsed))]  # the oldest; holding `data` keeps its id unique
-    _parsed[id(data)] = (data, clocks)
+    """The case's clock state, if its clocks run."""
+    return state.clocks
 
 
 def run_clocks(
@@ -81,7 +50,7 @@ def run_clocks(
         if event.escalation is not None:
             clocks = _apply_escalation(state, clocks, policy, event.escalation, event.at)
         events.append(_case_event(state, event))
-    _store_clocks(state, clocks)
+    state.clocks = clocks
     state.next_deadline = sla.next_deadline(clocks)
     state.sla = clocks.views()
     return events
@@ -110,7 +79,7 @@ def start_clocks(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> li
     if policy is None or state.priority is None:
         return []
     clocks, fired = sla.start(policy, state.priority, at, status=state.status.value)
-    _store_clocks(state, clocks)
+    state.clocks = clocks
     return run_clocks(state, ruleset, lambda c, _p, _at: (c, fired), at)
 
 

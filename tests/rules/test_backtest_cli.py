@@ -9,6 +9,7 @@ breaches the 8 business hours of the example rules), and the answered one not.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from escalator.cli import app
 from escalator.rules_backtest import Backtest, from_files, run_backtest
 from rules import compile_sources
 from schemas.ids import case_id_for
-from streams import sla
+from streams import backtest as backtest_module
 from streams.backtest import in_order, replay, replay_both
+from streams.case_state import CaseState
+from streams.simulation import SimulatedWorker
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "rules"
@@ -227,7 +230,20 @@ def test_two_processes_report_what_one_does(tmp_path: Path, history: tuple[Path,
     assert _job(history, tmp_path, True) == _job(history, tmp_path, False)
 
 
-def test_clocks_kept_parsed_decide_what_parsing_every_time_does(
+class _WrittenAndRead(dict[str, CaseState]):
+    """Cases held as the worker holds them: each written as JSON and read back."""
+
+    def __setitem__(self, case_id: str, state: CaseState) -> None:
+        super().__setitem__(case_id, CaseState.model_validate_json(state.model_dump_json()))
+
+
+@dataclass
+class _JsonWorker(SimulatedWorker):
+    def __post_init__(self) -> None:
+        self.cases = _WrittenAndRead()
+
+
+def test_clocks_held_parsed_decide_what_clocks_read_from_json_do(
     history: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ruleset = compile_sources(
@@ -236,10 +252,8 @@ def test_clocks_kept_parsed_decide_what_parsing_every_time_does(
     items = in_order(from_files(*history).items)
     until = MONDAY + timedelta(days=3)
     kept = replay(items, ruleset, until)
-    monkeypatch.setattr(sla, "PARSED_KEPT", 0)
-    sla._parsed.clear()
-    parsed = replay(items, ruleset, until)
-    assert sla._parsed == {}
-    assert kept.outcomes == parsed.outcomes
+    monkeypatch.setattr(backtest_module, "SimulatedWorker", _JsonWorker)
+    read = replay(items, ruleset, until)
+    assert kept.outcomes == read.outcomes
     assert any(o.clock_events for o in kept.outcomes.values())
     assert replay_both(items, ruleset, ruleset, until, parallel=False)[0].outcomes == kept.outcomes
