@@ -292,9 +292,7 @@ class CaseClocks:
     def views(self) -> dict[str, SlaClockView]:
         """Each clock's due time and state, as a routed case's `sla` field shows them."""
         return {
-            clock.name: SlaClockView.model_construct(
-                due_at=clock.due_at, state=clock.state, warn_at=clock.warn_at
-            )
+            clock.name: SlaClockView(due_at=clock.due_at, state=clock.state, warn_at=clock.warn_at)
             for clock in self.clocks
         }
 

@@ -229,7 +229,7 @@ def customer_escalated_event(state: CaseState, message: InboundMessage, at: date
     """`case.customer_escalated`: the customer asked, through their link, to escalate."""
     kind = CaseEventType.CASE_CUSTOMER_ESCALATED.value
     text = message.text.strip()
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind, message.message_key),
         case_id=state.case_id,
         type=kind,
@@ -251,7 +251,7 @@ def _event(
 ) -> CaseEvent:
     promise = payload.promise
     verb = "told again, sooner" if payload.kind == "update" else "acknowledged"
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id,
         case_id=state.case_id,
         type=CaseEventType.CASE_ACKNOWLEDGED.value,

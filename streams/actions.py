@@ -177,7 +177,7 @@ def _agent_message(state: CaseState, action: AgentAction) -> CaseMessage:
     """The agent's message; a reply is addressed to the customer's latest message and channel."""
     last = next((m for m in reversed(state.messages) if m.direction == "inbound"), None)
     direction = "outbound" if action.type is AgentActionType.REPLY else "note"
-    return CaseMessage.model_construct(
+    return CaseMessage(
         channel=last.channel if last else "email",
         text=action.text or "",
         sent_at=action.at,
@@ -209,13 +209,13 @@ def _action_event(
     elif action.type is AgentActionType.ACKNOWLEDGE:
         payload = paging.acknowledgement_payload(state, action)
     if kind == CaseEventType.MESSAGE_APPENDED.value:
-        payload = MessageAppendedPayload.model_construct(
+        payload = MessageAppendedPayload(
             customer_id=state.customer_id,
             message_key=f"agent:{action.action_id}",
             message=_whole(state.messages[-1], action),
             evidence=reason,
         ).model_dump(mode="json")
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind, action.action_id),
         case_id=state.case_id,
         type=kind,
@@ -227,7 +227,7 @@ def _action_event(
 
 def _rejected_event(state: CaseState, action: AgentAction, refused: Refusal) -> CaseEvent:
     kind = CaseEventType.ACTION_REJECTED.value
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind, action.action_id),
         case_id=state.case_id,
         type=kind,
@@ -244,13 +244,13 @@ def _rejected_event(state: CaseState, action: AgentAction, refused: Refusal) -> 
 
 def _updated_event(state: CaseState, action: AgentAction, routed: Case, reason: str) -> CaseEvent:
     kind = CaseEventType.CASE_UPDATED.value
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind, action.action_id),
         case_id=state.case_id,
         type=kind,
         at=action.at,
         reason=f"after {action.type.value}: {reason}",
-        payload=CaseRoutedPayload.model_construct(
+        payload=CaseRoutedPayload(
             case=routed,
             rules_version=state.rules_version or "",
         ).model_dump(mode="json"),

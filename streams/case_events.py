@@ -28,22 +28,22 @@ def snapshot_event(
 ) -> CaseEvent:
     """A `case.updated` event carrying the case as it now stands (for the case store)."""
     kind = CaseEventType.CASE_UPDATED.value
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind, message_key),
         case_id=state.case_id,
         type=kind,
         at=at,
         reason=reason,
-        payload=CaseRoutedPayload.model_construct(
-            case=routed, rules_version=state.rules_version or ""
-        ).model_dump(mode="json"),
+        payload=CaseRoutedPayload(case=routed, rules_version=state.rules_version or "").model_dump(
+            mode="json"
+        ),
     )
 
 
 def case_record(state: CaseState) -> Case:
     """The case as published on its queue topic (and in `case.routed` / `case.updated`)."""
     assert state.queue is not None and state.priority is not None
-    return Case.model_construct(
+    return Case(
         case_id=state.case_id,
         queue=state.queue,
         priority=state.priority,
@@ -64,13 +64,13 @@ def case_record(state: CaseState) -> Case:
 def opened_event(state: CaseState, threaded: ThreadedMessage) -> CaseEvent:
     """`case.opened` for a message that opens a case."""
     kind = CaseEventType.CASE_OPENED.value
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind),
         case_id=state.case_id,
         type=kind,
         at=threaded.arrived_at,
         reason=threaded.evidence,
-        payload=CaseOpenedPayload.model_construct(
+        payload=CaseOpenedPayload(
             customer_id=state.customer_id,
             channel=threaded.message.channel,
             opened_at=state.opened_at,
@@ -98,14 +98,14 @@ def appended_event(
     """`message.appended` for a customer message in its case."""
     kind = CaseEventType.MESSAGE_APPENDED.value
     key = threaded.message.message_key
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind, key),
         case_id=state.case_id,
         type=kind,
         at=threaded.arrived_at,
         reason=f"{threaded.message.channel} message from {threaded.message.sender}: "
         f"{threaded.evidence}",
-        payload=MessageAppendedPayload.model_construct(
+        payload=MessageAppendedPayload(
             customer_id=state.customer_id,
             message_key=key,
             message=case_message,
@@ -127,14 +127,14 @@ def routed_event(
     kind = CaseEventType.CASE_ROUTED.value
     routes = ", ".join(decision.matched) or "the root route"
     moved = f" (from {previous_queue})" if previous_queue and previous_queue != routed.queue else ""
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, kind, threaded.message.message_key),
         case_id=state.case_id,
         type=kind,
         at=threaded.arrived_at,
         reason=f"matched {routes} → queue {routed.queue}{moved} at priority "
         f"{routed.priority.value} (rules {decision.rules_version})",
-        payload=CaseRoutedPayload.model_construct(
+        payload=CaseRoutedPayload(
             case=routed,
             rules_version=decision.rules_version,
             decision=decision.to_json(),

@@ -116,7 +116,7 @@ def apply_message(
         state.status = CaseStatus.OPEN
     clock_events = _run_clocks_for_message(state, ruleset, decision, previous[1], at)
     state.sla = sla_view(state) or {
-        clock: SlaClockView.model_construct(due_at=due) for clock, due in decision.sla_due.items()
+        clock: SlaClockView(due_at=due) for clock, due in decision.sla_due.items()
     }
     routed = case_record(state)
     if (state.queue, state.priority, tuple(state.tags)) != previous:
@@ -194,7 +194,7 @@ def _acknowledged(
 
 def _case_message(threaded: ThreadedMessage, direction: str, tags: list[str]) -> CaseMessage:
     message = threaded.message
-    return CaseMessage.model_construct(
+    return CaseMessage(
         channel=message.channel,
         text=message.text,
         sent_at=message.sent_at,
@@ -218,7 +218,7 @@ def _reopen(
     state.resolved_at = None
     kind = CaseEventType.CASE_REOPENED.value
     since = f" {at - resolved_at} after it was resolved" if resolved_at else ""
-    event = CaseEvent.model_construct(
+    event = CaseEvent(
         event_id=event_id_for(state.case_id, kind, threaded.message.message_key),
         case_id=state.case_id,
         type=kind,
@@ -245,7 +245,7 @@ def _customer_answered(
     previous = state.status
     state.status = CaseStatus.OPEN
     kind = CaseEventType.CASE_STATUS_CHANGED.value
-    event = CaseEvent.model_construct(
+    event = CaseEvent(
         event_id=event_id_for(state.case_id, kind, key),
         case_id=state.case_id,
         type=kind,
@@ -314,13 +314,13 @@ def fire_clocks(state: CaseState, ruleset: CompiledRuleSet, now: datetime) -> Ca
     routed = case_record(state)
     kind = CaseEventType.CASE_UPDATED.value
     events.append(
-        CaseEvent.model_construct(
+        CaseEvent(
             event_id=event_id_for(state.case_id, kind, *(event.event_id for event in events)),
             case_id=state.case_id,
             type=kind,
             at=max(event.at for event in events),
             reason="SLA: " + "; ".join(event.reason for event in events),
-            payload=CaseRoutedPayload.model_construct(
+            payload=CaseRoutedPayload(
                 case=routed, rules_version=state.rules_version or ""
             ).model_dump(mode="json"),
         )

@@ -125,7 +125,7 @@ def after_action(state: CaseState, action: AgentAction, reason: str) -> list[Cas
     state.open_pages = []
     kind = CaseEventType.CASE_PAGES_RESOLVED.value
     return [
-        CaseEvent.model_construct(
+        CaseEvent(
             event_id=event_id_for(state.case_id, kind, action.action_id),
             case_id=state.case_id,
             type=kind,

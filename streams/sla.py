@@ -113,7 +113,7 @@ def _case_event(state: CaseState, event: sla.ClockEvent) -> CaseEvent:
     payload.update(
         {"policy": state.sla_policy, "queue": state.queue, "priority": _value(state.priority)}
     )
-    return CaseEvent.model_construct(
+    return CaseEvent(
         event_id=event_id_for(state.case_id, event.kind.value, event.discriminator),
         case_id=state.case_id,
         type=event.kind.value,
