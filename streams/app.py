@@ -19,7 +19,7 @@ from streams import metrics
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.event_time import EventTimeProgress
-from streams.faust_transport import use_worker_consumer
+from streams.faust_transport import consumer_offsets, use_worker_consumer
 from streams.identity import IdentityDirectory
 from streams.output import Publisher, ReliableWriter
 from streams.pipeline import Pipeline
@@ -38,15 +38,6 @@ log = logging.getLogger(__name__)
 
 CRASH_EXIT_CODE = 70
 """Exit status when a batch fails and the worker dies rather than acknowledge it."""
-
-
-def _highwaters(app: faust.App) -> dict[tuple[str, int], int | None]:
-    """End offsets of the partitions the worker's consumer holds (from its last fetches).
-
-    None for a partition it holds but never fetched: a stuck fetch shows as a stall.
-    """
-    consumer = app.consumer
-    return {(tp.topic, tp.partition): consumer.highwater(tp) for tp in consumer.assignment()}
 
 
 async def _or_die(batch: Awaitable[None]) -> None:
@@ -200,7 +191,7 @@ def build_app(
     async def healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})
 
-    pipeline.progress.use_highwaters(lambda: _highwaters(app))
+    pipeline.progress.use_consumer_offsets(lambda: consumer_offsets(app))
 
     @app.on_partitions_revoked.connect
     async def forget_progress(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -13,16 +13,21 @@ Kafka answers as soon as records arrive, so the wait costs nothing there; the em
 broker of `escalator demo` holds every fetch for its whole wait, so each of the worker's
 three hops waited 1.5 s. `escalator demo` sets a short wait
 (`ESCALATOR_FAUST_FETCH_MAX_WAIT_MS`).
+
+Offsets for the stall check: `consumer_offsets` reads, without waiting, what the consumer
+knows of each partition it holds (see `streams.progress`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["use_worker_consumer"]
+from streams.progress import PartitionOffsets, TopicPartition
+
+__all__ = ["consumer_offsets", "use_worker_consumer"]
 
 
 def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) -> None:
@@ -46,3 +51,24 @@ def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) ->
         Consumer = WorkerConsumer
 
     app.transport = WorkerTransport(app.conf.broker_consumer, app)
+
+
+def consumer_offsets(app: faust.App) -> dict[TopicPartition, PartitionOffsets]:
+    """The high watermark, fetch position and last delivered offset of each partition the
+    worker's consumer holds, as its last fetches left them (never waits on the broker).
+
+    Raises while the consumer is not started.
+    """
+    consumer = cast(faust_aiokafka.Consumer, app.consumer)  # use_worker_consumer's
+    # faust's aiokafka driver keeps the aiokafka consumer on its consumer thread
+    subscription = consumer._thread._ensure_consumer()._subscription.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    delivered = consumer._read_offset  # a defaultdict: `get` adds nothing
+    found: dict[TopicPartition, PartitionOffsets] = {}
+    for tp in consumer.assignment():
+        state = assignment.state_value(tp) if assignment is not None else None
+        position = state.position if state is not None and state.has_valid_position else None
+        found[tp.topic, tp.partition] = PartitionOffsets(
+            consumer.highwater(tp), position, delivered.get(tp)
+        )
+    return found

@@ -1,12 +1,17 @@
 """Whether each stage makes progress: what `/readyz` and the stall gauge report.
 
-A stage is stalled when one of its batches has been in flight for `stall_after_seconds`
-(a write retried without end, a stuck lookup), or when one of its partitions has had
-records waiting that long without the stage finishing any of them: the consumer's high
-watermark is past the last offset the stage finished there, or the partition is assigned
-and the consumer has never fetched it (no high watermark known). Each partition counts on
-its own, so a stuck partition shows even while the stage's other partitions move on. An
-idle stage with nothing to read is never stalled.
+A stage is stalled when one of its batches has been in flight for `stall_after_seconds` (a
+write retried without end, a stuck lookup), or when one of its partitions has had records
+waiting that long without the stage finishing any of them. Records wait on a partition when
+the stream's consumer holds it but has never fetched it (no high watermark known), when its
+fetch position is behind the high watermark (records not fetched yet), or when the consumer
+has handed the stream a record past the last offset the stage finished there. The high
+watermark alone cannot tell: a partition written in Kafka transactions ends with a commit
+marker, which takes an offset but is never delivered, while the fetch position moves past it
+(a transaction still open holds the position back until it ends). Where the position is not
+known, records wait when the high watermark is past the offset after the last one finished.
+Each partition counts on its own, so a stuck partition shows even while the stage's other
+partitions move on. An idle stage with nothing to read is never stalled.
 """
 
 from __future__ import annotations
@@ -14,12 +19,50 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 TopicPartition = tuple[str, int]
 """A topic and partition number."""
 
-Highwaters = Callable[[], Mapping[TopicPartition, int | None]]
-"""The end offsets of the partitions held now (None: assigned, never fetched yet)."""
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """What the stream's consumer knows of one partition it holds."""
+
+    end: int | None
+    """The high watermark from its last fetch (None: never fetched)."""
+    position: int | None = None
+    """Its fetch position: the next offset it hands on, past any transaction marker (None:
+    not known)."""
+    delivered: int | None = None
+    """The offset of the last record handed to the stream (None: none yet).
+
+    After an assignment faust seeks to the committed offset and notes that instead; the
+    finished offsets were forgotten on the revocation before (`forget_offsets`), once faust
+    had waited for every batch to be acknowledged, so no earlier one is compared with it.
+    """
+
+
+ConsumerOffsets = Callable[[], Mapping[TopicPartition, PartitionOffsets]]
+"""The offsets of the partitions the stream's consumer holds now."""
+
+
+def records_waiting(offsets: PartitionOffsets, done: int | None) -> bool:
+    """Whether a partition holds records the stage has not finished.
+
+    `done` is the last offset the stage finished there since it got the partition (None:
+    none yet); with none, the partition may hold nothing new, so only records not fetched
+    yet wait there.
+    """
+    end, position = offsets.end, offsets.position
+    if end is None:  # held, never fetched
+        return True
+    if position is None:  # not known: the high watermark alone, as if markers were records
+        return done is not None and end > done + 1
+    if position < end:  # records (or markers) not fetched yet
+        return True
+    # a record handed to the stream and not finished
+    return done is not None and offsets.delivered is not None and offsets.delivered > done
 
 
 class StageProgress:
@@ -28,11 +71,11 @@ class StageProgress:
     def __init__(
         self,
         stall_after_seconds: float,
-        highwaters: Highwaters | None = None,
+        consumer_offsets: ConsumerOffsets | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stall_after_seconds = stall_after_seconds
-        self._highwaters = highwaters
+        self._consumer_offsets = consumer_offsets
         self._clock = clock
         self._topics: dict[str, frozenset[str]] = {}
         self._in_flight: dict[str, float] = {}
@@ -44,9 +87,9 @@ class StageProgress:
         """Name a stage and the topics it reads."""
         self._topics[stage] = frozenset(topics)
 
-    def use_highwaters(self, highwaters: Highwaters) -> None:
-        """Where the end offsets of the held partitions come from (the stream's consumer)."""
-        self._highwaters = highwaters
+    def use_consumer_offsets(self, consumer_offsets: ConsumerOffsets) -> None:
+        """Where the offsets of the held partitions come from (the stream's consumer)."""
+        self._consumer_offsets = consumer_offsets
 
     @contextmanager
     def batch(self, stage: str) -> Iterator[None]:
@@ -91,23 +134,20 @@ class StageProgress:
         }
 
     def _longest_wait(self, stage: str, now: float) -> float:
-        if self._highwaters is None:
+        if self._consumer_offsets is None:
             return 0.0
         topics = self._topics.get(stage, frozenset())
         try:
-            ends = self._highwaters()
+            held = self._consumer_offsets()
         except Exception:  # no consumer yet, or between assignments: nothing known to wait
             return 0.0
         longest = 0.0
-        for (topic, partition), end in ends.items():
+        for (topic, partition), offsets in held.items():
             if topic not in topics:
                 continue
             tp = (topic, partition)
             done = self._finished.get(tp)
-            # never fetched, or records past the last one finished here (a partition this
-            # worker has finished nothing on since it got it may hold nothing new: unknown)
-            waiting = end is None or (done is not None and end > done + 1)
-            if not waiting:
+            if not records_waiting(offsets, done):
                 self._waiting_since.pop(tp, None)
                 continue
             noted = self._waiting_since.get(tp)

@@ -1,7 +1,7 @@
 """Small typed helpers for tests that talk to the real Kafka broker (never a mock).
 
-Create topics, produce bytes or JSON, and read a topic from the beginning with a fresh
-consumer group until enough records have arrived.
+Create topics, produce bytes or JSON (or in a transaction), read a topic from the beginning
+with a fresh consumer group until enough records have arrived, and read high watermarks.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it untyped
 
@@ -135,6 +142,27 @@ def produce(
     return count
 
 
+def produce_in_a_transaction(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes | str | None, bytes | str | None]],
+    timeout: float = 30.0,
+) -> None:
+    """Produce (topic, key, value) records in one committed transaction: each partition
+    written ends with the transaction's commit marker."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "transactional.id": f"test-{uuid.uuid4().hex}",
+            "linger.ms": 0,
+        }
+    )
+    producer.init_transactions(timeout)
+    producer.begin_transaction()
+    for topic, key, value in records:
+        producer.produce(topic, key=key, value=value)
+    producer.commit_transaction(timeout)
+
+
 def produce_json(
     bootstrap: str,
     topic: str,
@@ -149,6 +177,22 @@ def produce_json(
 
     pairs = [(key_of(value), json.dumps(value).encode()) for value in values]
     return produce(bootstrap, topic, pairs, headers=headers)
+
+
+def high_watermarks(
+    bootstrap: str, partitions: Iterable[tuple[str, int]], timeout: float = 10.0
+) -> dict[tuple[str, int], int]:
+    """The high watermark of each of these (topic, partition), as the broker has it now."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"hw-{uuid.uuid4().hex}"})
+    try:
+        return {
+            (topic, partition): consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )[1]
+            for topic, partition in partitions
+        }
+    finally:
+        consumer.close()
 
 
 def consume_until(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from kafkaio import PublishError
 from streams.output import OutputRecord
-from streams.progress import StageProgress
+from streams.progress import PartitionOffsets, StageProgress
 from tests.streams.test_poison import TOPICS, Stages, event, inbound
+
+Ends = Mapping[tuple[str, int], int | None]
 
 
 class Clock:
@@ -19,10 +21,15 @@ class Clock:
         return self.now
 
 
+def high_watermarks(ends: Ends) -> Callable[[], dict[tuple[str, int], PartitionOffsets]]:
+    """A consumer that tells only its high watermarks (its positions not known)."""
+    return lambda: {tp: PartitionOffsets(end) for tp, end in ends.items()}
+
+
 def test_a_stage_with_waiting_input_and_no_progress_is_stalled() -> None:
     clock = Clock()
     ends = {("in", 0): 10}
-    progress = StageProgress(60, lambda: ends, clock)
+    progress = StageProgress(60, high_watermarks(ends), clock)
     progress.watch("intake", ["in"])
     with progress.batch("intake"):
         clock.now += 1
@@ -75,7 +82,7 @@ def test_a_batch_stuck_on_a_write_stalls_its_stage_until_it_is_written() -> None
 def test_after_a_rebalance_offsets_finished_before_are_not_taken_for_waiting_input() -> None:
     clock = Clock()
     ends = {("in", 0): 10}
-    progress = StageProgress(60, lambda: ends, clock)
+    progress = StageProgress(60, high_watermarks(ends), clock)
     progress.watch("cases", ["in"])
     with progress.batch("cases"):
         pass
@@ -88,7 +95,7 @@ def test_after_a_rebalance_offsets_finished_before_are_not_taken_for_waiting_inp
 def test_one_stuck_partition_stalls_its_stage_while_the_others_move_on() -> None:
     clock = Clock()
     ends: dict[tuple[str, int], int | None] = {("in", 0): 10, ("in", 1): 10}
-    progress = StageProgress(60, lambda: ends, clock)
+    progress = StageProgress(60, high_watermarks(ends), clock)
     progress.watch("cases", ["in"])
     progress.finished({("in", 0): 4, ("in", 1): 9})
     assert progress.stalled() == {}  # partition 0 starts waiting now
@@ -105,7 +112,7 @@ def test_a_partition_assigned_but_never_fetched_stalls_its_stage() -> None:
     """The chaos harness once saw a worker hold partitions it never fetched for 15 minutes."""
     clock = Clock()
     ends: dict[tuple[str, int], int | None] = {("in", 0): None}
-    progress = StageProgress(60, lambda: ends, clock)
+    progress = StageProgress(60, high_watermarks(ends), clock)
     progress.watch("cases", ["in"])
     assert progress.stalled() == {}
     clock.now += 61
@@ -113,5 +120,93 @@ def test_a_partition_assigned_but_never_fetched_stalls_its_stage() -> None:
     progress.restart_waits()  # e.g. a new assignment finished restoring its state
     assert progress.stalled() == {}
     ends[("in", 0)] = 0  # fetched: an empty partition
+    clock.now += 600
+    assert progress.stalled() == {}
+
+
+def test_an_idle_partition_that_ends_with_a_transaction_marker_is_not_waiting() -> None:
+    """Stage C writes in transactions: a commit marker takes the offset after the last record,
+    is never delivered, and the fetch position passes it."""
+    clock = Clock()
+    held = {("in", 0): PartitionOffsets(end=11, position=11, delivered=9)}  # marker at 10
+    progress = StageProgress(60, lambda: held, clock)
+    progress.watch("cases", ["in"])
+    with progress.batch("cases"):
+        pass
+    progress.finished({("in", 0): 9})
+    assert progress.stalled() == {}
+    clock.now += 600
+    assert progress.stalled_for("cases") == 0
+    assert progress.stalled() == {}
+
+
+def test_records_not_fetched_yet_are_waiting() -> None:
+    clock = Clock()
+    held = {("in", 0): PartitionOffsets(end=20, position=11, delivered=9)}
+    progress = StageProgress(60, lambda: held, clock)
+    progress.watch("cases", ["in"])
+    progress.finished({("in", 0): 9})
+    assert progress.stalled() == {}  # starts waiting now
+    clock.now += 61
+    assert progress.stalled() == {"cases": 61}
+    held[("in", 0)] = PartitionOffsets(end=20, position=20, delivered=18)
+    progress.finished({("in", 0): 18})  # fetched and finished, up to the marker at 19
+    assert progress.stalled() == {}
+    clock.now += 600
+    assert progress.stalled() == {}
+
+
+def test_records_not_fetched_yet_wait_on_a_partition_that_finished_nothing_yet() -> None:
+    clock = Clock()
+    held = {("in", 0): PartitionOffsets(end=20, position=5, delivered=5)}  # sought to 5
+    progress = StageProgress(60, lambda: held, clock)
+    progress.watch("cases", ["in"])
+    assert progress.stalled() == {}
+    clock.now += 61
+    assert progress.stalled() == {"cases": 61}
+
+
+def test_a_record_handed_to_the_stream_and_not_finished_is_waiting() -> None:
+    clock = Clock()
+    # all fetched up to the marker at 11; record 10 delivered, the stage finished up to 9
+    held = {("in", 0): PartitionOffsets(end=12, position=12, delivered=10)}
+    progress = StageProgress(60, lambda: held, clock)
+    progress.watch("intake", ["in"])
+    progress.finished({("in", 0): 9})
+    assert progress.stalled() == {}
+    clock.now += 61
+    assert progress.stalled() == {"intake": 61}
+    progress.finished({("in", 0): 10})
+    assert progress.stalled() == {}
+
+
+def test_after_a_rebalance_the_offset_sought_is_not_taken_for_a_record_in_hand() -> None:
+    """faust notes the committed offset it seeks to as its read offset."""
+    clock = Clock()
+    held = {("in", 0): PartitionOffsets(end=13, position=13, delivered=11)}  # marker at 12
+    progress = StageProgress(60, lambda: held, clock)
+    progress.watch("cases", ["in"])
+    progress.finished({("in", 0): 11})
+    progress.forget_offsets()  # revoked, then assigned again: sought to the committed 12
+    held[("in", 0)] = PartitionOffsets(end=13, position=13, delivered=12)
+    assert progress.stalled() == {}
+    clock.now += 600
+    assert progress.stalled() == {}
+
+
+def test_a_partition_never_fetched_is_waiting_whatever_its_position() -> None:
+    clock = Clock()
+    held = {
+        ("in", 0): PartitionOffsets(end=None, position=4, delivered=None),
+        ("in", 1): PartitionOffsets(end=11, position=11, delivered=9),
+    }
+    progress = StageProgress(60, lambda: held, clock)
+    progress.watch("cases", ["in"])
+    progress.finished({("in", 1): 9})
+    assert progress.stalled() == {}
+    clock.now += 61
+    assert progress.stalled() == {"cases": 61}
+    progress.restart_waits()
+    held[("in", 0)] = PartitionOffsets(end=4, position=4, delivered=4)  # fetched: nothing new
     clock.now += 600
     assert progress.stalled() == {}
