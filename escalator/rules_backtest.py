@@ -21,7 +21,14 @@ from escalator.backtest_report import compare
 from kafkaio.record import ConsumedRecord
 from rules import CompiledRuleSet
 from schemas import AgentAction, InboundMessage
-from streams.backtest import HistoryItem, IdentityFactory, Progress, in_order, replay_both
+from streams.backtest import (
+    HistoryItem,
+    HistoryReader,
+    IdentityFactory,
+    Progress,
+    in_order,
+    replay_both,
+)
 from streams.identity import IdentityDirectory
 from streams.threader import ThreadingPolicy
 
@@ -107,23 +114,36 @@ def from_records(records: Iterable[ConsumedRecord], inbound_topic: str) -> Histo
 def run_backtest(
     job: Backtest, history: History | None = None, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Replay the job's history (its files unless given) under both sets: the report."""
-    if history is None:
-        if job.messages is None:
-            raise ValueError("a backtest needs --messages FILE or history read from Kafka")
-        history = from_files(job.messages, job.actions)
-    items = in_order(_within(history.items, job.start, job.until))
-    until = job.until or (items[-1].at if items else datetime.now(UTC))
+    """Replay the job's history (its files unless given) under both sets: the report.
+
+    Read from files, the history is read by each replaying process for itself, at once.
+    """
+    if history is None and job.messages is None:
+        raise ValueError("a backtest needs --messages FILE or history read from Kafka")
+    given = history
+    read: list[tuple[History, list[HistoryItem]]] = []  # this process's, once read
+
+    def read_history() -> list[HistoryItem]:
+        found = given
+        if found is None:
+            assert job.messages is not None  # checked above
+            found = from_files(job.messages, job.actions)
+        read.append((found, in_order(_within(found.items, job.start, job.until))))
+        return read[-1][1]
+
+    source: list[HistoryItem] | HistoryReader = read_history if given is None else read_history()
     before, after = replay_both(
-        items,
+        source,
         job.baseline,
         job.candidate,
-        until,
+        job.until,
         threading=job.threading,
         identity=job.identity,
         progress=progress,
         parallel=job.parallel,
     )
+    history, items = read[-1]
+    until = job.until or (items[-1].at if items else datetime.now(UTC))
     report = compare(before, after)
     report["range"] = {
         "from": _utc(job.start or (items[0].at if items else None)),

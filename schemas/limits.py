@@ -144,7 +144,9 @@ def nesting_depth(value: Any, limit: int) -> int:
         deepest = max(deepest, depth)
         if deepest > limit:
             return deepest
-        pending.extend((child, depth + 1) for child in children)
+        for child in children:  # only containers go on: most values are scalars
+            if isinstance(child, dict | list | tuple):
+                pending.append((child, depth + 1))
     return deepest
 
 

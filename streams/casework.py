@@ -311,6 +311,7 @@ def fire_clocks(state: CaseState, ruleset: CompiledRuleSet, now: datetime) -> Ca
     events = run_clocks(state, ruleset, clocks.due, now)
     if not events:
         return CaseUpdate(state=state)
+    state.sla = sla_view(state) or state.sla
     routed = case_record(state)
     kind = CaseEventType.CASE_UPDATED.value
     events.append(

@@ -39,7 +39,11 @@ def load_clocks(state: CaseState) -> sla.CaseClocks | None:
 def run_clocks(
     state: CaseState, ruleset: CompiledRuleSet, change: ClockChange, at: datetime
 ) -> list[CaseEvent]:
-    """Apply one clock transition to the case (in place) and return the events it caused."""
+    """Apply one clock transition to the case (in place) and return the events it caused.
+
+    The case's `sla` views are not refreshed here: a record runs several transitions, and
+    its caller sets them once from the final clocks (`sla_view`).
+    """
     policy = clock_policy(ruleset, state)
     clocks = load_clocks(state)
     if policy is None or clocks is None:
@@ -52,8 +56,7 @@ def run_clocks(
         events.append(_case_event(state, event))
     state.clocks = clocks
     state.next_deadline = sla.next_deadline(clocks)
-    state.sla = clocks.views()
-    return events
+    return events  # the caller refreshes `state.sla` (`sla_view`) once, after all its changes
 
 
 def count_events(events: Iterable[CaseEvent]) -> None:
