@@ -180,7 +180,7 @@ def promise_update(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> 
     if promised is None or current is None or current[0] != state.acknowledged_clock:
         return []
     clock, due = current
-    if due_at_text(due) >= due_at_text(promised):
+    if due_at_text(due) >= due_at_text(promised):  # to the second, as the customer was told
         return []
     template = ruleset.acknowledgements.get(state.acknowledgement or "")
     target = state.acknowledged_to or {}
