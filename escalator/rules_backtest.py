@@ -68,19 +68,19 @@ class History:
 def from_files(messages: Path, actions: Path | None) -> History:
     """Inbound messages (and agent actions) from JSONL files."""
     history = History([])
-    for where, line in _lines(messages):
+    for number, line in _lines(messages):
         try:
             message = InboundMessage.model_validate_json(line)
         except ValidationError as error:
-            history.refuse(where, error)
+            history.refuse(f"{messages}:{number}", error)
             continue
         history.items.append(HistoryItem(message.sent_at, message=message))
     if actions is not None:
-        for where, line in _lines(actions):
+        for number, line in _lines(actions):
             try:
                 action = AgentAction.model_validate_json(line)
             except ValidationError as error:
-                history.refuse(where, error)
+                history.refuse(f"{actions}:{number}", error)
                 continue
             history.items.append(HistoryItem(action.at, action=action))
     return history
@@ -166,11 +166,12 @@ def _within(
             yield item
 
 
-def _lines(path: Path) -> Iterator[tuple[str, bytes]]:
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The file's lines that are not blank, with their numbers (counted from 1)."""
     with path.open("rb") as lines:
         for number, line in enumerate(lines, 1):
-            if line.strip():
-                yield f"{path}:{number}", line
+            if not line.isspace():
+                yield number, line
 
 
 def _utc(moment: datetime | None) -> str | None:
