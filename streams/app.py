@@ -19,7 +19,7 @@ from streams import metrics
 from streams.clock import Clock, WallClock
 from streams.deadlines import DeadlineIndex
 from streams.event_time import EventTimeProgress
-from streams.faust_transport import consumer_offsets, use_worker_consumer
+from streams.faust_transport import consumer_offsets, fetched_offsets, use_worker_consumer
 from streams.identity import IdentityDirectory
 from streams.output import Publisher, ReliableWriter
 from streams.pipeline import Pipeline
@@ -120,6 +120,7 @@ def build_app(
         (topics.threaded, topics.agent_actions),
         config.sla_lateness_seconds,
         lambda topic, partition: _highwater(app, topic, partition),
+        lambda topic, partition: fetched_offsets(app, topic, partition),
     )
     pipeline = Pipeline(
         config,

@@ -16,18 +16,62 @@ three hops waited 1.5 s. `escalator demo` sets a short wait
 
 Offsets for the stall check: `consumer_offsets` reads, without waiting, what the consumer
 knows of each partition it holds (see `streams.progress`).
+
+What was fetched, for the SLA timer: `fetched_offsets` tells, per partition, the fetch
+position and the last record fetched since the assignment (see `streams.event_time`). The
+consumer runs in a thread of its own, where a fetch moves the position past the records it
+drains and hands them on. The two are noted together right there, after each fetch, so the
+timer never sees a position past records that are not yet counted as fetched. A position
+moved past transaction markers alone (no record) is noted when the fetch returns, at most
+one fetch timeout (1 s) later.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.event_time import Fetched
 from streams.progress import PartitionOffsets, TopicPartition
 
-__all__ = ["consumer_offsets", "use_worker_consumer"]
+__all__ = ["consumer_offsets", "fetched_offsets", "use_worker_consumer"]
+
+
+@dataclass(frozen=True)
+class _FetchNote:
+    """The consumer's positions and last records fetched, as its latest fetch left them."""
+
+    assignment: object
+    """The aiokafka assignment they belong to (a rebalance makes a new one)."""
+    positions: Mapping[TopicPartition, int]
+    """The fetch position of each partition that has one."""
+    last_records: Mapping[TopicPartition, int]
+    """The offset of the last record fetched on each partition since the assignment."""
+
+
+def _note_fetch(previous: _FetchNote | None, consumer: Any, records: Any) -> _FetchNote | None:
+    """The note after a fetch drained `records` (run in the consumer's thread, at once)."""
+    subscription = consumer._subscription.subscription
+    assignment: Any = subscription.assignment if subscription is not None else None
+    if assignment is None:
+        return None
+    last: dict[TopicPartition, int] = {}
+    if previous is not None and previous.assignment is assignment:
+        last.update(previous.last_records)
+    for tp, batch in records.items():
+        if batch:  # each partition's records come in offset order
+            key = (tp.topic, tp.partition)
+            last[key] = max(last.get(key, -1), batch[-1].offset)
+    positions: dict[TopicPartition, int] = {}
+    for tp in assignment.tps:
+        state = assignment.state_value(tp)
+        if state is not None and state.has_valid_position:
+            positions[tp.topic, tp.partition] = state.position
+    return _FetchNote(assignment, positions, last)
 
 
 def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) -> None:
@@ -35,6 +79,22 @@ def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) ->
     per fetch when given (call before anything creates the transport)."""
 
     class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+        fetch_note: _FetchNote | None = None
+
+        async def _fetch_records(
+            self,
+            consumer: Any,
+            active_partitions: Any,
+            timeout: float | None = None,
+            max_records: int | None = None,
+        ) -> Any:
+            records = await super()._fetch_records(
+                consumer, active_partitions, timeout=timeout, max_records=max_records
+            )
+            # no await since the fetch drained them: positions and records noted as one
+            self.fetch_note = _note_fetch(self.fetch_note, consumer, records)
+            return records
+
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             # both read by AIOKafkaConsumer.start() when it builds its fetcher
@@ -72,3 +132,21 @@ def consumer_offsets(app: faust.App) -> dict[TopicPartition, PartitionOffsets]:
             consumer.highwater(tp), position, delivered.get(tp)
         )
     return found
+
+
+def fetched_offsets(app: faust.App, topic: str, partition: int) -> Fetched | None:
+    """What the worker's consumer has fetched of a partition it holds: its fetch position
+    and the last record fetched since the assignment (None: not known, e.g. no fetch since
+    the latest rebalance). Never waits on the broker or the consumer's thread."""
+    try:
+        thread = cast(faust_aiokafka.Consumer, app.consumer)._thread
+        note: _FetchNote | None = getattr(thread, "fetch_note", None)
+        subscription = thread._ensure_consumer()._subscription.subscription
+    except Exception:  # the consumer is not started (or stopped)
+        return None
+    if note is None or subscription is None or note.assignment is not subscription.assignment:
+        return None
+    position = note.positions.get((topic, partition))
+    if position is None:
+        return None
+    return Fetched(position, note.last_records.get((topic, partition)))

@@ -146,16 +146,21 @@ def produce_in_a_transaction(
     bootstrap: str,
     records: Iterable[tuple[str, bytes | str | None, bytes | str | None]],
     timeout: float = 30.0,
+    partitioner: str | None = None,
 ) -> None:
     """Produce (topic, key, value) records in one committed transaction: each partition
-    written ends with the transaction's commit marker."""
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "transactional.id": f"test-{uuid.uuid4().hex}",
-            "linger.ms": 0,
-        }
-    )
+    written ends with the transaction's commit marker.
+
+    `partitioner` "murmur2_random" puts a key where Escalator's own writers put it.
+    """
+    settings = {
+        "bootstrap.servers": bootstrap,
+        "transactional.id": f"test-{uuid.uuid4().hex}",
+        "linger.ms": 0,
+    }
+    if partitioner is not None:
+        settings["partitioner"] = partitioner
+    producer = Producer(settings)
     producer.init_transactions(timeout)
     producer.begin_transaction()
     for topic, key, value in records:

@@ -2,7 +2,8 @@
 
 A transaction's commit marker takes the offset after its last record and is never
 delivered; the consumer's fetch position passes it, so a partition read to its end has its
-position at the high watermark.
+position at the high watermark. The SLA timer's view (`fetched_offsets`) says the same, with
+the last record fetched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import faust
 import pytest
 
-from streams.faust_transport import consumer_offsets, use_worker_consumer
+from streams.event_time import Fetched
+from streams.faust_transport import consumer_offsets, fetched_offsets, use_worker_consumer
 from streams.progress import PartitionOffsets, StageProgress
 from tests.kafka_support import create_topics, high_watermarks, produce_in_a_transaction
 
@@ -30,7 +32,9 @@ def test_a_partition_read_to_its_commit_marker_has_its_position_at_the_end(
     produce_in_a_transaction(kafka_bootstrap, [(topic, "k", f"v{n}") for n in range(3)])
     assert high_watermarks(kafka_bootstrap, [(topic, 0)]) == {(topic, 0): 4}  # marker at 3
 
-    async def read_all() -> tuple[dict[tuple[str, int], PartitionOffsets], list[int]]:
+    async def read_all() -> tuple[
+        dict[tuple[str, int], PartitionOffsets], Fetched | None, list[int]
+    ]:
         app = faust.App(
             f"{topic_prefix}offsets-test",
             broker=f"kafka://{kafka_bootstrap}",
@@ -52,16 +56,25 @@ def test_a_partition_read_to_its_commit_marker_has_its_position_at_the_end(
             while True:  # faust notes a record delivered once its agent has it queued
                 held = consumer_offsets(app)
                 offsets = held.get((topic, 0))
-                if len(seen) == 3 and offsets is not None and offsets.delivered == 2:
-                    return held, seen
-                assert time.monotonic() < deadline, f"the agent saw {seen}; {held}"
+                fetched = fetched_offsets(app, topic, 0)
+                if (
+                    len(seen) == 3
+                    and offsets is not None
+                    and offsets.delivered == 2
+                    and fetched is not None
+                    and fetched.position == 4  # noted once the fetch that passed it returned
+                ):
+                    return held, fetched, seen
+                assert time.monotonic() < deadline, f"the agent saw {seen}; {held}; {fetched}"
                 await asyncio.sleep(0.05)
         finally:
             await app.stop()
 
-    held, seen = asyncio.run(read_all())
+    held, fetched, seen = asyncio.run(read_all())
     assert seen == [0, 1, 2]
     assert held[topic, 0] == PartitionOffsets(end=4, position=4, delivered=2)
+    # what the SLA timer reads: fetched past the marker, the last record fetched at 2
+    assert fetched == Fetched(position=4, last_record=2)
     now = [0.0]
     progress = StageProgress(1, lambda: held, lambda: now[0])
     progress.watch("cases", [topic])
