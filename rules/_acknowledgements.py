@@ -10,6 +10,7 @@ FILE:LINE:COL when the rules load, so a rule set in use never fails to render.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
@@ -188,8 +189,13 @@ def human_time(due: datetime, timezone: str, numeric: bool = False) -> str:
 
     Rounded up to the minute, so the stated time is never before the real due time.
     """
-    seconds = due.astimezone(UTC).timestamp()
-    rounded = datetime.fromtimestamp(math.ceil(seconds / 60) * 60, UTC)
+    return _minute_text(math.ceil(due.timestamp() / 60), timezone, numeric)
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_text(minute: int, timezone: str, numeric: bool) -> str:
+    """`human_time` of the minute `minute` (since the epoch): cases share due minutes."""
+    rounded = datetime.fromtimestamp(minute * 60, UTC)
     try:
         zone: zoneinfo.ZoneInfo | Any = zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

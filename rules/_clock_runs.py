@@ -72,7 +72,9 @@ def to_utc(moment: datetime) -> datetime:
 
 def iso(moment: datetime) -> str:
     """`moment` in RFC 3339 UTC with a `Z`, as events print times."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # the engine's times are UTC already: skip the conversion
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
 
 
 def span_text(span: timedelta) -> str:

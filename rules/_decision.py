@@ -5,6 +5,7 @@ This is the seam between `rules` (pure) and `streams` (which owns state and time
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC as _UTC
 from datetime import datetime, timedelta
@@ -69,6 +70,38 @@ class PlannedEscalation:
     """The most pages an `until: acknowledged` step sends (a bound, not a plan)."""
 
 
+class DueTimes(Mapping[str, datetime]):
+    """Each clock's due time for a decision, worked out when first read.
+
+    Business-calendar arithmetic is a good part of deciding, and stage C needs the due
+    times only when it publishes the decision (`case.routed`) or the case has no clocks:
+    a follow-up that changes nothing never pays for them.
+    """
+
+    __slots__ = ("_compute", "_due")
+
+    def __init__(self, compute: Callable[[], dict[str, datetime]]) -> None:
+        self._compute: Callable[[], dict[str, datetime]] | None = compute
+        self._due: dict[str, datetime] = {}
+
+    def _times(self) -> dict[str, datetime]:
+        if self._compute is not None:
+            self._due, self._compute = self._compute(), None
+        return self._due
+
+    def __getitem__(self, clock: str) -> datetime:
+        return self._times()[clock]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._times())
+
+    def __len__(self) -> int:
+        return len(self._times())
+
+    def __repr__(self) -> str:
+        return f"DueTimes({self._times()!r})"
+
+
 @dataclass(frozen=True)
 class Decision:
     """The outcome of evaluating a rule set for one message at one time."""
@@ -80,7 +113,8 @@ class Decision:
     rules_version: str
     sla_policy: str | None = None
     calendar: str | None = None
-    sla_due: dict[str, datetime] = field(default_factory=dict)
+    sla_due: Mapping[str, datetime] = field(default_factory=dict)
+    """Each clock's due time (`DueTimes` when decided: worked out when first read)."""
     escalation_policy: str | None = None
     escalations: tuple[PlannedEscalation, ...] = ()
     acknowledgement: str | None = None

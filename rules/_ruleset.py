@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rules._acknowledgements import DEFAULT_TEMPLATE, AcknowledgementTemplate
-from rules._decision import CaseFacts, Decision, PlannedEscalation
+from rules._decision import CaseFacts, Decision, DueTimes, PlannedEscalation
 from rules._message_facts import Facts
 from rules._problems import RuleProblem
 from rules._route_tree import Outcome, RouteNode, walk
@@ -120,7 +120,10 @@ class CompiledRuleSet:
 
     def _decide(self, outcome: Outcome, facts: Facts) -> Decision:
         policy = self.sla_policies.get(outcome.sla) if outcome.sla else None
-        due = due_times(policy, outcome.priority, facts.case, facts.at) if policy else {}
+        due: Mapping[str, datetime] = {}
+        if policy is not None:
+            priority, case, at = outcome.priority, facts.case, facts.at  # values, as of now
+            due = DueTimes(lambda: due_times(policy, priority, case, at))
         steps = self.escalation_policies.get(outcome.escalation, ()) if outcome.escalation else ()
         return Decision(
             queue=outcome.queue,
