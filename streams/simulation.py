@@ -84,6 +84,12 @@ class SimulatedWorker:
 
     def message(self, message: InboundMessage, at: datetime) -> None:
         """A customer message that Kafka took at `at`: resolve, thread, apply to its case."""
+        threaded = self.thread_message(message, at)
+        if threaded is not None:
+            self.threaded(threaded)
+
+    def thread_message(self, message: InboundMessage, at: datetime) -> ThreadedMessage | None:
+        """Stages A and B for a message: its customer and case; None (counted) if dropped."""
         resolution = self.identity.resolve(message, at)  # applies the links it makes
         resolved = ResolvedMessage(
             customer_id=resolution.customer_id,
@@ -99,8 +105,8 @@ class SimulatedWorker:
                 self.counts.duplicates += 1
             else:
                 self.counts.not_threaded += 1
-            return
-        self.threaded(threaded)
+            return None
+        return threaded
 
     def threaded(self, threaded: ThreadedMessage) -> None:
         """Stage C for a threaded message: it joins its case, or moves to the successor."""
