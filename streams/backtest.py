@@ -101,20 +101,18 @@ def replay(
     # The history and the cases replayed so far are hundreds of thousands of objects that
     # live to the end: the cyclic collector would scan them again and again (a fifth of
     # the time at 10,000 messages, more as they grow). Reference counting frees the rest.
+    # What the replay built is frozen too and stays so: reference counting frees it when
+    # the caller drops it (it holds no cycles), and a full collection over it would cost
+    # seconds at 100,000 messages, right when the results are compared.
     gc.freeze()
-    try:
-        with gc_paused():
-            replayed: Replayed | None = None
-            if by_case:
-                replayed = _replay(items, ruleset, until, threading, identity, progress, True)
-            if replayed is None:
-                replayed = _replay(items, ruleset, until, threading, identity, progress, False)
-            assert replayed is not None  # in event-time order, a replay always completes
-            # what the replay built lives on too: frozen, the collector that runs again
-            # next does not scan millions of young objects at once (seconds at 100,000)
-            gc.freeze()
-    finally:
-        gc.unfreeze()
+    with gc_paused():
+        replayed: Replayed | None = None
+        if by_case:
+            replayed = _replay(items, ruleset, until, threading, identity, progress, True)
+        if replayed is None:
+            replayed = _replay(items, ruleset, until, threading, identity, progress, False)
+        assert replayed is not None  # in event-time order, a replay always completes
+        gc.freeze()
     return replayed
 
 
@@ -246,7 +244,9 @@ def replay_both(
             identity=identity,
             progress=progress,
         )
-        answer: Any = receiver.recv()
+        with gc_paused():  # millions of objects arrive: no collection halfway through them
+            answer: Any = receiver.recv()
+            gc.freeze()
     finally:
         child.join()
         receiver.close()
