@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from schemas import AgentAction
 from schemas.ids import successor_case_id
@@ -31,11 +32,13 @@ SUCCESSOR_DEPTH = 3
 successor of a successor: a case resolved and written to again three times in a range)."""
 
 
-@dataclass(frozen=True)
-class CaseInput:
-    """One input of stage C: a threaded message or an agent action, at its place in time."""
+class CaseInput(NamedTuple):
+    """One input of stage C: a threaded message or an agent action, at its place in time.
 
-    index: int
+    A named tuple: a week of history makes hundreds of thousands of them.
+    """
+
+    position: int
     """Its position in event-time order."""
     threaded: ThreadedMessage | None = None
     action: AgentAction | None = None
@@ -105,6 +108,6 @@ def case_order(inputs: Iterable[CaseInput]) -> CaseOrder:
                 strays.append(item)
                 continue
             root = groups.find(key)
-        keyed.append((rank.setdefault(root, len(rank)), item.index, item))
+        keyed.append((rank.setdefault(root, len(rank)), item.position, item))
     keyed.sort(key=lambda entry: (entry[0], entry[1]))
     return CaseOrder([item for _rank, _index, item in keyed], strays)
