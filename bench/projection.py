@@ -43,8 +43,8 @@ from confluent_kafka import Consumer, KafkaError, Producer
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from metricsio.gc_tuning import tune_collector  # noqa: E402
 from queues import Outcome, Projection, make_engine, make_session_factory, upgrade  # noqa: E402
-from queues.gc_tuning import tune_for_batches  # noqa: E402
 from schemas import CaseEvent, Topics  # noqa: E402
 from schemas.ids import event_id_for  # noqa: E402
 from tests import postgres_support  # noqa: E402
@@ -197,7 +197,7 @@ def main() -> None:
     publish(topic, events)
     print(f"{len(events):,} events of {args.cases:,} cases on {topic}", flush=True)
 
-    tune_for_batches()  # as `escalator projection` and `escalator db rebuild` do
+    tune_collector()  # as `escalator projection` and `escalator db rebuild` do
     load_before = os.getloadavg()[0]
     runs = {"consume_only": consume_only(topic, len(events), args.batch_size)}
     server = postgres_support.server_url()

@@ -3,7 +3,9 @@
 A floor of its own, beside `kafkaio` and below everything else: the connectors, the worker
 (streams), the case store processes (queues) and the CLI's own servers all answer
 `/metrics` and may not import each other, so the encoder lives below all of them. It
-imports nothing of ours. Each web framework wraps the bytes in its own response.
+imports nothing of ours. Each web framework wraps the bytes in its own response. The
+worker and the projection also share `metricsio.gc_tuning`: their garbage collector's
+tuning and the histogram of its pauses.
 
 Prometheus sends `Accept: application/openmetrics-text; ...` when it wants exemplars; every
 other client gets the classic text format that `promtool check metrics` reads.

@@ -8,9 +8,9 @@ import typer
 from rich.console import Console
 
 from escalator.settings import KafkaSettings, Settings
+from metricsio.gc_tuning import tune_collector
 from queues import StoreNotEmptyError, rebuild, upgrade, upgrade_sql
 from queues.effort import EffortPolicy
-from queues.gc_tuning import tune_for_batches
 from queues.store import redacted_url
 
 app = typer.Typer(help="The case store: migrate, rebuild.", no_args_is_help=True)
@@ -49,7 +49,7 @@ def rebuild_command(
     kafka = KafkaSettings()
     url = settings.effective_database_url
     console = Console(stderr=True, soft_wrap=True)
-    tune_for_batches()
+    tune_collector()
     try:
         report = rebuild(
             database_url=url,

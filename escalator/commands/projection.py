@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from escalator.commands._service import MigrateFirst, start_service
+from metricsio.gc_tuning import record_gc_pauses, tune_collector
 from queues import (
     DEFAULT_GROUP_ID,
     Projection,
@@ -21,7 +22,6 @@ from queues import (
 )
 from queues.effort import EffortPolicy
 from queues.effort_metrics import EffortCollector
-from queues.gc_tuning import tune_for_batches
 from queues.identity_projection import IdentityProjection
 from queues.store import redacted_url
 from queues.store_metrics import CaseStoreCollector
@@ -129,7 +129,8 @@ def run_projection(
         redacted_url(url),
         port,
     )
-    tune_for_batches()
+    record_gc_pauses()
+    tune_collector()
     try:
         projection.run_until_stopped()
     finally:

@@ -19,6 +19,7 @@ def run_worker(
     import faust
 
     from escalator.wiring import build_worker_app
+    from metricsio.gc_tuning import record_gc_pauses, tune_collector
 
     settings = Settings()
     if web_port is not None:
@@ -36,4 +37,6 @@ def run_worker(
             else None
         ),
     )
+    record_gc_pauses()
+    tune_collector()  # the start-up heap out of every collection; each restore freezes its own
     worker.execute_from_commandline()

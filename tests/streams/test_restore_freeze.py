@@ -1,0 +1,69 @@
+"""After an assignment's restore, what the worker restored is frozen out of later collections."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from streams.deadlines import DeadlineIndex
+from streams.rebalance import assign_partitions
+
+
+@pytest.fixture(autouse=True)
+def _restore_gc() -> Iterator[None]:
+    frozen = gc.get_freeze_count()
+    yield
+    if frozen == 0:
+        gc.unfreeze()
+
+
+class Restored(list[Any]):
+    """A restored partition's held container (a plain list can't be found by identity)."""
+
+
+class FakeStore:
+    """A state store whose restore returns a tracked container per partition."""
+
+    def __init__(self, source_topic: str) -> None:
+        self.source_topic = source_topic
+        self.held: dict[int, Restored] = {}
+
+    @property
+    def partitions(self) -> frozenset[int]:
+        return frozenset(self.held)
+
+    def assign(self, partitions: set[int]) -> dict[int, list[tuple[bytes, datetime]]]:
+        self.held = {partition: Restored([[partition]]) for partition in partitions}
+        return {partition: [(b"C-1", datetime.now(UTC))] for partition in partitions}
+
+
+def tracked(thing: object) -> bool:
+    return any(found is thing for found in gc.get_objects())
+
+
+async def test_restored_state_is_frozen_once_the_assignment_is_restored() -> None:
+    cases, customers = FakeStore("threaded"), FakeStore("resolved")
+    assigned: list[frozenset[int]] = []
+    pipeline = SimpleNamespace(
+        cases=cases,
+        customers=customers,
+        event_time=None,
+        customer_lock=asyncio.Lock(),
+        case_lock=asyncio.Lock(),
+        deadlines=DeadlineIndex(),
+        partitions_assigned=assigned.append,
+        progress=SimpleNamespace(restart_waits=lambda: None),
+    )
+    topics = [SimpleNamespace(topic=t, partition=0) for t in ("threaded", "resolved")]
+    await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
+    assert assigned == [frozenset({0})]
+    assert len(pipeline.deadlines) == 1
+    assert not tracked(cases.held[0])
+    assert not tracked(customers.held[0])
+    assert gc.get_freeze_count() > 0
