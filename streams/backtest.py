@@ -138,8 +138,21 @@ def _replay(
 
     worker = SimulatedWorker(ruleset, observe, threading or ThreadingPolicy(), identity())
     total = len(items)
+    retired: set[str] = set()
+
+    def retire() -> None:
+        """The cases held now are done with: fire what falls due by `until`, note them, drop."""
+        worker.finish(until)
+        for case_id, state in worker.cases.items():
+            outcome = outcomes.get(case_id)
+            if outcome is None:
+                outcome = outcomes[case_id] = CaseOutcome(case_id)
+            _note_final(outcome, state)
+        retired.update(worker.cases)
+        worker.cases.clear()
+
     if by_case:
-        if not _by_case(worker, items, progress):
+        if not _by_case(worker, items, progress, retire, retired):
             return None
     else:
         for done, item in enumerate(items, 1):
@@ -149,21 +162,24 @@ def _replay(
                 worker.action(item.action)
             if progress is not None and done % PROGRESS_EVERY == 0:
                 progress(done, total)
-    worker.finish(until)
+    retire()
     if progress is not None:
         progress(total, total)
-    for case_id, state in worker.cases.items():
-        outcome = outcomes.get(case_id)
-        if outcome is None:
-            outcome = outcomes[case_id] = CaseOutcome(case_id)
-        _note_final(outcome, state)
     return Replayed(ruleset.version, outcomes, worker.counts)
 
 
 def _by_case(
-    worker: SimulatedWorker, items: Sequence[HistoryItem], progress: Progress | None
+    worker: SimulatedWorker,
+    items: Sequence[HistoryItem],
+    progress: Progress | None,
+    retire: Callable[[], None],
+    retired: set[str],
 ) -> bool:
-    """Stages A and B in event-time order, then stage C by case group; False if it cannot."""
+    """Stages A and B in event-time order, then stage C group by group; False if it cannot.
+
+    After each group its cases are finished and noted (`retire`), so what the replay holds
+    stays one group's worth: a week's cases never pile up in memory.
+    """
     inputs: list[CaseInput] = []
     for index, item in enumerate(items):
         if item.message is not None:
@@ -172,18 +188,23 @@ def _by_case(
                 inputs.append(CaseInput(index, threaded=threaded))
         elif item.action is not None:
             inputs.append(CaseInput(index, action=item.action))
+    worker.customers.clear()  # stages A and B are done: only stage C runs from here
     order = case_order(inputs)
-    dropped = len(items) - len(inputs)
-    for done, entry in enumerate(order.grouped, dropped + 1):
-        if entry.threaded is not None:
-            worker.threaded(entry.threaded)
-        elif entry.action is not None:
-            worker.action(entry.action)
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, len(items))
+    del inputs
+    done = len(items) - sum(map(len, order.groups)) - len(order.strays)  # dropped by A and B
+    for group in order.groups:
+        for entry in group:
+            if entry.threaded is not None:
+                worker.threaded(entry.threaded)
+            elif entry.action is not None:
+                worker.action(entry.action)
+            done += 1
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, len(items))
+        retire()
     for stray in order.strays:
         assert stray.action is not None
-        if stray.action.case_id in worker.cases:
+        if stray.action.case_id in retired:
             return False  # its case exists: in event-time order it may have met it
         worker.action(stray.action)
     return True

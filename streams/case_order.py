@@ -27,9 +27,10 @@ from streams.records import ThreadedMessage
 
 __all__ = ["SUCCESSOR_DEPTH", "CaseInput", "CaseOrder", "case_order"]
 
-SUCCESSOR_DEPTH = 3
+SUCCESSOR_DEPTH = 2
 """How far down a case's chain of successors actions are looked for (a successor of a
-successor of a successor: a case resolved and written to again three times in a range)."""
+successor: a case resolved and written to again, more than the reopen window later, twice
+in the replayed range). Deeper chains are found by the caller's check of the strays."""
 
 
 class CaseInput(NamedTuple):
@@ -48,7 +49,8 @@ class CaseInput(NamedTuple):
 class CaseOrder:
     """Stage C's inputs grouped by case, and the strays to apply last."""
 
-    grouped: list[CaseInput]
+    groups: list[list[CaseInput]]
+    """Each group's inputs in event-time order; no case is named in two groups."""
     strays: list[CaseInput]
 
 
@@ -110,4 +112,9 @@ def case_order(inputs: Iterable[CaseInput]) -> CaseOrder:
             root = groups.find(key)
         keyed.append((rank.setdefault(root, len(rank)), item.position, item))
     keyed.sort(key=lambda entry: (entry[0], entry[1]))
-    return CaseOrder([item for _rank, _index, item in keyed], strays)
+    ordered: list[list[CaseInput]] = []
+    for group_rank, _position, item in keyed:
+        if len(ordered) <= group_rank:
+            ordered.append([])
+        ordered[group_rank].append(item)
+    return CaseOrder(ordered, strays)

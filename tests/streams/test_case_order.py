@@ -172,5 +172,8 @@ def test_groups_join_customers_through_a_shared_case_and_keep_time_order() -> No
         CaseInput(7, action=_action("C-ANA0000001", 4, "claim", START)),
     ]
     order = case_order.case_order(inputs)
-    assert [item.position for item in order.grouped] == [0, 2, 4, 6, 7, 1, 3]
+    assert [[item.position for item in group] for group in order.groups] == [
+        [0, 2, 4, 6, 7],
+        [1, 3],
+    ]
     assert [item.position for item in order.strays] == [5]
