@@ -233,9 +233,10 @@ def replay_both(
     at once (reading and parsing a week of history is seconds). `until` None is the last
     item's moment.
     """
-    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+
+    def replay_baseline() -> tuple[Sequence[HistoryItem], Replayed]:
         history = _read(items)
-        before = replay(
+        replayed = replay(
             history,
             baseline,
             _until(history, until),
@@ -243,6 +244,10 @@ def replay_both(
             identity=identity,
             progress=progress,
         )
+        return history, replayed
+
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        history, before = replay_baseline()
         return before, replay(
             history, candidate, _until(history, until), threading=threading, identity=identity
         )
@@ -256,15 +261,7 @@ def replay_both(
     child.start()
     sender.close()
     try:
-        history = _read(items)
-        before = replay(
-            history,
-            baseline,
-            _until(history, until),
-            threading=threading,
-            identity=identity,
-            progress=progress,
-        )
+        _history, before = replay_baseline()
         with gc_paused():  # millions of objects arrive: no collection halfway through them
             answer: Any = receiver.recv()
             gc.freeze()
