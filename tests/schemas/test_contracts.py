@@ -22,7 +22,7 @@ from schemas import (
     Topics,
     export_json_schemas,
 )
-from schemas.ids import case_id_for, customer_id_for_handle, event_id_for
+from schemas.ids import case_id_for, customer_id_for_handle, event_id_for, successor_case_id
 
 MESSAGE: dict[str, Any] = {
     "channel": "email",
@@ -147,6 +147,20 @@ def test_ids_are_deterministic_and_distinct() -> None:
     assert Case.model_fields["case_id"].metadata  # format is enforced
     assert event_id_for("C-1", "case.opened") != event_id_for("C-2", "case.opened")
     assert customer_id_for_handle("sms", " +49151 ") == customer_id_for_handle("sms", "+49151")
+
+
+def test_ids_never_change_between_releases() -> None:
+    """A worker of the next release replays the same input into the same ids (the values
+    are those of the first release: a change here makes replays after an upgrade write
+    duplicates under new ids)."""
+    assert case_id_for("cus-1", "email:<a@b>") == "C-JCHHZP3QM2"
+    assert case_id_for("Zoë", "chat:中") == "C-V4DBQ2VPOZ"
+    assert successor_case_id("cus-1", "C-AAAAAAAAAA") == "C-GPTYB67V2U"
+    assert (
+        event_id_for("C-AAAAAAAAAA", "sla.warning", "first_response#1:warning:2027-01-04T09:00:00Z")
+        == "ed91f95c2eb93f9188cd8aabee552e3f"
+    )
+    assert customer_id_for_handle("sms", " +49151 ") == "H-938b7c59eebeb443ad51"
 
 
 def test_topic_names_follow_the_prefix() -> None:
