@@ -361,4 +361,6 @@ def _note_final(outcome: CaseOutcome, state: CaseState) -> None:
 
 def _utc(moment: datetime) -> str:
     """`2027-01-04T09:00:00Z`: to the second, in UTC (`strftime` costs twice as much)."""
-    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+    if moment.tzinfo is not UTC:  # the engine's times are UTC already
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:19] + "Z"  # cut after the seconds, as strftime's %S
