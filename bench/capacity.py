@@ -30,11 +30,11 @@ class Inputs:
     """Every figure the model uses; defaults are this repository's measurements and choices."""
 
     worker_msg_per_s: float = _input(
-        1_314,
-        "messages/s per worker core. RESULTS.md, Pipeline, 'Full run with a py-spy profile' "
-        "(faa62d2, 20,000 messages): 761 µs of worker process CPU per message = 1,314/s per "
-        "core. The process itself reached 1,564 msg/s on ~1.2 cores; a shorter check (5,000 "
-        "messages) gave 2,051. One core per worker process is planned.",
+        1_552,
+        "messages/s per worker core. RESULTS.md, Pipeline, 'After this session's changes' "
+        "(138ba59, 20,000 messages): 644 µs of worker process CPU per message = 1,552/s per "
+        "core. The process itself reached 1,908 msg/s on ~1.2 cores; an hour earlier (faa62d2) "
+        "761 µs and 1,564 msg/s. One core per worker process is planned.",
     )
     ingress_req_per_s: float = _input(
         2_669,
