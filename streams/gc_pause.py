@@ -3,10 +3,10 @@
 A worker holding a million open cases tracks millions of small objects (the deadline
 index alone holds two per case); a full collection scans them all (about 50-65 ms at a
 million cases, bench/RESULTS.md; `metricsio.gc_tuning` freezes what a restore built out
-of later collections), and a burst of firings allocates enough to set off several. Pausing the collector while a
-burst's events are written keeps those pauses out of the breach latency; reference
-counting still frees everything that is not in a cycle, and the collector runs again as
-soon as the stretch ends.
+of later collections), and a burst of firings allocates enough to set off several.
+Pausing the collector while a burst's events are written keeps those pauses out of the
+breach latency; reference counting still frees everything that is not in a cycle, and
+the collector runs again as soon as the stretch ends.
 """
 
 from __future__ import annotations
