@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import escalator.wiring  # noqa: E402, F401  (the worker process's modules, as at start-up)
-from metricsio.gc_tuning import tune_collector  # noqa: E402
+from metricsio.gc_tuning import CollectionTimer, tune_collector  # noqa: E402
 from rules import compile_sources  # noqa: E402
 from schemas import InboundMessage, Topics  # noqa: E402
 from schemas.ids import case_id_for  # noqa: E402
@@ -103,18 +103,12 @@ def full_collection_ms(rounds: int = 5) -> float:
     return statistics.median(times)
 
 
-class Pauses:
-    """Collections per generation and their pauses, from `gc.callbacks`."""
+class Pauses(CollectionTimer):
+    """Collections per generation and their pauses, timed as the worker times them."""
 
     def __init__(self) -> None:
         self.times: dict[int, list[float]] = defaultdict(list)
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self.times[info["generation"]].append(time.perf_counter() - self._started)
+        super().__init__(lambda generation, seconds: self.times[generation].append(seconds))
 
     def report(self, messages: int) -> str:
         parts = []

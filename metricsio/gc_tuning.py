@@ -35,6 +35,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Histogram
@@ -44,6 +45,7 @@ from metricsio import MULTIPROCESS_DIR_VARIABLE
 __all__ = [
     "GC_PAUSES",
     "YOUNG_THRESHOLD",
+    "CollectionTimer",
     "freeze_long_lived",
     "record_gc_pauses",
     "tune_collector",
@@ -81,8 +83,28 @@ def tune_collector() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, middle, oldest)
 
 
-class _PauseTimer:
-    """A `gc.callbacks` entry timing each collection into `GC_PAUSES`.
+class CollectionTimer:
+    """A `gc.callbacks` entry that times each collection and hands on its pause.
+
+    `observe(generation, seconds)` is called at the end of every collection, while the
+    collector still runs: it must not allocate a tracked object while holding a lock that
+    code outside a collection takes too.
+    """
+
+    def __init__(self, observe: Callable[[int, float], None]) -> None:
+        self._observe = observe
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        """`gc.callbacks`' signature: `phase` is "start" or "stop"."""
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self._observe(info["generation"], time.perf_counter() - self._started)
+
+
+class _PauseTimer(CollectionTimer):
+    """Times each collection into `GC_PAUSES`.
 
     The histogram's children are bound beforehand: inside a collection the callback only
     adds to their values. prometheus-client guards each value with its own lock and never
@@ -92,14 +114,8 @@ class _PauseTimer:
     """
 
     def __init__(self) -> None:
-        self._children = [GC_PAUSES.labels(str(generation)) for generation in range(3)]
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-        else:
-            self._children[info["generation"]].observe(time.perf_counter() - self._started)
+        children = [GC_PAUSES.labels(str(generation)) for generation in range(3)]
+        super().__init__(lambda generation, seconds: children[generation].observe(seconds))
 
 
 def record_gc_pauses() -> bool:
