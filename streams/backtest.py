@@ -279,7 +279,7 @@ def _read(items: Sequence[HistoryItem] | HistoryReader) -> Sequence[HistoryItem]
 
     Reading builds hundreds of thousands of objects that live to the end of the replay:
     with the cyclic collector on, it would scan the growing heap again and again (most of
-    the reading time at 100,000 messages). They are frozen as read; `replay` unfreezes.
+    the reading time at 100,000 messages). They are frozen as read, and stay so (`replay`).
     """
     if not callable(items):
         return items
