@@ -31,11 +31,6 @@ def clock_policy(ruleset: CompiledRuleSet, state: CaseState) -> sla.ClockPolicy 
     )
 
 
-def load_clocks(state: CaseState) -> sla.CaseClocks | None:
-    """The case's clock state, if its clocks run."""
-    return state.clocks
-
-
 def run_clocks(
     state: CaseState, ruleset: CompiledRuleSet, change: ClockChange, at: datetime
 ) -> list[CaseEvent]:
@@ -45,7 +40,7 @@ def run_clocks(
     its caller sets them once from the final clocks (`sla_view`).
     """
     policy = clock_policy(ruleset, state)
-    clocks = load_clocks(state)
+    clocks = state.clocks
     if policy is None or clocks is None:
         return []
     clocks, fired = change(clocks, policy, at)
@@ -88,7 +83,7 @@ def start_clocks(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> li
 
 def sla_view(state: CaseState) -> dict[str, SlaClockView] | None:
     """Each clock's due time and state, as agents see them; None when no clocks run."""
-    clocks = load_clocks(state)
+    clocks = state.clocks
     if clocks is None:
         return None
     return clocks.views()
