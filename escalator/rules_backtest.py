@@ -28,6 +28,7 @@ from streams.backtest import (
     Progress,
     in_order,
     replay_both,
+    replay_end,
 )
 from streams.gc_pause import gc_paused
 from streams.identity import IdentityDirectory
@@ -144,7 +145,7 @@ def run_backtest(
         parallel=job.parallel,
     )
     history, items = read[-1]
-    until = job.until or (items[-1].at if items else datetime.now(UTC))
+    until = replay_end(items, job.until)
     with gc_paused():  # tens of thousands of differences, all kept: nothing to collect
         report = compare(before, after)
     report["range"] = {

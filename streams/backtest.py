@@ -239,7 +239,7 @@ def replay_both(
         replayed = replay(
             history,
             baseline,
-            _until(history, until),
+            replay_end(history, until),
             threading=threading,
             identity=identity,
             progress=progress,
@@ -249,7 +249,7 @@ def replay_both(
     if not parallel or "fork" not in multiprocessing.get_all_start_methods():
         history, before = replay_baseline()
         return before, replay(
-            history, candidate, _until(history, until), threading=threading, identity=identity
+            history, candidate, replay_end(history, until), threading=threading, identity=identity
         )
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
@@ -289,7 +289,8 @@ def _read(items: Sequence[HistoryItem] | HistoryReader) -> Sequence[HistoryItem]
     return read
 
 
-def _until(items: Sequence[HistoryItem], until: datetime | None) -> datetime:
+def replay_end(items: Sequence[HistoryItem], until: datetime | None) -> datetime:
+    """Where a replay of `items` ends: `until`, else the last item's moment (now if none)."""
     if until is not None:
         return until
     return items[-1].at if items else datetime.now(UTC)
@@ -306,7 +307,7 @@ def _replay_into(
     try:
         history = _read(items)
         replayed = replay(
-            history, ruleset, _until(history, until), threading=threading, identity=identity
+            history, ruleset, replay_end(history, until), threading=threading, identity=identity
         )
         sender.send(replayed)
     except Exception as exc:  # the parent raises it: the child has no terminal of its own
