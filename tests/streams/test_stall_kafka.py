@@ -1,10 +1,12 @@
 """A real worker whose broker goes away reports its stalled stages, and recovers; an idle
 worker whose input ends with a transaction marker is not stalled.
 
-On a broker of the test's own: the worker is busy with a burst when the broker stops. Its
-batches cannot be written (retried without end) and records wait past the offsets its
-stages finished: /readyz answers 503 naming the stalled stages. Once the broker is back the
-stages finish the burst and /readyz answers 200 again.
+On a broker of the test's own: the worker is busy with a burst when the broker stops (it is
+held with SIGSTOP while the broker shuts down, so a fast worker cannot finish the burst in
+the seconds a clean broker shutdown takes). Its batches cannot be written (retried without
+end) and records wait past the offsets its stages finished: /readyz answers 503 naming the
+stalled stages. Once the broker is back the stages finish the burst and /readyz answers 200
+again.
 
 A partition written in a Kafka transaction ends with the commit marker, an offset that the
 worker's (read-committed) consumer never delivers: the worker stays ready past the stall
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -37,7 +40,7 @@ from tests.streams.test_pipeline_kafka import message
 pytestmark = pytest.mark.kafka
 
 PORT = 19592
-MESSAGES = 2_000
+MESSAGES = 20_000  # 20 of the worker's 1,000-record batches: a burst that lasts seconds
 
 
 @pytest.fixture
@@ -72,7 +75,7 @@ def test_stages_that_cannot_go_on_fail_readyz_until_the_broker_is_back(
     bootstrap = f"localhost:{PORT}"
     topics = Topics(topic_prefix)
     with escalator_stack(bootstrap, topic_prefix, tmp_path, ESCALATOR_STALL_SECONDS="3") as stack:
-        stack.start_worker()
+        worker = stack.start_worker()
         produce(
             bootstrap,
             topics.inbound,
@@ -82,10 +85,17 @@ def test_stages_that_cannot_go_on_fail_readyz_until_the_broker_is_back(
             ],
         )
         deadline = time.monotonic() + 120
-        while stack.worker_metrics().get("escalator_ingest_to_routed_seconds_count", 0) < 20:
+        while (
+            routed := stack.worker_metrics().get("escalator_ingest_to_routed_seconds_count", 0)
+        ) < 20:
             assert time.monotonic() < deadline, "the worker routed nothing"
-            time.sleep(0.05)
-        subprocess.run(["bash", str(KAFKA_SH), "stop"], env=own_broker, check=True, timeout=120)
+            time.sleep(0.02)
+        os.killpg(worker.process.pid, signal.SIGSTOP)  # mid-burst, until the broker is gone
+        try:
+            assert routed < MESSAGES / 2, f"the burst was nearly done before the stop: {routed}"
+            subprocess.run(["bash", str(KAFKA_SH), "stop"], env=own_broker, check=True, timeout=120)
+        finally:
+            os.killpg(worker.process.pid, signal.SIGCONT)
         stalled = wait_for_readiness(stack.worker_url, 503, timeout=60).json()
         assert stalled["status"] == "stalled", stalled
         assert "made no progress" in stalled["reason"], stalled
