@@ -17,6 +17,13 @@ three hops waited 1.5 s. `escalator demo` sets a short wait
 Offsets for the stall check: `consumer_offsets` reads, without waiting, what the consumer
 knows of each partition it holds (see `streams.progress`).
 
+Handing records to the streams: faust's consumer passes each record to the streams with
+`wait_first(callback(record), suspend_flow.wait())`, which makes four tasks and an
+`asyncio.wait` per record and hop, about a tenth of the worker's CPU. Nearly every hand-over
+finishes without ever waiting (the stream's buffer has room), so the worker's consumer first
+runs the hand-over directly, and only one that has to wait goes on under `wait_first`, from
+where it stopped (`FirstStepWait`): a rebalance that suspends the flow still abandons it.
+
 What was fetched, for the SLA timer: `fetched_offsets` tells, per partition, the fetch
 position and the last record fetched since the assignment (see `streams.event_time`). The
 consumer runs in a thread of its own, where a fetch moves the position past the records it
@@ -28,17 +35,102 @@ one fetch timeout (1 s) later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Coroutine, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitResults
 
 from streams.event_time import Fetched
 from streams.progress import PartitionOffsets, TopicPartition
 
-__all__ = ["consumer_offsets", "fetched_offsets", "use_worker_consumer"]
+__all__ = [
+    "FirstStepWait",
+    "ResumedCoroutine",
+    "consumer_offsets",
+    "fetched_offsets",
+    "use_worker_consumer",
+]
+
+
+class ResumedCoroutine:
+    """The rest of a coroutine that already ran up to its first wait, as an awaitable.
+
+    Awaiting it (or wrapping it in a task) goes on where the coroutine stopped: what it
+    waits for is waited for, a cancellation or an exception reaches it, and its result is
+    the awaited value.
+    """
+
+    __slots__ = ("_coro", "_waiting_for")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_for: Any) -> None:
+        self._coro = coro
+        self._waiting_for = waiting_for
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, waiting_for = self._coro, self._waiting_for
+        while True:
+            try:
+                sent = yield waiting_for
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # a cancellation or error thrown in: pass it on
+                try:
+                    waiting_for = coro.throw(exc)
+                except StopIteration as finished:
+                    return finished.value
+            else:
+                try:
+                    waiting_for = coro.send(sent)
+                except StopIteration as finished:
+                    return finished.value
+
+
+def _is_event_wait(awaitable: object) -> bool:
+    return getattr(awaitable, "__qualname__", None) == "Event.wait"
+
+
+class FirstStepWait:
+    """A mode `Service` mixin: `wait_first(coro, event.wait())` runs `coro` directly first.
+
+    When the coroutine finishes without waiting and neither the service's flow nor the
+    service itself is stopping, that is the result, with no task made. Otherwise it goes on
+    under mode's own `wait_first`, from where it stopped, so whichever comes first still
+    wins. Every other call is mode's unchanged.
+    """
+
+    suspend_flow: asyncio.Event
+    _stopped: asyncio.Event
+    _crashed: asyncio.Event
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
+        """mode's `Service.wait_first`, with the direct first step for a hand-over."""
+        general = super().wait_first  # type: ignore[misc]
+        if (
+            len(coros) != 2
+            or timeout is not None
+            or not asyncio.iscoroutine(coros[0])
+            or not _is_event_wait(coros[1])
+            or self.suspend_flow.is_set()
+            or self._stopped.is_set()
+            or self._crashed.is_set()
+        ):
+            return cast(WaitResults, await general(*coros, timeout=timeout))
+        first, other = coros
+        try:
+            waiting_for = first.send(None)
+        except StopIteration as finished:
+            other.close()  # never started: nothing to wait for
+            return WaitResults([first], [finished.value], False)
+        except BaseException:
+            other.close()
+            raise
+        resumed = ResumedCoroutine(first, waiting_for)
+        return cast(WaitResults, await general(resumed, other))
 
 
 @dataclass(frozen=True)
@@ -103,7 +195,7 @@ def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) ->
                 consumer._fetch_max_wait_ms = fetch_max_wait_ms
             return consumer
 
-    class WorkerConsumer(faust_aiokafka.Consumer):
+    class WorkerConsumer(FirstStepWait, faust_aiokafka.Consumer):  # type: ignore[misc]
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
             return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
