@@ -5,7 +5,8 @@ For each system (the worker; a trivial faust forwarder; a raw confluent-kafka lo
   and the rate is N over the span between its first and last output record timestamps;
 - latency: on a fresh topic, with the system running, messages are produced at a paced
   rate below capacity, and each output record's timestamp minus its input record's
-  timestamp gives the ingest-to-routed latency (p50/p99).
+  timestamp gives the ingest-to-routed latency (p50/p99); for the worker also per stage,
+  from the timestamps of its internal records (`messages.resolved`, `messages.threaded`).
 
 Two consume-only baselines run on the same pre-filled messages (`bench/_consume_only.py`): a
 faust agent with `take_events(1000)` and a raw confluent-kafka loop. They give the ceiling
@@ -188,7 +189,9 @@ def consume_only(kind: str, batch: list[dict[str, object]], workdir: Path) -> tu
 
 def latency(
     system: str, batch: list[dict[str, object]], rate: float, workdir: Path
-) -> tuple[float, float]:
+) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    """p50 and p99 ingest-to-output latency in ms, and for the worker the same per stage
+    (from the timestamps of its internal records: intake, threading, cases)."""
     topics = fresh_topics(system)
     process = start_system(system, topics.prefix, workdir / f"lat-{system.replace(' ', '-')}")
     try:
@@ -196,11 +199,41 @@ def latency(
         produce(topics.inbound, batch, per_second=rate)
         out = consume_until(BOOTSTRAP, output_topic(system, topics), len(batch), timeout=300)
         sent = consume_until(BOOTSTRAP, topics.inbound, len(batch), timeout=60)
+        stages = (
+            [
+                consume_until(BOOTSTRAP, topic, len(batch), timeout=60)
+                for topic in (topics.resolved, topics.threaded)
+            ]
+            if system == "escalator worker"
+            else []
+        )
     finally:
         process.stop()
     sent_at = {str(json.loads(r.value or b"{}")["external_id"]): r.timestamp_ms for r in sent}
-    delays = sorted(r.timestamp_ms - sent_at[external_id(r, system)] for r in out)
-    return statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
+    done_at = {external_id(r, system): r.timestamp_ms for r in out}
+    hops: dict[str, tuple[float, float]] = {}
+    if stages:
+        resolved, threaded = (
+            {
+                str(json.loads(r.value or b"{}")["message"]["external_id"]): r.timestamp_ms
+                for r in records
+            }
+            for records in stages
+        )
+        for name, before, after in (
+            ("intake", sent_at, resolved),
+            ("threading", resolved, threaded),
+            ("cases", threaded, done_at),
+        ):
+            hops[name] = percentiles([after[key] - before[key] for key in after if key in before])
+    p50, p99 = percentiles([r.timestamp_ms - sent_at[external_id(r, system)] for r in out])
+    return p50, p99, hops
+
+
+def percentiles(delays: list[float]) -> tuple[float, float]:
+    """The median and the 99th percentile of these delays."""
+    ordered = sorted(delays)
+    return statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1]
 
 
 def main() -> None:
@@ -214,12 +247,18 @@ def main() -> None:
     systems = ["escalator worker", "faust forward", "raw confluent loop"]
     results: list[Result] = []
     cpu_per_message: dict[str, float] = {}
+    worker_hops: dict[str, tuple[float, float]] = {}
     for system in systems:
         rate, cpu = throughput(system, messages(args.messages, seed=1), workdir)
         cpu_per_message[system] = cpu
-        p50, p99 = latency(system, messages(args.latency_messages, seed=2), args.rate, workdir)
+        p50, p99, hops = latency(
+            system, messages(args.latency_messages, seed=2), args.rate, workdir
+        )
+        worker_hops = worker_hops or hops
         results.append(Result(system, args.messages, rate, p50, p99))
         print(f"{system}: {rate:,.0f} msg/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms", flush=True)
+        for stage, (hop50, hop99) in hops.items():
+            print(f"  stage {stage}: p50 {hop50:.0f} ms, p99 {hop99:.0f} ms", flush=True)
     baselines: dict[str, tuple[float, float]] = {}
     for kind in ("faust", "raw"):
         baselines[kind] = consume_only(kind, messages(args.messages, seed=1), workdir)
@@ -264,6 +303,7 @@ def main() -> None:
             "own_cpu_us_per_msg": round(own_cpu_us, 1),
             "latency_p50_ms": worker.p50_ms,
             "latency_p99_ms": worker.p99_ms,
+            "stage_latency_ms": {stage: list(hop) for stage, hop in worker_hops.items()},
             "rate": args.rate,
             "messages": args.messages,
             "load_average": [round(value, 2) for value in load],
