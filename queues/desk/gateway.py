@@ -24,7 +24,9 @@ from schemas import AgentAction, AgentPresence, CaseEventType
 from schemas.ids import event_id_for
 
 DEFAULT_OUTCOME_TIMEOUT_SECONDS = 10.0
-_OUTCOME_POLL_SECONDS = 0.03
+_OUTCOME_POLL_SECONDS = 0.01
+"""How often a waiting request reads the store for its verdict: one indexed lookup per 10 ms
+while it waits (a claim's verdict comes in 50-100 ms), not a wait of up to 30 ms after it."""
 
 
 class Verdict(StrEnum):
