@@ -74,6 +74,10 @@ class SlaFiring(CaseWrites):
             return None
         return now if self.event_time is None else self.event_time.limit(partition, now)
 
+    def holds(self, partition: int) -> bool:
+        """True when this partition is held and not revoked (whether or not it may fire yet)."""
+        return partition not in self.revoked and partition in self.cases.partitions
+
     async def partitions_revoked(self, partitions: Iterable[int]) -> None:
         """Stop firing these partitions (a rebalance begins): waits for a burst in progress.
 
@@ -98,6 +102,12 @@ class SlaFiring(CaseWrites):
         Reads held states without the case lock: a firing records the state it came from
         and is used only if that state is still the one held (see `streams.prepared`).
         Stops as soon as a deadline falls due, so firing always goes first.
+
+        Every held partition is prepared, also one that may not fire yet (`fire_limit`):
+        right after a restore or a rebalance stage C has not caught up on its inputs, and
+        that time goes to the soonest deadlines, earliest first. A record the replay then
+        applies to a case replaces its held state, so the firing prepared from the old one
+        is not used.
         """
         if self.prepare_ahead <= timedelta(0):
             return
@@ -116,7 +126,7 @@ class SlaFiring(CaseWrites):
             for partition, key, deadline in todo[start : start + PREPARE_SLICE]:
                 if self.prepared.full:
                     return
-                if self.fire_limit(partition, now) is not None:
+                if self.holds(partition):
                     firing = self._firing(partition, key, deadline, ruleset)
                     if firing is not None:
                         self.prepared.put(partition, key, firing)
