@@ -16,7 +16,22 @@ engine and the confluent-kafka writer), each next to its floor measured in the s
    confluent-kafka producer writing as many records of a case's size, one flush;
 4. recovery after a restart: restoring N case states from a changelog topic on the local
    Kafka and rebuilding the deadline index from the record headers; floor: a bare
-   confluent-kafka consume of the same topic to its end.
+   confluent-kafka consume of the same topic to its end;
+5. breach latency right after a restart: a fresh process (a restarted worker: the
+   worker's modules, faust included, imported) runs the worker's own assignment
+   (`streams.rebalance.assign_partitions`: restore from the changelog, deadline index,
+   `gc.freeze`) with its SLA timer already running, as the worker does. The changelog
+   holds the N cases and, per measured delay D (`--after-ready`), 10,000 more cases whose
+   warning has fired and whose breach falls due in the same second. The timer's clock is
+   the wall clock shifted once, at the instant the assignment returns (ready), so that the
+   burst's breach falls due D seconds after ready; nothing is prepared before ready (the
+   burst was an hour away). A breach's latency is counted on that clock, from its deadline
+   to its slice's acknowledgement, as in 3. Also the process's peak resident memory (the
+   worker's footprint with N cases restored and a burst fired). The bench's timer runs
+   without stage C's event-time gate (nothing to replay), so the burst may fire at its
+   deadline; in the worker a partition fires only after the consumer's first fetch (about
+   a second after the restore), and it is prepared meanwhile
+   (`tests/streams/test_sla_restart_prepare.py`).
 
 Run: `python bench/sla_timers.py` (1,000,000 cases; `--cases` for fewer).
 """
@@ -25,15 +40,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -44,12 +63,18 @@ from connectors.publisher import PRODUCER_DEFAULTS, KafkaPublisher  # noqa: E402
 from rules import compile_sources  # noqa: E402
 from schemas import InboundMessage, Topics  # noqa: E402
 from schemas.ids import case_id_for  # noqa: E402
-from streams.casework import apply_message  # noqa: E402
+from streams.case_state import CaseState  # noqa: E402
+from streams.casework import apply_message, fire_clocks  # noqa: E402
 from streams.clock import WallClock  # noqa: E402
 from streams.deadlines import DeadlineIndex  # noqa: E402
 from streams.output import ReliableWriter  # noqa: E402
 from streams.pipeline import Pipeline  # noqa: E402
-from streams.rebalance import case_store, rebuild_deadlines  # noqa: E402
+from streams.rebalance import (  # noqa: E402
+    assign_partitions,
+    case_store,
+    customer_store,
+    rebuild_deadlines,
+)
 from streams.records import ThreadedMessage  # noqa: E402
 from streams.state_store import DEADLINE_HEADER, ChangelogState  # noqa: E402
 from streams.timer import SlaTimer  # noqa: E402
@@ -162,7 +187,7 @@ class MeasuredPipeline(Pipeline):
 
     def _fired_out(self, due: Sequence[tuple[int, bytes, datetime]]) -> None:
         super()._fired_out(due)
-        written = datetime.now(UTC)
+        written = self.clock.now()
         breaches = [deadline for _p, _k, deadline in due if deadline == self.breach_at]
         self.latencies.extend((written - deadline).total_seconds() for deadline in breaches)
 
@@ -281,11 +306,140 @@ def consume_floor(topic: str) -> tuple[float, int]:
     return elapsed, count
 
 
+RESTART_GROUPS_FROM = timedelta(hours=1)  # the first after-restart burst's breach, from now
+RESTART_GROUPS_APART = timedelta(minutes=10)  # well beyond the minute prepared ahead
+
+
+def warned_template(breach_at: datetime) -> tuple[str, str]:
+    """A burst case whose warning has fired: its state JSON (next deadline: the breach)."""
+    text, case_id, warn_at = template(breach_at - timedelta(seconds=BURST_LEAD_SECONDS), True)
+    update = fire_clocks(CaseState.model_validate_json(text), RULESET, warn_at)
+    assert update.state.next_deadline == breach_at, update.state.next_deadline
+    return update.state.model_dump_json(), case_id
+
+
+class ShiftedClock(WallClock):
+    """The wall clock moved by `shift`: a burst scheduled ahead falls due when wanted."""
+
+    shift = timedelta(0)
+
+    def now(self) -> datetime:
+        """The wall clock plus the shift."""
+        return datetime.now(UTC) + self.shift
+
+
+class Assigned(NamedTuple):
+    """A topic partition as faust hands it to `on_partitions_assigned`."""
+
+    topic: str
+    partition: int
+
+
+async def restarted(prefix: str, breach_at: datetime, after: float, count: int) -> dict[str, float]:
+    """A restarted worker: assignment with the timer running, burst due `after` s after ready."""
+    importlib.import_module("streams.app")  # the worker's modules, faust included
+
+    topics = Topics(prefix)
+    config = WorkerConfig(broker_url=f"kafka://{BOOTSTRAP}", topics=topics, connection=CONNECTION)
+    clock = ShiftedClock()
+    publisher = KafkaPublisher(CONNECTION, delivery_timeout_seconds=60)
+    deadlines = DeadlineIndex()
+    pipeline = MeasuredPipeline(
+        config,
+        RuleSetHolder(RULESET),
+        ReliableWriter(publisher),
+        customer_store(config),
+        case_store(config),
+        deadlines,
+        clock=clock,
+    )
+    pipeline.latencies, pipeline.breach_at = [], breach_at
+    timer = SlaTimer(
+        pipeline.fire_due,
+        deadlines.next_deadline,
+        clock,
+        TICK_SECONDS,
+        prepare=pipeline.prepare_upcoming,
+        lateness_seconds=config.sla_lateness_seconds,
+    )
+    before = rss_mib()
+    running = asyncio.create_task(timer.run())
+    started = time.perf_counter()
+    assigned = [
+        Assigned(t, p) for t in (topics.threaded, topics.resolved) for p in range(PARTITIONS)
+    ]
+    await assign_partitions(pipeline, config, assigned)
+    ready = time.perf_counter() - started
+    clock.shift = breach_at - timedelta(seconds=after) - datetime.now(UTC)
+    ready_rss = rss_mib()
+    while len(pipeline.latencies) < count:
+        await asyncio.sleep(0.05)
+    while pipeline.case_lock.locked():  # the burst's states are written after its events
+        await asyncio.sleep(0.05)
+    running.cancel()
+    publisher.close()
+    latencies = sorted(pipeline.latencies)
+    return {
+        "after": after,
+        "restored": len(pipeline.cases),
+        "deadlines": len(deadlines),
+        "ready_seconds": ready,
+        "p50": statistics.median(latencies),
+        "p99": latencies[int(len(latencies) * 0.99) - 1],
+        "max": latencies[-1],
+        "used": pipeline.prepared.used,
+        "rss_before_mib": before,
+        "rss_ready_mib": ready_rss,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def restart_bursts(
+    topics: Topics, cases: int, count: int, after_ready: Sequence[float], first: datetime
+) -> None:
+    """Step 5: one restarted process per delay, each firing its own burst."""
+    print(
+        f"5. right after a restart ({cases:,} cases restored, {count:,} breaches due in one "
+        "second, D seconds after the restarted worker is ready; target p99 <= 1s):"
+    )
+    for number, after in enumerate(after_ready):
+        breach_at = first + number * RESTART_GROUPS_APART
+        command = [sys.executable, __file__, "--restarted", topics.prefix]
+        command += ["--breach-at", breach_at.isoformat(), "--after", str(after)]
+        command += ["--burst", str(count)]
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        result = json.loads(done.stdout.splitlines()[-1])
+        print(
+            f"   D = {after:g}s: breach latency p50 {result['p50']:.2f}s, p99 "
+            f"{result['p99']:.2f}s, max {result['max']:.2f}s; {result['used']:,} firings were "
+            f"ready; ready {result['ready_seconds']:.1f}s after the assignment began "
+            f"({result['restored']:,} states, {result['deadlines']:,} deadlines); resident "
+            f"{result['rss_before_mib']:,.0f} MiB before the restore, "
+            f"{result['rss_ready_mib']:,.0f} MiB ready, peak {result['peak_rss_mib']:,.0f} MiB; "
+            f"load average {result['load_average']:.1f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--burst", type=int, default=10_000)
+    parser.add_argument(
+        "--after-ready",
+        default="0,1,2,5,10",
+        help="seconds between a restarted worker's readiness and its burst (step 5), commas",
+    )
+    parser.add_argument("--restarted", help=argparse.SUPPRESS)  # step 5's child: topic prefix
+    parser.add_argument("--breach-at", help=argparse.SUPPRESS)
+    parser.add_argument("--after", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.restarted:
+        breach_at = datetime.fromisoformat(args.breach_at)
+        result = asyncio.run(restarted(args.restarted, breach_at, args.after, args.burst))
+        print(json.dumps(result))
+        return
+    after_ready = [float(value) for value in args.after_ready.split(",") if value]
     topics = Topics(f"benchsla{uuid.uuid4().hex[:6]}.")
     create_topics(
         BOOTSTRAP,
@@ -294,8 +448,12 @@ def main() -> None:
     )
     changelog = topics.state_changelog("cases")
     create_topics(
-        BOOTSTRAP, [changelog], partitions=PARTITIONS, config={"cleanup.policy": "compact"}
+        BOOTSTRAP,
+        [changelog, topics.state_changelog("customers")],
+        partitions=PARTITIONS,
+        config={"cleanup.policy": "compact"},
     )
+    create_topics(BOOTSTRAP, [topics.threaded, topics.resolved], partitions=PARTITIONS)
     config = WorkerConfig(broker_url=f"kafka://{BOOTSTRAP}", topics=topics, connection=CONNECTION)
     text, case_id, next_deadline = template(datetime.now(UTC), burst=False)
     print(f"one case: {len(text):,} bytes of JSON")
@@ -325,6 +483,12 @@ def main() -> None:
     del store, deadlines
 
     write_changelog(changelog, states(text, case_id, args.cases, "R"), next_deadline)
+    first_group = datetime.now(UTC).replace(microsecond=0) + RESTART_GROUPS_FROM
+    for number in range(len(after_ready)):
+        breach_at = first_group + number * RESTART_GROUPS_APART
+        warned, warned_id = warned_template(breach_at)
+        write_changelog(changelog, states(warned, warned_id, args.burst, f"G{number}"), breach_at)
+    groups = len(after_ready) * args.burst
     floor_seconds, floor_count = consume_floor(changelog)
     store = case_store(config)
     started = time.perf_counter()
@@ -334,17 +498,20 @@ def main() -> None:
     rebuild_deadlines(deadlines, store.partitions, restored)
     ready_seconds = time.perf_counter() - started
     # the changelog also holds the burst cases, written twice (warning, breach) by the timer
-    assert len(store) == args.cases + 2 * args.burst, len(store)
-    assert floor_count == args.cases + 4 * args.burst, floor_count
-    assert len(deadlines) == args.cases, len(deadlines)  # the burst cases are done
+    assert len(store) == args.cases + 2 * args.burst + groups, len(store)
+    assert floor_count == args.cases + 4 * args.burst + groups, floor_count
+    assert len(deadlines) == args.cases + groups, len(deadlines)  # the bursts of 3 are done
     print(
         f"4. restart: {len(store):,} states restored from Kafka in {restore_seconds:.1f}s, "
         f"ready with {len(deadlines):,} deadlines indexed in {ready_seconds:.1f}s (target <= "
         f"60s); floor: a bare consumer reads the {floor_count:,} records in {floor_seconds:.1f}s"
     )
+    del store, deadlines, restored
+    restart_bursts(topics, args.cases, args.burst, after_ready, first_group)
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
+        "peak RSS of this process (steps 1-4) "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
     )
 
 
