@@ -60,6 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from connectors.publisher import PRODUCER_DEFAULTS, KafkaPublisher  # noqa: E402
+from metricsio.gc_tuning import tune_collector  # noqa: E402
 from rules import compile_sources  # noqa: E402
 from schemas import InboundMessage, Topics  # noqa: E402
 from schemas.ids import case_id_for  # noqa: E402
@@ -338,6 +339,7 @@ class Assigned(NamedTuple):
 async def restarted(prefix: str, breach_at: datetime, after: float, count: int) -> dict[str, float]:
     """A restarted worker: assignment with the timer running, burst due `after` s after ready."""
     importlib.import_module("streams.app")  # the worker's modules, faust included
+    tune_collector()  # as `escalator worker` does once started
 
     topics = Topics(prefix)
     config = WorkerConfig(broker_url=f"kafka://{BOOTSTRAP}", topics=topics, connection=CONNECTION)

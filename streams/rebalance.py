@@ -12,6 +12,7 @@ from typing import Any
 
 from kafkaio.fencing import FencedWriter
 from metricsio.gc_tuning import freeze_long_lived
+from metricsio.malloc_release import release_free_memory
 from streams.case_state import state_dictionary
 from streams.deadlines import DeadlineIndex
 from streams.pipeline import Pipeline
@@ -81,7 +82,8 @@ async def assign_partitions(
     Runs during the rebalance; the stages still wait for their state themselves
     (`restored_then`). Stage C's starting offsets are read first, because its batches
     wait for the state and not for them. Once restored, what is held is frozen out of the
-    garbage collector's later walks (`metricsio.gc_tuning`).
+    garbage collector's later walks (`metricsio.gc_tuning`), and the pages the restore freed
+    go back to the system (`metricsio.malloc_release`).
     """
     assigned = list(assigned)
     loop = asyncio.get_running_loop()
@@ -110,6 +112,7 @@ async def assign_partitions(
         restored = await loop.run_in_executor(None, cases.assign, wanted)
         rebuild_deadlines(pipeline.deadlines, cases.partitions, restored)
     freeze_long_lived()  # the restored states and deadlines live long: out of later collections
+    release_free_memory()  # the restore's transient pages back to the system (glibc)
     pipeline.partitions_assigned(cases.partitions)
     pipeline.progress.restart_waits()  # a long restore is not a stall of the new partitions
 

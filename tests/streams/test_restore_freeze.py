@@ -67,3 +67,26 @@ async def test_restored_state_is_frozen_once_the_assignment_is_restored() -> Non
     assert not tracked(cases.held[0])
     assert not tracked(customers.held[0])
     assert gc.get_freeze_count() > 0
+
+
+async def test_the_restore_s_freed_pages_are_released_after_the_restore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cases, customers = FakeStore("threaded"), FakeStore("resolved")
+    released: list[frozenset[int]] = []
+    monkeypatch.setattr(
+        "streams.rebalance.release_free_memory", lambda: released.append(cases.partitions)
+    )
+    pipeline = SimpleNamespace(
+        cases=cases,
+        customers=customers,
+        event_time=None,
+        customer_lock=asyncio.Lock(),
+        case_lock=asyncio.Lock(),
+        deadlines=DeadlineIndex(),
+        partitions_assigned=lambda _partitions: None,
+        progress=SimpleNamespace(restart_waits=lambda: None),
+    )
+    topics = [SimpleNamespace(topic=t, partition=0) for t in ("threaded", "resolved")]
+    await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
+    assert released == [frozenset({0})]  # once, with the partition restored
