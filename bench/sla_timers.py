@@ -43,7 +43,6 @@ import asyncio
 import importlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -118,6 +117,18 @@ RULESET = compile_sources({"bench.yaml": RULES})
 def rss_mib() -> float:
     resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since it started (VmHWM).
+
+    Not `getrusage`'s ru_maxrss: Linux keeps that across exec, so a child started by a
+    bigger parent would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def template(at: datetime, burst: bool) -> tuple[str, str, datetime]:
@@ -392,7 +403,7 @@ async def restarted(prefix: str, breach_at: datetime, after: float, count: int) 
         "used": pipeline.prepared.used,
         "rss_before_mib": before,
         "rss_ready_mib": ready_rss,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "load_average": os.getloadavg()[0],
     }
 
@@ -513,7 +524,7 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
         "peak RSS of this process (steps 1-4) "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB"
+        f"{peak_rss_mib():,.0f} MiB"
     )
 
 

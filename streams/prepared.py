@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas import CaseEvent
 from streams.output import OutputRecord
+from streams.sla import EventCount
 from streams.state_store import EncodedState
 
 __all__ = ["Firing", "PreparedFirings"]
@@ -31,7 +31,9 @@ class Firing:
     rules_version: str
     deadline: datetime
     outputs: list[OutputRecord] = field(default_factory=list)
-    events: list[CaseEvent] = field(default_factory=list)
+    counts: tuple[EventCount, ...] = ()
+    """The metrics its events add once written (`streams.sla.event_counts`); not the events
+    themselves, whose payloads (the case snapshot) would cost many KB per prepared firing."""
     state: EncodedState | None = None
     """The state to save; None when nothing fell due (the case stops being timed)."""
 

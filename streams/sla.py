@@ -54,21 +54,38 @@ def run_clocks(
     return events  # the caller refreshes `state.sla` (`sla_view`) once, after all its changes
 
 
+EventCount = tuple[str, tuple[str, ...]]
+"""One count to add: the counter's name in `streams.metrics` and its label values."""
+
+
 def count_events(events: Iterable[CaseEvent]) -> None:
     """Count the warnings, breaches and escalation steps among events about to be written."""
+    add_counts(event_counts(events))
+
+
+def event_counts(events: Iterable[CaseEvent]) -> tuple[EventCount, ...]:
+    """What `count_events` would count, kept small (a prepared firing keeps this, not events)."""
+    counts: list[EventCount] = []
     for event in events:
         payload = event.payload
         if event.type == sla.ClockEventKind.WARNING.value:
-            counter = metrics.SLA_WARNINGS
+            counter = "SLA_WARNINGS"
         elif event.type == sla.ClockEventKind.BREACHED.value:
-            counter = metrics.SLA_BREACHES
+            counter = "SLA_BREACHES"
         else:
             if event.type == sla.ClockEventKind.ESCALATED.value:
                 step = payload.get("escalation") or {}
-                metrics.ESCALATIONS.labels(step.get("on", "agent"), str(step.get("step", ""))).inc()
+                counts.append(("ESCALATIONS", (step.get("on", "agent"), str(step.get("step", "")))))
             continue
         labels = (payload.get("policy") or "", payload.get("clock") or "", payload.get("queue"))
-        counter.labels(labels[0], labels[1], labels[2] or "").inc()
+        counts.append((counter, (labels[0], labels[1], labels[2] or "")))
+    return tuple(counts)
+
+
+def add_counts(counts: Iterable[EventCount]) -> None:
+    """Add counts taken by `event_counts` to their metrics."""
+    for counter, labels in counts:
+        getattr(metrics, counter).labels(*labels).inc()
 
 
 def start_clocks(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> list[CaseEvent]:

@@ -17,7 +17,7 @@ from streams.casework import fire_clocks
 from streams.gc_pause import gc_paused
 from streams.output import OutputRecord
 from streams.prepared import Firing
-from streams.sla import count_events
+from streams.sla import add_counts, event_counts
 from streams.state_store import EncodedState, PartitionNotHeldError
 
 FIRE_SLICE = 200
@@ -164,7 +164,7 @@ class SlaFiring(CaseWrites):
             ruleset.version,
             deadline,
             self._case_outputs(update),
-            update.events,
+            event_counts(update.events),
             self.cases.encode(update.state),
         )
 
@@ -185,7 +185,7 @@ class SlaFiring(CaseWrites):
             if firing.state is None:  # nothing fell due after all (e.g. its policy was removed)
                 self.deadlines.schedule(partition, key, None)  # stop timing it
                 continue
-            count_events(firing.events)
+            add_counts(firing.counts)
             dirty[key] = (partition, firing.state)
             outputs.extend(firing.outputs)
         return outputs, dirty

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+from prometheus_client import REGISTRY
+
 from streams.event_time import EventTimeProgress, Fetched, Position
 from streams.output import OutputRecord
 from tests.streams.test_sla_rebalance import ReplayWorker, claim, event_bodies
@@ -107,3 +109,37 @@ async def test_a_firing_prepared_before_the_replay_is_dropped_once_the_replay_ch
         running.cancel()
     assert not worker.of("case.escalated")  # claimed: the prepared step was dropped, not written
     assert worker.pipeline.prepared.used == 0
+
+
+SLA_COUNTERS = ("escalator_sla_warnings", "escalator_sla_breaches", "escalator_escalations")
+
+
+def counted() -> dict[str, float]:
+    """Every SLA counter's samples now (warnings, breaches, escalation steps)."""
+    return {
+        f"{sample.name}{sorted(sample.labels.items())}": sample.value
+        for metric in REGISTRY.collect()
+        if metric.name in SLA_COUNTERS
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def test_a_prepared_firing_counts_what_a_firing_at_the_deadline_counts() -> None:
+    deltas = []
+    for prepare_seconds in (0.0, 600.0):
+        worker = Worker(prepare_seconds=prepare_seconds)
+        await worker.open_case()
+        before = counted()
+        running = asyncio.create_task(worker.timer.run())
+        try:
+            worker.clock.advance(0.1)
+            await worker.run_until(T0 + timedelta(hours=9), step=timedelta(minutes=4))
+        finally:
+            running.cancel()
+        after = counted()
+        deltas.append({name: after[name] - before.get(name, 0.0) for name in after})
+        assert worker.pipeline.prepared.used == (5 if prepare_seconds else 0)
+    unprepared, prepared = deltas
+    assert prepared == unprepared
+    assert sum(unprepared.values()) == 6  # three unclaimed steps, a warning, a breach, its step
