@@ -23,31 +23,39 @@ class DeadlineIndex:
 
     def __init__(self) -> None:
         self._heaps: dict[int, list[tuple[datetime, bytes]]] = {}
-        self._current: dict[tuple[int, bytes], datetime] = {}
+        # per partition, each case's current deadline: keyed by the case alone, so a million
+        # cases cost no million (partition, key) tuples
+        self._current: dict[int, dict[bytes, datetime]] = {}
 
     def __len__(self) -> int:
-        return len(self._current)
+        return sum(len(current) for current in self._current.values())
 
     def schedule(self, partition: int, key: bytes, deadline: datetime | None) -> None:
         """Set (or clear, with None) the next deadline of a case."""
+        current = self._current.get(partition)
         if deadline is None:
-            self._current.pop((partition, key), None)
+            if current is not None:
+                current.pop(key, None)
             return
-        if self._current.get((partition, key)) == deadline:
+        if current is None:
+            current = self._current[partition] = {}
+        elif current.get(key) == deadline:
             return
-        self._current[(partition, key)] = deadline
+        current[key] = deadline
         heapq.heappush(self._heaps.setdefault(partition, []), (deadline, key))
 
     def deadline_of(self, partition: int, key: bytes) -> datetime | None:
         """The deadline a case is scheduled for, if any."""
-        return self._current.get((partition, key))
+        current = self._current.get(partition)
+        return None if current is None else current.get(key)
 
     def partition_next(self, partition: int) -> datetime | None:
         """The earliest deadline indexed on one partition (stale entries dropped on the way)."""
         heap = self._heaps.get(partition)
+        current = self._current.get(partition, {})
         while heap:
             deadline, key = heap[0]
-            if self._current.get((partition, key)) == deadline:
+            if current.get(key) == deadline:
                 return deadline
             heapq.heappop(heap)
         return None
@@ -61,6 +69,7 @@ class DeadlineIndex:
         """Up to `limit` cases due at or before `until`, earliest first, left in the index."""
         candidates: list[tuple[datetime, int, bytes]] = []
         for partition, heap in self._heaps.items():
+            current = self._current.get(partition, {})
             # walk the heap from its root: a child is never earlier than its parent
             frontier = [0] if heap else []
             while frontier:
@@ -68,7 +77,7 @@ class DeadlineIndex:
                 deadline, key = heap[at]
                 if deadline > until:
                     continue
-                if self._current.get((partition, key)) == deadline:
+                if current.get(key) == deadline:
                     candidates.append((deadline, partition, key))
                 frontier.extend(child for child in (2 * at + 1, 2 * at + 2) if child < len(heap))
         return [(p, key, deadline) for deadline, p, key in heapq.nsmallest(limit, candidates)]
@@ -89,10 +98,11 @@ class DeadlineIndex:
             until = limit(partition) if heap else None
             if until is None:
                 continue
+            current = self._current.get(partition, {})
             while heap and heap[0][0] <= until:
                 deadline, key = heapq.heappop(heap)
-                if self._current.get((partition, key)) == deadline:
-                    del self._current[(partition, key)]
+                if current.get(key) == deadline:
+                    del current[key]
                     due.append((partition, key, deadline))
         due.sort(key=lambda entry: entry[2])
         return due
@@ -101,8 +111,7 @@ class DeadlineIndex:
         """Forget a partition's deadlines and index these instead (after a restore)."""
         self.drop_partitions({partition})
         heap = [(deadline, key) for key, deadline in entries]
-        for deadline, key in heap:
-            self._current[(partition, key)] = deadline
+        self._current[partition] = {key: deadline for deadline, key in heap}
         heapq.heapify(heap)  # O(n), where pushing one by one is O(n log n)
         self._heaps[partition] = heap
 
@@ -114,5 +123,5 @@ class DeadlineIndex:
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget every deadline of these partitions (they moved to another worker)."""
         for partition in partitions:
-            for _deadline, key in self._heaps.pop(partition, []):
-                self._current.pop((partition, key), None)  # every current entry has one
+            self._heaps.pop(partition, None)
+            self._current.pop(partition, None)
