@@ -384,7 +384,7 @@ async def restarted(prefix: str, breach_at: datetime, after: float, count: int) 
     await assign_partitions(pipeline, config, assigned)
     ready = time.perf_counter() - started
     clock.shift = breach_at - timedelta(seconds=after) - datetime.now(UTC)
-    ready_rss = rss_mib()
+    ready_rss, ready_peak = rss_mib(), peak_rss_mib()
     while len(pipeline.latencies) < count:
         await asyncio.sleep(0.05)
     while pipeline.case_lock.locked():  # the burst's states are written after its events
@@ -403,6 +403,7 @@ async def restarted(prefix: str, breach_at: datetime, after: float, count: int) 
         "used": pipeline.prepared.used,
         "rss_before_mib": before,
         "rss_ready_mib": ready_rss,
+        "peak_ready_mib": ready_peak,
         "peak_rss_mib": peak_rss_mib(),
         "load_average": os.getloadavg()[0],
     }
@@ -429,7 +430,8 @@ def restart_bursts(
             f"ready; ready {result['ready_seconds']:.1f}s after the assignment began "
             f"({result['restored']:,} states, {result['deadlines']:,} deadlines); resident "
             f"{result['rss_before_mib']:,.0f} MiB before the restore, "
-            f"{result['rss_ready_mib']:,.0f} MiB ready, peak {result['peak_rss_mib']:,.0f} MiB; "
+            f"{result['rss_ready_mib']:,.0f} MiB ready (peak until then "
+            f"{result['peak_ready_mib']:,.0f} MiB), peak {result['peak_rss_mib']:,.0f} MiB; "
             f"load average {result['load_average']:.1f}"
         )
 

@@ -108,9 +108,20 @@ class DeadlineIndex:
         return due
 
     def replace_partition(self, partition: int, entries: Iterable[tuple[bytes, datetime]]) -> None:
-        """Forget a partition's deadlines and index these instead (after a restore)."""
+        """Forget a partition's deadlines and index these instead (after a restore).
+
+        A list of entries is consumed (left empty).
+        """
         self.drop_partitions({partition})
-        heap = [(deadline, key) for key, deadline in entries]
+        heap: list[tuple[datetime, bytes]] = []
+        if isinstance(entries, list):
+            # the restore's list is emptied as it is read: each entry freed as its heap entry
+            # is made, so a million of them are never held twice
+            while entries:
+                key, deadline = entries.pop()
+                heap.append((deadline, key))
+        else:
+            heap.extend((deadline, key) for key, deadline in entries)
         self._current[partition] = {key: deadline for deadline, key in heap}
         heapq.heapify(heap)  # O(n), where pushing one by one is O(n log n)
         self._heaps[partition] = heap

@@ -1,0 +1,31 @@
+"""The deadline index keeps each case's current deadline per partition, earliest first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from streams.deadlines import DeadlineIndex
+
+T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+
+
+def test_a_restored_partition_fires_its_cases_in_deadline_order_and_its_list_is_consumed() -> None:
+    entries = [(f"C-{n}".encode(), T0 + timedelta(seconds=(n * 7) % 10)) for n in range(10)]
+    expected = sorted((deadline, key) for key, deadline in entries)
+    index = DeadlineIndex()
+    index.schedule(2, b"C-other", T0)
+    index.replace_partition(1, list(entries))
+    restored = list(entries)
+    index.replace_partition(1, restored)  # again: the first one's entries are forgotten
+    assert restored == []  # consumed, never held twice
+    assert len(index) == 11
+    assert index.deadline_of(1, b"C-3") == T0 + timedelta(seconds=1)
+    index.schedule(1, b"C-3", None)  # no longer timed
+    index.schedule(1, b"C-4", T0 + timedelta(hours=1))  # moved later
+    due = index.pop_due_by(lambda partition: T0 + timedelta(seconds=9) if partition == 1 else None)
+    assert [(deadline, key) for _p, key, deadline in due] == [
+        entry for entry in expected if entry[1] not in (b"C-3", b"C-4")
+    ]
+    assert index.deadline_of(2, b"C-other") == T0  # the other partition held back
+    index.drop_partitions({1})
+    assert len(index) == 1 and index.next_deadline() == T0
