@@ -209,6 +209,14 @@ class _Unused:
         raise AssertionError("nothing is due: nothing may be written")
 
 
+async def burst_written(pipeline: MeasuredPipeline, count: int) -> None:
+    """Wait until the burst's `count` breaches are acknowledged and its states written."""
+    while len(pipeline.latencies) < count:
+        await asyncio.sleep(0.05)
+    while pipeline.case_lock.locked():  # the burst's states are written after its events
+        await asyncio.sleep(0.05)
+
+
 async def idle_step(store: ChangelogState, deadlines: DeadlineIndex, topics: Topics) -> float:
     """Microseconds of one timer step (fire, then prepare) when nothing is due soon."""
     config = WorkerConfig(broker_url=f"kafka://{BOOTSTRAP}", topics=topics, connection=CONNECTION)
@@ -262,10 +270,7 @@ async def burst(
         lateness_seconds=config.sla_lateness_seconds,
     )
     running = asyncio.create_task(timer.run())
-    while len(pipeline.latencies) < count:
-        await asyncio.sleep(0.05)
-    while pipeline.case_lock.locked():  # the burst's states are written after its events
-        await asyncio.sleep(0.05)
+    await burst_written(pipeline, count)
     running.cancel()
     publisher.close()
     sample = [value for _key, value in states(text, case_id, 1000, tag)]
@@ -385,10 +390,7 @@ async def restarted(prefix: str, breach_at: datetime, after: float, count: int) 
     ready = time.perf_counter() - started
     clock.shift = breach_at - timedelta(seconds=after) - datetime.now(UTC)
     ready_rss, ready_peak = rss_mib(), peak_rss_mib()
-    while len(pipeline.latencies) < count:
-        await asyncio.sleep(0.05)
-    while pipeline.case_lock.locked():  # the burst's states are written after its events
-        await asyncio.sleep(0.05)
+    await burst_written(pipeline, count)
     running.cancel()
     publisher.close()
     latencies = sorted(pipeline.latencies)

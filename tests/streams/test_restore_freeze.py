@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -47,9 +47,10 @@ def tracked(thing: object) -> bool:
     return any(found is thing for found in gc.get_objects())
 
 
-async def test_restored_state_is_frozen_once_the_assignment_is_restored() -> None:
-    cases, customers = FakeStore("threaded"), FakeStore("resolved")
-    assigned: list[frozenset[int]] = []
+async def assign_partition_zero(
+    cases: FakeStore, customers: FakeStore, assigned: Callable[[frozenset[int]], object]
+) -> SimpleNamespace:
+    """Run the worker's assignment of partition 0 of both stages on a pipeline of fakes."""
     pipeline = SimpleNamespace(
         cases=cases,
         customers=customers,
@@ -57,11 +58,18 @@ async def test_restored_state_is_frozen_once_the_assignment_is_restored() -> Non
         customer_lock=asyncio.Lock(),
         case_lock=asyncio.Lock(),
         deadlines=DeadlineIndex(),
-        partitions_assigned=assigned.append,
+        partitions_assigned=assigned,
         progress=SimpleNamespace(restart_waits=lambda: None),
     )
     topics = [SimpleNamespace(topic=t, partition=0) for t in ("threaded", "resolved")]
     await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
+    return pipeline
+
+
+async def test_restored_state_is_frozen_once_the_assignment_is_restored() -> None:
+    cases, customers = FakeStore("threaded"), FakeStore("resolved")
+    assigned: list[frozenset[int]] = []
+    pipeline = await assign_partition_zero(cases, customers, assigned.append)
     assert assigned == [frozenset({0})]
     assert len(pipeline.deadlines) == 1
     assert not tracked(cases.held[0])
@@ -77,16 +85,5 @@ async def test_the_restore_s_freed_pages_are_released_after_the_restore(
     monkeypatch.setattr(
         "streams.rebalance.release_free_memory", lambda: released.append(cases.partitions)
     )
-    pipeline = SimpleNamespace(
-        cases=cases,
-        customers=customers,
-        event_time=None,
-        customer_lock=asyncio.Lock(),
-        case_lock=asyncio.Lock(),
-        deadlines=DeadlineIndex(),
-        partitions_assigned=lambda _partitions: None,
-        progress=SimpleNamespace(restart_waits=lambda: None),
-    )
-    topics = [SimpleNamespace(topic=t, partition=0) for t in ("threaded", "resolved")]
-    await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
+    await assign_partition_zero(cases, customers, lambda _partitions: None)
     assert released == [frozenset({0})]  # once, with the partition restored

@@ -131,12 +131,7 @@ async def test_a_prepared_firing_counts_what_a_firing_at_the_deadline_counts() -
         worker = Worker(prepare_seconds=prepare_seconds)
         await worker.open_case()
         before = counted()
-        running = asyncio.create_task(worker.timer.run())
-        try:
-            worker.clock.advance(0.1)
-            await worker.run_until(T0 + timedelta(hours=9), step=timedelta(minutes=4))
-        finally:
-            running.cancel()
+        await worker.run_timer_until(T0 + timedelta(hours=9))
         after = counted()
         deltas.append({name: after[name] - before.get(name, 0.0) for name in after})
         assert worker.pipeline.prepared.used == (5 if prepare_seconds else 0)

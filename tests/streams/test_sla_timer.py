@@ -123,6 +123,19 @@ class Worker:
             self.clock.set(min(moment, self.clock.now() + step))
             await settle()
 
+    async def run_timer_until(
+        self, moment: datetime, step: timedelta = timedelta(minutes=4)
+    ) -> None:
+        """Run the SLA timer while the clock moves to `moment` in steps smaller than the
+        preparation horizon (so firings are prepared before they are due), off the whole
+        second (so a step lands within the lateness after a deadline)."""
+        running = asyncio.create_task(self.timer.run())
+        try:
+            self.clock.advance(0.1)
+            await self.run_until(moment, step=step)
+        finally:
+            running.cancel()
+
     def events(self) -> list[dict[str, Any]]:
         return [
             json.loads(r.value) for r in self.publisher.records if r.topic == TOPICS.case_events
@@ -174,14 +187,7 @@ async def test_prepared_firings_write_exactly_what_firing_at_the_deadline_writes
     for prepare_seconds in (0.0, 600.0):
         worker = Worker(prepare_seconds=prepare_seconds)
         await worker.open_case()
-        running = asyncio.create_task(worker.timer.run())
-        try:
-            # in steps smaller than the horizon, so firings are prepared before they are due;
-            # off the whole second, so a step lands within the lateness after a deadline
-            worker.clock.advance(0.1)
-            await worker.run_until(T0 + timedelta(hours=9), step=timedelta(minutes=4))
-        finally:
-            running.cancel()
+        await worker.run_timer_until(T0 + timedelta(hours=9))
         runs.append(worker.publisher.records)
         if prepare_seconds:
             assert len(worker.of("case.escalated")) == 4  # three unclaimed, one breach
