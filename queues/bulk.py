@@ -7,11 +7,11 @@ statement, so a batch pays for building none of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, insert
+from sqlalchemy import ColumnElement, Connection, Insert, Table, any_, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -39,6 +39,22 @@ def upsert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
     """
     if rows:
         connection.execute(_upsert(table, connection.dialect.name), rows)
+
+
+def one_of(
+    connection: Connection, column: ColumnElement[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """SQL: `column` is one of `values`, spelled as the connection's dialect reads it fastest.
+
+    PostgreSQL gets one array parameter (`= ANY(%(values)s)`): one statement text, planned
+    once and prepared, where `IN (…)` renders a new text with a parameter per value that
+    psycopg parses again on every call (it caches only short texts). SQLite, in-process,
+    takes `IN (…)`.
+    """
+    if connection.dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == any_(array)
+    return column.in_(values)
 
 
 @cache

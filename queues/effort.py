@@ -82,7 +82,8 @@ class _Reopened:
 
 @dataclass(frozen=True)
 class _Opened:
-    case_id: str
+    case: CaseValues
+    """The batch's row of the case: what `finish` writes is what the store then holds."""
 
 
 _Fact = _Resolved | _Reopened | _Opened
@@ -125,7 +126,7 @@ class EffortBatch:
         if case_row is None:
             return
         if event.type == CaseEventType.CASE_OPENED.value:
-            self.facts.append(_Opened(case_row.case_id))
+            self.facts.append(_Opened(case_row))
         elif event.type == CaseEventType.CASE_RESOLVED.value:
             if case_row.status == CaseStatus.RESOLVED.value:
                 return  # resolved already: the same resolution
@@ -214,16 +215,15 @@ def _reopened(session: Session, facts: list[_Reopened]) -> None:
 
 def _opened(session: Session, facts: list[_Opened], totals: Counter[Key]) -> None:
     """A new case within the repeat window after one of the customer's resolutions repeats it
-    (the latest such resolution)."""
-    if not facts:
-        return
-    # One query for the batch's new cases (the projection wrote them just before).
-    found = session.scalars(
-        select(CaseRow).where(CaseRow.case_id.in_({fact.case_id for fact in facts}))
-    )
-    by_id = {case.case_id: case for case in found}
-    cases = [by_id.get(fact.case_id) for fact in facts]
-    new_cases = [c for c in cases if c and c.repeat_of is None and c.opened_at is not None]
+    (the latest such resolution).
+
+    The cases are the batch's own rows, which the projection has just written as they are:
+    no query reads them back. Each case counts once, however many `case.opened` it got.
+    """
+    unique = {fact.case.case_id: fact.case for fact in facts}  # one row per case, in order
+    new_cases = [
+        case for case in unique.values() if case.repeat_of is None and case.opened_at is not None
+    ]
     if not new_cases:
         return
     earliest = min(c.opened_at for c in new_cases if c.opened_at is not None)
@@ -236,29 +236,44 @@ def _opened(session: Session, facts: list[_Opened], totals: Counter[Key]) -> Non
         .order_by(CaseResolutionRow.resolved_at.desc(), CaseResolutionRow.event_id)
     ).all()
     for new_case in new_cases:
-        _mark_repeat(new_case, candidates, totals)
+        earlier = _repeated(
+            new_case.case_id, new_case.customer_id, new_case.opened_at, candidates, totals
+        )
+        if earlier is not None:
+            new_case.repeat_of = earlier
+            session.execute(
+                update(CaseRow)
+                .where(CaseRow.case_id == new_case.case_id)
+                .values(repeat_of=earlier)
+                .execution_options(synchronize_session=False)
+            )
 
 
-def _mark_repeat(
-    case: CaseRow, newest_first: Sequence[CaseResolutionRow], totals: Counter[Key]
-) -> None:
-    """Mark `case` as repeating the latest of these resolutions its opening falls after,
-    within that resolution's window, and count the repeat contact for its queue."""
-    opened_at = case.opened_at
+def _repeated(
+    case_id: str,
+    customer_id: str,
+    opened_at: datetime | None,
+    newest_first: Sequence[CaseResolutionRow],
+    totals: Counter[Key],
+) -> str | None:
+    """The case a case opened at `opened_at` repeats: the latest of these resolutions its
+    opening falls after, within that resolution's window; its repeat contact is counted for
+    that resolution's queue."""
     earlier = next(
         (
             row
             for row in newest_first
-            if row.customer_id == case.customer_id
-            and row.case_id != case.case_id
+            if row.customer_id == customer_id
+            and row.case_id != case_id
             and opened_at is not None
             and row.resolved_at < opened_at <= row.repeat_until
         ),
         None,
     )
-    if earlier is not None:
-        case.repeat_of = earlier.case_id
-        totals[(Family.REPEAT_CONTACTS.value, earlier.queue, "")] += 1
+    if earlier is None:
+        return None
+    totals[(Family.REPEAT_CONTACTS.value, earlier.queue, "")] += 1
+    return earlier.case_id
 
 
 def _came_back_before(
@@ -280,7 +295,11 @@ def _came_back_before(
     ).all()
     newest_first = sorted(resolutions, key=lambda row: row.resolved_at, reverse=True)
     for repeat in later:
-        _mark_repeat(repeat, newest_first, totals)
+        earlier = _repeated(
+            repeat.case_id, repeat.customer_id, repeat.opened_at, newest_first, totals
+        )
+        if earlier is not None:
+            repeat.repeat_of = earlier
 
 
 def settle(session: Session, clock: datetime, totals: Counter[Key]) -> None:

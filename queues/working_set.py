@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, tuple_
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.orm import Session
 
 from queues import bulk
@@ -79,44 +79,70 @@ class WorkingSet:
         if event_ids:
             rows._event_ids.update(
                 connection.scalars(
-                    select(_EVENTS.c.event_id).where(_EVENTS.c.event_id.in_(event_ids))
+                    select(_EVENTS.c.event_id).where(
+                        bulk.one_of(connection, _EVENTS.c.event_id, event_ids)
+                    )
                 )
             )
         new = [event for event in events if event.event_id not in rows._event_ids]
         if not new:
             return rows
         rows._queue_names.update(connection.scalars(select(_QUEUES.c.name)))
-        case_ids = {event.case_id for event in new}
+        stored = rows._load_cases(connection, {event.case_id for event in new})
+        # A message row needs its case row (a foreign key), and an assignment is written
+        # with its case: a case the store does not hold yet has neither, so only the
+        # stored cases are looked up, which in a first pass is almost none of them.
         message_keys = {
             (event.case_id, key)
             for event in new
-            if event.type == CaseEventType.MESSAGE_APPENDED.value
+            if event.case_id in stored
+            and event.type == CaseEventType.MESSAGE_APPENDED.value
             and isinstance(key := event.payload.get("message_key"), str)
         }
-        if case_ids:
-            rows._load_cases(connection, case_ids)
         if message_keys:
-            pair = tuple_(_MESSAGES.c.case_id, _MESSAGES.c.message_key)
-            found = connection.execute(
-                select(_MESSAGES.c.case_id, _MESSAGES.c.message_key).where(pair.in_(message_keys))
-            )
-            rows._message_keys.update((case_id, key) for case_id, key in found)
+            rows._load_message_keys(connection, message_keys)
         return rows
 
-    def _load_cases(self, connection: Connection, case_ids: set[str]) -> None:
+    def _load_cases(self, connection: Connection, case_ids: set[str]) -> set[str]:
+        """Load the stored cases among `case_ids` and their open assignments; their ids."""
+        if not case_ids:
+            return set()
         cases = CASES.table
-        for found in connection.execute(select(cases).where(cases.c.case_id.in_(case_ids))):
+        for found in connection.execute(
+            select(cases).where(bulk.one_of(connection, cases.c.case_id, case_ids))
+        ):
             self._keep_loaded_case(CASES.from_row(found))
+        stored = set(self._cases)
+        if not stored:
+            return stored
         assignments = ASSIGNMENTS.table
         for found in connection.execute(
             select(assignments).where(
-                assignments.c.case_id.in_(case_ids), assignments.c.ended_at.is_(None)
+                bulk.one_of(connection, assignments.c.case_id, stored),
+                assignments.c.ended_at.is_(None),
             )
         ):
             assignment = ASSIGNMENTS.from_row(found)
             self._open_assignments[assignment.case_id] = assignment
             self._assignments[assignment.event_id] = assignment
             self._loaded_assignments[assignment.event_id] = ASSIGNMENTS.snapshot(assignment)
+        return stored
+
+    def _load_message_keys(self, connection: Connection, keys: set[tuple[str, str]]) -> None:
+        """Which of these (case, message key) pairs the store holds.
+
+        Asked as two lists the primary key's index answers (case ids, message keys), then
+        paired here: a list of pairs (`(a, b) IN ((…), …)`) was planned by PostgreSQL as
+        an OR of every pair, 17 ms per batch of 500 events.
+        """
+        messages = _MESSAGES
+        found = connection.execute(
+            select(messages.c.case_id, messages.c.message_key).where(
+                bulk.one_of(connection, messages.c.case_id, {case_id for case_id, _ in keys}),
+                bulk.one_of(connection, messages.c.message_key, {key for _, key in keys}),
+            )
+        )
+        self._message_keys.update(pair for pair in found.tuples() if pair in keys)
 
     def _keep_loaded_case(self, case: CaseValues) -> None:
         self._cases[case.case_id] = case

@@ -263,3 +263,30 @@ def test_a_customer_id_at_the_contracts_bound_fits_every_effort_and_merge_row(
     assert seen == page.entries
     assert max(len(c) for c in cursors) <= 8192
     assert value(exposed(session_factory), "escalator_cases_resolved_total", queue="general") == 1
+
+
+def test_a_case_opened_twice_in_one_batch_is_one_repeat_contact_as_in_two_batches(
+    session_factory: sessionmaker[Session], tmp_path_factory: object
+) -> None:
+    from queues import make_engine, make_session_factory, upgrade
+
+    first = Story("dee").opens(T0).replies(T0 + timedelta(hours=1))
+    first.resolves(T0 + timedelta(hours=2))
+    again = Story("dee", number=2).opens(T0 + days(2))
+    opening = again.events[0]
+    # The worker wrote `case.opened` again after a crash, under another event id.
+    twice = opening.model_copy(update={"event_id": "e" * 32})
+    events = [*first.events, *again.events, twice]
+
+    project(session_factory, events, batch=len(events))
+    url = f"sqlite:///{tmp_path_factory.mktemp('split')}/split.db"  # type: ignore[attr-defined]
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        one_by_one = make_session_factory(engine)
+        project(one_by_one, events, batch=1)
+        assert totals(one_by_one) == totals(session_factory)
+    finally:
+        engine.dispose()
+    assert totals(session_factory)[("repeat_contacts", "general", "")] == 1
+    assert case_of(session_factory, again).repeat_of == first.case_id

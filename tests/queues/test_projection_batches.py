@@ -232,3 +232,55 @@ def test_payloads_are_stored_exactly_whatever_json_they_hold(
 
     with session_factory() as session:
         assert session.scalars(select(CaseEventRow.payload)).all() == [unusual]
+
+
+def resent(customer: str, number: int) -> CaseEvent:
+    """The customer's message `number` written again under another event id (same key)."""
+    message = appended(customer, number, text="resent")
+    return message.model_copy(
+        update={"event_id": event_id_for(message.case_id, "resent", str(number))}
+    )
+
+
+def test_cases_already_stored_keep_their_messages_and_owner_across_batches(
+    engine: Engine, session_factory: sessionmaker[Session]
+) -> None:
+    # Each case's events spread over several batches, as on a live topic: a later batch
+    # finds the case stored with its messages and its open assignment, and must read them
+    # (a message written again under a new event id is no new message; the owner changes).
+    lives = [
+        [
+            opened(customer),
+            appended(customer, 1),
+            owned(customer, 1, "bo", True, "assigned to bo"),
+            resent(customer, 1),
+            appended(customer, 2),
+            owned(customer, 2, "bo", False, "accepted by bo"),
+            resent(customer, 2),
+            owned(customer, 3, "cy", False, "claimed by cy"),
+        ]
+        for customer in ("ana", "bea", "cid")
+    ]
+    events = [life[step] for step in range(len(lives[0])) for life in lives]
+    source = records(events)
+
+    write_all(session_factory, in_batches(source, [len(source)]))
+    expected = snapshot(engine)
+    cases = {row["case_id"]: row for row in expected["cases"]}
+    assert {row["message_count"] for row in cases.values()} == {2}
+    assert {row["assignee"] for row in cases.values()} == {"cy"}
+    assert len(expected["messages"]) == 6 and len(expected["assignments"]) == 6
+    assert (
+        sorted(row["ended_at"] is None for row in expected["assignments"])
+        == [False] * 3 + [True] * 3
+    )
+
+    for sizes in ([3] * 8, [1] * len(source), [4, 5, 2, 7, 6]):
+        wipe(engine)
+        outcomes = write_all(session_factory, in_batches(source, sizes))
+        assert outcomes == {Outcome.APPLIED: len(source)}, sizes
+        assert snapshot(engine) == expected, sizes
+        # The same events again, in other batches: all duplicates, nothing changes.
+        again = write_all(session_factory, in_batches(source, [5] * 5))
+        assert again == {Outcome.DUPLICATE: len(source)}, sizes
+        assert snapshot(engine) == expected, sizes
