@@ -349,3 +349,41 @@ def test_a_batch_retried_while_the_database_is_away_shows_as_stalled(
         runner.join(timeout=30)
         engine.dispose()
     assert projection.totals.outcomes[Outcome.APPLIED] >= 1
+
+
+def test_offsets_reach_the_broker_while_running_and_when_a_catch_up_returns(
+    kafka_bootstrap: str,
+    events_topic: str,
+    make_projection: ProjectionFactory,
+    group_id: str,
+    metrics: ProjectionMetrics,
+) -> None:
+    # Commits are sent after each batch without waiting for the answer: they must still
+    # land while the projection runs, and a catch-up must return with its offsets committed.
+    def committed_to_the_end() -> bool:
+        ends = end_offsets(kafka_bootstrap, events_topic)
+        committed = committed_offsets(kafka_bootstrap, group_id, events_topic)
+        return all(committed[p] == end for p, end in ends.items() if end)
+
+    publish(kafka_bootstrap, events_topic, three_cases())
+    running = make_projection()
+    runner = threading.Thread(target=running.run_until_stopped, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not committed_to_the_end():
+            if time.monotonic() > deadline:
+                pytest.fail("a running projection's offsets did not reach the broker in 60s")
+            time.sleep(0.2)
+    finally:
+        running.stop()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
+
+    publish(kafka_bootstrap, events_topic, conversation("cust-late", messages=2))
+    catching_up = make_projection()
+    assert catching_up.catch_up(timeout_seconds=60) > 0
+    assert committed_to_the_end()  # before close
+    assert (
+        sample(metrics.registry, "escalator_projection_errors_total", reason="offset_commit") == 0
+    )
