@@ -30,31 +30,35 @@ class Inputs:
     """Every figure the model uses; defaults are this repository's measurements and choices."""
 
     worker_msg_per_s: float = _input(
-        1_552,
-        "messages/s per worker core. RESULTS.md, Pipeline, 'After this session's changes' "
-        "(138ba59, 20,000 messages): 644 µs of worker process CPU per message = 1,552/s per "
-        "core. The process itself reached 1,908 msg/s on ~1.2 cores; an hour earlier (faa62d2) "
-        "761 µs and 1,564 msg/s. One core per worker process is planned.",
+        3_030,
+        "messages/s per worker core. RESULTS.md, Pipeline, 'The hand-over to the streams "
+        "without a task per record' (ce17483, 20,000 messages, three runs): 330, 330 and 379 µs "
+        "of worker process CPU per message; the median, 330 µs, is 3,030/s per core. The "
+        "process itself reached 3,156-3,846 msg/s on ~1.1-1.3 cores (at 138ba59: 644 µs, "
+        "1,908 msg/s). One core per worker process is planned.",
     )
     ingress_req_per_s: float = _input(
-        2_669,
-        "single-message requests/s per ingress process. RESULTS.md, Inbound ingress: wrk -c32, "
-        "one process, quiet machine, every request answered 202 after acks=all. (The loaded "
-        "2-process check of 2026-12-05 gave 5,424/2 = 2,712 per process.)",
+        6_768,
+        "single-message requests/s per ingress process. RESULTS.md, Inbound ingress, 'Quiet "
+        "run' (09bb88c): wrk -c64 against 2 processes (uvicorn, httptools, uvloop, the lean "
+        "route), 13,537 requests/s, every one answered 202 after acks=all, on the 2 cores the "
+        "broker shared.",
     )
     ingress_batched_msg_per_s: float = _input(
-        9_468,
-        "messages/s per ingress process when posted 100 per request. RESULTS.md, Ingress "
-        "against its own baselines: 18,935 msgs/s on 2 processes at load average 16.",
+        26_425,
+        "messages/s per ingress process when posted 100 per request. RESULTS.md, Inbound "
+        "ingress, 'Quiet run': 52,850 msgs/s on 2 processes.",
     )
     batched_share: float = _input(
         0.0, "share of inbound messages posted in batches (0: every message its own request)"
     )
     projection_events_per_s: float = _input(
-        1_680,
-        "cases.events records/s one projection replica writes to PostgreSQL, first pass. "
-        "RESULTS.md, Desk: case store projection, run 3 (after the desk's additions; runs 1-2: "
-        "2,164-2,613; SQLite 2,422, one writer only). Measured before the bulk-write projection.",
+        8_858,
+        "cases.events records/s one projection replica writes to PostgreSQL when every batch "
+        "touches cases already stored, as on a live topic: the batch writer alone, after the "
+        "lookups and offset commits of f676be0 (RESULTS.md, Desk: case store projection). A "
+        "first pass into a fresh store does 14,029-16,388 (SQLite 20,010-20,354, one writer "
+        "only); before the bulk-write rewrite, 1,680.",
     )
     events_per_message: float = _input(
         2.95,
