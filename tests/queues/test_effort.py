@@ -178,22 +178,29 @@ def test_redelivery_and_a_restart_count_nothing_twice(
         assert all(row.settled for row in session.scalars(select(CaseResolutionRow)))
 
 
-def test_a_rebuild_in_other_batches_gives_the_same_totals(
-    session_factory: sessionmaker[Session], tmp_path_factory: object
-) -> None:
+def totals_event_by_event(
+    events: Sequence[CaseEvent], tmp_path_factory: object
+) -> dict[tuple[str, str, str], int]:
+    """The totals of these events projected one per batch into a fresh SQLite store."""
     from queues import make_engine, make_session_factory, upgrade
 
-    events = _busy_history()
-    project(session_factory, events, batch=500)
-    url = f"sqlite:///{tmp_path_factory.mktemp('rebuilt')}/rebuilt.db"  # type: ignore[attr-defined]
+    url = f"sqlite:///{tmp_path_factory.mktemp('one-by-one')}/store.db"  # type: ignore[attr-defined]
     upgrade(url)
     engine = make_engine(url)
     try:
-        rebuilt = make_session_factory(engine)
-        project(rebuilt, events, batch=1)
-        assert totals(rebuilt) == totals(session_factory)
+        one_by_one = make_session_factory(engine)
+        project(one_by_one, events, batch=1)
+        return totals(one_by_one)
     finally:
         engine.dispose()
+
+
+def test_a_rebuild_in_other_batches_gives_the_same_totals(
+    session_factory: sessionmaker[Session], tmp_path_factory: object
+) -> None:
+    events = _busy_history()
+    project(session_factory, events, batch=500)
+    assert totals_event_by_event(events, tmp_path_factory) == totals(session_factory)
 
 
 def test_an_event_stamped_far_ahead_of_its_record_settles_nothing_early(
@@ -268,8 +275,6 @@ def test_a_customer_id_at_the_contracts_bound_fits_every_effort_and_merge_row(
 def test_a_case_opened_twice_in_one_batch_is_one_repeat_contact_as_in_two_batches(
     session_factory: sessionmaker[Session], tmp_path_factory: object
 ) -> None:
-    from queues import make_engine, make_session_factory, upgrade
-
     first = Story("dee").opens(T0).replies(T0 + timedelta(hours=1))
     first.resolves(T0 + timedelta(hours=2))
     again = Story("dee", number=2).opens(T0 + days(2))
@@ -279,14 +284,6 @@ def test_a_case_opened_twice_in_one_batch_is_one_repeat_contact_as_in_two_batche
     events = [*first.events, *again.events, twice]
 
     project(session_factory, events, batch=len(events))
-    url = f"sqlite:///{tmp_path_factory.mktemp('split')}/split.db"  # type: ignore[attr-defined]
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        one_by_one = make_session_factory(engine)
-        project(one_by_one, events, batch=1)
-        assert totals(one_by_one) == totals(session_factory)
-    finally:
-        engine.dispose()
+    assert totals_event_by_event(events, tmp_path_factory) == totals(session_factory)
     assert totals(session_factory)[("repeat_contacts", "general", "")] == 1
     assert case_of(session_factory, again).repeat_of == first.case_id
