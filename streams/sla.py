@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from prometheus_client import Counter
+
 from rules import CompiledRuleSet
 from rules import clocks as sla
 from schemas import CaseEvent, Priority, SlaClockView
@@ -54,8 +56,8 @@ def run_clocks(
     return events  # the caller refreshes `state.sla` (`sla_view`) once, after all its changes
 
 
-EventCount = tuple[str, tuple[str, ...]]
-"""One count to add: the counter's name in `streams.metrics` and its label values."""
+EventCount = tuple[Counter, tuple[str, ...]]
+"""One count to add: the counter (of `streams.metrics`) and its label values."""
 
 
 def count_events(events: Iterable[CaseEvent]) -> None:
@@ -69,13 +71,15 @@ def event_counts(events: Iterable[CaseEvent]) -> tuple[EventCount, ...]:
     for event in events:
         payload = event.payload
         if event.type == sla.ClockEventKind.WARNING.value:
-            counter = "SLA_WARNINGS"
+            counter = metrics.SLA_WARNINGS
         elif event.type == sla.ClockEventKind.BREACHED.value:
-            counter = "SLA_BREACHES"
+            counter = metrics.SLA_BREACHES
         else:
             if event.type == sla.ClockEventKind.ESCALATED.value:
                 step = payload.get("escalation") or {}
-                counts.append(("ESCALATIONS", (step.get("on", "agent"), str(step.get("step", "")))))
+                counts.append(
+                    (metrics.ESCALATIONS, (step.get("on", "agent"), str(step.get("step", ""))))
+                )
             continue
         labels = (payload.get("policy") or "", payload.get("clock") or "", payload.get("queue"))
         counts.append((counter, (labels[0], labels[1], labels[2] or "")))
@@ -85,7 +89,7 @@ def event_counts(events: Iterable[CaseEvent]) -> tuple[EventCount, ...]:
 def add_counts(counts: Iterable[EventCount]) -> None:
     """Add counts taken by `event_counts` to their metrics."""
     for counter, labels in counts:
-        getattr(metrics, counter).labels(*labels).inc()
+        counter.labels(*labels).inc()
 
 
 def start_clocks(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> list[CaseEvent]:

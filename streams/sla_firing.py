@@ -70,7 +70,7 @@ class SlaFiring(CaseWrites):
         revoked, fires nothing; with `event_time`, one still replaying fires no further than
         the records stage C has processed on it (see `streams.event_time`).
         """
-        if partition in self.revoked or partition not in self.cases.partitions:
+        if not self.holds(partition):
             return None
         return now if self.event_time is None else self.event_time.limit(partition, now)
 
