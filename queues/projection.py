@@ -326,16 +326,7 @@ class Projection:
             return
         for partition, offset in next_offsets.items():
             self._in_store[partition] = max(self._in_store.get(partition, 0), offset)
-        offsets = [
-            TopicPartition(self.topic, partition, offset)
-            for partition, offset in sorted(next_offsets.items())
-        ]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
-        except KafkaException as error:
-            # The database already holds the batch; redelivery will be skipped as duplicates.
-            self.metrics.errors.labels(ErrorReason.OFFSET_COMMIT.value).inc()
-            log.warning("offset commit failed after the database commit: %s", error)
+        self._send_offsets(sorted(next_offsets.items()), wait=False)
 
     def _commit_and_wait(self, partitions: Collection[int] | None = None) -> None:
         """Commit the offsets of the batches in the database (of `partitions`, default all)
@@ -347,10 +338,21 @@ class Projection:
         )
         if not chosen or self._consumer is None:
             return
-        offsets = [TopicPartition(self.topic, p, self._in_store.pop(p)) for p in chosen]
+        self._send_offsets([(p, self._in_store.pop(p)) for p in chosen], wait=True)
+
+    def _send_offsets(self, offsets: Sequence[tuple[int, int]], *, wait: bool) -> None:
+        """Commit these (partition, next offset) pairs, waiting for the answer or not."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        committed = [TopicPartition(self.topic, p, offset) for p, offset in offsets]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            if wait:
+                consumer.commit(offsets=committed, asynchronous=False)
+            else:
+                consumer.commit(offsets=committed, asynchronous=True)
         except KafkaException as error:
+            # The database already holds the batches; redelivery will be skipped as duplicates.
             self.metrics.errors.labels(ErrorReason.OFFSET_COMMIT.value).inc()
             log.warning("offset commit failed after the database commit: %s", error)
 
