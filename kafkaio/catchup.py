@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, TopicPartition
 
+from kafkaio.watermarks import watermarks
+
 
 @dataclass
 class EndOffsets:
@@ -30,9 +32,7 @@ class EndOffsets:
         ends: dict[int, int] = {}
         positions: dict[int, int] = {}
         for partition in sorted(topic_metadata.partitions):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout_seconds
-            )
+            low, high = watermarks(consumer, topic, partition, timeout_seconds)
             ends[partition] = high
             positions[partition] = low
         committed = consumer.committed(

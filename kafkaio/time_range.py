@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from kafkaio.clients import consumer
 from kafkaio.record import ConsumedRecord
+from kafkaio.watermarks import offsets_for_times, watermarks
 
 QUIET = 2
 """librdkafka log level: failures surface as one exception, not a line every 50 ms."""
@@ -92,14 +93,12 @@ def _assign(
         if metadata is None or metadata.error is not None:
             continue
         for partition in sorted(metadata.partitions):
-            low, high = client.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout_seconds
-            )
+            low, high = watermarks(client, topic, partition, timeout_seconds)
             bounds[topic, partition] = (low, high)
     if start is not None and bounds:
         millis = int(start.timestamp() * 1000)
-        found = client.offsets_for_times(
-            [TopicPartition(t, p, millis) for t, p in bounds], timeout=timeout_seconds
+        found = offsets_for_times(
+            client, [TopicPartition(t, p, millis) for t, p in bounds], timeout_seconds
         )
         for tp in found:
             low, high = bounds[tp.topic, tp.partition]

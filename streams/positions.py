@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from confluent_kafka import TopicPartition
 
 from kafkaio import clients
+from kafkaio.watermarks import watermarks
 from streams.event_time import Position
 
 __all__ = ["source_positions"]
@@ -37,9 +38,7 @@ def source_positions(
         committed = consumer.committed(wanted, timeout=timeout_seconds)
         found: dict[tuple[str, int], Position] = {}
         for tp in committed:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=timeout_seconds
-            )
+            low, high = watermarks(consumer, tp.topic, tp.partition, timeout_seconds)
             start = tp.offset if tp.offset is not None and tp.offset >= 0 else low
             found[(tp.topic, tp.partition)] = Position(max(start, low), high)
         return found

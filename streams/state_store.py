@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from kafkaio import RecordsRejectedError, clients
 from kafkaio.fencing import FencedWriter
+from kafkaio.watermarks import watermarks
 from streams.output import OutputRecord, ReliableWriter
 
 log = logging.getLogger(__name__)
@@ -313,9 +314,7 @@ class ChangelogState:
         consumer = clients.consumer(self._connection, f"{self.changelog_topic}.restore")
         try:
             return {
-                partition: consumer.get_watermark_offsets(
-                    TopicPartition(self.changelog_topic, partition), timeout=30
-                )[1]
+                partition: watermarks(consumer, self.changelog_topic, partition, 30)[1]
                 for partition in wanted
             }
         finally:
@@ -331,9 +330,7 @@ class ChangelogState:
         due: dict[int, dict[bytes, datetime | None]] = {partition: {} for partition in partitions}
         try:
             ends = {
-                partition: consumer.get_watermark_offsets(
-                    TopicPartition(self.changelog_topic, partition), timeout=30
-                )[1]
+                partition: watermarks(consumer, self.changelog_topic, partition, 30)[1]
                 for partition in partitions
             }
             pending = {partition for partition, end in ends.items() if end > 0}

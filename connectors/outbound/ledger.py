@@ -27,6 +27,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from connectors.outbound._acked import AckedWriter
 from kafkaio import clients
+from kafkaio.watermarks import watermarks
 
 
 class Outcome(StrEnum):
@@ -186,9 +187,7 @@ class DeliveryLedger:
                 raise LedgerUnavailable(f"{self.topic}: {found.error if found else 'missing'}")
             ends: dict[int, int] = {}
             for partition in found.partitions:
-                low, high = self._reader.get_watermark_offsets(
-                    TopicPartition(self.topic, partition), timeout=timeout_seconds
-                )
+                low, high = watermarks(self._reader, self.topic, partition, timeout_seconds)
                 start = max(self._next_offsets.get(partition, low), low)
                 self._next_offsets[partition] = start
                 if high > start:
