@@ -85,6 +85,7 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 CONNECTION = {"bootstrap.servers": BOOTSTRAP}
 PARTITIONS = 4
 TICK_SECONDS = 0.2  # the worker's default longest timer sleep (WorkerConfig.sla_tick_seconds)
+STAGE_C_WINDOW_SECONDS = 0.010  # the worker's batch window (take_events within 10 ms)
 BURST_LEAD_SECONDS = 120  # burst cases open this long before their breach (warning halfway)
 RULES = f"""
 version: 1
@@ -270,16 +271,32 @@ async def burst(
         lateness_seconds=config.sla_lateness_seconds,
     )
     running = asyncio.create_task(timer.run())
+    waits: list[float] = []
+    probing = asyncio.create_task(stage_c_probe(pipeline, waits))
     await burst_written(pipeline, count)
     running.cancel()
+    probing.cancel()
     publisher.close()
     sample = [value for _key, value in states(text, case_id, 1000, tag)]
     floor = produce_floor(topics.case_events, sample * (pipeline.records // len(sample) + 1))
-    return sorted(pipeline.latencies), pipeline.records, floor, pipeline.prepared.used
+    return sorted(pipeline.latencies), pipeline.records, floor, pipeline.prepared.used, waits
 
 
-def report_burst(name: str, result: tuple[list[float], int, float, int]) -> None:
-    latencies, records, floor, used = result
+async def stage_c_probe(pipeline: MeasuredPipeline, waits: list[float]) -> None:
+    """Stage C's batches, as far as the case lock goes: one every batch window (10 ms),
+    each noting how long it waited for the lock (the timer holds it while it fires)."""
+    while True:
+        await asyncio.sleep(STAGE_C_WINDOW_SECONDS)
+        asked, due = time.perf_counter(), pipeline.breach_at
+        in_burst = due is not None and datetime.now(UTC) >= due
+        async with pipeline.case_lock:
+            if in_burst:
+                waits.append(time.perf_counter() - asked)
+
+
+def report_burst(name: str, result: tuple[list[float], int, float, int, list[float]]) -> None:
+    latencies, records, floor, used, waits = result
+    waits.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
     print(
         f"   {name}: breach latency p50 {statistics.median(latencies):.2f}s, p99 {p99:.2f}s, "
@@ -287,6 +304,12 @@ def report_burst(name: str, result: tuple[list[float], int, float, int]) -> None
         f"bare producer writes as many records of a case's size (acks=all, one flush) in "
         f"{floor:.2f}s; {used:,} firings (warnings and breaches) were ready; load average "
         f"{os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"      a stage C batch every {STAGE_C_WINDOW_SECONDS * 1000:.0f} ms waited for the "
+        f"case lock during the burst: p50 {statistics.median(waits) * 1000:.1f} ms, p99 "
+        f"{waits[int(len(waits) * 0.99) - 1] * 1000:.1f} ms, max {waits[-1] * 1000:.1f} ms "
+        f"({len(waits)} batches, {sum(w > 0.020 for w in waits)} over 20 ms; target: none)"
     )
 
 
@@ -447,6 +470,9 @@ def main() -> None:
         default="0,1,2,5,10",
         help="seconds between a restarted worker's readiness and its burst (step 5), commas",
     )
+    parser.add_argument(
+        "--steps", default="1-5", help="1-5 (all) or 1-3 (skip the restart steps 4 and 5)"
+    )
     parser.add_argument("--restarted", help=argparse.SUPPRESS)  # step 5's child: topic prefix
     parser.add_argument("--breach-at", help=argparse.SUPPRESS)
     parser.add_argument("--after", type=float, help=argparse.SUPPRESS)
@@ -498,6 +524,8 @@ def main() -> None:
     warm = asyncio.run(burst(topics, store, deadlines, args.burst, 60.0, "W"))
     report_burst("prepared ahead (the worker's default)", warm)
     del store, deadlines
+    if args.steps == "1-3":
+        return
 
     write_changelog(changelog, states(text, case_id, args.cases, "R"), next_deadline)
     first_group = datetime.now(UTC).replace(microsecond=0) + RESTART_GROUPS_FROM

@@ -87,24 +87,32 @@ class DeadlineIndex:
         return self.pop_due_by(lambda _partition: now)
 
     def pop_due_by(
-        self, limit: Callable[[int], datetime | None]
+        self, limit: Callable[[int], datetime | None], most: int | None = None
     ) -> list[tuple[int, bytes, datetime]]:
-        """Remove and return, per partition, every case due at or before `limit(partition)`.
+        """Remove and return, earliest first, cases due at or before `limit(partition)`.
 
-        A partition whose limit is None fires nothing. Earliest first.
+        A partition whose limit is None fires nothing. With `most`, only the `most`
+        earliest of them across partitions; the others stay indexed.
         """
-        due: list[tuple[int, bytes, datetime]] = []
+        heads: list[tuple[datetime, int, datetime]] = []  # (head deadline, partition, limit)
         for partition, heap in self._heaps.items():
             until = limit(partition) if heap else None
-            if until is None:
-                continue
+            if until is not None and heap[0][0] <= until:
+                heads.append((heap[0][0], partition, until))
+        heapq.heapify(heads)
+        due: list[tuple[int, bytes, datetime]] = []
+        while heads and (most is None or len(due) < most):
+            _head, partition, until = heads[0]
+            heap = self._heaps[partition]
+            deadline, key = heapq.heappop(heap)
             current = self._current.get(partition, {})
-            while heap and heap[0][0] <= until:
-                deadline, key = heapq.heappop(heap)
-                if current.get(key) == deadline:
-                    del current[key]
-                    due.append((partition, key, deadline))
-        due.sort(key=lambda entry: entry[2])
+            if current.get(key) == deadline:  # else: rescheduled since, a stale entry
+                del current[key]
+                due.append((partition, key, deadline))
+            if heap and heap[0][0] <= until:
+                heapq.heapreplace(heads, (heap[0][0], partition, until))
+            else:
+                heapq.heappop(heads)
         return due
 
     def replace_partition(self, partition: int, entries: Iterable[tuple[bytes, datetime]]) -> None:

@@ -26,6 +26,7 @@ from streams.prepared import PreparedFirings
 from streams.progress import StageProgress
 from streams.state_store import ChangelogState, PartitionNotHeldError, StateT
 from streams.threader import ThreadingPolicy
+from streams.waited_lock import WaitedLock
 from streams.worker_config import RuleSetHolder, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class StageContext:
         # stage C's agent and the SLA timer both change cases: one at a time; an
         # assignment swaps a partition's cases only between their batches (and likewise
         # stage B's customers), so no batch sees its state replaced halfway through
-        self.case_lock = asyncio.Lock()
+        self.case_lock = WaitedLock()
         self.customer_lock = asyncio.Lock()
         self.generation: Callable[[], int | None] = lambda: None
         """The consumer's current generation (faust's), to set stale records aside."""
