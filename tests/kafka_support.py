@@ -19,10 +19,11 @@ from confluent_kafka import (
     KafkaException,
     Message,
     Producer,
-    TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin re-exports it untyped
+
+from kafkaio.watermarks import watermarks
 
 Headers = Sequence[tuple[str, bytes]]
 Until = int | Callable[[Sequence["Record"]], bool]
@@ -191,9 +192,7 @@ def high_watermarks(
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"hw-{uuid.uuid4().hex}"})
     try:
         return {
-            (topic, partition): consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )[1]
+            (topic, partition): watermarks(consumer, topic, partition, timeout)[1]
             for topic, partition in partitions
         }
     finally:
