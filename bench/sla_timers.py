@@ -507,6 +507,7 @@ def main() -> None:
     deadlines = DeadlineIndex()
     hold(store, deadlines, states(text, case_id, args.cases, "M"), next_deadline)
     built = time.perf_counter() - started
+    tune_collector()  # as the worker does after a restore: what it holds is frozen
     held_rss = rss_mib()
     per_case = (held_rss - before) * 2**20 / args.cases
     print(

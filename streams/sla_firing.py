@@ -21,14 +21,15 @@ from streams.prepared import Firing
 from streams.sla import add_counts, event_counts
 from streams.state_store import EncodedState, PartitionNotHeldError
 
-FIRE_SLICE = 50
+FIRE_SLICE = 20
 """Cases fired per slice: each slice is written while the next one is computed."""
 
-ROUND_SECONDS = 0.008
+ROUND_SECONDS = 0.004
 """Computing time after which a burst's round hands the case lock to a waiting batch.
 
-A round also waits for its writes (a few milliseconds on a healthy broker), and its last
-slice may take a few milliseconds of computing beyond this: together about 20 ms.
+A round also waits for its writes, then its states (a few milliseconds each on a healthy
+broker), and its last slice may compute up to `FIRE_SLICE` × 0.2 ms beyond this: together
+under 20 ms (bench/sla_timers.py measures the waits of a stage C batch during a burst).
 """
 
 
