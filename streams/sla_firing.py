@@ -87,7 +87,8 @@ class SlaFiring(CaseWrites):
                     if self.case_lock.waiting and time.monotonic() - started >= ROUND_SECONDS:
                         break
                 await asyncio.gather(*writes)
-            await self._save_cases(dirty)
+            if dirty:
+                await self._save_cases(dirty)
         return fired
 
     def fire_limit(self, partition: int, now: datetime) -> datetime | None:
