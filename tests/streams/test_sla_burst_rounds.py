@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -42,19 +43,15 @@ async def open_cases(worker: Worker) -> None:
             ),
             ingested_at=T0,
         )
-        message = type(
-            "Message",
-            (),
-            {
-                "topic": TOPICS.threaded,
-                "key": case_id.encode(),
-                "partition": number % 4,
-                "offset": number,
-                "value": threaded.model_dump_json().encode(),
-                "timestamp": 0.0,
-            },
+        message = SimpleNamespace(
+            topic=TOPICS.threaded,
+            key=case_id.encode(),
+            partition=number % 4,
+            offset=number,
+            value=threaded.model_dump_json().encode(),
+            timestamp=0.0,
         )
-        batch.append(type("Event", (), {"message": message}))
+        batch.append(SimpleNamespace(message=message))
     await worker.pipeline.cases_batch(batch)
 
 
