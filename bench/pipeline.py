@@ -29,6 +29,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -36,13 +37,20 @@ from confluent_kafka import Producer
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._open_cases import case_template, distinct_cases, write_changelog  # noqa: E402
 from escalator.demo import processes  # noqa: E402
 from escalator.demo.traffic import TrafficGenerator  # noqa: E402
+from escalator.settings import Settings  # noqa: E402
+from escalator.wiring import load_rules  # noqa: E402
 from schemas import Topics  # noqa: E402
 from tests.kafka_support import Record, consume_until, create_topics  # noqa: E402
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 PARTITIONS = 4
+RULES = REPO / "examples" / "rules"
+"""The worker decides with the example organisation's rules: SLA clocks, routes, steps."""
+QUEUES = sorted(load_rules(Settings(rules=RULES)).queues)
+CUSTOMERS = 10_000
 
 
 @dataclass
@@ -55,7 +63,7 @@ class Result:
 
 
 def messages(count: int, seed: int) -> list[dict[str, object]]:
-    generator = TrafficGenerator(customers=5000, seed=seed, invalid_share=0, duplicate_share=0)
+    generator = TrafficGenerator(customers=CUSTOMERS, seed=seed, invalid_share=0, duplicate_share=0)
     return [generator.next_request().body for _ in range(count)]  # type: ignore[misc]
 
 
@@ -88,6 +96,7 @@ def start_system(system: str, prefix: str, workdir: Path) -> processes.ManagedPr
         "ESCALATOR_TOPIC_PREFIX": prefix,
         "ESCALATOR_DATA_DIR": str(workdir),
         "ESCALATOR_LOG_LEVEL": "WARNING",
+        "ESCALATOR_RULES": str(RULES),
     }
     port = processes.free_port()
     logs = workdir / "logs"
@@ -98,7 +107,8 @@ def start_system(system: str, prefix: str, workdir: Path) -> processes.ManagedPr
         processes.wait_until_ready(f"http://127.0.0.1:{port}/readyz", process, 120)
         return process
     script = "_faust_forward.py" if system == "faust forward" else "_raw_forward.py"
-    args = [str(REPO / "bench" / script), topics.inbound, output_topic(system, topics)]
+    [forwarded] = output_topics(system, topics)
+    args = [str(REPO / "bench" / script), topics.inbound, forwarded]
     if system == "faust forward":
         args.append(str(port))
     logs.mkdir(parents=True, exist_ok=True)
@@ -113,8 +123,31 @@ def start_system(system: str, prefix: str, workdir: Path) -> processes.ManagedPr
     return processes.ManagedProcess(system, popen, logs / f"{script}.log")
 
 
-def output_topic(system: str, topics: Topics) -> str:
-    return topics.queue("general") if system == "escalator worker" else f"{topics.prefix}forwarded"
+def output_topics(system: str, topics: Topics) -> list[str]:
+    """Where the system writes: the worker, every queue of the rules; a forwarder, one topic."""
+    if system == "escalator worker":
+        return [topics.queue(queue) for queue in QUEUES]
+    return [f"{topics.prefix}forwarded"]
+
+
+class FirstOutputs:
+    """`consume_until`'s condition: every message has its first output; and those outputs.
+
+    A worker writes a queue record per routed message, and a second one to the queue a
+    case leaves when it moves: each message counts once, at its first record.
+    """
+
+    def __init__(self, system: str, count: int) -> None:
+        self.system = system
+        self.count = count
+        self.first: dict[str, Record] = {}
+        self._read = 0
+
+    def __call__(self, records: list[Record]) -> bool:
+        for record in records[self._read :]:
+            self.first.setdefault(external_id(record, self.system), record)
+        self._read = len(records)
+        return len(self.first) >= self.count
 
 
 def external_id(record: Record, system: str) -> str:
@@ -126,8 +159,24 @@ def external_id(record: Record, system: str) -> str:
 
 def fresh_topics(system: str) -> Topics:
     topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
-    create_topics(BOOTSTRAP, [topics.inbound, output_topic(system, topics)], partitions=PARTITIONS)
+    wanted = [topics.inbound, *output_topics(system, topics)]
+    create_topics(BOOTSTRAP, wanted, partitions=PARTITIONS)
     return topics
+
+
+def seed_open_cases(topics: Topics, count: int) -> None:
+    """`count` open cases in the worker's cases changelog, deadlines hours ahead."""
+    changelog = topics.state_changelog("cases")
+    compacted = {"cleanup.policy": "compact"}
+    create_topics(BOOTSTRAP, [changelog], partitions=PARTITIONS, config=compacted)
+    text, case_id, deadline = case_template(load_rules(Settings(rules=RULES)), datetime.now(UTC))
+    write_changelog(
+        {"bootstrap.servers": BOOTSTRAP},
+        changelog,
+        distinct_cases(text, case_id, count, "open"),
+        deadline,
+        PARTITIONS,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -143,10 +192,12 @@ def throughput(system: str, batch: list[dict[str, object]], workdir: Path) -> tu
     process = start_system(system, topics.prefix, workdir / f"tp-{system.replace(' ', '-')}")
     try:
         cpu_before = cpu_seconds(process.process.pid)
-        out = consume_until(BOOTSTRAP, output_topic(system, topics), len(batch), timeout=900)
+        outputs = FirstOutputs(system, len(batch))
+        consume_until(BOOTSTRAP, output_topics(system, topics), outputs, timeout=900)
         cpu_used = cpu_seconds(process.process.pid) - cpu_before
     finally:
         process.stop()
+    out = list(outputs.first.values())
     stamps = sorted(r.timestamp_ms for r in out)
     return len(out) / max((stamps[-1] - stamps[0]) / 1000, 1e-3), cpu_used / len(out)
 
@@ -188,16 +239,21 @@ def consume_only(kind: str, batch: list[dict[str, object]], workdir: Path) -> tu
 
 
 def latency(
-    system: str, batch: list[dict[str, object]], rate: float, workdir: Path
+    system: str, batch: list[dict[str, object]], rate: float, workdir: Path, open_cases: int
 ) -> tuple[float, float, dict[str, tuple[float, float]]]:
     """p50 and p99 ingest-to-output latency in ms, and for the worker the same per stage
-    (from the timestamps of its internal records: intake, threading, cases)."""
+    (from the timestamps of its internal records: intake, threading, cases). The worker
+    starts holding `open_cases` open cases, its SLA timer running with their deadlines."""
     topics = fresh_topics(system)
+    if system == "escalator worker" and open_cases:
+        seed_open_cases(topics, open_cases)
     process = start_system(system, topics.prefix, workdir / f"lat-{system.replace(' ', '-')}")
     try:
         time.sleep(2)
         produce(topics.inbound, batch, per_second=rate)
-        out = consume_until(BOOTSTRAP, output_topic(system, topics), len(batch), timeout=300)
+        outputs = FirstOutputs(system, len(batch))
+        consume_until(BOOTSTRAP, output_topics(system, topics), outputs, timeout=300)
+        out = list(outputs.first.values())
         sent = consume_until(BOOTSTRAP, topics.inbound, len(batch), timeout=60)
         stages = (
             [
@@ -241,6 +297,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--latency-messages", type=int, default=3_000)
     parser.add_argument("--rate", type=float, default=200.0, help="paced rate for latency")
+    parser.add_argument(
+        "--open-cases",
+        type=int,
+        default=100_000,
+        help="open cases the worker holds during the latency run (its SLA timer active)",
+    )
     parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
     args = parser.parse_args()
     workdir = REPO / "var" / "bench"
@@ -252,7 +314,7 @@ def main() -> None:
         rate, cpu = throughput(system, messages(args.messages, seed=1), workdir)
         cpu_per_message[system] = cpu
         p50, p99, hops = latency(
-            system, messages(args.latency_messages, seed=2), args.rate, workdir
+            system, messages(args.latency_messages, seed=2), args.rate, workdir, args.open_cases
         )
         worker_hops = worker_hops or hops
         results.append(Result(system, args.messages, rate, p50, p99))
@@ -306,6 +368,9 @@ def main() -> None:
             "stage_latency_ms": {stage: list(hop) for stage, hop in worker_hops.items()},
             "rate": args.rate,
             "messages": args.messages,
+            "customers": CUSTOMERS,
+            "open_cases": args.open_cases,
+            "rules": str(RULES.relative_to(REPO)),
             "load_average": [round(value, 2) for value in load],
         }
         print(json.dumps(figures))

@@ -48,7 +48,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -58,13 +58,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._open_cases import case_template, distinct_cases  # noqa: E402
+from bench._open_cases import write_changelog as seed_changelog  # noqa: E402
 from connectors.publisher import PRODUCER_DEFAULTS, KafkaPublisher  # noqa: E402
 from metricsio.gc_tuning import tune_collector  # noqa: E402
 from rules import compile_sources  # noqa: E402
-from schemas import InboundMessage, Topics  # noqa: E402
-from schemas.ids import case_id_for  # noqa: E402
+from schemas import Topics  # noqa: E402
 from streams.case_state import CaseState  # noqa: E402
-from streams.casework import apply_message, fire_clocks  # noqa: E402
+from streams.casework import fire_clocks  # noqa: E402
 from streams.clock import WallClock  # noqa: E402
 from streams.deadlines import DeadlineIndex  # noqa: E402
 from streams.output import ReliableWriter  # noqa: E402
@@ -75,8 +76,7 @@ from streams.rebalance import (  # noqa: E402
     customer_store,
     rebuild_deadlines,
 )
-from streams.records import ThreadedMessage  # noqa: E402
-from streams.state_store import DEADLINE_HEADER, ChangelogState  # noqa: E402
+from streams.state_store import ChangelogState  # noqa: E402
 from streams.timer import SlaTimer  # noqa: E402
 from streams.worker_config import RuleSetHolder, WorkerConfig  # noqa: E402
 from tests.kafka_support import create_topics  # noqa: E402
@@ -134,34 +134,10 @@ def peak_rss_mib() -> float:
 
 def template(at: datetime, burst: bool) -> tuple[str, str, datetime]:
     """A freshly opened case's state JSON, its case id, and its next deadline."""
-    message = InboundMessage(
-        channel="email",
-        external_id="t-1",
-        sender="ana@example.com",
-        sent_at=at,
-        text="I was charged twice for order A-1234, please refund one of them.",
-        subject="Charged twice",
-        metadata={"burst": burst},
-    )
-    threaded = ThreadedMessage(
-        case_id=case_id_for("cus", "t-1"),
-        customer_id="cus",
-        opens_case=True,
-        evidence="bench",
-        message=message,
-        ingested_at=at,
-    )
-    state = apply_message(None, threaded, RULESET).state
-    assert state.next_deadline is not None
-    return state.model_dump_json(), state.case_id, state.next_deadline
+    return case_template(RULESET, at, {"burst": burst})
 
 
-def states(text: str, case_id: str, count: int, tag: str) -> Iterator[tuple[bytes, bytes]]:
-    """`count` distinct cases from one template: (key, JSON) with their own ids."""
-    for number in range(count):
-        own = f"C-{tag}{number:08d}"
-        value = text.replace(case_id, own).replace('"cus"', f'"cus-{tag}{number}"')
-        yield own.encode(), value.encode()
+states = distinct_cases
 
 
 def hold(
@@ -315,19 +291,7 @@ def report_burst(name: str, result: tuple[list[float], int, float, int, list[flo
 
 def write_changelog(topic: str, cases: Iterable[tuple[bytes, bytes]], deadline: datetime) -> None:
     """Write states as the worker does: JSON value, next deadline in a header."""
-    header = [(DEADLINE_HEADER, deadline.isoformat().replace("+00:00", "Z").encode())]
-    producer = Producer({**PRODUCER_DEFAULTS, **CONNECTION, "linger.ms": 20})
-    for number, (key, value) in enumerate(cases):
-        while True:
-            try:
-                producer.produce(
-                    topic, key=key, value=value, headers=header, partition=number % PARTITIONS
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    producer.flush(120)
+    seed_changelog(CONNECTION, topic, cases, deadline, PARTITIONS)
 
 
 def consume_floor(topic: str) -> tuple[float, int]:
