@@ -23,6 +23,7 @@ from streams.faust_transport import consumer_offsets, fetched_offsets, use_worke
 from streams.identity import IdentityDirectory
 from streams.output import Publisher, ReliableWriter
 from streams.pipeline import Pipeline
+from streams.readiness import readiness
 from streams.rebalance import (
     assign_partitions,
     case_store,
@@ -205,19 +206,12 @@ def build_app(
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        assigned = app.consumer.assignment() if app.consumer else set()
-        ready = bool(assigned) and not app.rebalancing
-        stalled = pipeline.progress.stalled()
-        body: dict[str, Any] = {
-            "status": "ready" if ready else "starting",
-            "partitions": len(assigned),
-        }
-        if stalled:
-            body["status"] = "stalled"
-            body["reason"] = "; ".join(
-                f"stage {stage} made no progress for {seconds:.0f}s with input waiting"
-                for stage, seconds in sorted(stalled.items())
-            )
-        return web.json(body, status=200 if ready and not stalled else 503)
+        answer = readiness(
+            app.consumer.assignment() if app.consumer else set(),
+            bool(app.rebalancing),
+            (pipeline.cases, pipeline.customers),
+            pipeline.progress.stalled(),
+        )
+        return web.json(answer.body, status=answer.code)
 
     return app

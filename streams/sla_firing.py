@@ -28,7 +28,7 @@ ROUND_SECONDS = 0.004
 """Computing time after which a burst's round hands the case lock to a waiting batch.
 
 A round also waits for its writes, then its states (a few milliseconds each on a healthy
-broker), and its last slice may compute up to `FIRE_SLICE` × 0.2 ms beyond this: together
+broker), and its last slice may compute up to `FIRE_SLICE` times 0.2 ms beyond this: together
 under 20 ms (bench/sla_timers.py measures the waits of a stage C batch during a burst).
 """
 
