@@ -233,6 +233,9 @@ def report(args: argparse.Namespace) -> dict[str, object]:
     try:
         started = time.perf_counter()
         processes.wait_until_ready(f"http://127.0.0.1:{first_port}/readyz", first, 600)
+        while not any(store == "cases" for store, _n, _p in restored_lines(first.log_path)):
+            assert first.alive and time.perf_counter() - started < 600, "no restore"
+            time.sleep(0.2)  # ready answers before the restore, which runs after the rebalance
         ready_seconds = time.perf_counter() - started
         print(f"worker A ready after {ready_seconds:.1f}s", flush=True)
         load.start()
