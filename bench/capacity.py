@@ -30,12 +30,12 @@ class Inputs:
     """Every figure the model uses; defaults are this repository's measurements and choices."""
 
     worker_msg_per_s: float = _input(
-        3_030,
-        "messages/s per worker core. RESULTS.md, Pipeline, 'The hand-over to the streams "
-        "without a task per record' (ce17483, 20,000 messages, three runs): 330, 330 and 379 µs "
-        "of worker process CPU per message; the median, 330 µs, is 3,030/s per core. The "
-        "process itself reached 3,156-3,846 msg/s on ~1.1-1.3 cores (at 138ba59: 644 µs, "
-        "1,908 msg/s). One core per worker process is planned.",
+        1_540,
+        "messages/s per worker core. RESULTS.md, Pipeline, 'Under issue 13's own conditions' "
+        "(37cd8ac, examples/rules, 10,000 customers, 20,000 messages, two runs): 595 and 700 "
+        "µs of worker process CPU per message; their mean, 647 µs, is 1,540/s per core. The "
+        "process itself reached 1,434-1,590 msg/s. On the built-in default rules (no SLA) the "
+        "same worker spends 330 µs (3,030/s). One core per worker process is planned.",
     )
     ingress_req_per_s: float = _input(
         6_768,
