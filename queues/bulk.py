@@ -1,4 +1,4 @@
-"""Bulk statements of the case store: one INSERT per table and batch, run as an executemany.
+"""Bulk statements of the case store: one INSERT (or COPY) per table and batch.
 
 `INSERT … ON CONFLICT` is spelled the same on the two dialects the store runs on
 (SQLite and PostgreSQL); this module picks the dialect's construct and caches each
@@ -14,14 +14,25 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Insert, Table, any_, bindparam, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
+from queues import pg_copy
+
 
 class UnsupportedDialectError(Exception):
     """The case store runs on SQLite and PostgreSQL only."""
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert `rows`; a row whose primary key exists already fails the statement."""
-    if rows:
+    """Insert `rows`, all new: a row whose primary key exists already fails the statement.
+
+    PostgreSQL gets them through `COPY … FROM STDIN` (`queues.pg_copy`), which streams
+    them in one statement where an executemany sends one `INSERT` per row; SQLite, in
+    process, takes the executemany.
+    """
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        pg_copy.copy_rows(connection, table, rows)
+    else:
         connection.execute(_plain(table), rows)
 
 

@@ -20,6 +20,7 @@ from queues import (
     TransientDatabaseError,
     make_engine,
     make_session_factory,
+    upgrade,
 )
 from queues.models import CaseEventRow, CaseRow, MessageRow, QueueRow
 from queues.working_set import WorkingSet
@@ -384,3 +385,50 @@ def test_an_event_recorded_by_another_writer_meanwhile_counts_as_a_duplicate(
     assert applier.attempts == 3  # in the batch, alone (conflict), alone again (duplicate)
     assert result.outcomes == {Outcome.DUPLICATE: 1, Outcome.FAILED: 1}
     assert sample(metrics.registry, "escalator_projection_errors_total", reason="apply_failed") == 1
+
+
+class _CutOff(EventApplier):
+    """The server ends the batch's connection once its events are applied in memory, so
+    the first statement to fail is the one that writes them (`COPY` on PostgreSQL)."""
+
+    def __init__(self, server: Engine) -> None:
+        super().__init__()
+        self.server = server
+        self.cut = False
+
+    def apply_event(
+        self,
+        rows: WorkingSet,
+        event: CaseEvent,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> Applied:
+        if not self.cut:
+            self.cut = True
+            pid = rows.session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with self.server.connect() as connection:
+                ended = connection.exec_driver_sql(
+                    f"SELECT pg_terminate_backend({int(pid or 0)}, 30000)"
+                ).scalar()
+            assert ended
+        return super().apply_event(rows, event, partition, offset)
+
+
+def test_a_connection_lost_while_a_batch_writes_its_events_is_transient_and_then_replaced(
+    postgres_database_url: str, metrics: ProjectionMetrics
+) -> None:
+    upgrade(postgres_database_url)
+    engine, server = make_engine(postgres_database_url), make_engine(postgres_database_url)
+    writer = BatchWriter(make_session_factory(engine), metrics, _CutOff(server))
+    events = [opened("cust-1"), appended("cust-1", 1), routed("cust-1")]
+
+    with pytest.raises(TransientDatabaseError):
+        writer.write(records(events))
+    assert sample(metrics.registry, "escalator_projection_errors_total", reason="database") == 1
+
+    again = writer.write(records(events))  # the retry gets a live connection
+    assert again.outcomes == {Outcome.APPLIED: 3}
+    with make_session_factory(engine)() as session:
+        assert len(session.scalars(select(CaseEventRow.event_id)).all()) == 3
+    engine.dispose()
+    server.dispose()

@@ -159,26 +159,58 @@ class Crash(BaseException):
     """The process dying: no handler of the writer runs, the transaction is never committed."""
 
 
+HELD = {
+    "case_events": "SELECT event_id FROM case_events",
+    "cases": "SELECT case_id, assignee, message_count, updated_at FROM cases",
+    "messages": "SELECT case_id, message_key FROM messages",
+}
+"""What `crash_at` reads inside the dying transaction, one query per table."""
+
+
+def held_rows(dbapi_connection: Any) -> dict[str, set[tuple[Any, ...]]]:
+    """The rows `HELD` reads on this DBAPI connection, in its transaction."""
+    held: dict[str, set[tuple[Any, ...]]] = {}
+    cursor = dbapi_connection.cursor()
+    for table, query in HELD.items():
+        cursor.execute(query)
+        held[table] = {tuple(row) for row in cursor.fetchall()}
+    cursor.close()
+    return held
+
+
+def held_now(engine: Engine) -> dict[str, set[tuple[Any, ...]]]:
+    """What `HELD` reads on a connection of its own: what is committed."""
+    connection = engine.raw_connection()
+    try:
+        return held_rows(connection)
+    finally:
+        connection.close()
+
+
 @contextmanager
-def crash_at(engine: Engine, statement_start: str, occurrence: int) -> Iterator[list[str]]:
+def crash_at(
+    engine: Engine, statement_start: str, occurrence: int
+) -> Iterator[dict[str, set[tuple[Any, ...]]]]:
     """Crash at the `occurrence`-th statement that starts with `statement_start`.
 
-    Yields the statements the engine ran until then, so the test can see how far the
-    batch had got.
+    Yields, once the crash happened, what the dying transaction held at that moment
+    (`held_rows` on its own connection): how far the batch had got, however its rows were
+    sent (an INSERT the statement events see, or PostgreSQL's COPY, which they do not).
     """
-    seen: list[str] = []
+    held: dict[str, set[tuple[Any, ...]]] = {}
+    seen = 0
 
-    def before(*args: Any) -> None:
-        statement = str(args[2])
-        seen.append(statement)
+    def before(_connection: Any, cursor: Any, statement: str, *_rest: Any) -> None:
+        nonlocal seen
         if statement.startswith(statement_start):
-            matching = sum(1 for each in seen if each.startswith(statement_start))
-            if matching == occurrence:
+            seen += 1
+            if seen == occurrence:
+                held.update(held_rows(cursor.connection))
                 raise Crash(statement)
 
     event.listen(engine, "before_cursor_execute", before)
     try:
-        yield seen
+        yield held
     finally:
         event.remove(engine, "before_cursor_execute", before)
 
@@ -200,11 +232,16 @@ def test_a_crash_in_the_middle_of_a_batch_then_a_replay_from_the_start_gives_one
     batches = list(in_batches(source, sizes))
     writer.write(batches[0])
     before_crash = snapshot(crashing)
-    # The second batch dies after its events and cases were sent, before its messages.
-    with crash_at(crashing, "INSERT INTO messages", occurrence=1) as ran, pytest.raises(Crash):
+    committed = held_now(crashing)
+    # The second batch dies after its events and cases were written, before its messages.
+    with crash_at(crashing, "INSERT INTO messages", occurrence=1) as held, pytest.raises(Crash):
         writer.write(batches[1])
-    sent = [each.split()[2] for each in ran if each.startswith("INSERT")]
-    assert sent[-3:] == ["case_events", "cases", "messages"]
+    dying = {CaseEvent.model_validate_json(record.value or b"").event_id for record in batches[1]}
+    assert held["case_events"] == committed["case_events"] | {(each,) for each in dying}
+    assert {row[0] for row in held["cases"]} == {row[0] for row in committed["cases"]}
+    assert held["cases"] != committed["cases"]  # the batch's changes to its cases were written
+    assert held["messages"] == committed["messages"]
+    assert held_now(crashing) == committed
     assert snapshot(crashing) == before_crash  # nothing of the dead batch is kept
     crashing.dispose()
 
