@@ -47,8 +47,14 @@ def upsert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
 
     Each primary key may appear once in `rows` (PostgreSQL cannot update a row twice in
     one statement): callers fold what a batch does to a row into one row first.
+    PostgreSQL gets them through `COPY` and a staging table (`queues.pg_copy`), SQLite
+    through an executemany.
     """
-    if rows:
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        pg_copy.upsert_rows(connection, table, rows)
+    else:
         connection.execute(_upsert(table, connection.dialect.name), rows)
 
 

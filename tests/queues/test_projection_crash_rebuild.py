@@ -35,12 +35,17 @@ class Killed(BaseException):
 
 
 def kill_at_third_batch(engine: Engine) -> None:
-    """Make the engine die when the third batch sends its cases."""
+    """Make the engine die when the third batch sends its cases.
+
+    A batch writes its cases with one statement, whatever the dialect: an executemany of
+    `INSERT INTO cases …` on SQLite, `WITH staged AS (…) INSERT INTO cases …` from a
+    staging table on PostgreSQL.
+    """
     batches = 0
 
     def before(*args: Any) -> None:
         nonlocal batches
-        if str(args[2]).startswith("INSERT INTO cases"):
+        if "INSERT INTO cases (" in str(args[2]):
             batches += 1
             if batches == 3:
                 raise Killed
