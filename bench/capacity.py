@@ -53,12 +53,15 @@ class Inputs:
         0.0, "share of inbound messages posted in batches (0: every message its own request)"
     )
     projection_events_per_s: float = _input(
-        8_858,
+        12_213,
         "cases.events records/s one projection replica writes to PostgreSQL when every batch "
-        "touches cases already stored, as on a live topic: the batch writer alone, after the "
-        "lookups and offset commits of f676be0 (RESULTS.md, Desk: case store projection). A "
-        "first pass into a fresh store does 14,029-16,388 (SQLite 20,010-20,354, one writer "
-        "only); before the bulk-write rewrite, 1,680.",
+        "touches cases already stored, as on a live topic: the batch writer alone, with the "
+        "case_events rows and the cases/assignments upserts through COPY (RESULTS.md, Desk: "
+        "case store projection, 'COPY on PostgreSQL'; 12,213-12,448 in two runs, main "
+        "10,428-11,117 in the same session; 8,858 at f676be0). A first pass into a fresh "
+        "store does 24,345-24,709 writer alone, 15,370-16,360 through Kafka in "
+        "bench/projection.py (SQLite 17,002-20,384, one writer only); before the bulk-write "
+        "rewrite, 1,680.",
     )
     events_per_message: float = _input(
         2.95,
