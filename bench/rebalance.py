@@ -48,10 +48,10 @@ sys.path.insert(0, str(REPO / "bench"))
 from pipeline import messages  # type: ignore[import-not-found]  # noqa: E402
 from sla_timers import states, template  # type: ignore[import-not-found]  # noqa: E402
 
-from connectors.publisher import PRODUCER_DEFAULTS  # noqa: E402
+from bench._open_cases import write_changelog  # noqa: E402
 from escalator.demo import processes  # noqa: E402
+from kafkaio.watermarks import watermarks  # noqa: E402
 from schemas import Topics  # noqa: E402
-from streams.state_store import DEADLINE_HEADER  # noqa: E402
 from tests.kafka_support import create_topics  # noqa: E402
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
@@ -66,25 +66,10 @@ RESTORED = re.compile(
 def seed(topic: str, count: int, partitions: int) -> dict[int, int]:
     """Write `count` open cases' states round-robin over the partitions; their end offsets."""
     text, case_id, deadline = template(datetime.now(UTC), burst=False)
-    header = [(DEADLINE_HEADER, deadline.isoformat().replace("+00:00", "Z").encode())]
-    producer = Producer({**PRODUCER_DEFAULTS, **CONNECTION, "linger.ms": 20})
-    for number, (key, value) in enumerate(states(text, case_id, count, "S")):
-        while True:
-            try:
-                producer.produce(
-                    topic, key=key, value=value, headers=header, partition=number % partitions
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    producer.flush(120)
+    write_changelog(CONNECTION, topic, states(text, case_id, count, "S"), deadline, partitions)
     consumer = Consumer({**CONNECTION, "group.id": f"{topic}.seeded"})
     try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 30)[1]
-            for p in range(partitions)
-        }
+        return {p: watermarks(consumer, topic, p, 30)[1] for p in range(partitions)}
     finally:
         consumer.close()
 

@@ -19,10 +19,10 @@ import pytest
 from confluent_kafka import Producer
 from faust.types import TP
 
-from streams.deadlines import DeadlineIndex
 from streams.rebalance import assign_partitions
 from streams.state_store import DEADLINE_HEADER, ChangelogState, Deadlines
 from tests.kafka_support import create_topics
+from tests.streams.test_restore_freeze import fake_pipeline
 
 DUE = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 
@@ -62,16 +62,7 @@ async def test_kept_partitions_take_the_stage_lock_while_moved_ones_restore(
     cases.hold(0, [(b"kept", b'{"case":"kept"}')])  # held from before the rebalance
     customers.go_on.set()  # nothing to restore there
     assigned: list[frozenset[int]] = []
-    pipeline = SimpleNamespace(
-        cases=cases,
-        customers=customers,
-        event_time=None,
-        customer_lock=asyncio.Lock(),
-        case_lock=asyncio.Lock(),
-        deadlines=DeadlineIndex(),
-        partitions_assigned=assigned.append,
-        progress=SimpleNamespace(restart_waits=lambda: None),
-    )
+    pipeline = fake_pipeline(cases, customers, assigned.append)
     pipeline.deadlines.schedule(0, b"kept", DUE)
     topics = [SimpleNamespace(topic="threaded", partition=p) for p in (0, 1)]
     assignment = asyncio.create_task(

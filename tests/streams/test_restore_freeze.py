@@ -54,11 +54,11 @@ def tracked(thing: object) -> bool:
     return any(found is thing for found in gc.get_objects())
 
 
-async def assign_partition_zero(
-    cases: FakeStore, customers: FakeStore, assigned: Callable[[frozenset[int]], object]
+def fake_pipeline(
+    cases: object, customers: object, assigned: Callable[[frozenset[int]], object]
 ) -> SimpleNamespace:
-    """Run the worker's assignment of partition 0 of both stages on a pipeline of fakes."""
-    pipeline = SimpleNamespace(
+    """What the worker's assignment uses of a pipeline, around these stores."""
+    return SimpleNamespace(
         cases=cases,
         customers=customers,
         event_time=None,
@@ -68,6 +68,13 @@ async def assign_partition_zero(
         partitions_assigned=assigned,
         progress=SimpleNamespace(restart_waits=lambda: None),
     )
+
+
+async def assign_partition_zero(
+    cases: FakeStore, customers: FakeStore, assigned: Callable[[frozenset[int]], object]
+) -> SimpleNamespace:
+    """Run the worker's assignment of partition 0 of both stages on a pipeline of fakes."""
+    pipeline = fake_pipeline(cases, customers, assigned)
     topics = [SimpleNamespace(topic=t, partition=0) for t in ("threaded", "resolved")]
     await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
     return pipeline
