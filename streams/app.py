@@ -25,13 +25,11 @@ from streams.output import Publisher, ReliableWriter
 from streams.pipeline import Pipeline
 from streams.readiness import readiness
 from streams.rebalance import (
-    BackgroundRestore,
+    assign_partitions,
     case_store,
     customer_store,
     release_partitions,
-    restore_moved,
     restored_then,
-    take_partitions,
 )
 from streams.threader import ThreadingPolicy
 from streams.timer import SlaTimer
@@ -142,16 +140,12 @@ def build_app(
 
     pipeline.generation = lambda: app.consumer_generation_id
 
-    restoring = BackgroundRestore()
-
     @app.on_partitions_assigned.connect
     async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        moved = await take_partitions(pipeline, config, args[0] if args else kwargs["assigned"])
-        restoring.start(_or_die(restore_moved(pipeline, moved)))  # no heartbeats in here
+        await assign_partitions(pipeline, config, args[0] if args else kwargs["assigned"])
 
     @app.on_partitions_revoked.connect
     async def stop_timing(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        await restoring.wait()
         await release_partitions(pipeline, args[0] if args else kwargs["revoked"])
 
     batch, within = config.batch_max, config.batch_within_seconds

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kafkaio.fencing import FencedWriter
@@ -78,32 +77,17 @@ async def restored_then(
 async def assign_partitions(
     pipeline: Pipeline, config: WorkerConfig, assigned: Iterable[Any]
 ) -> None:
-    """A rebalance assigned these topic partitions: take them, then restore the moved ones.
+    """A rebalance assigned these topic partitions: stage C's offsets, then the states.
 
-    Both steps awaited (tests, benchmarks); the worker awaits only `take_partitions` inside
-    the rebalance and runs `restore_moved` as a task (`BackgroundRestore`).
-    """
-    await restore_moved(pipeline, await take_partitions(pipeline, config, assigned))
-
-
-@dataclass(frozen=True)
-class Moved:
-    """The partitions an assignment gave each stage that it does not hold yet."""
-
-    customers: list[int]
-    cases: list[int]
-
-
-async def take_partitions(
-    pipeline: Pipeline, config: WorkerConfig, assigned: Iterable[Any]
-) -> Moved:
-    """Stage C's offsets, then hold the assigned partitions kept; the ones still to restore.
-
-    Runs during the rebalance and returns quickly: faust resumes the kept partitions'
-    streams before this runs (with the eager protocol, every rebalance revokes all
-    partitions and gives most back), and their batches and SLA firings go on at once. The
-    moved partitions' stages wait for their state themselves (`restored_then`). Stage C's
-    starting offsets are read first, because its batches wait for the state and not for them.
+    Runs during the rebalance; the stages still wait for their state themselves
+    (`restored_then`). faust resumes the kept partitions' streams before this runs (with the
+    eager protocol, every rebalance revokes all partitions and gives most back), so the
+    moved partitions' changelogs are read without the stages' locks: the kept partitions'
+    batches and SLA firings go on during the restore, which takes seconds per 100,000 cases.
+    Stage C's starting offsets are read first, because its batches
+    wait for the state and not for them. Once restored, what is held is frozen out of the
+    garbage collector's later walks (`metricsio.gc_tuning`), and the pages the restore freed
+    go back to the system (`metricsio.malloc_release`).
     """
     assigned = list(assigned)
     loop = asyncio.get_running_loop()
@@ -132,53 +116,17 @@ async def take_partitions(
         cases_missing = await loop.run_in_executor(None, cases.take, wanted)
         pipeline.deadlines.keep_only(cases.partitions)
     pipeline.partitions_assigned(cases.partitions)  # the kept partitions fire again
-    return Moved(customers_missing, cases_missing)
-
-
-async def restore_moved(pipeline: Pipeline, moved: Moved) -> None:
-    """Read the moved partitions' changelogs, without the stages' locks, and hold them.
-
-    The kept partitions go on meanwhile; this takes seconds per 100,000 cases. Once
-    restored, what is held is frozen out of the garbage collector's later walks
-    (`metricsio.gc_tuning`), and the pages the restore freed go back to the system
-    (`metricsio.malloc_release`).
-    """
-    loop = asyncio.get_running_loop()
-    cases, customers = pipeline.cases, pipeline.customers
-    restored_customers = await loop.run_in_executor(None, customers.read, moved.customers)
+    # the moved partitions are read without the locks: the kept ones go on meanwhile
+    restored_customers = await loop.run_in_executor(None, customers.read, customers_missing)
     async with pipeline.customer_lock:
         customers.put(restored_customers)
-    restored_cases = await loop.run_in_executor(None, cases.read, moved.cases)
+    restored_cases = await loop.run_in_executor(None, cases.read, cases_missing)
     async with pipeline.case_lock:
         rebuild_deadlines(pipeline.deadlines, cases.partitions, cases.put(restored_cases))
-    if not (moved.cases or moved.customers):
-        return
     freeze_long_lived()  # the restored states and deadlines live long: out of later collections
     release_free_memory()  # the restore's transient pages back to the system (glibc)
     pipeline.partitions_assigned(cases.partitions)
     pipeline.progress.restart_waits()  # a long restore is not a stall of the new partitions
-
-
-class BackgroundRestore:
-    """The restore of the latest assignment's moved partitions, run outside the rebalance.
-
-    aiokafka sends no heartbeat while the assignment handler runs, so a handler that
-    restored inside it for longer than the session timeout (10 s; half of 1,000,000 cases
-    takes longer) got the worker evicted from the group, which moved its partitions to the
-    others, whose restore evicted them in turn. The next revocation waits for it (`wait`).
-    """
-
-    def __init__(self) -> None:
-        self._task: asyncio.Future[None] | None = None
-
-    def start(self, restore: Awaitable[None]) -> None:
-        """Run this restore in the background."""
-        self._task = asyncio.ensure_future(restore)
-
-    async def wait(self) -> None:
-        """Until the restore in progress, if any, is done."""
-        if self._task is not None:
-            await asyncio.shield(self._task)
 
 
 async def release_partitions(pipeline: Pipeline, revoked: Iterable[Any]) -> None:

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from faust.types import TP
 
 from streams.rebalance import assign_partitions
 from streams.state_store import DEADLINE_HEADER, ChangelogState, Deadlines
@@ -85,61 +84,3 @@ async def test_kept_partitions_take_the_stage_lock_while_moved_ones_restore(
         b"kept",
         b"moved",
     ]
-
-
-RULES = """
-version: 1
-sla:
-  standard:
-    targets: {normal: {first_response: 8h}}
-queues: {general: {}}
-routes: {queue: general, priority: normal, sla: standard}
-"""
-
-
-async def test_the_worker_s_assignment_handler_returns_before_the_moved_partitions_restore(
-    kafka_bootstrap: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """aiokafka sends no heartbeat while the assignment handler runs: a handler that restored
-    half of 1,000,000 cases (over 10 s, the session timeout) got the worker evicted from the
-    group, and the partitions it took ping-ponged between the workers. The handler returns
-    at once; the restore goes on in the background and the next revocation waits for it."""
-    import streams.app
-    from connectors.publisher import KafkaPublisher
-    from rules import compile_sources
-    from schemas import Topics
-    from streams.worker_config import RuleSetHolder, WorkerConfig
-
-    topics = Topics(topic_prefix)
-    changelogs = [topics.state_changelog("cases"), topics.state_changelog("customers")]
-    create_topics(kafka_bootstrap, changelogs, partitions=2, config={"cleanup.policy": "compact"})
-    sources = [topics.threaded, topics.agent_actions, topics.resolved]
-    create_topics(kafka_bootstrap, sources, partitions=2)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    producer.produce(changelogs[0], key=b"moved", value=b'{"case":"moved"}', partition=1)
-    producer.flush(10)
-    connection = {"bootstrap.servers": kafka_bootstrap}
-    cases = HeldUpRestore("cases", changelogs[0], topics.threaded, connection)
-    monkeypatch.setattr(streams.app, "case_store", lambda _config: cases)
-    config = WorkerConfig(
-        broker_url=f"kafka://{kafka_bootstrap}", topics=topics, connection=connection
-    )
-    publisher = KafkaPublisher(connection)
-    app = streams.app.build_app(
-        config, RuleSetHolder(compile_sources({"rules.yaml": RULES})), publisher
-    )
-    moved = {TP(topics.threaded, 1), TP(topics.resolved, 1)}
-    try:
-        await asyncio.wait_for(app.on_partitions_assigned.send(moved), timeout=30)
-        loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, cases.reading.wait, 30), "restore never began"
-        assert 1 not in cases.partitions  # still being read, after the handler returned
-        revoking = asyncio.ensure_future(app.on_partitions_revoked.send(moved))
-        await asyncio.sleep(0.5)
-        assert not revoking.done()  # the revocation waits for the restore in progress
-        cases.go_on.set()
-        await asyncio.wait_for(revoking, timeout=60)
-        assert cases.partitions == frozenset({1})  # kept, in case partition 1 comes back
-    finally:
-        cases.go_on.set()
-        publisher.close()
