@@ -80,11 +80,7 @@ async def assign_partitions(
     """A rebalance assigned these topic partitions: stage C's offsets, then the states.
 
     Runs during the rebalance; the stages still wait for their state themselves
-    (`restored_then`). faust resumes the kept partitions' streams before this runs (with the
-    eager protocol, every rebalance revokes all partitions and gives most back), so the
-    moved partitions' changelogs are read without the stages' locks: the kept partitions'
-    batches and SLA firings go on during the restore, which takes seconds per 100,000 cases.
-    Stage C's starting offsets are read first, because its batches
+    (`restored_then`). Stage C's starting offsets are read first, because its batches
     wait for the state and not for them. Once restored, what is held is frozen out of the
     garbage collector's later walks (`metricsio.gc_tuning`), and the pages the restore freed
     go back to the system (`metricsio.malloc_release`).
@@ -111,18 +107,10 @@ async def assign_partitions(
         )
     # between batches: a batch never sees its partitions' state replaced halfway through
     async with pipeline.customer_lock:
-        customers_missing = await loop.run_in_executor(None, customers.take, partitions(customers))
+        await loop.run_in_executor(None, customers.assign, partitions(customers))
     async with pipeline.case_lock:
-        cases_missing = await loop.run_in_executor(None, cases.take, wanted)
-        pipeline.deadlines.keep_only(cases.partitions)
-    pipeline.partitions_assigned(cases.partitions)  # the kept partitions fire again
-    # the moved partitions are read without the locks: the kept ones go on meanwhile
-    restored_customers = await loop.run_in_executor(None, customers.read, customers_missing)
-    async with pipeline.customer_lock:
-        customers.put(restored_customers)
-    restored_cases = await loop.run_in_executor(None, cases.read, cases_missing)
-    async with pipeline.case_lock:
-        rebuild_deadlines(pipeline.deadlines, cases.partitions, cases.put(restored_cases))
+        restored = await loop.run_in_executor(None, cases.assign, wanted)
+        rebuild_deadlines(pipeline.deadlines, cases.partitions, restored)
     freeze_long_lived()  # the restored states and deadlines live long: out of later collections
     release_free_memory()  # the restore's transient pages back to the system (glibc)
     pipeline.partitions_assigned(cases.partitions)

@@ -53,14 +53,6 @@ Deadlines = dict[int, list[tuple[bytes, datetime]]]
 """Per input partition, the keys that have a next deadline, with it."""
 
 
-@dataclass(frozen=True)
-class Restored:
-    """Partitions read from the changelog, not held yet: their packed states and deadlines."""
-
-    states: dict[int, dict[bytes, bytes]]
-    deadlines: Deadlines
-
-
 class PartitionNotHeldError(LookupError):
     """A partition's state was asked for after a rebalance took the partition away."""
 
@@ -287,18 +279,6 @@ class ChangelogState:
 
         Returns the deadlines found in the restored partitions (none without
         `deadline_field`); partitions held before keep theirs wherever they are indexed.
-        In one go (blocking); a worker splits it (`take`, `read`, `put`) so that the
-        partitions it keeps go on while the others are read.
-        """
-        return self.put(self.read(self.take(partitions)))
-
-    def take(self, partitions: Iterable[int]) -> list[int]:
-        """Hold at most these partitions, fenced: the ones still to restore (blocking).
-
-        Drops the partitions not wanted and those written elsewhere since their release,
-        and fences the previous owners of the missing ones before they are read. Call it
-        where no batch of the stage runs (under the stage's lock); the partitions kept are
-        usable as soon as it returns.
         """
         wanted = set(partitions)
         stale = self._written_elsewhere(wanted & set(self._partitions))
@@ -309,33 +289,19 @@ class ChangelogState:
         if self.fencing is not None:
             self.fencing.keep_only(wanted)
             self.fencing.open(missing)  # fence the previous owners before reading their writes
-        return missing
-
-    def read(self, partitions: list[int]) -> Restored:
-        """Read these partitions' changelogs (blocking); held only once `put`.
-
-        Needs no lock: batches of the partitions held go on meanwhile, and those of these
-        partitions wait for them (`wait_until_held`).
-        """
-        if not partitions:
-            return Restored({}, {})
-        states, deadlines = self._restore(partitions)
-        return Restored(states, deadlines)
-
-    def put(self, restored: Restored) -> Deadlines:
-        """Hold what `read` restored; the deadlines found in it."""
-        if not restored.states:
+        if not missing:
             return {}
+        restored, deadlines = self._restore(missing)
         with self._ready:
-            self._partitions.update(restored.states)
+            self._partitions.update(restored)
             self._ready.notify_all()
         log.info(
             "%s: restored %d keys for partitions %s",
             self.name,
-            sum(len(keys) for keys in restored.states.values()),
-            sorted(restored.states),
+            sum(len(keys) for keys in restored.values()),
+            missing,
         )
-        return restored.deadlines
+        return deadlines
 
     def release(self, partitions: Iterable[int]) -> None:
         """A rebalance revokes these partitions: note where their changelogs end (blocking).

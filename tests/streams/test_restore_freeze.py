@@ -38,15 +38,8 @@ class FakeStore:
     def partitions(self) -> frozenset[int]:
         return frozenset(self.held)
 
-    def take(self, partitions: set[int]) -> list[int]:
-        self.held = {p: held for p, held in self.held.items() if p in partitions}
-        return sorted(set(partitions) - set(self.held))
-
-    def read(self, partitions: list[int]) -> list[int]:
-        return partitions
-
-    def put(self, partitions: list[int]) -> dict[int, list[tuple[bytes, datetime]]]:
-        self.held.update({partition: Restored([[partition]]) for partition in partitions})
+    def assign(self, partitions: set[int]) -> dict[int, list[tuple[bytes, datetime]]]:
+        self.held = {partition: Restored([[partition]]) for partition in partitions}
         return {partition: [(b"C-1", datetime.now(UTC))] for partition in partitions}
 
 
@@ -84,7 +77,7 @@ async def test_restored_state_is_frozen_once_the_assignment_is_restored() -> Non
     cases, customers = FakeStore("threaded"), FakeStore("resolved")
     assigned: list[frozenset[int]] = []
     pipeline = await assign_partition_zero(cases, customers, assigned.append)
-    assert assigned[-1] == frozenset({0})  # first the kept partitions (none), then all
+    assert assigned == [frozenset({0})]
     assert len(pipeline.deadlines) == 1
     assert not tracked(cases.held[0])
     assert not tracked(customers.held[0])
