@@ -225,24 +225,6 @@ class ChangelogState:
             kept = self._partitions.get(partition)
             if kept is not None:  # a rebalance may have taken it during the write
                 kept[key] = state.packed
-        await self._note_own_writes(set(states))
-
-    async def _note_own_writes(self, written: set[int]) -> None:
-        """After this store wrote released partitions' changelogs: their new ends are ours.
-
-        faust resumes the streams of the partitions an eager rebalance gives back before the
-        assignment handler (`assign`) runs, so their batches write between `release` and
-        `assign`. Those writes are this store's own (under fencing nobody else can have
-        written the partition without failing them), and must not make `assign` take the
-        partition for written elsewhere and restore it again.
-        """
-        noted = written & set(self._ends_at_release)
-        if not noted:
-            return
-        loop = asyncio.get_running_loop()
-        self._ends_at_release.update(
-            await loop.run_in_executor(None, self._changelog_ends, sorted(noted))
-        )
 
     async def _write_together(
         self,

@@ -241,30 +241,3 @@ async def test_an_output_the_broker_refuses_is_dead_lettered_and_the_state_still
     restored = store(kafka_bootstrap, topic)
     restored.assign([0])
     assert restored.load(0, b"case", Timed) == Timed(name="saved")
-
-
-async def test_a_kept_partition_it_wrote_itself_during_the_rebalance_is_not_restored_again(
-    kafka_bootstrap: str, topic_prefix: str
-) -> None:
-    """faust resumes the kept partitions' streams before the assignment handler runs: their
-    batches write the changelog between `release` and `assign`. Those writes are the store's
-    own (fenced: nobody else can have written meanwhile), so the partition is kept as held."""
-    from connectors.publisher import KafkaPublisher
-
-    topic = f"{topic_prefix}kept.changelog"
-    create_topics(kafka_bootstrap, [topic], partitions=2, config={"cleanup.policy": "compact"})
-    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
-    writer = ReliableWriter(publisher)
-    try:
-        worker = fenced_store(kafka_bootstrap, topic)
-        worker.assign([0, 1])
-        await worker.save(writer, {b"a": (0, Timed(name="v1", next_deadline=DUE))})
-        worker.release([0, 1])  # an eager rebalance revokes everything
-        # partition 0 comes back; its stream resumes before the assignment handler
-        await worker.save(writer, {b"a": (0, Timed(name="v2, by this worker"))})
-        restored = worker.assign([0])  # partition 1 moved to another worker
-    finally:
-        publisher.close()
-    assert restored == {}  # nothing read again from the changelog
-    assert worker.partitions == frozenset({0})
-    assert worker.load(0, b"a", Timed) == Timed(name="v2, by this worker")
