@@ -47,11 +47,11 @@ def tracked(thing: object) -> bool:
     return any(found is thing for found in gc.get_objects())
 
 
-def fake_pipeline(
-    cases: object, customers: object, assigned: Callable[[frozenset[int]], object]
+async def assign_partition_zero(
+    cases: FakeStore, customers: FakeStore, assigned: Callable[[frozenset[int]], object]
 ) -> SimpleNamespace:
-    """What the worker's assignment uses of a pipeline, around these stores."""
-    return SimpleNamespace(
+    """Run the worker's assignment of partition 0 of both stages on a pipeline of fakes."""
+    pipeline = SimpleNamespace(
         cases=cases,
         customers=customers,
         event_time=None,
@@ -61,13 +61,6 @@ def fake_pipeline(
         partitions_assigned=assigned,
         progress=SimpleNamespace(restart_waits=lambda: None),
     )
-
-
-async def assign_partition_zero(
-    cases: FakeStore, customers: FakeStore, assigned: Callable[[frozenset[int]], object]
-) -> SimpleNamespace:
-    """Run the worker's assignment of partition 0 of both stages on a pipeline of fakes."""
-    pipeline = fake_pipeline(cases, customers, assigned)
     topics = [SimpleNamespace(topic=t, partition=0) for t in ("threaded", "resolved")]
     await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
     return pipeline
