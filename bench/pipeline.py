@@ -49,7 +49,8 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 PARTITIONS = 4
 RULES = REPO / "examples" / "rules"
 """The worker decides with the example organisation's rules: SLA clocks, routes, steps."""
-QUEUES = sorted(load_rules(Settings(rules=RULES)).queues)
+RULESET = load_rules(Settings(rules=RULES))
+QUEUES = sorted(RULESET.queues)
 CUSTOMERS = 10_000
 
 
@@ -169,7 +170,7 @@ def seed_open_cases(topics: Topics, count: int) -> None:
     changelog = topics.state_changelog("cases")
     compacted = {"cleanup.policy": "compact"}
     create_topics(BOOTSTRAP, [changelog], partitions=PARTITIONS, config=compacted)
-    text, case_id, deadline = case_template(load_rules(Settings(rules=RULES)), datetime.now(UTC))
+    text, case_id, deadline = case_template(RULESET, datetime.now(UTC))
     write_changelog(
         {"bootstrap.servers": BOOTSTRAP},
         changelog,

@@ -46,9 +46,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from pipeline import messages  # type: ignore[import-not-found]  # noqa: E402
-from sla_timers import states, template  # type: ignore[import-not-found]  # noqa: E402
+from sla_timers import template  # type: ignore[import-not-found]  # noqa: E402
 
-from bench._open_cases import write_changelog  # noqa: E402
+from bench._open_cases import distinct_cases, write_changelog  # noqa: E402
 from escalator.demo import processes  # noqa: E402
 from kafkaio.watermarks import watermarks  # noqa: E402
 from schemas import Topics  # noqa: E402
@@ -66,7 +66,8 @@ RESTORED = re.compile(
 def seed(topic: str, count: int, partitions: int) -> dict[int, int]:
     """Write `count` open cases' states round-robin over the partitions; their end offsets."""
     text, case_id, deadline = template(datetime.now(UTC), burst=False)
-    write_changelog(CONNECTION, topic, states(text, case_id, count, "S"), deadline, partitions)
+    cases = distinct_cases(text, case_id, count, "S")
+    write_changelog(CONNECTION, topic, cases, deadline, partitions)
     consumer = Consumer({**CONNECTION, "group.id": f"{topic}.seeded"})
     try:
         return {p: watermarks(consumer, topic, p, 30)[1] for p in range(partitions)}

@@ -137,9 +137,6 @@ def template(at: datetime, burst: bool) -> tuple[str, str, datetime]:
     return case_template(RULESET, at, {"burst": burst})
 
 
-states = distinct_cases
-
-
 def hold(
     store: ChangelogState,
     deadlines: DeadlineIndex,
@@ -237,7 +234,7 @@ async def burst(
     opened = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     text, case_id, warn_at = template(opened, burst=True)
     pipeline.breach_at = opened + timedelta(seconds=BURST_LEAD_SECONDS)
-    hold(store, deadlines, states(text, case_id, count, tag), warn_at)
+    hold(store, deadlines, distinct_cases(text, case_id, count, tag), warn_at)
     timer = SlaTimer(
         pipeline.fire_due,
         deadlines.next_deadline,
@@ -253,7 +250,7 @@ async def burst(
     running.cancel()
     probing.cancel()
     publisher.close()
-    sample = [value for _key, value in states(text, case_id, 1000, tag)]
+    sample = [value for _key, value in distinct_cases(text, case_id, 1000, tag)]
     floor = produce_floor(topics.case_events, sample * (pipeline.records // len(sample) + 1))
     return sorted(pipeline.latencies), pipeline.records, floor, pipeline.prepared.used, waits
 
@@ -469,7 +466,7 @@ def main() -> None:
     started = time.perf_counter()
     store = case_store(config)
     deadlines = DeadlineIndex()
-    hold(store, deadlines, states(text, case_id, args.cases, "M"), next_deadline)
+    hold(store, deadlines, distinct_cases(text, case_id, args.cases, "M"), next_deadline)
     built = time.perf_counter() - started
     tune_collector()  # as the worker does after a restore: what it holds is frozen
     held_rss = rss_mib()
@@ -492,12 +489,13 @@ def main() -> None:
     if args.steps == "1-3":
         return
 
-    write_changelog(changelog, states(text, case_id, args.cases, "R"), next_deadline)
+    write_changelog(changelog, distinct_cases(text, case_id, args.cases, "R"), next_deadline)
     first_group = datetime.now(UTC).replace(microsecond=0) + RESTART_GROUPS_FROM
     for number in range(len(after_ready)):
         breach_at = first_group + number * RESTART_GROUPS_APART
         warned, warned_id = warned_template(breach_at)
-        write_changelog(changelog, states(warned, warned_id, args.burst, f"G{number}"), breach_at)
+        group = distinct_cases(warned, warned_id, args.burst, f"G{number}")
+        write_changelog(changelog, group, breach_at)
     groups = len(after_ready) * args.burst
     floor_seconds, floor_count = consume_floor(changelog)
     store = case_store(config)

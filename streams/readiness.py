@@ -30,9 +30,13 @@ class HeldState(Protocol):
 class Readiness:
     """The answer of `/readyz`: its JSON body and status code."""
 
-    status: str
     code: int
     body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """ready, starting, restoring or stalled (the body's `status`)."""
+        return str(self.body["status"])
 
 
 def readiness(
@@ -61,5 +65,4 @@ def readiness(
     elif restoring:
         body["status"] = "restoring"
         body["reason"] = f"restoring the state of {', '.join(restoring)}"
-    status = str(body["status"])
-    return Readiness(status, 200 if status == "ready" else 503, body)
+    return Readiness(200 if body["status"] == "ready" else 503, body)
