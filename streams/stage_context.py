@@ -50,7 +50,7 @@ NO_KEY = ValueError("the record has no key (this topic is keyed by customer or c
 def json_record(topic: str, key: str, model: BaseModel) -> OutputRecord:
     """A contract model as a JSON record keyed by `key`."""
     return OutputRecord(
-        topic=topic, key=key.encode("utf-8"), value=model.model_dump_json().encode("utf-8")
+        topic=topic, key=key.encode("utf-8"), value=model.__pydantic_serializer__.to_json(model)
     )
 
 
