@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import faust
 
 
 def baseline_app(name: str, web_port: int) -> faust.App:
-    """A faust app on `KAFKA_BOOTSTRAP_SERVERS` that reads raw records from the start."""
+    """A faust app on `KAFKA_BOOTSTRAP_SERVERS` that reads raw records from the start.
+
+    Its data directory is a fresh temporary one, not `<name>-data` in the working directory.
+    """
     return faust.App(
         name,
+        datadir=tempfile.mkdtemp(prefix=f"{name}-"),
         broker=f"kafka://{os.environ.get('KAFKA_BOOTSTRAP_SERVERS', 'localhost:9092')}",
         store="memory://",
         key_serializer="raw",
