@@ -105,7 +105,7 @@ def main() -> None:
             )
     print(f"one case, {args.messages:,} customer messages (an agent reply every tenth)")
     print(
-        "| messages | case state JSON | held (zlib) | queue record | customer state "
+        "| messages | case state JSON | held (zstd) | queue record | customer state "
         "| stage B µs | stage C µs |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|")
