@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,3 +56,19 @@ def test_threads_packing_at_once_each_get_their_own_documents_back() -> None:
 
 def test_the_dictionary_makes_a_typical_state_small() -> None:
     assert len(StateCodec(DICTIONARY).pack(DICTIONARY)) < len(StateCodec().pack(DICTIONARY)) / 4
+
+
+def _resident_mib() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_a_held_state_costs_its_packed_size_not_the_compressors_buffer() -> None:
+    """A million held cases must fit in memory: 100,000 packed states of about 40 bytes
+    cost a few MiB, not the 300 MiB of 100,000 buffers of the document's size."""
+    codec = StateCodec(DICTIONARY)
+    before = _resident_mib()
+    held = [codec.pack(DICTIONARY.replace(b"C-0000000000", b"C-%010d" % n)) for n in range(100_000)]
+    grown = _resident_mib() - before
+    assert sum(map(len, held)) < 10_000_000
+    assert grown < 60, f"{grown:.0f} MiB for 100,000 packed states"
