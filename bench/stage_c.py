@@ -47,9 +47,9 @@ STARTED = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday morning: business h
 Records = list[tuple[bytes, bytes]]
 
 
-def threaded_records(count: int, seed: int = 1) -> Records:
+def threaded_records(count: int, seed: int = 1, customers: int = CUSTOMERS) -> Records:
     """`(case key, ThreadedMessage JSON)` for `count` messages, one case per customer."""
-    generator = TrafficGenerator(customers=CUSTOMERS, seed=seed, invalid_share=0, duplicate_share=0)
+    generator = TrafficGenerator(customers=customers, seed=seed, invalid_share=0, duplicate_share=0)
     records: Records = []
     for index in range(count):
         message = InboundMessage.model_validate(generator.next_request().body)
