@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock, replace
+from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock, iso, replace
 from rules._decision import PlannedEscalation
 from rules._ruleset import CompiledRuleSet
 from rules._sla_policy import SlaPolicy, deadlines
@@ -18,6 +19,7 @@ from schemas import SLA_CLOCKS, ClockDefinition, ClockState, Priority, clock_def
 __all__ = ["ClockPolicy", "to_utc"]
 
 _SECOND = timedelta(seconds=1)
+_SPAN_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,23 @@ class ClockPolicy:
     ) -> ClockPolicy:
         """The named SLA and escalation policies of `ruleset` (KeyError if the SLA is unknown).
 
-        An escalation policy the rule set no longer has means no steps.
+        An escalation policy the rule set no longer has means no steps. The rule set keeps
+        the policies built from it (a frozen value per combination; see
+        `CompiledRuleSet.remembered`), so stage C builds each one once, not per message.
         """
+        return ruleset.remembered(
+            ("clock_policy", sla_policy, escalation_policy, rule),
+            lambda: cls._build(ruleset, sla_policy, escalation_policy, rule),
+        )
+
+    @classmethod
+    def _build(
+        cls,
+        ruleset: CompiledRuleSet,
+        sla_policy: str,
+        escalation_policy: str | None,
+        rule: str | None,
+    ) -> ClockPolicy:
         steps = ruleset.escalation_policies.get(escalation_policy or "", ())
         return cls(ruleset.sla_policies[sla_policy], tuple(steps), escalation_policy, rule)
 
@@ -70,13 +87,7 @@ def to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def iso(moment: datetime) -> str:
-    """`moment` in RFC 3339 UTC with a `Z`, as events print times."""
-    if moment.tzinfo is not UTC:  # the engine's times are UTC already: skip the conversion
-        moment = moment.astimezone(UTC)
-    return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
-
-
+@lru_cache(maxsize=_SPAN_CACHE_SIZE)
 def span_text(span: timedelta) -> str:
     """A timedelta as rule-file text (`1h30m`), with fractions of a second dropped."""
     whole = span - span % _SECOND

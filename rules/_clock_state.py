@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from rules._decision import PlannedEscalation
@@ -61,10 +62,23 @@ def replace(value: _Value, /, **changes: Any) -> _Value:
     return copy
 
 
-def _iso(moment: datetime) -> str:
+_ISO_CACHE_SIZE = 8192
+
+
+@lru_cache(maxsize=_ISO_CACHE_SIZE)
+def iso(moment: datetime) -> str:
+    """`moment` in RFC 3339 UTC with a `Z`, remembered: the same few instants of a case (its
+    start, due and warning times) are printed in every reason, discriminator and state write.
+
+    Equal aware datetimes are the same instant and print the same UTC text, so a hit for
+    an equal datetime in another zone is still the right answer.
+    """
     if moment.tzinfo is not UTC:  # the engine's times are UTC already: skip the conversion
         moment = moment.astimezone(UTC)
     return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
+
+
+_iso = iso
 
 
 def _time(text: str) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from rules._clock_runs import ClockPolicy, describe, iso, retarget, span_text
+from rules._clock_runs import ClockPolicy, describe, retarget, span_text
 from rules._clock_state import (
     CaseClocks,
     ClockEvent,
@@ -17,6 +17,7 @@ from rules._clock_state import (
     EscalationAction,
     EscalationTimer,
     SlaClock,
+    iso,
     replace,
 )
 from rules._decision import PlannedEscalation
