@@ -5,7 +5,7 @@ Due and warning times come from `rules._sla_policy.deadlines`, the one place the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -14,7 +14,14 @@ from rules._decision import PlannedEscalation
 from rules._ruleset import CompiledRuleSet
 from rules._sla_policy import SlaPolicy, deadlines
 from rules.calendar import Duration, parse_duration
-from schemas import SLA_CLOCKS, ClockDefinition, ClockState, Priority, clock_definition
+from schemas import (
+    SLA_CLOCKS,
+    CaseMoment,
+    ClockDefinition,
+    ClockState,
+    Priority,
+    clock_definition,
+)
 
 __all__ = ["ClockPolicy", "to_utc"]
 
@@ -35,6 +42,30 @@ class ClockPolicy:
     escalation: str | None = None
     rule: str | None = None
     clocks: tuple[ClockDefinition, ...] = SLA_CLOCKS
+    _moments: dict[CaseMoment, tuple[tuple[str, ...], tuple[str, ...]]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_moments",
+            {
+                moment: (
+                    tuple(row.name.value for row in self.clocks if moment in row.starts_on),
+                    tuple(row.name.value for row in self.clocks if moment in row.met_on),
+                )
+                for moment in CaseMoment
+            },
+        )
+
+    def started_on(self, moment: CaseMoment) -> tuple[str, ...]:
+        """The clocks the table starts on `moment`, in table order."""
+        return self._moments[moment][0]
+
+    def met_on(self, moment: CaseMoment) -> tuple[str, ...]:
+        """The clocks the table meets on `moment`, in table order."""
+        return self._moments[moment][1]
 
     @classmethod
     def from_ruleset(

@@ -94,6 +94,8 @@ def _opt_time(text: str | None) -> datetime | None:
 
 
 def _seconds(span: timedelta) -> float:
+    if not span:
+        return 0.0  # what the division gives for no time (most clocks never pause)
     return span / timedelta(microseconds=1) / 1_000_000
 
 
