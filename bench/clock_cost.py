@@ -10,7 +10,9 @@ customer message (`streams.casework._run_clocks_for_message` and the `case.route
   escalation steps fall due on the way;
 - **Decision.to_json**: a fresh decision's JSON for `case.routed`, due times included (they
   are worked out when first read, so this is where a decision pays for them);
-- **CaseClocks.to_dict**: a started case's clock state as its JSON data (each state write).
+- **CaseClocks.to_dict**: a started case's clock state as its JSON data (each state write);
+- **new case**: a case's clocks started under the policy its decision chose, then that
+  decision's `to_json`, in stage C's order (the decision's due times are the clocks' own).
 
 Start times are `--starts` instants spread over 2026 and 2027 (daylight-saving changes and
 the example calendars' holidays included), to the microsecond, with every example SLA
@@ -145,6 +147,25 @@ def measure(starts: int, repeat: int, seed: int) -> dict[str, Any]:
     to_json_us = per_call(
         lambda: [ruleset.evaluate(*given) for given in inputs], Decision.to_json, repeat
     )
+
+    def routed_cases() -> list[Any]:
+        pairs = []
+        for number, given in enumerate(inputs):
+            decision, at = ruleset.evaluate(*given), given[2]
+            state = CaseState(case_id=f"R-{number:010d}", customer_id="cus", opened_at=at)
+            state.priority = decision.priority
+            state.sla_policy = decision.sla_policy
+            state.escalation_policy = decision.escalation_policy
+            state.policy_rule = decision.matched[-1] if decision.matched else None
+            pairs.append((state, decision, at))
+        return pairs
+
+    def new_case(item: Any) -> None:  # in stage C's order: clocks, then `case.routed`
+        state, decision, at = item
+        start_clocks(state, ruleset, at)
+        decision.to_json()
+
+    together_us = per_call(routed_cases, new_case, repeat)
     started = [state.clocks for state, _at in follow]
     to_dict_us = per_call(lambda: started, clocks.CaseClocks.to_dict, repeat)
     return {
@@ -154,6 +175,7 @@ def measure(starts: int, repeat: int, seed: int) -> dict[str, Any]:
         "customer_message_run_clocks_us": round(follow_us, 2),
         "decision_to_json_us": round(to_json_us, 2),
         "case_clocks_to_dict_us": round(to_dict_us, 2),
+        "new_case_start_and_to_json_us": round(together_us, 2),
         "load_average": [round(value, 2) for value in os.getloadavg()],
     }
 
@@ -174,6 +196,7 @@ def main() -> None:
         ("run_clocks (customer message)", "customer_message_run_clocks_us"),
         ("Decision.to_json (fresh decision)", "decision_to_json_us"),
         ("CaseClocks.to_dict", "case_clocks_to_dict_us"),
+        ("new case: start_clocks, then its decision's to_json", "new_case_start_and_to_json_us"),
     ):
         print(f"| {label} | {result[key]:,.1f} |")
     print(f"load average {result['load_average']}")
