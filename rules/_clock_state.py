@@ -65,16 +65,21 @@ def replace(value: _Value, /, **changes: Any) -> _Value:
 _ISO_CACHE_SIZE = 8192
 
 
-@lru_cache(maxsize=_ISO_CACHE_SIZE)
 def iso(moment: datetime) -> str:
-    """`moment` in RFC 3339 UTC with a `Z`, remembered: the same few instants of a case (its
-    start, due and warning times) are printed in every reason, discriminator and state write.
-
-    Equal aware datetimes are the same instant and print the same UTC text, so a hit for
-    an equal datetime in another zone is still the right answer.
-    """
+    """`moment` in RFC 3339 UTC with a `Z`, as events and stored state print times."""
     if moment.tzinfo is not UTC:  # the engine's times are UTC already: skip the conversion
         moment = moment.astimezone(UTC)
+    return _utc_text(moment)
+
+
+@lru_cache(maxsize=_ISO_CACHE_SIZE)
+def _utc_text(moment: datetime) -> str:
+    """A UTC datetime's text, remembered: the same few instants of a case (its start, due
+    and warning times) are printed in every reason, discriminator and state write.
+
+    Only UTC datetimes come here: two datetimes of another zone that differ only in `fold`
+    (the two passes of a repeated hour) compare equal but are different instants.
+    """
     return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
 
 

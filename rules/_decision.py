@@ -146,9 +146,14 @@ class Decision:
         }
 
 
-@lru_cache(maxsize=_DUE_TEXT_CACHE_SIZE)
 def due_at_text(due: datetime) -> str:
     """A due time as `rules explain --json` prints it: UTC, whole seconds rounded up, `Z`."""
+    return _utc_due_text(due if due.tzinfo is _UTC else due.astimezone(_UTC))
+
+
+@lru_cache(maxsize=_DUE_TEXT_CACHE_SIZE)
+def _utc_due_text(due: datetime) -> str:
+    """`due_at_text` of a UTC datetime, remembered (only UTC datetimes: see `_clock_state.iso`)."""
     # isoformat of a whole-second UTC time is `...T09:00:00+00:00` (strftime costs 4x more)
     return _whole_second_up(due).isoformat()[:19] + "Z"
 

@@ -257,3 +257,15 @@ def test_local_dates_never_run_backwards_in_the_zones_tested() -> None:
             shown = moment.astimezone(tz).date()
             assert shown >= previous
             previous = shown
+
+
+def test_remembered_texts_tell_apart_the_two_passes_of_a_repeated_hour() -> None:
+    # 02:30 happens twice in Berlin on 2026-10-25; the two datetimes differ only in `fold`
+    # and compare equal in their own zone, but they are different instants
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, 0, 250_000, tzinfo=berlin)
+    second = first.replace(fold=1)
+    assert iso(first) == "2026-10-25T00:30:00.250000Z"
+    assert iso(second) == "2026-10-25T01:30:00.250000Z"
+    assert due_at_text(first) == "2026-10-25T00:30:01Z"
+    assert due_at_text(second) == "2026-10-25T01:30:01Z"
