@@ -23,6 +23,9 @@ _ONE_DAY = timedelta(days=1)
 _WEEK = timedelta(days=7)
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Zulu", "Zulu", "Universal"})
 _DAY_CACHE_SIZE = 4096
+_DUE_CACHE_SIZE = 1024
+"""Recent `(start, duration)` sums a calendar keeps: a new case's clocks and its decision's
+due times add the same targets to the same start (see `add_us`)."""
 
 
 class BusinessCalendar:
@@ -35,8 +38,10 @@ class BusinessCalendar:
     __slots__ = (
         "_closed_run_limit",
         "_day_spans",
+        "_durations_added",
         "_holiday_list",
         "_local",
+        "_open_days_per_week",
         "_plain_days",
         "_plain_open_time",
         "_week_open_us",
@@ -72,10 +77,12 @@ class BusinessCalendar:
         self._plain_open_time = self.hours.is_always and not self.holidays
         self._plain_days = self._plain_open_time and timezone in _UTC_NAMES
         self._week_open_us = self.hours.weekly_open_time // ONE_US
+        self._open_days_per_week = self.hours.open_weekdays
         # More closed days in a row than this means the calendar never opens again: each
         # holiday can close at most one week's only open day.
         self._closed_run_limit = 7 * (len(self.holidays) + 2)
         self._day_spans = lru_cache(maxsize=_DAY_CACHE_SIZE)(self._compute_day_spans)
+        self._durations_added = lru_cache(maxsize=_DUE_CACHE_SIZE)(self._add_duration)
 
     @classmethod
     def always(cls) -> BusinessCalendar:
@@ -103,7 +110,7 @@ class BusinessCalendar:
     @property
     def open_days_per_week(self) -> int:
         """How many open days `1w` stands for: the weekdays with any open hours (7 for 24x7)."""
-        return self.hours.open_weekdays
+        return self._open_days_per_week
 
     # -- public arithmetic -------------------------------------------------------------
 
@@ -134,15 +141,7 @@ class BusinessCalendar:
             return from_us(
                 self._add_open_time(instant, duration // ONE_US) if duration else instant
             )
-        amount = Duration.of(duration)
-        if amount.is_zero:
-            return from_us(instant)
-        days = amount.open_days + amount.open_weeks * self.open_days_per_week
-        if days:
-            instant = self._add_days(instant, days)
-        if amount.open_time:
-            instant = self._add_open_time(instant, amount.open_time // ONE_US)
-        return from_us(instant)
+        return from_us(self._durations_added(instant, Duration.of(duration)))
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Open time between two instants; zero when `end` is not after `start`."""
@@ -153,7 +152,42 @@ class BusinessCalendar:
             return timedelta(microseconds=high - low)
         return timedelta(microseconds=self._elapsed(low, high))
 
+    # -- the same arithmetic on integer microseconds since the epoch -----------------------
+
+    def add_us(self, instant: int, duration: Duration | timedelta) -> int:
+        """`add` for an instant in microseconds since the epoch, giving one.
+
+        The calendar remembers its recent sums (a bounded cache), so adding the same target
+        to the same start again, as a new case's clocks and its decision's due times do,
+        costs a look-up.
+        """
+        return self._durations_added(instant, Duration.of(duration))
+
+    def add_open_us(self, instant: int, open_time: int) -> int:
+        """`add` of plain open time (microseconds, not negative) to an instant in microseconds."""
+        if open_time < 0:
+            raise ValueError(f"durations cannot be negative: {timedelta(microseconds=open_time)!r}")
+        return self._add_open_time(instant, open_time) if open_time else instant
+
+    def elapsed_us(self, low: int, high: int) -> int:
+        """`elapsed` between two instants in microseconds, in microseconds."""
+        if high <= low:
+            return 0
+        if self._plain_open_time:
+            return high - low
+        return self._elapsed(low, high)
+
     # -- internals, on integer microseconds ------------------------------------------------
+
+    def _add_duration(self, instant: int, amount: Duration) -> int:
+        if amount.is_zero:
+            return instant
+        days = amount.open_days + amount.open_weeks * self._open_days_per_week
+        if days:
+            instant = self._add_days(instant, days)
+        if amount.open_time:
+            instant = self._add_open_time(instant, amount.open_time // ONE_US)
+        return instant
 
     def _compute_day_spans(self, day: date) -> tuple[Span, ...]:
         if day in self.holidays:

@@ -5,19 +5,28 @@ Due and warning times come from `rules._sla_policy.deadlines`, the one place the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock, replace
+from rules._clock_state import CaseClocks, ClockEvent, ClockEventKind, SlaClock, iso, replace
 from rules._decision import PlannedEscalation
 from rules._ruleset import CompiledRuleSet
 from rules._sla_policy import SlaPolicy, deadlines
 from rules.calendar import Duration, parse_duration
-from schemas import SLA_CLOCKS, ClockDefinition, ClockState, Priority, clock_definition
+from schemas import (
+    SLA_CLOCKS,
+    CaseMoment,
+    ClockDefinition,
+    ClockState,
+    Priority,
+    clock_definition,
+)
 
 __all__ = ["ClockPolicy", "to_utc"]
 
 _SECOND = timedelta(seconds=1)
+_SPAN_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,30 @@ class ClockPolicy:
     escalation: str | None = None
     rule: str | None = None
     clocks: tuple[ClockDefinition, ...] = SLA_CLOCKS
+    _moments: dict[CaseMoment, tuple[tuple[str, ...], tuple[str, ...]]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_moments",
+            {
+                moment: (
+                    tuple(row.name.value for row in self.clocks if moment in row.starts_on),
+                    tuple(row.name.value for row in self.clocks if moment in row.met_on),
+                )
+                for moment in CaseMoment
+            },
+        )
+
+    def started_on(self, moment: CaseMoment) -> tuple[str, ...]:
+        """The clocks the table starts on `moment`, in table order."""
+        return self._moments[moment][0]
+
+    def met_on(self, moment: CaseMoment) -> tuple[str, ...]:
+        """The clocks the table meets on `moment`, in table order."""
+        return self._moments[moment][1]
 
     @classmethod
     def from_ruleset(
@@ -44,8 +77,23 @@ class ClockPolicy:
     ) -> ClockPolicy:
         """The named SLA and escalation policies of `ruleset` (KeyError if the SLA is unknown).
 
-        An escalation policy the rule set no longer has means no steps.
+        An escalation policy the rule set no longer has means no steps. The rule set keeps
+        the policies built from it (a frozen value per combination; see
+        `CompiledRuleSet.remembered`), so stage C builds each one once, not per message.
         """
+        return ruleset.remembered(
+            ("clock_policy", sla_policy, escalation_policy, rule),
+            lambda: cls._build(ruleset, sla_policy, escalation_policy, rule),
+        )
+
+    @classmethod
+    def _build(
+        cls,
+        ruleset: CompiledRuleSet,
+        sla_policy: str,
+        escalation_policy: str | None,
+        rule: str | None,
+    ) -> ClockPolicy:
         steps = ruleset.escalation_policies.get(escalation_policy or "", ())
         return cls(ruleset.sla_policies[sla_policy], tuple(steps), escalation_policy, rule)
 
@@ -70,13 +118,7 @@ def to_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def iso(moment: datetime) -> str:
-    """`moment` in RFC 3339 UTC with a `Z`, as events print times."""
-    if moment.tzinfo is not UTC:  # the engine's times are UTC already: skip the conversion
-        moment = moment.astimezone(UTC)
-    return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
-
-
+@lru_cache(maxsize=_SPAN_CACHE_SIZE)
 def span_text(span: timedelta) -> str:
     """A timedelta as rule-file text (`1h30m`), with fractions of a second dropped."""
     whole = span - span % _SECOND

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from rules._decision import PlannedEscalation
@@ -61,10 +62,28 @@ def replace(value: _Value, /, **changes: Any) -> _Value:
     return copy
 
 
-def _iso(moment: datetime) -> str:
+_ISO_CACHE_SIZE = 8192
+
+
+def iso(moment: datetime) -> str:
+    """`moment` in RFC 3339 UTC with a `Z`, as events and stored state print times."""
     if moment.tzinfo is not UTC:  # the engine's times are UTC already: skip the conversion
         moment = moment.astimezone(UTC)
+    return _utc_text(moment)
+
+
+@lru_cache(maxsize=_ISO_CACHE_SIZE)
+def _utc_text(moment: datetime) -> str:
+    """A UTC datetime's text, remembered: the same few instants of a case (its start, due
+    and warning times) are printed in every reason, discriminator and state write.
+
+    Only UTC datetimes come here: two datetimes of another zone that differ only in `fold`
+    (the two passes of a repeated hour) compare equal but are different instants.
+    """
     return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
+
+
+_iso = iso
 
 
 def _time(text: str) -> datetime:
@@ -80,6 +99,8 @@ def _opt_time(text: str | None) -> datetime | None:
 
 
 def _seconds(span: timedelta) -> float:
+    if not span:
+        return 0.0  # what the division gives for no time (most clocks never pause)
     return span / timedelta(microseconds=1) / 1_000_000
 
 

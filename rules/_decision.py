@@ -5,14 +5,18 @@ This is the seam between `rules` (pure) and `streams` (which owns state and time
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC as _UTC
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from rules._pages import PageLevel
 from schemas import InboundMessage, Priority
+
+_DUE_TEXT_CACHE_SIZE = 4096
+"""Due times whose text `due_at_text` remembers (equal instants print the same text)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ class DueTimes(Mapping[str, datetime]):
     def __len__(self) -> int:
         return len(self._times())
 
+    def items(self) -> ItemsView[str, datetime]:
+        """The clocks and their due times (the computed dict's own view: one look-up, not one
+        per clock as `Mapping.items` makes)."""
+        return self._times().items()
+
     def __repr__(self) -> str:
         return f"DueTimes({self._times()!r})"
 
@@ -139,6 +148,12 @@ class Decision:
 
 def due_at_text(due: datetime) -> str:
     """A due time as `rules explain --json` prints it: UTC, whole seconds rounded up, `Z`."""
+    return _utc_due_text(due if due.tzinfo is _UTC else due.astimezone(_UTC))
+
+
+@lru_cache(maxsize=_DUE_TEXT_CACHE_SIZE)
+def _utc_due_text(due: datetime) -> str:
+    """`due_at_text` of a UTC datetime, remembered (only UTC datetimes: see `_clock_state.iso`)."""
     # isoformat of a whole-second UTC time is `...T09:00:00+00:00` (strftime costs 4x more)
     return _whole_second_up(due).isoformat()[:19] + "Z"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 __all__ = ["Duration", "parse_duration"]
 
@@ -17,6 +18,7 @@ _UNITS = "wdhms"
 _UNIT_NAMES = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 _TOKEN = re.compile(r"(\d+)([a-zA-Z]?)")
 _EXAMPLES = "e.g. 90s, 30m, 4h, 1h30m, 2d, 1w"
+_SPELLING_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -69,24 +71,30 @@ class Duration:
 
     def describe(self) -> str:
         """The canonical rule-file spelling, e.g. `1w2d1h30m`; `parse_duration` reads it back."""
-        seconds = int(self.open_time.total_seconds())
-        hours, rest = divmod(seconds, 3600)
-        minutes, seconds = divmod(rest, 60)
-        parts = [
-            f"{value}{unit}"
-            for value, unit in (
-                (self.open_weeks, "w"),
-                (self.open_days, "d"),
-                (hours, "h"),
-                (minutes, "m"),
-                (seconds, "s"),
-            )
-            if value
-        ]
-        return "".join(parts) or "0s"
+        return _spelling(self)
 
     def __str__(self) -> str:
         return self.describe()
+
+
+@lru_cache(maxsize=_SPELLING_CACHE_SIZE)
+def _spelling(duration: Duration) -> str:
+    """`Duration.describe`, remembered: a policy's few targets are spelled in every clock run."""
+    seconds = int(duration.open_time.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [
+        f"{value}{unit}"
+        for value, unit in (
+            (duration.open_weeks, "w"),
+            (duration.open_days, "d"),
+            (hours, "h"),
+            (minutes, "m"),
+            (seconds, "s"),
+        )
+        if value
+    ]
+    return "".join(parts) or "0s"
 
 
 def parse_duration(text: str) -> Duration:

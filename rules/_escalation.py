@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from rules._clock_runs import ClockPolicy, describe, iso, retarget, span_text
+from rules._clock_runs import ClockPolicy, describe, retarget, span_text
 from rules._clock_state import (
     CaseClocks,
     ClockEvent,
@@ -17,6 +17,7 @@ from rules._clock_state import (
     EscalationAction,
     EscalationTimer,
     SlaClock,
+    iso,
     replace,
 )
 from rules._decision import PlannedEscalation
@@ -35,19 +36,23 @@ __all__ = [
 _COUNTING = frozenset({ClockState.RUNNING, ClockState.WARNING})
 
 
-def _clock_deadline(clock: SlaClock) -> datetime | None:
-    if clock.state not in _COUNTING:
-        return None
-    if not clock.warned and clock.warn_at < clock.due_at:
-        return clock.warn_at
-    return clock.due_at
-
-
 def next_deadline(case: CaseClocks) -> datetime | None:
-    """The earliest instant at which a warning, breach or escalation step falls due, if any."""
-    times = [t for t in map(_clock_deadline, case.clocks) if t is not None]
-    times.extend(timer.next_at for timer in case.timers)
-    return min(times, default=None)
+    """The earliest instant at which a warning, breach or escalation step falls due, if any.
+
+    Of equal instants the first found counts (clocks, then timers), as `min` would pick it.
+    """
+    earliest: datetime | None = None
+    for clock in case.clocks:
+        if clock.state not in _COUNTING:
+            continue
+        due = clock.due_at
+        moment = clock.warn_at if not clock.warned and clock.warn_at < due else due
+        if earliest is None or moment < earliest:
+            earliest = moment
+    for timer in case.timers:
+        if earliest is None or timer.next_at < earliest:
+            earliest = timer.next_at
+    return earliest
 
 
 def advance(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 __all__ = ["DAY_US", "ONE_US", "LocalTime", "from_us", "to_us"]
@@ -31,6 +32,8 @@ DAY_US = 24 * HOUR_US
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)  # wall-clock arithmetic is naive on purpose
 _MARGIN_US = 3 * HOUR_US
+_PIECES_CACHE_SIZE = 4096
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 Piece = tuple[int, int, int]
 """A stretch of instants `[start, end)` during which the zone's UTC offset is constant."""
@@ -60,6 +63,8 @@ class LocalTime:
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
+        self._pieces = lru_cache(maxsize=_PIECES_CACHE_SIZE)(self._compute_pieces)
+        self._utc_day_pieces = lru_cache(maxsize=_PIECES_CACHE_SIZE)(self._compute_utc_day_pieces)
 
     def offset_at(self, instant: int) -> int:
         """The zone's UTC offset at an instant, in microseconds."""
@@ -68,8 +73,34 @@ class LocalTime:
         return offset // ONE_US
 
     def local_date(self, instant: int) -> date:
-        """The date the wall clock shows at an instant."""
+        """The date the wall clock shows at an instant.
+
+        Read off the constant-offset stretches around the instant's UTC day (remembered per
+        UTC day): the wall clock shows the instant plus the stretch's offset. The same date
+        as `datetime.astimezone(zone).date()` gives, for a fraction of its cost.
+        """
+        for start, end, offset in self._utc_day_pieces(instant // DAY_US):
+            if start <= instant < end:
+                return date.fromordinal(_EPOCH_ORDINAL + (instant + offset) // DAY_US)
+        return self._zone_date(instant)  # not reached while the module's assumptions hold
+
+    def _zone_date(self, instant: int) -> date:
         return from_us(instant).astimezone(self.zone).date()
+
+    def _compute_utc_day_pieces(self, utc_day: int) -> tuple[Piece, ...]:
+        """The stretches of every local date that an instant of UTC day `utc_day` can show.
+
+        Local dates never run backwards, so the instants of the UTC day show the dates from
+        its first instant's to its last instant's; each date's `pieces` cover its instants.
+        """
+        first = self._zone_date(utc_day * DAY_US)
+        last = self._zone_date((utc_day + 1) * DAY_US - 1)
+        found: list[Piece] = []
+        day = first
+        while day <= last:
+            found.extend(self.pieces(day))
+            day += timedelta(days=1)
+        return tuple(found)
 
     def time_of_day(self, instant: int) -> int:
         """Microseconds after local midnight that the wall clock shows at an instant."""
@@ -95,7 +126,14 @@ class LocalTime:
         return min(max(shown, reached), DAY_US)
 
     def pieces(self, day: date) -> tuple[Piece, ...]:
-        """Constant-offset stretches of instants, as `(start, end, offset)`, covering the day."""
+        """Constant-offset stretches of instants, as `(start, end, offset)`, covering the day.
+
+        Remembered per day (a bounded cache): adding `d` to a time and finding an instant of
+        a day ask for the same days again and again.
+        """
+        return self._pieces(day)
+
+    def _compute_pieces(self, day: date) -> tuple[Piece, ...]:
         midnight = datetime.combine(day, time())
         next_midnight = midnight + timedelta(days=1)
         lo = _wall_us(midnight) - self._wall_offset(midnight, fold=0) - _MARGIN_US

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from rules._acknowledgements import DEFAULT_TEMPLATE, AcknowledgementTemplate
 from rules._decision import CaseFacts, Decision, DueTimes, PlannedEscalation
@@ -16,6 +16,11 @@ from rules._route_tree import Outcome, RouteNode, walk
 from rules._sla_policy import SlaPolicy, due_times
 from rules.calendar import BusinessCalendar
 from schemas import InboundMessage, Priority
+
+REMEMBERED_LIMIT = 4096
+"""The most derived values a rule set keeps (`CompiledRuleSet.remembered`)."""
+
+_Built = TypeVar("_Built")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ class CompiledRuleSet:
     route_count: int = field(default=0)
     acknowledgements: Mapping[str, AcknowledgementTemplate] = field(default_factory=dict)
     """Acknowledgement templates by name (`acknowledgements:`)."""
+    _remembered: dict[Hashable, Any] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         for name in (
@@ -91,6 +99,24 @@ class CompiledRuleSet:
             "acknowledgements",
         ):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+    def remembered(self, key: Hashable, build: Callable[[], _Built]) -> _Built:
+        """`build()`'s value, built once per `key` for this rule set and kept with it.
+
+        For values derived from the rule set alone (`ClockPolicy.from_ruleset` keeps its
+        policies here), so a value is never shared with another rule set. At most
+        `REMEMBERED_LIMIT` are kept: past that the store starts afresh.
+        """
+        store = self._remembered
+        try:
+            return cast(_Built, store[key])
+        except KeyError:
+            pass
+        value = build()
+        if len(store) >= REMEMBERED_LIMIT:
+            store.clear()
+        store[key] = value
+        return value
 
     def evaluate(self, message: InboundMessage, case: CaseFacts | None, at: datetime) -> Decision:
         """Decide queue, priority, tags, SLA due times and escalations for `message` at `at`."""

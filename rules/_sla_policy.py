@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rules._decision import CaseFacts
+from rules._localtime import ONE_US, from_us, to_us
 from rules.calendar import BusinessCalendar, Duration
 from schemas import SLA_CLOCKS, CaseMoment, ClockDefinition, Priority
 
 __all__ = ["SlaPolicy", "deadlines", "due_at", "due_times"]
 
 _NO_TIME = timedelta(0)
+_SECOND_US = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -37,23 +39,33 @@ def due_at(
     sla: SlaPolicy, started_at: datetime, target: Duration, paused_total: timedelta = _NO_TIME
 ) -> datetime:
     """When a clock run started at `started_at` with `target` falls due, after `paused_total`."""
-    due = sla.calendar.add(started_at, target)
-    return sla.calendar.add(due, paused_total) if paused_total else due
+    calendar = sla.calendar
+    due = calendar.add_us(to_us(started_at), target)
+    return from_us(calendar.add_open_us(due, paused_total // ONE_US) if paused_total else due)
 
 
 def deadlines(
     sla: SlaPolicy, started_at: datetime, target: Duration, paused_total: timedelta
 ) -> tuple[datetime, datetime]:
-    """(`warn_at`, `due_at`) for a run started at `started_at` that has paused `paused_total`."""
+    """(`warn_at`, `due_at`) for a run started at `started_at` that has paused `paused_total`.
+
+    `due_at` as `due_at` gives it; `warn_at` is the `warn_at` share of the open time from the
+    start to the unpaused due time, in whole seconds (at or below it) counted from the exact
+    start, pushed out by `paused_total` like the due time, and never after it. Computed on
+    microseconds since the epoch, converted to datetimes once at the end.
+    """
     calendar = sla.calendar
-    due = due_at(sla, started_at, target, paused_total)
-    unpaused_due = due_at(sla, started_at, target) if paused_total else due
-    target_open_time = calendar.elapsed(started_at, unpaused_due)
-    # The share is whole seconds of open time (at or below it), counted from the exact start.
-    warn_offset = timedelta(seconds=int(target_open_time.total_seconds() * sla.warn_at))
-    base_warn = calendar.add(started_at, warn_offset)
-    warn = min(calendar.add(base_warn, paused_total), due)
-    return warn, due
+    start = to_us(started_at)
+    unpaused_due = calendar.add_us(start, target)
+    paused = paused_total // ONE_US
+    due = calendar.add_open_us(unpaused_due, paused) if paused_total else unpaused_due
+    target_open_time = calendar.elapsed_us(start, unpaused_due)
+    # The share is whole seconds of open time (at or below it), counted from the exact start:
+    # `timedelta.total_seconds()` is the microseconds divided by a million, as here.
+    warn_offset = int(target_open_time / _SECOND_US * sla.warn_at) * _SECOND_US
+    base_warn = calendar.add_open_us(start, warn_offset)
+    warn = min(calendar.add_open_us(base_warn, paused), due)
+    return from_us(warn), from_us(due)
 
 
 def due_times(

@@ -77,14 +77,14 @@ Transition = tuple[CaseClocks, list[ClockEvent]]
 _RESOLVED = CaseStatus.RESOLVED.value
 
 
-def _started_on(policy: ClockPolicy, moment: CaseMoment) -> list[str]:
+def _started_on(policy: ClockPolicy, moment: CaseMoment) -> tuple[str, ...]:
     """The clocks the table starts on `moment`, in table order."""
-    return [clock.name.value for clock in policy.clocks if moment in clock.starts_on]
+    return policy.started_on(moment)
 
 
-def _met_on(policy: ClockPolicy, moment: CaseMoment) -> list[str]:
+def _met_on(policy: ClockPolicy, moment: CaseMoment) -> tuple[str, ...]:
     """The clocks the table meets on `moment`, in table order."""
-    return [clock.name.value for clock in policy.clocks if moment in clock.met_on]
+    return policy.met_on(moment)
 
 
 def _apply(

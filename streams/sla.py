@@ -45,7 +45,13 @@ def run_clocks(
     clocks = state.clocks
     if policy is None or clocks is None:
         return []
-    clocks, fired = change(clocks, policy, at)
+    return _applied(state, policy, *change(clocks, policy, at))
+
+
+def _applied(
+    state: CaseState, policy: sla.ClockPolicy, clocks: sla.CaseClocks, fired: list[sla.ClockEvent]
+) -> list[CaseEvent]:
+    """Set the case's clocks to the outcome of a transition; apply and return its events."""
     events: list[CaseEvent] = []
     for event in fired:
         if event.escalation is not None:
@@ -99,7 +105,7 @@ def start_clocks(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> li
         return []
     clocks, fired = sla.start(policy, state.priority, at, status=state.status.value)
     state.clocks = clocks
-    return run_clocks(state, ruleset, lambda c, _p, _at: (c, fired), at)
+    return _applied(state, policy, clocks, fired)
 
 
 def sla_view(state: CaseState) -> dict[str, SlaClockView] | None:
