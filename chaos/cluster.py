@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
 REPO = Path(__file__).resolve().parent.parent
 KAFKA_SH = REPO / "deploy" / "kafka" / "kafka.sh"
+KAFKA_LIB = REPO / "deploy" / "kafka" / "lib"
+LEADER_MOVE = Path(__file__).resolve().parent / "LeaderMove.java"
+COORDINATOR_TOPICS = ("__consumer_offsets", "__transaction_state")
+"""Whose partition leaders are the group and transaction coordinators."""
 
 
 @dataclass
@@ -100,3 +106,26 @@ class Cluster:
             for partition in topic.partitions.values():
                 counts[partition.leader] = counts.get(partition.leader, 0) + 1
         return counts
+
+    def move_leaders(self, group: str, prefixes: list[str]) -> dict[str, Any]:
+        """Move the leader of every partition of these topics, as an operator's rebalance does.
+
+        Each partition's replicas are reordered so that its preferred leader is another broker
+        (a reassignment that moves no data), then a preferred leader election moves the
+        leaders: what `kafka-reassign-partitions` followed by `kafka-leader-election
+        --election-type preferred` does, and what Kafka's periodic preferred-leader rebalance
+        does by itself to leaders that are not preferred. Pass COORDINATOR_TOPICS among the
+        prefixes to move the group and transaction coordinators too. Returns the tool's
+        summary: partitions, leaders moved, and `group`'s coordinators before and after.
+        """
+        result = subprocess.run(
+            ["java", "-cp", f"{KAFKA_LIB}/*", str(LEADER_MOVE), self.bootstrap, group, *prefixes],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"LeaderMove failed:\n{result.stderr[-3000:]}")
+        summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return summary
