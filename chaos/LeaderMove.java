@@ -43,7 +43,7 @@ public class LeaderMove {
         String group = args[1];
         List<String> prefixes = List.of(args).subList(2, args.length);
         try (Admin admin = Admin.create(props)) {
-            String before = coordinators(admin, group);
+            Coordinators before = coordinators(admin, group);
             Set<String> topics = admin.listTopics(new ListTopicsOptions().listInternal(true))
                     .names().get(60, TimeUnit.SECONDS).stream()
                     .filter(name -> prefixes.stream().anyMatch(name::startsWith))
@@ -97,22 +97,45 @@ public class LeaderMove {
                         failed.put(entry.getKey(), entry.getValue());
                     }
                 }
-                pending = failed.keySet();
+                pending = new java.util.HashSet<>(failed.keySet());
                 if (!pending.isEmpty()) {
                     Thread.sleep(500);
                 }
             }
-            String after = coordinators(admin, group);
+            // brokers learn the new leaders a moment later: ask until every coordinator moved
+            Coordinators after = coordinators(admin, group);
+            long settle = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!allMoved(before, after) && System.nanoTime() < settle) {
+                Thread.sleep(500);
+                after = coordinators(admin, group);
+            }
             System.out.printf(
                     "{\"partitions\": %d, \"leaders_moved\": %d, \"not_moved\": %d, "
                             + "\"before\": %s, \"after\": %s}%n",
-                    moves.size(), moved, failed.size(), before, after);
+                    moves.size(), moved, failed.size(), before.json(), after.json());
         }
     }
 
-    /** {"group": id, "transactions": {"id": coordinator, ...}} of a group and its GROUP.* ids. */
+    /** Whether the group's and every transactional id's coordinator differ between the two. */
+    static boolean allMoved(Coordinators before, Coordinators after) {
+        return before.group() != after.group()
+                && before.transactions().keySet().equals(after.transactions().keySet())
+                && before.transactions().entrySet().stream().allMatch(
+                        e -> !e.getValue().equals(after.transactions().get(e.getKey())));
+    }
+
+    /** A group's coordinator and those of its transactional ids (GROUP.*); -1 when unknown. */
+    record Coordinators(int group, Map<String, Integer> transactions) {
+        String json() {
+            String listed = transactions.entrySet().stream()
+                    .map(e -> "\"" + e.getKey() + "\": " + e.getValue())
+                    .collect(Collectors.joining(", "));
+            return "{\"group\": " + group + ", \"transactions\": {" + listed + "}}";
+        }
+    }
+
     /** Unknown coordinators (-1, none listed) never fail the move: they are only reported. */
-    static String coordinators(Admin admin, String group) {
+    static Coordinators coordinators(Admin admin, String group) {
         int groupCoordinator = -1;
         Map<String, Integer> transactions = new TreeMap<>();
         try {
@@ -132,9 +155,6 @@ public class LeaderMove {
         } catch (Exception error) {
             System.err.println("LeaderMove: coordinators not known: " + error);
         }
-        String listed = transactions.entrySet().stream()
-                .map(e -> "\"" + e.getKey() + "\": " + e.getValue())
-                .collect(Collectors.joining(", "));
-        return "{\"group\": " + groupCoordinator + ", \"transactions\": {" + listed + "}}";
+        return new Coordinators(groupCoordinator, transactions);
     }
 }
