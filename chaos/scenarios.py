@@ -160,15 +160,17 @@ def replies_kill(ctx: Context) -> None:
 
 
 def leader_move(ctx: Context) -> None:
-    """Move every partition leader and the coordinators under load, at 30 % and at 60 %.
+    """Move every partition leader and the coordinators at 30 % and 60 % of the load, and
+    once more when it is all sent, while agents act and SLA timers fire.
 
     The scenario's partitions and those of `__consumer_offsets` and `__transaction_state`
     get another preferred leader and a preferred election: the worker group's coordinator
     and the stages' transaction coordinators move with the leaders, as when Kafka's
-    periodic preferred-leader rebalance runs after a broker came back.
+    periodic preferred-leader rebalance runs after a broker came back (the move that once
+    came during projection-kill did so minutes into the scenario, after its load).
     """
     prefix = ctx.stack.env["ESCALATOR_TOPIC_PREFIX"]
-    for fraction in (0.3, 0.6):
+    for fraction in (0.3, 0.6, 1.0):
         ctx.at_fraction(fraction)
         moved = ctx.cluster.move_leaders(f"{prefix}worker", [prefix, *COORDINATOR_TOPICS])
         before, after = moved["before"], moved["after"]
@@ -342,6 +344,9 @@ def _drain(ctx: Context, observer: Observer, agents: Agents) -> None:
             return
         time.sleep(1.0)
     ctx.notes.append("drain timed out: the invariants below say what is missing")
+    held = ctx.cluster.open_transactions(ctx.stack.env["ESCALATOR_TOPIC_PREFIX"])
+    if held:
+        ctx.notes.append(f"transactions still open (stable offset < high watermark): {held}")
 
 
 def _settle(ctx: Context, observer: Observer, deliveries: Deliveries) -> None:
