@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
@@ -175,8 +175,15 @@ def test_the_leader_move_moves_every_leader_and_the_group_coordinator(
         return {number: p.leader for number, p in partitions.items()}
 
     def coordinator() -> int:
-        described = admin.describe_consumer_groups([group])[group].result(30)
-        return int(described.coordinator.id)
+        deadline = time.monotonic() + 60
+        while True:  # right after a move the old coordinator answers NOT_COORDINATOR
+            try:
+                described = admin.describe_consumer_groups([group])[group].result(30)
+                return int(described.coordinator.id)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     before, offsets_before, coordinator_before = (
         leaders(topic),
