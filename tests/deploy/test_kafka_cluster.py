@@ -175,10 +175,13 @@ def test_the_leader_move_moves_every_leader_and_the_group_coordinator(
         return {number: p.leader for number, p in partitions.items()}
 
     def coordinator() -> int:
+        # a fresh client each time: librdkafka's admin keeps asking the coordinator it
+        # found first, which answers NOT_COORDINATOR once it moved
         deadline = time.monotonic() + 60
-        while True:  # right after a move the old coordinator answers NOT_COORDINATOR
+        while True:
+            fresh = AdminClient({"bootstrap.servers": bootstrap})
             try:
-                described = admin.describe_consumer_groups([group])[group].result(30)
+                described = fresh.describe_consumer_groups([group])[group].result(30)
                 return int(described.coordinator.id)
             except KafkaException:
                 if time.monotonic() > deadline:
