@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.agents import Agents
-from chaos.cluster import Cluster
+from chaos.cluster import COORDINATOR_TOPICS, Cluster
 from chaos.load import Load, Plan
 from chaos.observer import Observer, verdict
 from chaos.sinks import Deliveries, HttpSink, SmtpSink
@@ -159,6 +159,33 @@ def replies_kill(ctx: Context) -> None:
     ctx.stack.start_replies()
 
 
+def leader_move(ctx: Context) -> None:
+    """Move every partition leader and the coordinators at 30 % and 60 % of the load, and
+    once more when it is all sent, while agents act and SLA timers fire.
+
+    The scenario's partitions and those of `__consumer_offsets` and `__transaction_state`
+    get another preferred leader and a preferred election: the worker group's coordinator
+    and the stages' transaction coordinators move with the leaders, as when Kafka's
+    periodic preferred-leader rebalance runs after a broker came back (the move that once
+    came during projection-kill did so minutes into the scenario, after its load).
+    """
+    prefix = ctx.stack.env["ESCALATOR_TOPIC_PREFIX"]
+    for fraction in (0.3, 0.6, 1.0):
+        ctx.at_fraction(fraction)
+        moved = ctx.cluster.move_leaders(f"{prefix}worker", [prefix, *COORDINATOR_TOPICS])
+        before, after = moved["before"], moved["after"]
+        transactions = before["transactions"]
+        coordinators_moved = sum(
+            1 for tid, node in after["transactions"].items() if transactions.get(tid) != node
+        )
+        ctx.notes.append(
+            f"at {fraction:.0%}: {moved['leaders_moved']} of {moved['partitions']} leaders moved"
+            f" ({moved['not_moved']} not), group coordinator {before['group']} -> "
+            f"{after['group']}, {coordinators_moved} of {len(transactions)} transaction "
+            "coordinators moved"
+        )
+
+
 EXITS_ALLOWED = frozenset({"outage-30s"})
 """Scenarios in which a process may exit (and be restarted): every broker was gone."""
 
@@ -170,6 +197,7 @@ SCENARIOS: dict[str, tuple[Callable[[Context], None], int]] = {
     "outage-30s": (outage_30s, 3),
     "projection-kill": (projection_kill, 3),
     "replies-kill": (replies_kill, 3),
+    "leader-move": (leader_move, 3),
 }
 """Name → (the fault, how many workers the scenario starts with)."""
 
@@ -316,6 +344,9 @@ def _drain(ctx: Context, observer: Observer, agents: Agents) -> None:
             return
         time.sleep(1.0)
     ctx.notes.append("drain timed out: the invariants below say what is missing")
+    held = ctx.cluster.open_transactions(ctx.stack.env["ESCALATOR_TOPIC_PREFIX"])
+    if held:
+        ctx.notes.append(f"transactions still open (stable offset < high watermark): {held}")
 
 
 def _settle(ctx: Context, observer: Observer, deliveries: Deliveries) -> None:

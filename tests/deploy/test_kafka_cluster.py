@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
+from chaos.cluster import COORDINATOR_TOPICS, Cluster
 from escalator.topic_admin import core_topics, ensure_topics
 from kafkaio.admin import Replication, create_missing_topics
 from kafkaio.faust_config import faust_internal_topics
@@ -144,3 +145,65 @@ def test_escalator_creates_its_topics_with_three_replicas_and_min_insync_two(
     create_missing_topics(kafka.librdkafka(), leader_topic, replication.factor)
     names = [*core_topics(kafka), *leader_topic]
     assert topic_replication(bootstrap, names) == dict.fromkeys(names, (3, "2"))
+
+
+def test_the_leader_move_moves_every_leader_and_the_group_coordinator(
+    cluster: dict[str, str],
+) -> None:
+    """chaos's `leader-move` fault does what it says: after it, every partition of the topics
+    it names has another leader, its preferred one, and the group's coordinator moved."""
+    bootstrap = _kafka_sh(cluster, "cluster-bootstrap")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    prefix = f"move-{uuid.uuid4().hex[:8]}."
+    topic = f"{prefix}events"
+    for future in admin.create_topics([NewTopic(topic, num_partitions=6)]).values():
+        future.result(30)
+    _wait(
+        lambda: all(
+            len(p.isrs) == 3
+            for p in admin.list_topics(topic, timeout=10).topics[topic].partitions.values()
+        ),
+        "every replica in sync",
+    )
+    group = f"{prefix}worker"
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    consumer.close()
+
+    def leaders(name: str) -> dict[int, int]:
+        partitions = admin.list_topics(name, timeout=10).topics[name].partitions
+        return {number: p.leader for number, p in partitions.items()}
+
+    def coordinator() -> int:
+        # a fresh client each time: librdkafka's admin keeps asking the coordinator it
+        # found first, which answers NOT_COORDINATOR once it moved
+        deadline = time.monotonic() + 60
+        while True:
+            fresh = AdminClient({"bootstrap.servers": bootstrap})
+            try:
+                described = fresh.describe_consumer_groups([group])[group].result(30)
+                return int(described.coordinator.id)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    before, offsets_before, coordinator_before = (
+        leaders(topic),
+        leaders("__consumer_offsets"),
+        coordinator(),
+    )
+    moved = Cluster(Path(cluster["KAFKA_CLUSTER_DIR"]), port=int(CLUSTER_PORT)).move_leaders(
+        group, [prefix, *COORDINATOR_TOPICS]
+    )
+
+    after = leaders(topic)
+    assert all(after[p] != before[p] for p in before), (before, after)
+    offsets_after = leaders("__consumer_offsets")
+    assert all(offsets_after[p] != offsets_before[p] for p in offsets_before)
+    partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+    assert all(p.leader == p.replicas[0] for p in partitions.values())  # the preferred one
+    assert coordinator() != coordinator_before
+    assert moved["before"]["group"] == coordinator_before
+    assert moved["after"]["group"] == coordinator()
+    assert moved["leaders_moved"] == moved["partitions"] >= 6 + len(offsets_before)
