@@ -30,12 +30,12 @@ class Inputs:
     """Every figure the model uses; defaults are this repository's measurements and choices."""
 
     worker_msg_per_s: float = _input(
-        1_540,
-        "messages/s per worker core. RESULTS.md, Pipeline, 'Under issue 13's own conditions' "
-        "(37cd8ac, examples/rules, 10,000 customers, 20,000 messages, two runs): 595 and 700 "
-        "µs of worker process CPU per message; their mean, 647 µs, is 1,540/s per core. The "
-        "process itself reached 1,434-1,590 msg/s. On the built-in default rules (no SLA) the "
-        "same worker spends 330 µs (3,030/s). One core per worker process is planned.",
+        2_060,
+        "messages/s per worker core. RESULTS.md, Pipeline, 'After the clock fast paths and the "
+        "zstd states' (4540095, examples/rules, 10,000 customers, 20,000 messages, two runs): "
+        "484 and 486 µs of worker process CPU per message; their mean, 485 µs, is 2,060/s per "
+        "core. The process itself reached 1,988-2,044 msg/s (37cd8ac: 647 µs, 1,540/s per "
+        "core). One core per worker process is planned.",
     )
     ingress_req_per_s: float = _input(
         6_768,
