@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import faust
@@ -13,9 +15,11 @@ def baseline_app(name: str, web_port: int) -> faust.App:
 
     Its data directory is a fresh temporary one, not `<name>-data` in the working directory.
     """
+    datadir = tempfile.mkdtemp(prefix=f"{name}-")
+    atexit.register(shutil.rmtree, datadir, True)
     return faust.App(
         name,
-        datadir=tempfile.mkdtemp(prefix=f"{name}-"),
+        datadir=datadir,
         broker=f"kafka://{os.environ.get('KAFKA_BOOTSTRAP_SERVERS', 'localhost:9092')}",
         store="memory://",
         key_serializer="raw",
