@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import faust
+
+DATA = Path(tempfile.gettempdir()) / "escalator-bench-faust"
+"""Where the baselines keep faust's data directories (not the working tree)."""
 
 
 def baseline_app(name: str, web_port: int) -> faust.App:
     """A faust app on `KAFKA_BOOTSTRAP_SERVERS` that reads raw records from the start.
 
-    Its data directory is a fresh temporary one, not `<name>-data` in the working directory.
+    Its data directory is under `DATA`, which each new baseline clears first: the benches
+    run one baseline at a time, and one that was stopped may not have removed its own.
     """
-    datadir = tempfile.mkdtemp(prefix=f"{name}-")
-    atexit.register(shutil.rmtree, datadir, True)
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)  # faust makes the app's directory, not its parents
     return faust.App(
         name,
-        datadir=datadir,
+        datadir=str(DATA / name),
         broker=f"kafka://{os.environ.get('KAFKA_BOOTSTRAP_SERVERS', 'localhost:9092')}",
         store="memory://",
         key_serializer="raw",
