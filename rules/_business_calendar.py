@@ -136,11 +136,7 @@ class BusinessCalendar:
         instant = to_us(start)
         if isinstance(duration, timedelta):
             # plain open time, to the microsecond (paused totals between sub-second instants)
-            if duration < timedelta(0):
-                raise ValueError(f"durations cannot be negative: {duration!r}")
-            return from_us(
-                self._add_open_time(instant, duration // ONE_US) if duration else instant
-            )
+            return from_us(self.add_open_us(instant, duration // ONE_US))
         return from_us(self._durations_added(instant, Duration.of(duration)))
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:

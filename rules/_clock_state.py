@@ -83,15 +83,12 @@ def _utc_text(moment: datetime) -> str:
     return moment.isoformat()[:-6] + "Z"  # a UTC time's isoformat ends with "+00:00"
 
 
-_iso = iso
-
-
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _opt_iso(moment: datetime | None) -> str | None:
-    return None if moment is None else _iso(moment)
+    return None if moment is None else iso(moment)
 
 
 def _opt_time(text: str | None) -> datetime | None:
@@ -148,10 +145,10 @@ class SlaClock:
         return {
             "name": self.name,
             "state": self.state.value,
-            "started_at": _iso(self.started_at),
+            "started_at": iso(self.started_at),
             "target": self.target,
-            "due_at": _iso(self.due_at),
-            "warn_at": _iso(self.warn_at),
+            "due_at": iso(self.due_at),
+            "warn_at": iso(self.warn_at),
             "paused_total_seconds": _seconds(self.paused_total),
             "paused_since": _opt_iso(self.paused_since),
             "met_at": _opt_iso(self.met_at),
@@ -254,8 +251,8 @@ class EscalationTimer:
         return {
             "index": self.index,
             "trigger": self.trigger,
-            "anchor": _iso(self.anchor),
-            "next_at": _iso(self.next_at),
+            "anchor": iso(self.anchor),
+            "next_at": iso(self.next_at),
             "step": step_to_dict(self.step),
             "fired": self.fired,
         }
@@ -324,8 +321,8 @@ class CaseClocks:
             "calendar": self.calendar,
             "priority": self.priority.value,
             "status": self.status,
-            "opened_at": _iso(self.opened_at),
-            "as_of": _iso(self.as_of),
+            "opened_at": iso(self.opened_at),
+            "as_of": iso(self.as_of),
             "escalation_policy": self.escalation_policy,
             "rule": self.rule,
             "claimed": self.claimed,
@@ -415,7 +412,7 @@ class ClockEvent:
         return {
             "kind": self.kind.value,
             "clock": self.clock,
-            "at": _iso(self.at),
+            "at": iso(self.at),
             "reason": self.reason,
             "discriminator": self.discriminator,
             "due_at": _opt_iso(self.due_at),
