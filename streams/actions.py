@@ -26,7 +26,7 @@ from streams.acknowledge import promise_update
 from streams.agent_escalation import escalate, escalation_payload
 from streams.case_events import case_record
 from streams.case_state import ACTIONS_REMEMBERED, TRUNCATED_TAG, CaseState, windowed
-from streams.casework import CaseUpdate
+from streams.casework import CaseUpdate, after_overdue, fire_overdue
 from streams.ownership import Refusal, refusal
 from streams.sla import ClockChange, run_clocks, sla_view
 
@@ -53,6 +53,11 @@ def apply_action(
         return None
     if action.action_id in state.processed_actions:
         return CaseUpdate(state=state)
+    overdue = fire_overdue(state, ruleset, action.at)
+    if overdue is not None:  # what fell due before the action is written before it
+        then = apply_action(overdue.state, action, ruleset)
+        assert then is not None
+        return after_overdue(overdue, state.queue, then)
     state = state.changeable()
     state.processed_actions = [*state.processed_actions, action.action_id][-ACTIONS_REMEMBERED:]
     refused = refusal(state.claimed_by, state.status, action) or paging.refusal(state, action)

@@ -83,6 +83,11 @@ def apply_message(
     at = threaded.arrived_at
     if state is not None and key in state.message_keys:
         return CaseUpdate(state=state)
+    overdue = fire_overdue(state, ruleset, at) if state is not None else None
+    if overdue is not None:
+        assert state is not None
+        then = apply_message(overdue.state, threaded, ruleset, shadow, acknowledger)
+        return after_overdue(overdue, state.queue, then)
     events: list[CaseEvent] = []
     if state is None:
         state = CaseState(case_id=threaded.case_id, customer_id=threaded.customer_id, opened_at=at)
@@ -332,6 +337,37 @@ def fire_clocks(state: CaseState, ruleset: CompiledRuleSet, now: datetime) -> Ca
         events=events,
         routed=routed,
         previous_queue=previous_queue if previous_queue != state.queue else None,
+    )
+
+
+def fire_overdue(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> CaseUpdate | None:
+    """Fire the case's deadlines that fell due before `at`, as the timer fires them.
+
+    The timer fires a deadline its lateness after it passed, so a record stamped after a
+    deadline may be applied before the timer came for it. Firing what fell due first puts
+    the record's events after the deadline's, in event time, exactly as if the timer had
+    been on time: the reply service never triggers a page after acknowledging it. None when
+    nothing fell due before `at`.
+    """
+    fired: CaseUpdate | None = None
+    while state.next_deadline is not None and state.next_deadline < at:
+        update = fire_clocks(state, ruleset, state.next_deadline)
+        if not update.changed:
+            break
+        events = update.events if fired is None else [*fired.events, *update.events]
+        fired = CaseUpdate(state=update.state, events=events, routed=update.routed)
+        state = update.state
+    return fired
+
+
+def after_overdue(overdue: CaseUpdate, queue_before: str | None, then: CaseUpdate) -> CaseUpdate:
+    """One update: the deadlines that fell due (`fire_overdue`), then the record's own."""
+    queue = then.state.queue
+    return CaseUpdate(
+        state=then.state,
+        events=[*overdue.events, *then.events],
+        routed=then.routed or case_record(then.state),
+        previous_queue=queue_before if queue_before != queue else None,
     )
 
 

@@ -153,3 +153,31 @@ def test_firing_pages_never_changes_the_state_it_started_from() -> None:
     assert len(fired) == 2
     assert state.model_dump(mode="json") == before
     assert after.open_pages[0].pages == 3 and state.open_pages[0].pages == 1
+
+
+def test_a_page_due_before_an_acknowledgement_is_written_before_it() -> None:
+    """The timer fires a deadline a little late (its lateness); an action stamped after the
+    deadline may come first. What fell due before the action is written before it, so the
+    reply service never triggers a page after it has acknowledged the incident."""
+    state, fired = paged(new_case(), 61)
+    assert len(fired) == 1  # page 1 at 60; page 2 falls due at 65, not fired yet
+    state, events = act(state, action(9, "ana", "acknowledge", minutes=65.05))
+    kinds = [e.type for e in events]
+    page = kinds.index("case.escalated")
+    ack = kinds.index("case.acknowledged_by_agent")
+    assert page < ack, kinds
+    assert events[page].payload["escalation"]["page"]["number"] == 2
+    assert events[page].at == T0 + timedelta(minutes=65)
+    assert events[ack].payload["pages"][0]["pages"] == 2
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    state, later = paged(state, 200)
+    assert later == []
+
+
+def test_a_customer_message_comes_after_what_fell_due_before_it() -> None:
+    state, fired = paged(new_case(), 61)
+    assert len(fired) == 1
+    update = apply_message(state, threaded("m-2", at=T0 + timedelta(minutes=65.05)), RULES)
+    kinds = [e.type for e in update.events]
+    assert kinds.index("case.escalated") < kinds.index("message.appended"), kinds
+    assert [e.at for e in update.events] == sorted(e.at for e in update.events)
