@@ -81,13 +81,13 @@ def apply_message(
     message = threaded.message
     key = message.message_key
     at = threaded.arrived_at
-    if state is not None and key in state.message_keys:
-        return CaseUpdate(state=state)
-    overdue = fire_overdue(state, ruleset, at) if state is not None else None
-    if overdue is not None:
-        assert state is not None
-        then = apply_message(overdue.state, threaded, ruleset, shadow, acknowledger)
-        return after_overdue(overdue, state.queue, then)
+    if state is not None:
+        if key in state.message_keys:
+            return CaseUpdate(state=state)
+        overdue = fire_overdue(state, ruleset, at)
+        if overdue is not None:  # what fell due before the message is written before it
+            then = apply_message(overdue.state, threaded, ruleset, shadow, acknowledger)
+            return after_overdue(overdue, state.queue, then)
     events: list[CaseEvent] = []
     if state is None:
         state = CaseState(case_id=threaded.case_id, customer_id=threaded.customer_id, opened_at=at)

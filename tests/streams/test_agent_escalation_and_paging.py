@@ -181,3 +181,16 @@ def test_a_customer_message_comes_after_what_fell_due_before_it() -> None:
     kinds = [e.type for e in update.events]
     assert kinds.index("case.escalated") < kinds.index("message.appended"), kinds
     assert [e.at for e in update.events] == sorted(e.at for e in update.events)
+
+
+def test_an_acknowledgement_just_after_the_first_page_fell_due_is_accepted() -> None:
+    # the timer has not fired the breach's first page yet; the agent saw it coming
+    state, events = act(new_case(), action(9, "ana", "acknowledge", minutes=60.05))
+    kinds = [e.type for e in events]
+    assert "action.rejected" not in kinds, kinds
+    assert kinds.index("sla.breached") < kinds.index("case.escalated")
+    assert kinds.index("case.escalated") < kinds.index("case.acknowledged_by_agent")
+    [page] = state.open_pages
+    assert page.acknowledged_by == "ana" and page.pages == 1
+    state, later = paged(state, 200)
+    assert later == []
