@@ -16,17 +16,20 @@ a profile slows the worker, so its rate is not a result.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-import pipeline
+from bench import pipeline  # noqa: E402
 
 STAGES = {
     "stage A (intake)": "IntakeStage.intake_batch",
@@ -72,33 +75,25 @@ def main() -> None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         sys.exit("py-spy is not installed: pip install -e '.[dev]'")
-    system = "escalator worker"
-    batch = pipeline.messages(args.messages, 7)
-    topics = pipeline.fresh_topics(system)
-    pipeline.produce(topics.inbound, batch)
     workdir = Path(tempfile.mkdtemp(prefix="escalator-profile-"))
     raw = workdir / "py-spy.txt"
-    worker = pipeline.start_system(system, topics.prefix, workdir)
-    pid = str(worker.process.pid)
     command = [spy, "record", "--gil", "-r", "200", "-d", str(args.seconds), "-f", "raw"]
-    sampling = subprocess.Popen(
-        [*command, "-o", str(raw), "--pid", pid],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        before = pipeline.cpu_seconds(worker.process.pid)
-        outputs = pipeline.FirstOutputs(system, len(batch))
-        pipeline.consume_until(
-            pipeline.BOOTSTRAP, pipeline.output_topics(system, topics), outputs, timeout=900
+
+    @contextlib.contextmanager
+    def sampled(pid: int) -> Iterator[None]:
+        sampling = subprocess.Popen(
+            [*command, "-o", str(raw), "--pid", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        cpu = pipeline.cpu_seconds(worker.process.pid) - before
-    finally:
-        sampling.wait()
-        worker.stop()
-    routed = len(outputs.first)
-    each = 1e6 * cpu / max(routed, 1)
-    print(f"worker under the profiler: {routed} messages, {each:.0f} µs CPU each")
+        try:
+            yield
+        finally:
+            sampling.wait()
+
+    batch = pipeline.messages(args.messages, 7)
+    rate, cpu = pipeline.throughput("escalator worker", batch, workdir, attached=sampled)
+    print(f"worker under the profiler: {rate:.0f} msg/s, {1e6 * cpu:.0f} µs CPU a message")
     print(summary(raw, args.top))
     shutil.rmtree(workdir, ignore_errors=True)
 

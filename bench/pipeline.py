@@ -20,6 +20,7 @@ Run it with `make bench` (starts the local Apache Kafka) or `python bench/pipeli
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,6 +29,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,16 +189,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def throughput(system: str, batch: list[dict[str, object]], workdir: Path) -> tuple[float, float]:
-    """Messages per second, and the process's CPU seconds per message over the run."""
+def throughput(
+    system: str,
+    batch: list[dict[str, object]],
+    workdir: Path,
+    attached: Callable[[int], AbstractContextManager[object]] | None = None,
+) -> tuple[float, float]:
+    """Messages per second, and the process's CPU seconds per message over the run.
+
+    `attached`, given the system's pid once it is ready, is entered while it works through
+    the batch (`bench/_profile_worker.py` samples it with py-spy).
+    """
     topics = fresh_topics(system)
     produce(topics.inbound, batch)
     process = start_system(system, topics.prefix, workdir / f"tp-{system.replace(' ', '-')}")
+    pid = process.process.pid
     try:
-        cpu_before = cpu_seconds(process.process.pid)
-        outputs = FirstOutputs(system, len(batch))
-        consume_until(BOOTSTRAP, output_topics(system, topics), outputs, timeout=900)
-        cpu_used = cpu_seconds(process.process.pid) - cpu_before
+        with attached(pid) if attached else contextlib.nullcontext():
+            cpu_before = cpu_seconds(pid)
+            outputs = FirstOutputs(system, len(batch))
+            consume_until(BOOTSTRAP, output_topics(system, topics), outputs, timeout=900)
+            cpu_used = cpu_seconds(pid) - cpu_before
     finally:
         process.stop()
     out = list(outputs.first.values())

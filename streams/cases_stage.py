@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +17,7 @@ from streams.actions import apply_action
 from streams.case_entry import entry_for
 from streams.case_state import CaseState
 from streams.case_writes import CaseWrites
-from streams.casework import CaseUpdate, apply_message, fire_clocks
+from streams.casework import CaseUpdate, apply_message, overdue_firings
 from streams.intake import dead_letter
 from streams.output import OutputRecord
 from streams.poison import letter_record
@@ -101,10 +101,8 @@ class CasesStage(CaseWrites):
         if state is None:
             return state, outputs
         limit = datetime.fromtimestamp(record_time, UTC) - self.lateness
-        while state.next_deadline is not None and state.next_deadline <= limit:
-            update = fire_clocks(state, ruleset, state.next_deadline)
-            if not update.changed:
-                break
+        at_or_before = limit + timedelta(microseconds=1)  # datetimes go to the microsecond
+        for update in overdue_firings(state, ruleset, at_or_before):
             count_events(update.events)
             outputs.extend(self._case_outputs(update))
             state = update.state

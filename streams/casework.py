@@ -7,7 +7,7 @@ consumers deduplicate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -340,6 +340,22 @@ def fire_clocks(state: CaseState, ruleset: CompiledRuleSet, now: datetime) -> Ca
     )
 
 
+def overdue_firings(
+    state: CaseState, ruleset: CompiledRuleSet, before: datetime
+) -> Iterator[CaseUpdate]:
+    """Each firing of the case's deadlines earlier than `before`, earliest first.
+
+    Every firing is the timer's own (`fire_clocks` as of the deadline) and starts from the
+    state the previous one left; it stops early if a firing changes nothing.
+    """
+    while state.next_deadline is not None and state.next_deadline < before:
+        update = fire_clocks(state, ruleset, state.next_deadline)
+        if not update.changed:
+            return
+        yield update
+        state = update.state
+
+
 def fire_overdue(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> CaseUpdate | None:
     """Fire the case's deadlines that fell due before `at`, as the timer fires them.
 
@@ -349,15 +365,12 @@ def fire_overdue(state: CaseState, ruleset: CompiledRuleSet, at: datetime) -> Ca
     been on time: the reply service never triggers a page after acknowledging it. None when
     nothing fell due before `at`.
     """
-    fired: CaseUpdate | None = None
-    while state.next_deadline is not None and state.next_deadline < at:
-        update = fire_clocks(state, ruleset, state.next_deadline)
-        if not update.changed:
-            break
-        events = update.events if fired is None else [*fired.events, *update.events]
-        fired = CaseUpdate(state=update.state, events=events, routed=update.routed)
-        state = update.state
-    return fired
+    firings = list(overdue_firings(state, ruleset, at))
+    if not firings:
+        return None
+    return CaseUpdate(
+        state=firings[-1].state, events=[event for update in firings for event in update.events]
+    )
 
 
 def after_overdue(overdue: CaseUpdate, queue_before: str | None, then: CaseUpdate) -> CaseUpdate:
