@@ -161,11 +161,15 @@ def restored_lines(log: Path, after: float = 0.0, before: float = 1e12) -> list[
 
 
 def gaps(stamps: Sequence[int], start_ms: float, end_ms: float) -> tuple[float, float]:
-    """The longest gap between consecutive stamps overlapping [start, end], and where it ended."""
+    """The longest gap between consecutive stamps overlapping [start, end], and where it ended.
+
+    A gap still open at `end` counts up to `end`, and ends there: a partition that never
+    resumed within the window shows a pause as long as the window allowed, not none.
+    """
     longest, ended = 0.0, start_ms
     before = [s for s in stamps if s < start_ms]
     previous = before[-1] if before else None
-    for stamp in (s for s in stamps if start_ms <= s <= end_ms):
+    for stamp in [*(s for s in stamps if start_ms <= s <= end_ms), end_ms]:
         if previous is not None and stamp - previous > longest:
             longest, ended = stamp - previous, stamp
         previous = stamp

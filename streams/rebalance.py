@@ -60,17 +60,28 @@ def rebuild_deadlines(deadlines: DeadlineIndex, held: frozenset[int], restored: 
         deadlines.replace_partition(partition, entries)
 
 
+RESTORE_WAIT_SECONDS = 300.0
+"""Longest a batch waits for its partitions' assignment and restore before the worker fails."""
+
+_READY_POLL_SECONDS = 0.02
+
+
 async def restored_then(
     store: ChangelogState, events: Sequence[Any], batch: Callable[[Sequence[Any]], Awaitable[None]]
 ) -> None:
-    """Run a stateful batch once the state of every partition in it is restored.
+    """Run a stateful batch once every partition in it is assigned and its state restored.
 
     faust resumes streams without waiting for the assignment handler that restores state,
-    so each batch checks for itself.
+    so each batch checks for itself (`ChangelogState.ready`). It waits on the event loop,
+    not in a thread, so a worker stopping meanwhile cancels the wait.
     """
     partitions = {event.message.partition for event in events}
-    if not partitions <= store.partitions:
-        await asyncio.get_running_loop().run_in_executor(None, store.wait_until_held, partitions)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + RESTORE_WAIT_SECONDS
+    while not store.ready(partitions):
+        if loop.time() > give_up:
+            raise TimeoutError(f"{store.name}: state of {sorted(partitions)} not restored")
+        await asyncio.sleep(_READY_POLL_SECONDS)
     await batch(events)
 
 

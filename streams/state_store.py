@@ -139,9 +139,12 @@ class ChangelogState:
         self.deadline_field = deadline_field
         self._connection = dict(connection)
         self._partitions: dict[int, dict[bytes, bytes]] = {}
-        self._ready = threading.Condition()
+        self._lock = threading.Lock()
+        """Held partitions change in the assignment's thread while the stages read them."""
         self._ends_at_release: dict[int, int] = {}
         """Where each revoked partition's changelog ended when it was revoked."""
+        self._released: set[int] = set()
+        """Partitions revoked and not assigned again yet: no batch starts on them."""
 
     @property
     def partitions(self) -> frozenset[int]:
@@ -172,18 +175,16 @@ class ChangelogState:
 
     def hold(self, partition: int, states: Iterable[tuple[bytes, bytes]]) -> None:
         """Hold a partition, adding these `(key, JSON)` states, without a changelog (tests)."""
-        with self._ready:
+        with self._lock:
             held = self._partitions.setdefault(partition, {})
             for key, document in states:
                 held[key] = self.codec.pack(document)
-            self._ready.notify_all()
 
-    def wait_until_held(self, partitions: Iterable[int], timeout_seconds: float = 300.0) -> None:
-        """Block until the state of these partitions is restored (faust does not wait)."""
+    def ready(self, partitions: Iterable[int]) -> bool:
+        """Whether a batch may start on these partitions: each held, and assigned again since
+        it was last revoked (faust resumes streams before the assignment handler runs)."""
         wanted = set(partitions)
-        with self._ready:
-            if not self._ready.wait_for(lambda: wanted <= set(self._partitions), timeout_seconds):
-                raise TimeoutError(f"{self.name}: state of {sorted(wanted)} not restored")
+        return wanted <= self._partitions.keys() and not wanted & self._released
 
     def encode(self, state: BaseModel) -> EncodedState:
         """A state as its changelog record and its in-memory form (done ahead of `save`)."""
@@ -286,9 +287,10 @@ class ChangelogState:
         """
         wanted = set(partitions)
         stale = self._written_elsewhere(wanted & set(self._partitions))
-        with self._ready:
+        with self._lock:
             for gone in (set(self._partitions) - wanted) | stale:
                 del self._partitions[gone]
+            self._released.clear()  # the kept partitions' batches may start
         missing = sorted(wanted - set(self._partitions))
         if self.fencing is not None:
             self.fencing.keep_only(wanted)
@@ -296,9 +298,8 @@ class ChangelogState:
         if not missing:
             return {}
         restored, deadlines = self._restore(missing)
-        with self._ready:
+        with self._lock:
             self._partitions.update(restored)
-            self._ready.notify_all()
         log.info(
             "%s: restored %d keys for partitions %s",
             self.name,
@@ -312,8 +313,13 @@ class ChangelogState:
 
         Their state is kept in case they come back; `assign` keeps it only if nobody
         wrote their changelog meanwhile (another owner did, while this worker stalled).
+        Until then no new batch starts on them (`ready`): one would write the changelog
+        itself, and the partition would be restored for nothing. Batches already under
+        way finish as before.
         """
-        held = [partition for partition in partitions if partition in self._partitions]
+        revoked = set(partitions)
+        self._released |= revoked
+        held = sorted(revoked & self._partitions.keys())
         self._ends_at_release.update(self._changelog_ends(held))
 
     def _written_elsewhere(self, kept: set[int]) -> set[int]:

@@ -241,3 +241,51 @@ async def test_an_output_the_broker_refuses_is_dead_lettered_and_the_state_still
     restored = store(kafka_bootstrap, topic)
     restored.assign([0])
     assert restored.load(0, b"case", Timed) == Timed(name="saved")
+
+
+async def test_no_batch_starts_on_a_kept_partition_until_the_assignment_so_it_is_not_restored(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """faust resumes the streams of the partitions an eager rebalance gives back before the
+    assignment handler runs. A batch that ran then wrote the kept partition's changelog
+    between `release` and `assign`, which took it for written elsewhere and restored it
+    (a join re-restored the half million cases a worker kept: 21 s of pause). A batch now
+    waits for the assignment, which keeps the partition as held."""
+    import asyncio
+
+    from connectors.publisher import KafkaPublisher
+    from streams.rebalance import restored_then
+
+    topic = f"{topic_prefix}gate.changelog"
+    create_topics(kafka_bootstrap, [topic], partitions=2, config={"cleanup.policy": "compact"})
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    writer = ReliableWriter(publisher)
+    ran: list[str] = []
+
+    class Event:  # what a faust event of partition 0 offers `restored_then`
+        class message:  # noqa: N801
+            partition = 0
+
+    async def batch(_events: object) -> None:
+        ran.append("batch")
+        await worker.save(writer, {b"a": (0, Timed(name="v2, by this worker"))})
+
+    try:
+        worker = fenced_store(kafka_bootstrap, topic)
+        worker.assign([0, 1])
+        await worker.save(writer, {b"a": (0, Timed(name="v1", next_deadline=DUE))})
+        worker.release([0, 1])  # an eager rebalance revokes everything
+        # partition 0 comes back; faust resumes its stream before the assignment handler
+        resumed = asyncio.create_task(restored_then(worker, [Event()], batch))
+        await asyncio.sleep(0.5)
+        assert ran == [], "a batch started on a revoked partition before its assignment"
+        loop = asyncio.get_running_loop()
+        restored = await loop.run_in_executor(None, worker.assign, [0])  # 1 moved elsewhere
+        ran.append("assigned")
+        await asyncio.wait_for(resumed, 30)
+    finally:
+        publisher.close()
+    assert restored == {}  # nothing read again from the changelog
+    assert ran == ["assigned", "batch"]
+    assert worker.partitions == frozenset({0})
+    assert worker.load(0, b"a", Timed) == Timed(name="v2, by this worker")
