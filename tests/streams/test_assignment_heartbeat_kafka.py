@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import faust
 import pytest
 
-from streams.faust_transport import use_worker_consumer
 from tests.kafka_support import create_topics
+from tests.streams.worker_apps import worker_app
 
 pytestmark = pytest.mark.kafka
 
@@ -36,16 +35,13 @@ def test_an_assignment_handler_longer_than_the_session_keeps_the_member_in_the_g
     create_topics(kafka_bootstrap, [topic], partitions=2)
 
     async def run() -> list[frozenset[int]]:
-        app = faust.App(
+        app = worker_app(
             f"{topic_prefix}heartbeat-test",
-            broker=f"kafka://{kafka_bootstrap}",
-            store="memory://",
-            datadir=str(tmp_path),
-            web_enabled=False,
+            kafka_bootstrap,
+            tmp_path,
             broker_session_timeout=SESSION_SECONDS,
             broker_heartbeat_interval=0.5,
         )
-        use_worker_consumer(app)
         assignments: list[frozenset[int]] = []
         handled = asyncio.Event()
 

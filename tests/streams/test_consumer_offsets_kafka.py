@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import faust
 import pytest
 
 from streams.event_time import Fetched
-from streams.faust_transport import consumer_offsets, fetched_offsets, use_worker_consumer
+from streams.faust_transport import consumer_offsets, fetched_offsets
 from streams.progress import PartitionOffsets, StageProgress
 from tests.kafka_support import create_topics, high_watermarks, produce_in_a_transaction
+from tests.streams.worker_apps import worker_app
 
 pytestmark = pytest.mark.kafka
 
@@ -35,14 +35,7 @@ def test_a_partition_read_to_its_commit_marker_has_its_position_at_the_end(
     async def read_all() -> tuple[
         dict[tuple[str, int], PartitionOffsets], Fetched | None, list[int]
     ]:
-        app = faust.App(
-            f"{topic_prefix}offsets-test",
-            broker=f"kafka://{kafka_bootstrap}",
-            store="memory://",
-            datadir=str(tmp_path),
-            web_enabled=False,
-        )
-        use_worker_consumer(app)
+        app = worker_app(f"{topic_prefix}offsets-test", kafka_bootstrap, tmp_path)
         seen: list[int] = []
 
         @app.agent(app.topic(topic, key_serializer="raw", value_serializer="raw"))
