@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
@@ -37,19 +37,22 @@ from streams.worker_config import RuleSetHolder, WorkerConfig
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 CRASH_EXIT_CODE = 70
 """Exit status when a batch fails and the worker dies rather than acknowledge it."""
 
 
-async def _or_die(batch: Awaitable[None]) -> None:
-    """Run a batch; on any error end the process at once, acknowledging nothing.
+async def _or_die(batch: Awaitable[T]) -> T:
+    """Run a batch (its result returned); on any error end the process at once, acknowledging
+    nothing.
 
     faust's `take_events` acknowledges the whole batch when the loop body raises, which
     would commit records that were never processed. Dying without acknowledging means the
     batch is read again by the restarted worker (or the partition's next owner).
     """
     try:
-        await batch
+        return await batch
     except asyncio.CancelledError:
         log.critical("worker stopping in the middle of a batch: exiting without acking it")
         os._exit(CRASH_EXIT_CODE)
@@ -155,18 +158,19 @@ def build_app(
         async for events in stream.take_events(batch, within=within):
             await _or_die(pipeline.intake_batch(events))
 
+    current = pipeline.current
+
     @app.agent(source(topics.resolved), name="threading")
     async def threading_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            current = pipeline.current(events)  # before waiting on partitions gone elsewhere
-            await _or_die(restored_then(customers, current, pipeline.threading_batch))
+            # stale records are set aside before and while waiting for the assignment
+            await _or_die(restored_then(customers, events, pipeline.threading_batch, current))
 
     @app.agent(source(topics.threaded, topics.agent_actions), name="cases")
     async def cases_agent(stream: Any) -> None:
         async for events in stream.take_events(batch, within=within):
-            current = pipeline.current(events)
-            await _or_die(restored_then(cases, current, pipeline.cases_batch))
-            event_time.processed(event.message for event in current)
+            ran = await _or_die(restored_then(cases, events, pipeline.cases_batch, current))
+            event_time.processed(event.message for event in ran)
 
     timer = SlaTimer(
         lambda now: _or_die(pipeline.fire_due(now)),

@@ -33,7 +33,7 @@ moved past transaction markers alone (no record) is noted when the fetch returns
 one fetch timeout (1 s) later.
 
 Heartbeats during the assignment: the worker restores the partitions it is assigned inside
-the rebalance handler (`streams.rebalance.assign_partitions`: about 2.5 s per 100,000 cases).
+the rebalance handler (`streams.rebalance.assign_partitions`: seconds per 100,000 cases).
 aiokafka stops its heartbeats for the join and starts them again only when the handler has
 returned, so a restore longer than the session timeout (10 s) got the worker evicted, and
 the group rebalanced again as soon as it was done. The worker's consumer starts them as soon

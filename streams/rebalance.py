@@ -67,22 +67,32 @@ _READY_POLL_SECONDS = 0.02
 
 
 async def restored_then(
-    store: ChangelogState, events: Sequence[Any], batch: Callable[[Sequence[Any]], Awaitable[None]]
-) -> None:
+    store: ChangelogState,
+    events: Sequence[Any],
+    batch: Callable[[Sequence[Any]], Awaitable[None]],
+    current: Callable[[Sequence[Any]], list[Any]] = list,
+) -> list[Any]:
     """Run a stateful batch once every partition in it is assigned and its state restored.
 
     faust resumes streams without waiting for the assignment handler that restores state,
     so each batch checks for itself (`ChangelogState.ready`). It waits on the event loop,
-    not in a thread, so a worker stopping meanwhile cancels the wait.
+    not in a thread, so a worker stopping meanwhile cancels the wait. While it waits,
+    `current` (the stages' generation filter) sets aside what a new rebalance made stale:
+    a batch of the previous generation never waits for a partition that went elsewhere.
+    Returns the events the batch ran with.
     """
-    partitions = {event.message.partition for event in events}
     loop = asyncio.get_running_loop()
     give_up = loop.time() + RESTORE_WAIT_SECONDS
-    while not store.ready(partitions):
+    while True:
+        events = current(events)
+        partitions = {event.message.partition for event in events}
+        if store.ready(partitions):
+            break
         if loop.time() > give_up:
             raise TimeoutError(f"{store.name}: state of {sorted(partitions)} not restored")
         await asyncio.sleep(_READY_POLL_SECONDS)
     await batch(events)
+    return events
 
 
 async def assign_partitions(

@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,9 @@ DEADLINE_HEADER = "next-deadline"
 
 RESTORE_BATCH = 10_000
 """Changelog records taken per consume call while restoring."""
+
+CHECK_TIMEOUT_SECONDS = 30.0
+"""Longest the assignment reads a kept partition's new records to tell whether it was written."""
 
 Deadlines = dict[int, list[tuple[bytes, datetime]]]
 """Per input partition, the keys that have a next deadline, with it."""
@@ -323,16 +327,55 @@ class ChangelogState:
         self._ends_at_release.update(self._changelog_ends(held))
 
     def _written_elsewhere(self, kept: set[int]) -> set[int]:
-        """Kept partitions whose changelog moved since they were released: restore them."""
+        """Kept partitions whose changelog gained a record since they were released: restore
+        them.
+
+        Only a committed record, or a transaction still open, counts: the marker of this
+        worker's last commit can land after the revocation noted the end (the coordinator
+        writes markers after the commit returns), and aborted records change no state.
+        """
         noted = {p: end for p, end in self._ends_at_release.items() if p in kept}
         self._ends_at_release.clear()
         if not noted:
             return set()
         now = self._changelog_ends(sorted(noted))
-        moved = {p for p, end in noted.items() if now.get(p) != end}
+        grown = {p: end for p, end in noted.items() if now.get(p) != end}
+        moved = self._with_records(grown, now) if grown else set()
         if moved:
             log.warning("%s: partitions %s were written elsewhere: restoring", self.name, moved)
         return moved
+
+    def _with_records(self, since: dict[int, int], ends: dict[int, int]) -> set[int]:
+        """The partitions with a committed record, or an open transaction, between `since`
+        and `ends` (blocking); one that cannot be told within the timeout counts as written.
+        """
+        consumer = clients.consumer(
+            self._connection,
+            f"{self.changelog_topic}.restore",
+            {"enable.partition.eof": True, "auto.offset.reset": "error"},
+        )
+        pending = set(since)
+        written: set[int] = set()
+        try:
+            consumer.assign(
+                [TopicPartition(self.changelog_topic, p, offset) for p, offset in since.items()]
+            )
+            give_up = time.monotonic() + CHECK_TIMEOUT_SECONDS
+            while pending and time.monotonic() < give_up:
+                for message in consumer.consume(RESTORE_BATCH, 1.0):
+                    partition = message.partition() or 0
+                    if partition not in pending:
+                        continue
+                    pending.discard(partition)
+                    error = message.error()
+                    at_end = error is not None and error.code() == KafkaError._PARTITION_EOF
+                    # a record, an error, or an end short of the high watermark (the rest is
+                    # an open transaction) all say: written
+                    if not at_end or (message.offset() or 0) < ends.get(partition, 0):
+                        written.add(partition)
+        finally:
+            consumer.close()
+        return written | pending
 
     def _changelog_ends(self, partitions: Iterable[int]) -> dict[int, int]:
         """The changelog's end offset per partition (blocking)."""

@@ -52,3 +52,48 @@ def test_faust_neither_commits_nor_waits_for_a_message_set_aside() -> None:
     assert not consumer._acked[TP("t", 0)]
     consumer._clean_unacked_messages()
     assert message not in consumer._unacked_messages
+
+
+@dataclass
+class PartitionMessage:
+    partition: int
+    generation_id: int
+    acked: bool = False
+
+
+@dataclass
+class PartitionEvent:
+    message: PartitionMessage
+
+
+async def test_a_batch_waiting_for_a_revoked_partition_ends_once_its_records_are_stale() -> None:
+    """Between the revocation and the new generation, a batch of the old one waits for a
+    partition that may be moving elsewhere (no batch starts on a revoked partition before
+    the assignment). Once the new generation is known its records are set aside and the
+    wait ends: it must not wait for a partition that never comes back."""
+    import asyncio
+
+    from streams.rebalance import restored_then
+
+    class RevokedStore:  # partition 0 was revoked and goes to another worker
+        name = "cases"
+
+        def ready(self, partitions: set[int]) -> bool:
+            return not partitions
+
+    generation = [1]
+    event = PartitionEvent(PartitionMessage(partition=0, generation_id=1))
+    ran: list[list[PartitionEvent]] = []
+
+    async def batch(events: list[PartitionEvent]) -> None:
+        ran.append(list(events))
+
+    def current(events: list[PartitionEvent]) -> list[PartitionEvent]:
+        return current_events(events, generation[0])
+
+    waiting = asyncio.create_task(restored_then(RevokedStore(), [event], batch, current))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # the rebalance is not over: it waits
+    generation[0] = 2  # the assignment arrived: a new generation
+    assert await asyncio.wait_for(waiting, 5) == []
+    assert ran == [[]] and event.message.acked  # set aside: neither processed nor acknowledged

@@ -289,3 +289,36 @@ async def test_no_batch_starts_on_a_kept_partition_until_the_assignment_so_it_is
     assert ran == ["assigned", "batch"]
     assert worker.partitions == frozenset({0})
     assert worker.load(0, b"a", Timed) == Timed(name="v2, by this worker")
+
+
+async def test_records_that_change_no_state_do_not_make_a_kept_partition_restored(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Between `release` and `assign` a changelog can grow without any state changing: the
+    marker of this worker's last commit lands after the commit returned (the coordinator
+    writes it), and an aborted transaction leaves records nobody reads. Only a committed
+    record means another owner wrote the partition."""
+    from connectors.publisher import KafkaPublisher
+
+    topic = f"{topic_prefix}markers.changelog"
+    create_topics(kafka_bootstrap, [topic], partitions=1, config={"cleanup.policy": "compact"})
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    writer = ReliableWriter(publisher)
+    try:
+        worker = fenced_store(kafka_bootstrap, topic)
+        worker.assign([0])
+        await worker.save(writer, {b"a": (0, Timed(name="v1"))})
+        worker.release([0])
+        aborting = Producer(
+            {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"{topic}.aborting"}
+        )
+        aborting.init_transactions(30)
+        aborting.begin_transaction()
+        aborting.produce(topic, key=b"a", value=b'{"name":"never committed"}', partition=0)
+        aborting.flush(30)
+        aborting.abort_transaction(30)  # a record and an abort marker: the log grew by two
+        restored = worker.assign([0])
+    finally:
+        publisher.close()
+    assert restored == {}
+    assert worker.load(0, b"a", Timed) == Timed(name="v1")
