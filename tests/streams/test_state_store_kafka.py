@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -86,6 +87,18 @@ async def test_saved_states_come_back_with_their_deadlines_from_the_headers(
     assert restored.load(1, b"old", Timed) == old
     assert restored.load(0, b"gone", Timed) is None
     assert restored.load(1, b"b", Timed) == Timed(name="b")
+
+
+@pytest.fixture
+def changelog_writer(kafka_bootstrap: str) -> Iterator[ReliableWriter]:
+    """The worker's writer on a publisher of its own, closed after the test."""
+    from connectors.publisher import KafkaPublisher
+
+    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
+    try:
+        yield ReliableWriter(publisher)
+    finally:
+        publisher.close()
 
 
 def fenced_store(bootstrap: str, topic: str) -> ChangelogState:
@@ -244,7 +257,7 @@ async def test_an_output_the_broker_refuses_is_dead_lettered_and_the_state_still
 
 
 async def test_no_batch_starts_on_a_kept_partition_until_the_assignment_so_it_is_not_restored(
-    kafka_bootstrap: str, topic_prefix: str
+    kafka_bootstrap: str, topic_prefix: str, changelog_writer: ReliableWriter
 ) -> None:
     """faust resumes the streams of the partitions an eager rebalance gives back before the
     assignment handler runs. A batch that ran then wrote the kept partition's changelog
@@ -253,13 +266,11 @@ async def test_no_batch_starts_on_a_kept_partition_until_the_assignment_so_it_is
     waits for the assignment, which keeps the partition as held."""
     import asyncio
 
-    from connectors.publisher import KafkaPublisher
     from streams.rebalance import restored_then
 
     topic = f"{topic_prefix}gate.changelog"
     create_topics(kafka_bootstrap, [topic], partitions=2, config={"cleanup.policy": "compact"})
-    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
-    writer = ReliableWriter(publisher)
+    writer = changelog_writer
     ran: list[str] = []
 
     class Event:  # what a faust event of partition 0 offers `restored_then`
@@ -270,21 +281,18 @@ async def test_no_batch_starts_on_a_kept_partition_until_the_assignment_so_it_is
         ran.append("batch")
         await worker.save(writer, {b"a": (0, Timed(name="v2, by this worker"))})
 
-    try:
-        worker = fenced_store(kafka_bootstrap, topic)
-        worker.assign([0, 1])
-        await worker.save(writer, {b"a": (0, Timed(name="v1", next_deadline=DUE))})
-        worker.release([0, 1])  # an eager rebalance revokes everything
-        # partition 0 comes back; faust resumes its stream before the assignment handler
-        resumed = asyncio.create_task(restored_then(worker, [Event()], batch))
-        await asyncio.sleep(0.5)
-        assert ran == [], "a batch started on a revoked partition before its assignment"
-        loop = asyncio.get_running_loop()
-        restored = await loop.run_in_executor(None, worker.assign, [0])  # 1 moved elsewhere
-        ran.append("assigned")
-        await asyncio.wait_for(resumed, 30)
-    finally:
-        publisher.close()
+    worker = fenced_store(kafka_bootstrap, topic)
+    worker.assign([0, 1])
+    await worker.save(writer, {b"a": (0, Timed(name="v1", next_deadline=DUE))})
+    worker.release([0, 1])  # an eager rebalance revokes everything
+    # partition 0 comes back; faust resumes its stream before the assignment handler
+    resumed = asyncio.create_task(restored_then(worker, [Event()], batch))
+    await asyncio.sleep(0.5)
+    assert ran == [], "a batch started on a revoked partition before its assignment"
+    loop = asyncio.get_running_loop()
+    restored = await loop.run_in_executor(None, worker.assign, [0])  # 1 moved elsewhere
+    ran.append("assigned")
+    await asyncio.wait_for(resumed, 30)
     assert restored == {}  # nothing read again from the changelog
     assert ran == ["assigned", "batch"]
     assert worker.partitions == frozenset({0})
@@ -292,33 +300,26 @@ async def test_no_batch_starts_on_a_kept_partition_until_the_assignment_so_it_is
 
 
 async def test_records_that_change_no_state_do_not_make_a_kept_partition_restored(
-    kafka_bootstrap: str, topic_prefix: str
+    kafka_bootstrap: str, topic_prefix: str, changelog_writer: ReliableWriter
 ) -> None:
     """Between `release` and `assign` a changelog can grow without any state changing: the
     marker of this worker's last commit lands after the commit returned (the coordinator
     writes it), and an aborted transaction leaves records nobody reads. Only a committed
     record means another owner wrote the partition."""
-    from connectors.publisher import KafkaPublisher
-
     topic = f"{topic_prefix}markers.changelog"
     create_topics(kafka_bootstrap, [topic], partitions=1, config={"cleanup.policy": "compact"})
-    publisher = KafkaPublisher({"bootstrap.servers": kafka_bootstrap})
-    writer = ReliableWriter(publisher)
-    try:
-        worker = fenced_store(kafka_bootstrap, topic)
-        worker.assign([0])
-        await worker.save(writer, {b"a": (0, Timed(name="v1"))})
-        worker.release([0])
-        aborting = Producer(
-            {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"{topic}.aborting"}
-        )
-        aborting.init_transactions(30)
-        aborting.begin_transaction()
-        aborting.produce(topic, key=b"a", value=b'{"name":"never committed"}', partition=0)
-        aborting.flush(30)
-        aborting.abort_transaction(30)  # a record and an abort marker: the log grew by two
-        restored = worker.assign([0])
-    finally:
-        publisher.close()
+    worker = fenced_store(kafka_bootstrap, topic)
+    worker.assign([0])
+    await worker.save(changelog_writer, {b"a": (0, Timed(name="v1"))})
+    worker.release([0])
+    aborting = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"{topic}.aborting"}
+    )
+    aborting.init_transactions(30)
+    aborting.begin_transaction()
+    aborting.produce(topic, key=b"a", value=b'{"name":"never committed"}', partition=0)
+    aborting.flush(30)
+    aborting.abort_transaction(30)  # a record and an abort marker: the log grew by two
+    restored = worker.assign([0])
     assert restored == {}
     assert worker.load(0, b"a", Timed) == Timed(name="v1")
