@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import zstandard
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from pydantic import BaseModel
 
 from kafkaio import RecordsRejectedError, clients
@@ -338,43 +338,48 @@ class ChangelogState:
         self._ends_at_release.clear()
         if not noted:
             return set()
-        now = self._changelog_ends(sorted(noted))
-        grown = {p: end for p, end in noted.items() if now.get(p) != end}
-        moved = self._with_records(grown, now) if grown else set()
-        if moved:
-            log.warning("%s: partitions %s were written elsewhere: restoring", self.name, moved)
-        return moved
-
-    def _with_records(self, since: dict[int, int], ends: dict[int, int]) -> set[int]:
-        """The partitions with a committed record, or an open transaction, between `since`
-        and `ends` (blocking); one that cannot be told within the timeout counts as written.
-        """
         consumer = clients.consumer(
             self._connection,
             f"{self.changelog_topic}.restore",
             {"enable.partition.eof": True, "auto.offset.reset": "error"},
         )
-        pending = set(since)
-        written: set[int] = set()
         try:
-            consumer.assign(
-                [TopicPartition(self.changelog_topic, p, offset) for p, offset in since.items()]
-            )
-            give_up = time.monotonic() + CHECK_TIMEOUT_SECONDS
-            while pending and time.monotonic() < give_up:
-                for message in consumer.consume(RESTORE_BATCH, 1.0):
-                    partition = message.partition() or 0
-                    if partition not in pending:
-                        continue
-                    pending.discard(partition)
-                    error = message.error()
-                    at_end = error is not None and error.code() == KafkaError._PARTITION_EOF
-                    # a record, an error, or an end short of the high watermark (the rest is
-                    # an open transaction) all say: written
-                    if not at_end or (message.offset() or 0) < ends.get(partition, 0):
-                        written.add(partition)
+            now = self._ends_of(consumer, noted)
+            grown = {p: end for p, end in noted.items() if now[p] != end}
+            moved = self._written_since(consumer, grown, now) if grown else set()
         finally:
             consumer.close()
+        if moved:
+            log.warning("%s: partitions %s were written elsewhere: restoring", self.name, moved)
+        return moved
+
+    def _written_since(
+        self, consumer: Consumer, since: dict[int, int], ends: dict[int, int]
+    ) -> set[int]:
+        """The partitions with a committed record, or an open transaction, between `since`
+        and `ends` (blocking); one that cannot be told within the timeout counts as written.
+
+        `consumer` reports the end of a partition (`enable.partition.eof`); one event per
+        partition decides it, so each poll returns as soon as there is one.
+        """
+        pending = set(since)
+        written: set[int] = set()
+        consumer.assign(
+            [TopicPartition(self.changelog_topic, p, offset) for p, offset in since.items()]
+        )
+        give_up = time.monotonic() + CHECK_TIMEOUT_SECONDS
+        while pending and time.monotonic() < give_up:
+            message = consumer.poll(1.0)
+            partition = None if message is None else message.partition()
+            if message is None or partition is None or partition not in pending:
+                continue
+            pending.discard(partition)
+            error = message.error()
+            at_end = error is not None and error.code() == KafkaError._PARTITION_EOF
+            # a record, an error, or an end short of the high watermark (the rest is an open
+            # transaction) all say: written
+            if not at_end or (message.offset() or 0) < ends.get(partition, 0):
+                written.add(partition)
         return written | pending
 
     def _changelog_ends(self, partitions: Iterable[int]) -> dict[int, int]:
@@ -384,12 +389,16 @@ class ChangelogState:
             return {}
         consumer = clients.consumer(self._connection, f"{self.changelog_topic}.restore")
         try:
-            return {
-                partition: watermarks(consumer, self.changelog_topic, partition, 30)[1]
-                for partition in wanted
-            }
+            return self._ends_of(consumer, wanted)
         finally:
             consumer.close()
+
+    def _ends_of(self, consumer: Consumer, partitions: Iterable[int]) -> dict[int, int]:
+        """The changelog's end offset per partition, through `consumer` (blocking)."""
+        return {
+            partition: watermarks(consumer, self.changelog_topic, partition, 30)[1]
+            for partition in partitions
+        }
 
     def _restore(self, partitions: list[int]) -> tuple[dict[int, dict[bytes, bytes]], Deadlines]:
         """Read changelog partitions from the start to their high watermarks (blocking)."""
@@ -400,10 +409,7 @@ class ChangelogState:
         # the last deadline seen per key; None = the key has none (or was deleted)
         due: dict[int, dict[bytes, datetime | None]] = {partition: {} for partition in partitions}
         try:
-            ends = {
-                partition: watermarks(consumer, self.changelog_topic, partition, 30)[1]
-                for partition in partitions
-            }
+            ends = self._ends_of(consumer, partitions)
             pending = {partition for partition, end in ends.items() if end > 0}
             consumer.assign(
                 [

@@ -20,6 +20,7 @@ from streams.generations import current_events, set_aside
 class FakeMessage:
     generation_id: int | None
     acked: bool = False
+    partition: int = 0
 
 
 @dataclass
@@ -54,18 +55,6 @@ def test_faust_neither_commits_nor_waits_for_a_message_set_aside() -> None:
     assert message not in consumer._unacked_messages
 
 
-@dataclass
-class PartitionMessage:
-    partition: int
-    generation_id: int
-    acked: bool = False
-
-
-@dataclass
-class PartitionEvent:
-    message: PartitionMessage
-
-
 async def test_a_batch_waiting_for_a_revoked_partition_ends_once_its_records_are_stale() -> None:
     """Between the revocation and the new generation, a batch of the old one waits for a
     partition that may be moving elsewhere (no batch starts on a revoked partition before
@@ -82,13 +71,13 @@ async def test_a_batch_waiting_for_a_revoked_partition_ends_once_its_records_are
             return not partitions
 
     generation = [1]
-    event = PartitionEvent(PartitionMessage(partition=0, generation_id=1))
-    ran: list[list[PartitionEvent]] = []
+    event = FakeEvent(FakeMessage(generation_id=1, partition=0))
+    ran: list[list[FakeEvent]] = []
 
-    async def batch(events: list[PartitionEvent]) -> None:
+    async def batch(events: list[FakeEvent]) -> None:
         ran.append(list(events))
 
-    def current(events: list[PartitionEvent]) -> list[PartitionEvent]:
+    def current(events: list[FakeEvent]) -> list[FakeEvent]:
         return current_events(events, generation[0])
 
     waiting = asyncio.create_task(restored_then(RevokedStore(), [event], batch, current))
