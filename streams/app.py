@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
 
@@ -25,6 +25,8 @@ from streams.output import Publisher, ReliableWriter
 from streams.pipeline import Pipeline
 from streams.readiness import readiness
 from streams.rebalance import (
+    Fetching,
+    MovedRestore,
     assign_partitions,
     case_store,
     customer_store,
@@ -58,6 +60,19 @@ async def _or_die(batch: Awaitable[T]) -> T:
         os._exit(CRASH_EXIT_CODE)
     except BaseException:
         log.critical("batch failed: exiting without acknowledging it", exc_info=True)
+        os._exit(CRASH_EXIT_CODE)
+
+
+async def _restored_or_die(restore: Awaitable[None]) -> None:
+    """A restore that fails ends the process: its partitions would stay held back, unread.
+
+    A worker stopping meanwhile cancels it (no crash)."""
+    try:
+        await restore
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        log.critical("restoring the moved partitions failed: exiting", exc_info=True)
         os._exit(CRASH_EXIT_CODE)
 
 
@@ -143,13 +158,24 @@ def build_app(
 
     pipeline.generation = lambda: app.consumer_generation_id
 
+    moved = MovedRestore(_restored_or_die)
+    fetching = Fetching(
+        hold_back=lambda tps: cast(Any, app.consumer).hold_back(tps),
+        let_go=lambda tps: cast(Any, app.consumer).let_go(tps),
+    )
+
     @app.on_partitions_assigned.connect
     async def restore_state(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        await assign_partitions(pipeline, config, args[0] if args else kwargs["assigned"])
+        assigned = args[0] if args else kwargs["assigned"]
+        await assign_partitions(pipeline, config, assigned, (moved, fetching))
+
+    @app.on_before_shutdown.connect
+    async def stop_restoring(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await moved.stop()  # its thread would otherwise read on and hold up the exit
 
     @app.on_partitions_revoked.connect
     async def stop_timing(_app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        await release_partitions(pipeline, args[0] if args else kwargs["revoked"])
+        await release_partitions(pipeline, args[0] if args else kwargs["revoked"], moved)
 
     batch, within = config.batch_max, config.batch_within_seconds
 

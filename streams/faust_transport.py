@@ -32,19 +32,25 @@ timer never sees a position past records that are not yet counted as fetched. A 
 moved past transaction markers alone (no record) is noted when the fetch returns, at most
 one fetch timeout (1 s) later.
 
-Heartbeats during the assignment: the worker restores the partitions it is assigned inside
-the rebalance handler (`streams.rebalance.assign_partitions`: seconds per 100,000 cases).
-aiokafka stops its heartbeats for the join and starts them again only when the handler has
-returned, so a restore longer than the session timeout (10 s) got the worker evicted, and
-the group rebalanced again as soon as it was done. The worker's consumer starts them as soon
-as its assignment is known (`HeartbeatingListener`), as the Java client's heartbeat thread
-keeps beating through its callbacks; aiokafka already beats through the revocation handler.
+Heartbeats during the assignment: aiokafka stops its heartbeats for the join and starts them
+again only when the rebalance handler has returned, so a handler longer than the session
+timeout (10 s) got the worker evicted, and the group rebalanced again as soon as it was done
+(the worker once restored the partitions it was assigned inside the handler: seconds per
+100,000 cases). The worker's consumer starts them as soon as its assignment is known
+(`HeartbeatingListener`), as the Java client's heartbeat thread keeps beating through its
+callbacks; aiokafka already beats through the revocation handler.
+
+Partitions held back: the partitions a rebalance moves to the worker are restored after the
+handler (`streams.rebalance.MovedRestore`), and their records must wait for that state while
+the partitions the worker kept go on. faust pauses every partition for a rebalance and
+resumes them all when its own recovery is over; the worker's consumer keeps the ones it
+holds back paused through that (`hold_back`) until their restore is done (`let_go`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator, Mapping
+from collections.abc import Coroutine, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -224,9 +230,40 @@ def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) ->
 
     class WorkerConsumer(FirstStepWait, faust_aiokafka.Consumer):  # type: ignore[misc]
         RebalanceListener = HeartbeatingListener
+        held_back: set[Any]
+        """Assigned partitions not fetched until their state is restored (`hold_back`)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.held_back = set()
 
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
             return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        def hold_back(self, tps: Iterable[Any]) -> None:
+            """Fetch nothing of these assigned partitions until `let_go`, whoever resumes.
+
+            faust pauses every partition for a rebalance and resumes them all once it is
+            over (its recovery's `_resume_streams`), whatever the worker still restores.
+            """
+            tps = set(tps)
+            self.held_back |= tps
+            self.pause_partitions(tps)
+
+        def let_go(self, tps: Iterable[Any]) -> None:
+            """Fetch these partitions again (their state is restored)."""
+            tps = set(tps) & self.held_back
+            self.held_back -= tps
+            super().resume_partitions(tps & self.assignment())
+
+        def resume_partitions(self, tps: Iterable[Any]) -> None:
+            """Resume fetching, except the partitions held back."""
+            super().resume_partitions(set(tps) - self.held_back)
+
+        async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+            """A revoked partition is held back no more (its next owner restores it)."""
+            self.held_back -= set(revoked)
+            await super().on_partitions_revoked(revoked)
 
     class WorkerTransport(faust_aiokafka.Transport):
         Consumer = WorkerConsumer

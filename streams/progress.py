@@ -82,6 +82,8 @@ class StageProgress:
         self._finished: dict[TopicPartition, int] = {}
         self._waiting_since: dict[TopicPartition, tuple[int | None, float]] = {}
         """Partitions with records waiting: the offset finished then, and since when."""
+        self._restoring: set[TopicPartition] = set()
+        """Partitions not fetched while their state restores: their records wait, no stall."""
 
     def watch(self, stage: str, topics: Iterable[str]) -> None:
         """Name a stage and the topics it reads."""
@@ -108,6 +110,17 @@ class StageProgress:
         """Forget the finished offsets (on a rebalance: another worker may have moved them on)."""
         self._finished.clear()
         self._waiting_since.clear()
+        self._restoring.clear()
+
+    def restoring(self, partitions: Iterable[TopicPartition]) -> None:
+        """These partitions are not fetched until their state is restored: not a stall."""
+        self._restoring.update(partitions)
+
+    def restored(self, partitions: Iterable[TopicPartition]) -> None:
+        """These partitions' state is restored: their records wait from now."""
+        for tp in partitions:
+            self._restoring.discard(tp)
+            self._waiting_since.pop(tp, None)
 
     def restart_waits(self) -> None:
         """Count waits from now (an assignment restored its state: fetching starts now)."""
@@ -143,9 +156,9 @@ class StageProgress:
             return 0.0
         longest = 0.0
         for (topic, partition), offsets in held.items():
-            if topic not in topics:
-                continue
             tp = (topic, partition)
+            if topic not in topics or tp in self._restoring:
+                continue
             done = self._finished.get(tp)
             if not records_waiting(offsets, done):
                 self._waiting_since.pop(tp, None)

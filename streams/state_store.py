@@ -288,6 +288,16 @@ class ChangelogState:
 
         Returns the deadlines found in the restored partitions (none without
         `deadline_field`); partitions held before keep theirs wherever they are indexed.
+        `keep` then `restore`, in one call (blocking).
+        """
+        return self.restore(self.keep(partitions))
+
+    def keep(self, partitions: Iterable[int]) -> list[int]:
+        """Hold at most these partitions: drop the others and the ones written elsewhere
+        since they were released; return the wanted ones not held, for `restore` (blocking).
+
+        The kept partitions' batches may start again. Their previous owners are fenced
+        before anything of theirs is restored.
         """
         wanted = set(partitions)
         stale = self._written_elsewhere(wanted & set(self._partitions))
@@ -299,16 +309,30 @@ class ChangelogState:
         if self.fencing is not None:
             self.fencing.keep_only(wanted)
             self.fencing.open(missing)  # fence the previous owners before reading their writes
-        if not missing:
+        return missing
+
+    def restore(
+        self, partitions: Sequence[int], cancelled: threading.Event | None = None
+    ) -> Deadlines:
+        """Read these partitions' changelogs and hold what they say; return their deadlines
+        (blocking).
+
+        Runs while batches of the partitions already held go on. When `cancelled` is set
+        (a rebalance revokes the partitions meanwhile) it stops, holds nothing and returns
+        no deadlines.
+        """
+        if not partitions:
             return {}
-        restored, deadlines = self._restore(missing)
+        restored, deadlines = self._restore(list(partitions), cancelled)
+        if cancelled is not None and cancelled.is_set():
+            return {}
         with self._lock:
             self._partitions.update(restored)
         log.info(
             "%s: restored %d keys for partitions %s",
             self.name,
             sum(len(keys) for keys in restored.values()),
-            missing,
+            list(partitions),
         )
         return deadlines
 
@@ -400,8 +424,11 @@ class ChangelogState:
             for partition in partitions
         }
 
-    def _restore(self, partitions: list[int]) -> tuple[dict[int, dict[bytes, bytes]], Deadlines]:
-        """Read changelog partitions from the start to their high watermarks (blocking)."""
+    def _restore(
+        self, partitions: list[int], cancelled: threading.Event | None = None
+    ) -> tuple[dict[int, dict[bytes, bytes]], Deadlines]:
+        """Read changelog partitions from the start to their high watermarks (blocking);
+        stop early, with what was read so far, once `cancelled` is set."""
         consumer = clients.consumer(
             self._connection, f"{self.changelog_topic}.restore", {"enable.partition.eof": True}
         )
@@ -417,7 +444,7 @@ class ChangelogState:
                     for partition in pending
                 ]
             )
-            while pending:
+            while pending and not (cancelled is not None and cancelled.is_set()):
                 for message in consumer.consume(RESTORE_BATCH, 1.0):
                     partition = message.partition() or 0
                     error = message.error()

@@ -48,6 +48,22 @@ def test_a_stage_with_waiting_input_and_no_progress_is_stalled() -> None:
     assert progress.stalled() == {}
 
 
+def test_a_partition_held_back_for_its_restore_is_not_a_stall_and_waits_from_its_restore() -> None:
+    clock = Clock()
+    ends: dict[tuple[str, int], int | None] = {("in", 0): None, ("in", 1): None}
+    progress = StageProgress(60, high_watermarks(ends), clock)
+    progress.watch("cases", ["in"])
+    progress.restoring([("in", 1)])  # moved here: not fetched until its state is held
+    progress.finished({("in", 0): 0})
+    ends[("in", 0)] = 1
+    clock.now += 600  # a long restore, with records waiting on partition 1
+    assert progress.stalled() == {}
+    progress.restored([("in", 1)])
+    assert progress.stalled_for("cases") == 0  # its records wait from now
+    clock.now += 61
+    assert progress.stalled() == {"cases": 61}
+
+
 def test_a_batch_stuck_on_a_write_stalls_its_stage_until_it_is_written() -> None:
     class Down:
         """A broker that is down until `up` is set."""

@@ -7,7 +7,7 @@ import gc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -38,9 +38,20 @@ class FakeStore:
     def partitions(self) -> frozenset[int]:
         return frozenset(self.held)
 
-    def assign(self, partitions: set[int]) -> dict[int, list[tuple[bytes, datetime]]]:
-        self.held = {partition: Restored([[partition]]) for partition in partitions}
+    def keep(self, partitions: set[int]) -> list[int]:
+        self.held = {p: held for p, held in self.held.items() if p in partitions}
+        return sorted(set(partitions) - set(self.held))
+
+    def restore(
+        self, partitions: list[int], cancelled: object = None
+    ) -> dict[int, list[tuple[bytes, datetime]]]:
+        self.held.update({partition: Restored([[partition]]) for partition in partitions})
         return {partition: [(b"C-1", datetime.now(UTC))] for partition in partitions}
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
 
 
 def tracked(thing: object) -> bool:
@@ -59,9 +70,10 @@ async def assign_partition_zero(
         case_lock=asyncio.Lock(),
         deadlines=DeadlineIndex(),
         partitions_assigned=assigned,
-        progress=SimpleNamespace(restart_waits=lambda: None),
+        progress=SimpleNamespace(restart_waits=lambda: None, restored=lambda _tps: None),
+        topics=SimpleNamespace(threaded="threaded", agent_actions="actions"),
     )
-    topics = [SimpleNamespace(topic=t, partition=0) for t in ("threaded", "resolved")]
+    topics = [TP(t, 0) for t in ("threaded", "resolved")]
     await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
     return pipeline
 
@@ -70,7 +82,7 @@ async def test_restored_state_is_frozen_once_the_assignment_is_restored() -> Non
     cases, customers = FakeStore("threaded"), FakeStore("resolved")
     assigned: list[frozenset[int]] = []
     pipeline = await assign_partition_zero(cases, customers, assigned.append)
-    assert assigned == [frozenset({0})]
+    assert assigned[-1] == frozenset({0})  # the timer may fire it once it is restored
     assert len(pipeline.deadlines) == 1
     assert not tracked(cases.held[0])
     assert not tracked(customers.held[0])
