@@ -32,6 +32,7 @@ from streams.rebalance import (
     customer_store,
     release_partitions,
     restored_then,
+    stateful_inputs,
 )
 from streams.threader import ThreadingPolicy
 from streams.timer import SlaTimer
@@ -118,8 +119,9 @@ def build_app(
     }
     settings.update(config.faust_settings)
     app = faust.App(config.app_id, **settings)
-    use_worker_consumer(app, config.fetch_max_wait_ms)  # before anything creates the transport
     topics = config.topics
+    # before anything creates the transport
+    use_worker_consumer(app, config.fetch_max_wait_ms, held_back_topics=stateful_inputs(topics))
 
     def source(*names: str) -> Any:
         return app.topic(

@@ -198,10 +198,16 @@ class HeartbeatingListener(faust_aiokafka.ConsumerRebalanceListener):
         await super().on_partitions_assigned(assigned)
 
 
-def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) -> None:
+def use_worker_consumer(
+    app: faust.App,
+    fetch_max_wait_ms: int | None = None,
+    held_back_topics: Iterable[str] = (),
+) -> None:
     """Make the worker's consumer read committed records only, heartbeat through its
-    assignment handler, and wait at most this long per fetch when given (call before
-    anything creates the transport)."""
+    assignment handler, wait at most this long per fetch when given, and hold back the
+    partitions of `held_back_topics` on each assignment until the worker lets them go
+    (call before anything creates the transport)."""
+    held_back_topics = frozenset(held_back_topics)
 
     class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         fetch_note: _FetchNote | None = None
@@ -239,6 +245,17 @@ def use_worker_consumer(app: faust.App, fetch_max_wait_ms: int | None = None) ->
 
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
             return WorkerConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+            """Hold back every assigned partition of the stateful topics before anything
+            fetches it: the worker's handler lets go of the ones whose state it kept, and
+            of the moved ones once restored. faust resumes streams while that handler runs,
+            so holding them back from the handler would be too late: a moved partition's
+            records already fetched would hold up a batch of the kept ones."""
+            held = {tp for tp in assigned if tp.topic in held_back_topics}
+            self.held_back = held
+            self._paused_partitions |= held  # faust keeps assigned partitions paused
+            await super().on_partitions_assigned(assigned, generation_id)
 
         def hold_back(self, tps: Iterable[Any]) -> None:
             """Fetch nothing of these assigned partitions until `let_go`, whoever resumes.

@@ -16,6 +16,7 @@ from typing import Any
 from kafkaio.fencing import FencedWriter
 from metricsio.gc_tuning import freeze_long_lived
 from metricsio.malloc_release import release_free_memory
+from schemas import Topics
 from streams.case_state import state_dictionary
 from streams.deadlines import DeadlineIndex
 from streams.pipeline import Pipeline
@@ -198,7 +199,7 @@ async def assign_partitions(
         missing_cases = await loop.run_in_executor(None, cases.keep, wanted)
         rebuild_deadlines(pipeline.deadlines, cases.partitions, {})
     pipeline.partitions_assigned(cases.partitions)
-    inputs = {customers: (customers.source_topic,), cases: stage_c_inputs(pipeline)}
+    inputs = {customers: (customers.source_topic,), cases: stage_c_inputs(pipeline.topics)}
     restores = [
         _Moved(
             store,
@@ -214,13 +215,22 @@ async def assign_partitions(
     restore, fetching = moved
     held_back = {tp for step in restores for tp in step.inputs}
     fetching.hold_back(held_back)
+    # the consumer held back every stateful partition on the assignment: the kept ones go
+    fetching.let_go(
+        {tp for tp in assigned if tp.topic in stateful_inputs(pipeline.topics)} - held_back
+    )
     pipeline.progress.restoring((tp.topic, tp.partition) for tp in held_back)
     restore.start(functools.partial(_restore_moved, pipeline, restores, fetching))
 
 
-def stage_c_inputs(pipeline: Pipeline) -> tuple[str, ...]:
+def stage_c_inputs(topics: Topics) -> tuple[str, ...]:
     """The topics stage C reads, whose partitions share the cases' state."""
-    return (pipeline.topics.threaded, pipeline.topics.agent_actions)
+    return (topics.threaded, topics.agent_actions)
+
+
+def stateful_inputs(topics: Topics) -> tuple[str, ...]:
+    """The topics of the stages with state (B and C): their batches wait for it."""
+    return (topics.resolved, *stage_c_inputs(topics))
 
 
 @dataclass(frozen=True)
@@ -268,7 +278,7 @@ async def release_partitions(
     revoked = list(revoked)
     if restore is not None:
         await restore.stop()  # a moved partition half restored is restored again if it returns
-    case_topics = stage_c_inputs(pipeline)
+    case_topics = stage_c_inputs(pipeline.topics)
     await pipeline.partitions_revoked({tp.partition for tp in revoked if tp.topic in case_topics})
     loop = asyncio.get_running_loop()
     for store in (pipeline.cases, pipeline.customers):

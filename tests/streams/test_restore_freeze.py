@@ -71,7 +71,7 @@ async def assign_partition_zero(
         deadlines=DeadlineIndex(),
         partitions_assigned=assigned,
         progress=SimpleNamespace(restart_waits=lambda: None, restored=lambda _tps: None),
-        topics=SimpleNamespace(threaded="threaded", agent_actions="actions"),
+        topics=SimpleNamespace(threaded="threaded", agent_actions="actions", resolved="resolved"),
     )
     topics = [TP(t, 0) for t in ("threaded", "resolved")]
     await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
