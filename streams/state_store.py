@@ -156,7 +156,8 @@ class ChangelogState:
         return frozenset(self._partitions)
 
     def __len__(self) -> int:
-        return sum(len(keys) for keys in self._partitions.values())
+        # a list first: a restore's thread may add partitions meanwhile
+        return sum(map(len, list(self._partitions.values())))
 
     def load(self, partition: int, key: bytes, model: type[StateT]) -> StateT | None:
         """The state stored under `key` for an input partition, if any (decoded afresh).
