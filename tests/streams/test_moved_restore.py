@@ -13,17 +13,12 @@ import asyncio
 import threading
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
-from streams.deadlines import DeadlineIndex
 from streams.rebalance import Fetching, MovedRestore, assign_partitions, release_partitions
+from tests.streams.rebalance_fakes import TP, fake_pipeline
 
 DUE = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
-
-
-class TP(NamedTuple):
-    topic: str
-    partition: int
 
 
 class GatedStore:
@@ -80,23 +75,9 @@ class Recorder:
 
 def a_pipeline(cases: GatedStore, customers: GatedStore) -> SimpleNamespace:
     fireable: list[frozenset[int]] = []
-    return SimpleNamespace(
-        cases=cases,
-        customers=customers,
-        event_time=None,
-        customer_lock=asyncio.Lock(),
-        case_lock=asyncio.Lock(),
-        deadlines=DeadlineIndex(),
-        partitions_assigned=fireable.append,
-        fireable=fireable,
-        partitions_revoked=lambda partitions: asyncio.sleep(0),
-        progress=SimpleNamespace(
-            restart_waits=lambda: None,
-            restoring=lambda tps: None,
-            restored=lambda tps: None,
-        ),
-        topics=SimpleNamespace(threaded="threaded", agent_actions="actions", resolved="resolved"),
-    )
+    pipeline = fake_pipeline(cases, customers, fireable.append)
+    pipeline.fireable = fireable
+    return pipeline
 
 
 def assignment(*partitions: int) -> list[TP]:

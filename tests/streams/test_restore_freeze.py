@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
-from streams.deadlines import DeadlineIndex
 from streams.rebalance import assign_partitions
+from tests.streams.rebalance_fakes import TP, fake_pipeline
 
 
 @pytest.fixture(autouse=True)
@@ -49,11 +48,6 @@ class FakeStore:
         return {partition: [(b"C-1", datetime.now(UTC))] for partition in partitions}
 
 
-class TP(NamedTuple):
-    topic: str
-    partition: int
-
-
 def tracked(thing: object) -> bool:
     return any(found is thing for found in gc.get_objects())
 
@@ -62,17 +56,7 @@ async def assign_partition_zero(
     cases: FakeStore, customers: FakeStore, assigned: Callable[[frozenset[int]], object]
 ) -> SimpleNamespace:
     """Run the worker's assignment of partition 0 of both stages on a pipeline of fakes."""
-    pipeline = SimpleNamespace(
-        cases=cases,
-        customers=customers,
-        event_time=None,
-        customer_lock=asyncio.Lock(),
-        case_lock=asyncio.Lock(),
-        deadlines=DeadlineIndex(),
-        partitions_assigned=assigned,
-        progress=SimpleNamespace(restart_waits=lambda: None, restored=lambda _tps: None),
-        topics=SimpleNamespace(threaded="threaded", agent_actions="actions", resolved="resolved"),
-    )
+    pipeline = fake_pipeline(cases, customers, assigned)
     topics = [TP(t, 0) for t in ("threaded", "resolved")]
     await assign_partitions(pipeline, SimpleNamespace(), topics)  # type: ignore[arg-type]
     return pipeline
