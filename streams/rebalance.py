@@ -253,8 +253,10 @@ async def _restore_moved(
     for step in moved:
         store = step.store
         restored = await loop.run_in_executor(None, store.restore, step.partitions, cancelled)
-        if cancelled.is_set():
+        if restored is None:  # stopped: nothing held
             return
+        # held now, even if a revocation comes meanwhile: its deadlines are indexed, so the
+        # partition is complete if it is kept on the next assignment
         if store is pipeline.cases:
             async with pipeline.case_lock:
                 rebuild_deadlines(pipeline.deadlines, store.partitions, restored)

@@ -291,7 +291,7 @@ class ChangelogState:
         `deadline_field`); partitions held before keep theirs wherever they are indexed.
         `keep` then `restore`, in one call (blocking).
         """
-        return self.restore(self.keep(partitions))
+        return self.restore(self.keep(partitions)) or {}
 
     def keep(self, partitions: Iterable[int]) -> list[int]:
         """Hold at most these partitions: drop the others and the ones written elsewhere
@@ -314,19 +314,20 @@ class ChangelogState:
 
     def restore(
         self, partitions: Sequence[int], cancelled: threading.Event | None = None
-    ) -> Deadlines:
+    ) -> Deadlines | None:
         """Read these partitions' changelogs and hold what they say; return their deadlines
         (blocking).
 
         Runs while batches of the partitions already held go on. When `cancelled` is set
         (a rebalance revokes the partitions meanwhile) it stops, holds nothing and returns
-        no deadlines.
+        None. Once it returns deadlines the partitions are held, whatever is cancelled
+        after: the caller indexes them.
         """
         if not partitions:
             return {}
         restored, deadlines = self._restore(list(partitions), cancelled)
         if cancelled is not None and cancelled.is_set():
-            return {}
+            return None
         with self._lock:
             self._partitions.update(restored)
         log.info(

@@ -42,12 +42,12 @@ class GatedStore:
 
     def restore(
         self, partitions: list[int], cancelled: threading.Event | None = None
-    ) -> dict[int, list[tuple[bytes, datetime]]]:
+    ) -> dict[int, list[tuple[bytes, datetime]]] | None:
         self.reading.set()
         while not self.gate.wait(0.01):
             if cancelled is not None and cancelled.is_set():
                 self.saw_cancel = True
-                return {}
+                return None  # as `ChangelogState.restore`: stopped, nothing held
         self.held |= set(partitions)
         return {partition: [(f"C-{partition}".encode(), DUE)] for partition in partitions}
 
@@ -145,6 +145,27 @@ async def test_a_revocation_stops_a_restore_under_way_and_lets_nothing_go() -> N
     assert cases.partitions == {0}  # nothing half read is held: the next owner restores it
     assert TP("threaded", 1) not in set().union(*consumer.let_go)
     assert cases.released == {0, 1}
+
+
+async def test_a_restore_that_finished_as_the_revocation_came_indexes_its_deadlines() -> None:
+    class CancelledJustAfter(GatedStore):
+        """Holds the partitions, and the revocation's stop arrives right after."""
+
+        def restore(self, partitions: list[int], cancelled: Any = None) -> Any:
+            found = super().restore(partitions, cancelled)
+            cancelled.set()
+            return found
+
+    cases, customers = CancelledJustAfter("threaded", {0}), GatedStore("resolved", {0})
+    cases.gate.set()
+    customers.gate.set()
+    pipeline = a_pipeline(cases, customers)
+    restore = MovedRestore()
+    await assign(pipeline, assignment(0, 1), restore, Recorder())
+    await until(lambda: not restore.running)
+    # held, so kept if it comes back: its deadlines must be indexed, or they never fire
+    assert cases.partitions == {0, 1}
+    assert pipeline.deadlines.deadline_of(1, b"C-1") == DUE
 
 
 async def test_a_failed_restore_goes_to_the_guard() -> None:
