@@ -130,7 +130,8 @@ class MovedRestore:
 
     def start(self, restore: Callable[[threading.Event], Awaitable[None]]) -> None:
         """Run `restore(cancelled)` in the background (one at a time: `stop` first)."""
-        assert not self.running, "a restore is under way: stop it first"
+        if self.running:
+            raise RuntimeError("a restore is under way: stop it first")
         cancelled = self._cancelled = threading.Event()
         work = restore(cancelled)
         guarded = self._guard(work) if self._guard is not None else work
@@ -173,6 +174,8 @@ async def assign_partitions(
     restore freed go back to the system (`metricsio.malloc_release`).
     """
     assigned = list(assigned)
+    if moved is not None:
+        await moved[0].stop()  # the revocation stopped it; this only makes sure
     loop = asyncio.get_running_loop()
     cases, customers = pipeline.cases, pipeline.customers
 
